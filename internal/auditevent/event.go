@@ -1,0 +1,388 @@
+package auditevent
+
+import (
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/elastic/go-libaudit/v2/auparse"
+)
+
+// Completion says why the reassembler handed an event on.
+type Completion uint8
+
+const (
+	// CompleteEOE: the kernel's end-of-event record arrived.
+	CompleteEOE Completion = iota + 1
+	// CompleteStandalone: a record type the kernel sends alone.
+	CompleteStandalone
+	// CompleteIdle: no record arrived for the event within the timeout
+	// (logs written by auditd carry no EOE, so this is normal in replay).
+	CompleteIdle
+	// CompleteEvicted: the in-flight window was full.
+	CompleteEvicted
+	// CompleteFlushed: the stream ended or the daemon shut down.
+	CompleteFlushed
+	// CompleteLate: records of a serial that had already been handed on.
+	CompleteLate
+)
+
+var completionNames = [...]string{"", "eoe", "standalone", "idle", "evicted", "flushed", "late"}
+
+func (c Completion) String() string {
+	if int(c) < len(completionNames) {
+		return completionNames[c]
+	}
+	return "unknown"
+}
+
+// Success is the tri-state outcome of a syscall.
+type Success uint8
+
+const (
+	SuccessUnknown Success = iota
+	SuccessYes
+	SuccessNo
+)
+
+// Unset is the kernel's value for an unset auid, session or id (-1).
+const Unset = 4294967295
+
+// Syscall is the decoded SYSCALL record.
+type Syscall struct {
+	Arch     uint32
+	ArchName string // "x86_64", "i386", ...
+	Number   int
+	Name     string // from go-libaudit's per-arch tables; "" if unknown
+	Success  Success
+	Exit     int64
+	Args     [4]uint64
+	Items    int
+	PPID     int
+	PID      int
+	AUID     uint32
+	UID      uint32
+	GID      uint32
+	EUID     uint32
+	SUID     uint32
+	FSUID    uint32
+	EGID     uint32
+	Session  uint32
+	TTY      string
+	Comm     string
+	Exe      string
+	Subj     string
+	Keys     []string
+}
+
+// Path is one decoded PATH record.
+type Path struct {
+	Item     int
+	Name     string // as the kernel logged it (decoded)
+	Resolved string // absolute and cleaned when it could be resolved, else ""
+	Inode    uint64
+	Dev      string
+	Mode     uint32
+	OUID     uint32
+	Nametype string // NORMAL, CREATE, DELETE, PARENT, UNKNOWN
+}
+
+// Event is one reassembled audit event: every record sharing a serial,
+// decoded. It is built once and then only read.
+type Event struct {
+	Serial     uint32
+	Sec        int64
+	Milli      uint16
+	Node       string
+	Completion Completion
+	Records    []Record
+
+	HasSyscall bool
+	Syscall    Syscall
+
+	HasExecve   bool
+	Argc        int
+	Argv        []string
+	ArgvPartial bool // an argument or piece announced by argc/aN_len is missing
+
+	Proctitle []string
+
+	HasCwd bool
+	Cwd    string
+
+	Paths []Path
+
+	HasModule bool
+	Module    string // KERN_MODULE name=, decoded
+
+	// Warnings lists decoding problems; the record text is still in Records.
+	Warnings []string
+}
+
+// UnixMilli returns the event time in milliseconds since the epoch.
+func (e *Event) UnixMilli() int64 { return e.Sec*1000 + int64(e.Milli) }
+
+// Has reports whether the event holds a record of type t.
+func (e *Event) Has(t auparse.AuditMessageType) bool {
+	for i := range e.Records {
+		if e.Records[i].Type == t {
+			return true
+		}
+	}
+	return false
+}
+
+// Args returns the best argv the event has: EXECVE, else PROCTITLE.
+func (e *Event) Args() []string {
+	if e.HasExecve {
+		return e.Argv
+	}
+	return e.Proctitle
+}
+
+// Build decodes records (all with one serial, in any order) into an Event.
+func Build(records []Record, how Completion) *Event {
+	e := &Event{Completion: how, Records: records}
+	if len(records) == 0 {
+		return e
+	}
+	e.Serial, e.Sec, e.Milli, e.Node = records[0].Serial, records[0].Sec, records[0].Milli, records[0].Node
+	var ex execveBuilder
+	for i := range records {
+		r := &records[i]
+		switch r.Type {
+		case auparse.AUDIT_SYSCALL:
+			e.HasSyscall = true
+			e.decodeSyscall(r.Body())
+		case auparse.AUDIT_EXECVE:
+			e.HasExecve = true
+			ex.add(e, r.Body())
+		case auparse.AUDIT_CWD:
+			if f, ok := Lookup(r.Body(), "cwd"); ok {
+				e.Cwd, e.HasCwd = e.untrusted("cwd", f)
+			}
+		case auparse.AUDIT_PATH:
+			e.Paths = append(e.Paths, e.decodePath(r.Body()))
+		case auparse.AUDIT_PROCTITLE:
+			if f, ok := Lookup(r.Body(), "proctitle"); ok {
+				if s, ok := e.untrusted("proctitle", f); ok {
+					e.Proctitle = strings.Split(strings.TrimRight(s, "\x00"), "\x00")
+				}
+			}
+		case auparse.AUDIT_KERN_MODULE:
+			if f, ok := Lookup(r.Body(), "name"); ok {
+				e.Module, e.HasModule = e.untrusted("name", f)
+			}
+		}
+	}
+	if e.HasExecve {
+		e.Argc, e.Argv, e.ArgvPartial = ex.finish()
+	}
+	sortPaths(e.Paths)
+	e.resolvePaths()
+	return e
+}
+
+func (e *Event) warn(s string) {
+	if len(e.Warnings) < 16 {
+		e.Warnings = append(e.Warnings, s)
+	}
+}
+
+func (e *Event) untrusted(key string, f Field) (string, bool) {
+	s, ok, bad := Untrusted(f)
+	if bad {
+		e.warn(key + ": unquoted value is not hex, kept verbatim")
+	}
+	if f.Unterminated {
+		e.warn(key + ": unterminated quote (truncated record)")
+	}
+	return s, ok
+}
+
+func (e *Event) decodeSyscall(body []byte) {
+	s := &e.Syscall
+	s.AUID, s.Session, s.UID, s.GID, s.EUID, s.SUID, s.FSUID, s.EGID = Unset, Unset, Unset, Unset, Unset, Unset, Unset, Unset
+	for n := 0; n < MaxFields; n++ {
+		f, rest, ok := NextField(body)
+		if !ok {
+			break
+		}
+		body = rest
+		v := f.Value
+		switch string(f.Key) {
+		case "arch":
+			if x, err := strconv.ParseUint(string(v), 16, 32); err == nil {
+				s.Arch = uint32(x)
+				s.ArchName = archName(s.Arch)
+			}
+		case "syscall":
+			s.Number = atoiDefault(v, -1)
+		case "success":
+			switch string(v) {
+			case "yes":
+				s.Success = SuccessYes
+			case "no":
+				s.Success = SuccessNo
+			}
+		case "exit":
+			if x, err := strconv.ParseInt(string(v), 10, 64); err == nil {
+				s.Exit = x
+			}
+		case "a0", "a1", "a2", "a3":
+			if x, err := strconv.ParseUint(string(v), 16, 64); err == nil {
+				s.Args[f.Key[1]-'0'] = x
+			}
+		case "items":
+			s.Items = atoiDefault(v, 0)
+		case "ppid":
+			s.PPID = atoiDefault(v, 0)
+		case "pid":
+			s.PID = atoiDefault(v, 0)
+		case "auid":
+			s.AUID = id32(v)
+		case "uid":
+			s.UID = id32(v)
+		case "gid":
+			s.GID = id32(v)
+		case "euid":
+			s.EUID = id32(v)
+		case "suid":
+			s.SUID = id32(v)
+		case "fsuid":
+			s.FSUID = id32(v)
+		case "egid":
+			s.EGID = id32(v)
+		case "ses":
+			s.Session = id32(v)
+		case "tty":
+			s.TTY = string(v)
+		case "comm":
+			s.Comm, _ = e.untrusted("comm", f)
+		case "exe":
+			s.Exe, _ = e.untrusted("exe", f)
+		case "subj":
+			s.Subj = string(v)
+		case "key":
+			if k, ok := e.untrusted("key", f); ok {
+				s.Keys = strings.Split(k, "\x01")
+			}
+		}
+	}
+	if s.ArchName != "" {
+		s.Name = auparse.AuditSyscalls[s.ArchName][s.Number]
+	}
+}
+
+func (e *Event) decodePath(body []byte) Path {
+	p := Path{Item: -1, OUID: Unset}
+	for n := 0; n < MaxFields; n++ {
+		f, rest, ok := NextField(body)
+		if !ok {
+			break
+		}
+		body = rest
+		switch string(f.Key) {
+		case "item":
+			p.Item = atoiDefault(f.Value, -1)
+		case "name":
+			p.Name, _ = e.untrusted("name", f)
+		case "inode":
+			p.Inode, _ = strconv.ParseUint(string(f.Value), 10, 64)
+		case "dev":
+			p.Dev = string(f.Value)
+		case "mode":
+			if x, err := strconv.ParseUint(string(f.Value), 8, 32); err == nil {
+				p.Mode = uint32(x)
+			}
+		case "ouid":
+			p.OUID = id32(f.Value)
+		case "nametype":
+			p.Nametype = string(f.Value)
+		}
+	}
+	return p
+}
+
+// resolvePaths makes relative PATH names absolute against CWD and cleans
+// "..", "." and "//". A name relative to a directory fd (the *at syscalls
+// with a0 != AT_FDCWD) cannot be resolved from the records and stays "".
+func (e *Event) resolvePaths() {
+	for i := range e.Paths {
+		p := &e.Paths[i]
+		switch {
+		case p.Name == "":
+		case strings.HasPrefix(p.Name, "/"):
+			p.Resolved = path.Clean(p.Name)
+		case e.HasCwd && strings.HasPrefix(e.Cwd, "/") && !e.dirfdRelative():
+			p.Resolved = path.Join(e.Cwd, p.Name)
+		}
+	}
+}
+
+// atFDCWD is AT_FDCWD (-100) as the kernel logs a 64-bit a0.
+const atFDCWD = 0xffffffffffffff9c
+
+// dirfdRelative reports whether the syscall resolves relative names
+// against a directory fd in a0 rather than the cwd.
+func (e *Event) dirfdRelative() bool {
+	if !e.HasSyscall {
+		return false
+	}
+	switch e.Syscall.Name {
+	case "openat", "openat2", "mkdirat", "mknodat", "unlinkat", "fchmodat", "fchownat",
+		"newfstatat", "utimensat", "faccessat", "faccessat2", "execveat", "name_to_handle_at":
+		a0 := e.Syscall.Args[0]
+		return a0 != atFDCWD && a0 != 0xffffff9c
+	}
+	return false
+}
+
+func sortPaths(p []Path) {
+	// Insertion sort by item: events carry a handful of PATH records.
+	for i := 1; i < len(p); i++ {
+		for j := i; j > 0 && p[j].Item < p[j-1].Item; j-- {
+			p[j], p[j-1] = p[j-1], p[j]
+		}
+	}
+}
+
+func archName(a uint32) string {
+	switch auparse.AuditArch(a) {
+	case auparse.AUDIT_ARCH_X86_64:
+		return "x86_64"
+	case auparse.AUDIT_ARCH_I386:
+		return "i386"
+	}
+	n, ok := auparse.AuditArchNames[auparse.AuditArch(a)]
+	if !ok {
+		return ""
+	}
+	return n
+}
+
+func atoiDefault(b []byte, def int) int {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	n, ok := atou(b)
+	if !ok || n > 1<<31 {
+		return def
+	}
+	if neg {
+		return -int(n)
+	}
+	return int(n)
+}
+
+func id32(b []byte) uint32 {
+	if string(b) == "-1" || string(b) == "unset" {
+		return Unset
+	}
+	n, ok := atou(b)
+	if !ok || n > Unset {
+		return Unset
+	}
+	return uint32(n)
+}

@@ -1,0 +1,139 @@
+package auditevent
+
+import "bytes"
+
+// Field is one key=value pair of a record body. Key and Value alias the
+// record's text. Quote is '"' or '\'' for a quoted value, 0 otherwise.
+type Field struct {
+	Key, Value []byte
+	Quote      byte
+	// Unterminated is set when a quoted value runs to the end of the text
+	// without its closing quote (a truncated record).
+	Unterminated bool
+}
+
+// MaxFields bounds how many fields one record may yield; the kernel's
+// largest records (EXECVE with many short arguments) stay far below it
+// because the record itself is bounded by MaxRecordLen.
+const MaxFields = MaxRecordLen / 2
+
+// NextField scans the first key=value pair of b and returns it with the
+// rest of b. ok is false when no field is left. Tokens without '=' are
+// skipped. It never allocates.
+func NextField(b []byte) (f Field, rest []byte, ok bool) {
+	for {
+		for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+			b = b[1:]
+		}
+		if len(b) == 0 {
+			return Field{}, nil, false
+		}
+		eq := -1
+		end := len(b)
+		for i, c := range b {
+			if c == '=' {
+				eq = i
+				break
+			}
+			if c == ' ' {
+				end = i
+				break
+			}
+		}
+		if eq <= 0 {
+			// A bare token ("auditd start," or "=x"): skip it.
+			if eq == 0 {
+				end = bytes.IndexByte(b, ' ')
+				if end < 0 {
+					end = len(b)
+				}
+			}
+			b = b[end:]
+			continue
+		}
+		f.Key = b[:eq]
+		v := b[eq+1:]
+		if len(v) > 0 && (v[0] == '"' || v[0] == '\'') {
+			q := v[0]
+			f.Quote = q
+			cl := bytes.IndexByte(v[1:], q)
+			if cl < 0 {
+				f.Value = v[1:]
+				f.Unterminated = true
+				return f, nil, true
+			}
+			f.Value = v[1 : 1+cl]
+			return f, v[cl+2:], true
+		}
+		sp := bytes.IndexByte(v, ' ')
+		if sp < 0 {
+			f.Value = v
+			return f, nil, true
+		}
+		f.Value = v[:sp]
+		return f, v[sp:], true
+	}
+}
+
+// Lookup returns the first field named key in body.
+func Lookup(body []byte, key string) (Field, bool) {
+	for n := 0; n < MaxFields; n++ {
+		f, rest, ok := NextField(body)
+		if !ok {
+			return Field{}, false
+		}
+		if string(f.Key) == key {
+			return f, true
+		}
+		body = rest
+	}
+	return Field{}, false
+}
+
+// IsHex reports whether v is a non-empty, even-length run of the upper-case
+// hex digits the kernel uses for untrusted strings.
+func IsHex(v []byte) bool {
+	if len(v) == 0 || len(v)%2 != 0 {
+		return false
+	}
+	for _, c := range v {
+		if !(c >= '0' && c <= '9' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// DecodeHex decodes upper-case hex. The caller has checked IsHex.
+func DecodeHex(v []byte) []byte {
+	out := make([]byte, len(v)/2)
+	for i := range out {
+		out[i] = unhex(v[2*i])<<4 | unhex(v[2*i+1])
+	}
+	return out
+}
+
+func unhex(c byte) byte {
+	if c <= '9' {
+		return c - '0'
+	}
+	return c - 'A' + 10
+}
+
+// Untrusted decodes a value the kernel wrote with audit_log_untrustedstring:
+// double-quoted means literal, unquoted means hex. "(null)" and "?" mean no
+// value. A value that claims to be hex but is not (odd length, lower case)
+// is kept verbatim and reported with hexErr so that nothing is lost.
+func Untrusted(f Field) (s string, present bool, hexErr bool) {
+	if f.Quote != 0 {
+		return string(f.Value), true, false
+	}
+	v := f.Value
+	if len(v) == 0 || string(v) == "(null)" || string(v) == "?" || string(v) == "(none)" {
+		return "", false, false
+	}
+	if IsHex(v) {
+		return string(DecodeHex(v)), true, false
+	}
+	return string(v), true, true
+}

@@ -1,0 +1,44 @@
+package auditevent
+
+// Process is what is known of one process: from the event itself, or from
+// the correlation state's process table for parents and ancestors.
+type Process struct {
+	PID        int
+	PPID       int
+	Exe        string
+	Comm       string
+	Args       []string
+	Cwd        string
+	UID, AUID  uint32
+	StartMilli int64 // start time in ms since the epoch, 0 if unknown
+}
+
+// Name is the process name as ECS wants it: the basename of argv0 when
+// known (kmod tools are symlinks to one binary), else comm.
+func (p *Process) Name() string {
+	if len(p.Args) > 0 && p.Args[0] != "" {
+		return baseName(p.Args[0])
+	}
+	return p.Comm
+}
+
+func baseName(s string) string {
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] == '/' {
+			return s[i+1:]
+		}
+	}
+	return s
+}
+
+// Process returns the acting process as the event describes it.
+func (e *Event) Process() Process {
+	if !e.HasSyscall {
+		return Process{}
+	}
+	s := &e.Syscall
+	return Process{
+		PID: s.PID, PPID: s.PPID, Exe: s.Exe, Comm: s.Comm,
+		Args: e.Args(), Cwd: e.Cwd, UID: s.UID, AUID: s.AUID,
+	}
+}

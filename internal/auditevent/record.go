@@ -1,0 +1,216 @@
+package auditevent
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/elastic/go-libaudit/v2/auparse"
+)
+
+// Sentinel errors for records that cannot be parsed. Callers count them by
+// reason; none of them is fatal to a stream.
+var (
+	// ErrNoHeader: the text lacks the "audit(SEC.MSEC:SERIAL):" header.
+	ErrNoHeader = errors.New("no audit(...) header")
+	// ErrNoType: a log line lacks the "type=" field.
+	ErrNoType = errors.New("no type= field")
+	// ErrUnknownType: the type name is neither known nor UNKNOWN[N].
+	ErrUnknownType = errors.New("unknown record type")
+	// ErrTooLong: the record is longer than MaxRecordLen.
+	ErrTooLong = errors.New("record too long")
+)
+
+// MaxRecordLen bounds one record's text. The kernel never sends more than
+// MAX_AUDIT_MESSAGE_LENGTH (8970) bytes; auditd lines are at most a little
+// longer (node= prefix, ENRICHED suffix). Anything longer is hostile.
+const MaxRecordLen = 64 << 10
+
+// Record is one kernel audit record. Its Text is a private copy: it is
+// never backed by a read buffer.
+type Record struct {
+	Type   auparse.AuditMessageType
+	Serial uint32
+	Sec    int64  // seconds since the epoch, from the header
+	Milli  uint16 // milliseconds, from the header
+	Node   string // the node= prefix of a log line, if any
+	// Text is "audit(SEC.MSEC:SERIAL): body" as the kernel wrote it.
+	Text    []byte
+	bodyOff int
+}
+
+// Body returns the record's fields, after the "audit(...): " header.
+func (r *Record) Body() []byte { return r.Text[r.bodyOff:] }
+
+// Time returns the record's timestamp.
+func (r *Record) Time() time.Time {
+	return time.Unix(r.Sec, int64(r.Milli)*int64(time.Millisecond)).UTC()
+}
+
+// UnixMilli returns the timestamp in milliseconds since the epoch.
+func (r *Record) UnixMilli() int64 { return r.Sec*1000 + int64(r.Milli) }
+
+// TypeName returns the record type's name, or UNKNOWN[N].
+func TypeName(t auparse.AuditMessageType) string {
+	s := t.String()
+	if len(s) > 0 && s[0] >= '0' && s[0] <= '9' || s == "" {
+		return "UNKNOWN[" + strconv.Itoa(int(t)) + "]"
+	}
+	return s
+}
+
+// Line renders the record the way auditd writes it to audit.log (raw format).
+func (r *Record) Line() string {
+	var b bytes.Buffer
+	if r.Node != "" {
+		b.WriteString("node=")
+		b.WriteString(r.Node)
+		b.WriteByte(' ')
+	}
+	b.WriteString("type=")
+	b.WriteString(TypeName(r.Type))
+	b.WriteString(" msg=")
+	b.Write(r.Text)
+	return b.String()
+}
+
+// ParseNetlink builds a Record from one netlink audit message: typ is the
+// netlink message type, data its payload ("audit(...): body"). data is
+// copied, so the caller may reuse its buffer.
+func ParseNetlink(typ uint16, data []byte) (Record, error) {
+	data = trimTail(data)
+	if len(data) > MaxRecordLen {
+		return Record{}, fmt.Errorf("parse %s record: %w (%d bytes)", TypeName(auparse.AuditMessageType(typ)), ErrTooLong, len(data))
+	}
+	r := Record{Type: auparse.AuditMessageType(typ)}
+	if err := r.parseHeader(data); err != nil {
+		return Record{}, fmt.Errorf("parse %s record: %w", TypeName(r.Type), err)
+	}
+	r.Text = bytes.Clone(data)
+	return r, nil
+}
+
+// ParseLine builds a Record from one audit.log line in raw or ENRICHED
+// format, with or without a node= prefix. line is copied.
+func ParseLine(line []byte) (Record, error) {
+	line = trimTail(line)
+	if len(line) > MaxRecordLen {
+		return Record{}, fmt.Errorf("parse log line: %w (%d bytes)", ErrTooLong, len(line))
+	}
+	// ENRICHED format appends interpreted fields after a 0x1d separator.
+	if i := bytes.IndexByte(line, 0x1d); i >= 0 {
+		line = line[:i]
+	}
+	var r Record
+	rest := line
+	if bytes.HasPrefix(rest, []byte("node=")) {
+		sp := bytes.IndexByte(rest, ' ')
+		if sp < 0 {
+			return Record{}, fmt.Errorf("parse log line: %w", ErrNoType)
+		}
+		r.Node = string(rest[len("node="):sp])
+		rest = rest[sp+1:]
+	}
+	if !bytes.HasPrefix(rest, []byte("type=")) {
+		return Record{}, fmt.Errorf("parse log line: %w", ErrNoType)
+	}
+	rest = rest[len("type="):]
+	sp := bytes.IndexByte(rest, ' ')
+	if sp < 0 {
+		return Record{}, fmt.Errorf("parse log line: %w", ErrNoHeader)
+	}
+	t, err := parseTypeName(rest[:sp])
+	if err != nil {
+		return Record{}, fmt.Errorf("parse log line: %w", err)
+	}
+	r.Type = t
+	rest = rest[sp+1:]
+	if !bytes.HasPrefix(rest, []byte("msg=")) {
+		return Record{}, fmt.Errorf("parse %s line: %w", TypeName(t), ErrNoHeader)
+	}
+	rest = rest[len("msg="):]
+	if err := r.parseHeader(rest); err != nil {
+		return Record{}, fmt.Errorf("parse %s line: %w", TypeName(t), err)
+	}
+	r.Text = bytes.Clone(rest)
+	return r, nil
+}
+
+func parseTypeName(b []byte) (auparse.AuditMessageType, error) {
+	if bytes.HasPrefix(b, []byte("UNKNOWN[")) && len(b) > len("UNKNOWN[]") && b[len(b)-1] == ']' {
+		n, ok := atou(b[len("UNKNOWN[") : len(b)-1])
+		if !ok || n > 0xffff {
+			return 0, fmt.Errorf("%w %q", ErrUnknownType, b)
+		}
+		return auparse.AuditMessageType(n), nil
+	}
+	t, err := auparse.GetAuditMessageType(string(b))
+	if err != nil {
+		return 0, fmt.Errorf("%w %q", ErrUnknownType, b)
+	}
+	return t, nil
+}
+
+// parseHeader reads "audit(SEC.MSEC:SERIAL): " from the start of b.
+func (r *Record) parseHeader(b []byte) error {
+	const pfx = "audit("
+	if len(b) < len(pfx) || string(b[:len(pfx)]) != pfx {
+		return ErrNoHeader
+	}
+	p := len(pfx)
+	end := bytes.IndexByte(b[p:], ')')
+	if end < 0 {
+		return ErrNoHeader
+	}
+	h := b[p : p+end]
+	dot := bytes.IndexByte(h, '.')
+	colon := bytes.IndexByte(h, ':')
+	if dot <= 0 || colon <= dot+1 || colon == len(h)-1 {
+		return fmt.Errorf("%w: bad stamp %q", ErrNoHeader, h)
+	}
+	sec, ok1 := atou(h[:dot])
+	ms, ok2 := atou(h[dot+1 : colon])
+	ser, ok3 := atou(h[colon+1:])
+	if !ok1 || !ok2 || !ok3 || ms > 999 || ser > 0xffffffff || sec > 1<<40 {
+		return fmt.Errorf("%w: bad stamp %q", ErrNoHeader, h)
+	}
+	r.Sec, r.Milli, r.Serial = int64(sec), uint16(ms), uint32(ser)
+	off := p + end + 1
+	if off < len(b) && b[off] == ':' {
+		off++
+	}
+	for off < len(b) && b[off] == ' ' {
+		off++
+	}
+	r.bodyOff = off
+	return nil
+}
+
+// atou parses a decimal unsigned number of at most 19 digits.
+func atou(b []byte) (uint64, bool) {
+	if len(b) == 0 || len(b) > 19 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	return n, true
+}
+
+func trimTail(b []byte) []byte {
+	for len(b) > 0 {
+		switch b[len(b)-1] {
+		case 0, '\n', '\r':
+			b = b[:len(b)-1]
+		default:
+			return b
+		}
+	}
+	return b
+}

@@ -1,0 +1,378 @@
+package reassemble
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/elastic/go-libaudit/v2/auparse"
+
+	"github.com/auditlkm/auditlkm/internal/auditevent"
+)
+
+// Config bounds the reassembler.
+type Config struct {
+	// MaxInFlight bounds the events waiting for more records; when full,
+	// the oldest is handed on as evicted.
+	MaxInFlight int
+	// Timeout hands on an event that received no record for this long
+	// (stream time: see Clock).
+	Timeout time.Duration
+	// RecordWindow hands on an event after this many later records arrived
+	// without one for it; 0 disables. Replays of auditd logs, which carry
+	// no EOE, use it; the live stream has EOE and leaves it 0.
+	RecordWindow int
+	// MaxRecordsPerEvent bounds one event; further records of the serial
+	// start a new event for it (counted as split).
+	MaxRecordsPerEvent int
+}
+
+// DefaultConfig suits the live netlink stream.
+func DefaultConfig() Config {
+	return Config{MaxInFlight: 8192, Timeout: 2 * time.Second, MaxRecordsPerEvent: 4096}
+}
+
+// ReplayConfig suits logs written by auditd (no EOE records).
+func ReplayConfig() Config {
+	c := DefaultConfig()
+	c.RecordWindow = 1024
+	return c
+}
+
+// Validate reports nonsensical bounds.
+func (c Config) Validate() error {
+	switch {
+	case c.MaxInFlight < 1 || c.MaxInFlight > 1<<20:
+		return fmt.Errorf("reassembly max in-flight %d: must be 1..%d", c.MaxInFlight, 1<<20)
+	case c.Timeout <= 0:
+		return fmt.Errorf("reassembly timeout %s: must be positive", c.Timeout)
+	case c.RecordWindow < 0:
+		return fmt.Errorf("reassembly record window %d: must not be negative", c.RecordWindow)
+	case c.MaxRecordsPerEvent < 1:
+		return fmt.Errorf("reassembly max records per event %d: must be positive", c.MaxRecordsPerEvent)
+	}
+	return nil
+}
+
+// Stats are the reassembler's running totals. Every record pushed is
+// either in an event handed on, in flight, or counted in Ignored.
+type Stats struct {
+	Records    uint64                              // records pushed
+	Ignored    uint64                              // EOE records (they end an event and are not kept)
+	Events     [auditevent.CompleteLate + 1]uint64 // events handed on, by completion
+	Gaps       uint64                              // serials never seen (lost before us)
+	Late       uint64                              // records for a serial already handed on
+	Resets     uint64                              // serial jumps treated as a new stream
+	Incomplete uint64                              // events handed on that lack records they announce
+	InFlight   int
+}
+
+// resetAfterMs: a serial that goes backwards while record time jumps
+// forward by more than this is a new stream, not a late record.
+const resetAfterMs = 60_000
+
+var errNilOut = errors.New("reassemble: deliver function is nil")
+
+// Reassembler groups records into events. It must be used from one
+// goroutine.
+type Reassembler struct {
+	cfg     Config
+	deliver func(*auditevent.Event)
+	m       *Metrics
+
+	pending  map[uint32]*pending
+	ring     []*pending // arrival order of first record; head at ringHead
+	ringHead int
+	clock    int64  // stream time, ms
+	maxRecMs int64  // latest record timestamp seen, ms
+	tick     uint64 // records pushed
+
+	gaps  serialTracker
+	stats Stats
+	free  []*pending
+}
+
+type pending struct {
+	serial   uint32
+	recs     []auditevent.Record
+	lastMs   int64
+	lastTick uint64
+	late     bool
+	done     bool
+}
+
+// New returns a Reassembler that hands each event to deliver.
+func New(cfg Config, deliver func(*auditevent.Event), m *Metrics) (*Reassembler, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deliver == nil {
+		return nil, errNilOut
+	}
+	return &Reassembler{
+		cfg: cfg, deliver: deliver, m: m,
+		pending: make(map[uint32]*pending, cfg.MaxInFlight),
+		gaps:    newSerialTracker(),
+	}, nil
+}
+
+// Stats returns the running totals.
+func (r *Reassembler) Stats() Stats {
+	s := r.stats
+	s.InFlight = len(r.pending)
+	return s
+}
+
+// Advance moves the stream clock to now (ms since the epoch) if it is
+// later, and hands on events idle for longer than the timeout. The live
+// pipeline calls it with the wall clock on a ticker; replay moves the clock
+// with record timestamps.
+func (r *Reassembler) Advance(nowMs int64) {
+	if nowMs > r.clock {
+		r.clock = nowMs
+	}
+	r.expire()
+	if lost := r.gaps.expire(r.clock, r.cfg.Timeout.Milliseconds()); lost > 0 {
+		r.addGaps(lost)
+	}
+}
+
+// Push adds one record. It may hand on one or more events before returning.
+func (r *Reassembler) Push(rec auditevent.Record) {
+	r.tick++
+	r.stats.Records++
+	r.m.record()
+	ms := rec.UnixMilli()
+	prevMax := r.maxRecMs
+	if ms > r.maxRecMs {
+		r.maxRecMs = ms
+	}
+	if ms > r.clock && r.cfg.RecordWindow > 0 {
+		r.clock = ms
+	}
+	t := rec.Type
+	tracked := t < 1200 || t > 1299 // auditd's own DAEMON_* records have their own serials
+	p := r.pending[rec.Serial]
+	if p == nil {
+		late := false
+		if tracked {
+			st, lost := r.gaps.observe(rec.Serial, r.clock)
+			if st == serialLate && prevMax > 0 && ms-prevMax > resetAfterMs {
+				// A lower serial with a much later time: the kernel
+				// restarted its counter (a reboot inside a replayed log).
+				r.gaps.reset(rec.Serial)
+				r.gaps.mark(rec.Serial, r.clock)
+				st = serialReset
+			}
+			switch st {
+			case serialLate:
+				late = true
+			case serialReset:
+				r.stats.Resets++
+				r.m.reset()
+			}
+			if lost > 0 {
+				r.addGaps(lost)
+			}
+		}
+		if t == auparse.AUDIT_EOE {
+			// An EOE with nothing before it: its records were handed on
+			// already (late) or never came (counted as a gap above).
+			r.stats.Ignored++
+			if late {
+				r.stats.Late++
+				r.m.late()
+			}
+			return
+		}
+		if late {
+			r.stats.Late++
+			r.m.late()
+		}
+		if standalone(t) && !late {
+			r.emit([]auditevent.Record{rec}, auditevent.CompleteStandalone)
+			r.housekeep()
+			return
+		}
+		p = r.newPending(rec.Serial, late)
+	}
+	if t == auparse.AUDIT_EOE {
+		r.stats.Ignored++
+		r.complete(p, auditevent.CompleteEOE)
+		r.housekeep()
+		return
+	}
+	if len(p.recs) >= r.cfg.MaxRecordsPerEvent {
+		r.complete(p, auditevent.CompleteEvicted)
+		p = r.newPending(rec.Serial, true)
+	}
+	p.recs = append(p.recs, rec)
+	p.lastMs, p.lastTick = r.clock, r.tick
+	r.housekeep()
+}
+
+// Flush hands on every event in flight and settles the gap tracker, as at
+// the end of a replay or at shutdown.
+func (r *Reassembler) Flush() {
+	for r.ringHead < len(r.ring) {
+		p := r.ring[r.ringHead]
+		r.ring[r.ringHead] = nil
+		r.ringHead++
+		if !p.done {
+			r.complete(p, auditevent.CompleteFlushed)
+		}
+		r.recycle(p)
+	}
+	r.ring, r.ringHead = r.ring[:0], 0
+	if lost := r.gaps.flush(); lost > 0 {
+		r.addGaps(lost)
+	}
+}
+
+func (r *Reassembler) newPending(serial uint32, late bool) *pending {
+	var p *pending
+	if n := len(r.free); n > 0 {
+		p = r.free[n-1]
+		r.free = r.free[:n-1]
+		*p = pending{}
+	} else {
+		p = &pending{}
+	}
+	p.serial, p.late, p.lastMs, p.lastTick = serial, late, r.clock, r.tick
+	r.pending[serial] = p
+	r.ring = append(r.ring, p)
+	if len(r.pending) > r.cfg.MaxInFlight {
+		r.evictOldest()
+	}
+	return p
+}
+
+func (r *Reassembler) evictOldest() {
+	for r.ringHead < len(r.ring) {
+		p := r.ring[r.ringHead]
+		if p.done {
+			r.popHead()
+			continue
+		}
+		r.complete(p, auditevent.CompleteEvicted)
+		r.popHead()
+		return
+	}
+}
+
+func (r *Reassembler) popHead() {
+	p := r.ring[r.ringHead]
+	r.ring[r.ringHead] = nil
+	r.ringHead++
+	r.recycle(p)
+	// Compact the ring once the dead head dominates it.
+	if r.ringHead > 1024 && r.ringHead*2 > len(r.ring) {
+		n := copy(r.ring, r.ring[r.ringHead:])
+		for i := n; i < len(r.ring); i++ {
+			r.ring[i] = nil
+		}
+		r.ring, r.ringHead = r.ring[:n], 0
+	}
+}
+
+func (r *Reassembler) recycle(p *pending) {
+	if len(r.free) < 1024 {
+		p.recs = nil
+		r.free = append(r.free, p)
+	}
+}
+
+// housekeep drops completed heads and applies the record window.
+func (r *Reassembler) housekeep() {
+	for r.ringHead < len(r.ring) {
+		p := r.ring[r.ringHead]
+		switch {
+		case p.done:
+			r.popHead()
+		case r.cfg.RecordWindow > 0 && (r.tick-p.lastTick > uint64(r.cfg.RecordWindow) ||
+			r.clock-p.lastMs > r.cfg.Timeout.Milliseconds()):
+			r.complete(p, auditevent.CompleteIdle)
+			r.popHead()
+		default:
+			return
+		}
+	}
+}
+
+func (r *Reassembler) expire() {
+	timeout := r.cfg.Timeout.Milliseconds()
+	for r.ringHead < len(r.ring) {
+		p := r.ring[r.ringHead]
+		switch {
+		case p.done:
+			r.popHead()
+		case r.clock-p.lastMs > timeout:
+			r.complete(p, auditevent.CompleteIdle)
+			r.popHead()
+		default:
+			return
+		}
+	}
+}
+
+func (r *Reassembler) complete(p *pending, how auditevent.Completion) {
+	p.done = true
+	if r.pending[p.serial] == p {
+		delete(r.pending, p.serial)
+	}
+	if p.late {
+		how = auditevent.CompleteLate
+	}
+	recs := p.recs
+	p.recs = nil
+	if len(recs) == 0 {
+		return
+	}
+	r.emit(recs, how)
+}
+
+func (r *Reassembler) emit(recs []auditevent.Record, how auditevent.Completion) {
+	ev := auditevent.Build(recs, how)
+	r.stats.Events[how]++
+	r.m.event(how)
+	if reason := Incomplete(ev); reason != "" {
+		r.stats.Incomplete++
+		r.m.incomplete(reason)
+	}
+	r.deliver(ev)
+}
+
+func (r *Reassembler) addGaps(n uint64) {
+	r.stats.Gaps += n
+	r.m.gaps(n)
+}
+
+// standalone reports record types the kernel or user space sends as a
+// whole event on their own: user-space messages (1100-1199, 2100-2999),
+// auditd's own (1200-1299), and kernel anomalies outside syscall context.
+func standalone(t auparse.AuditMessageType) bool {
+	switch {
+	case t < 1300:
+		return true
+	case t == auparse.AUDIT_ANOM_PROMISCUOUS, t == auparse.AUDIT_ANOM_ABEND, t == auparse.AUDIT_KERNEL:
+		return true
+	case t >= 2100:
+		return true
+	}
+	return false
+}
+
+// Incomplete names what an event lacks, or "" when nothing it announces is
+// missing: PATH records short of the SYSCALL's items=, EXECVE arguments
+// short of argc, or syscall-context records without their SYSCALL.
+func Incomplete(ev *auditevent.Event) string {
+	switch {
+	case ev.HasSyscall && ev.Syscall.Items > len(ev.Paths):
+		return "path_missing"
+	case ev.HasExecve && ev.ArgvPartial:
+		return "execve_partial"
+	case !ev.HasSyscall && (ev.HasExecve || ev.HasCwd || len(ev.Paths) > 0 || len(ev.Proctitle) > 0):
+		return "syscall_missing"
+	}
+	return ""
+}

@@ -1,0 +1,96 @@
+package rules
+
+import (
+	"github.com/elastic/go-libaudit/v2/auparse"
+
+	"github.com/auditlkm/auditlkm/internal/auditevent"
+)
+
+// Severity is an alert's severity; ECS event.severity carries its number.
+type Severity int
+
+const (
+	Low Severity = iota + 1
+	Medium
+	High
+	Critical
+)
+
+var severityNames = [...]string{"", "low", "medium", "high", "critical"}
+
+func (s Severity) String() string {
+	if s > 0 && int(s) < len(severityNames) {
+		return severityNames[s]
+	}
+	return "unknown"
+}
+
+// Threat is the MITRE ATT&CK classification of a detection.
+type Threat struct {
+	TacticID, TacticName       string // TA0003, Persistence
+	TechniqueID, TechniqueName string // T1547, Boot or Logon Autostart Execution
+	SubtechniqueID, SubName    string // T1547.006, Kernel Modules and Extensions
+}
+
+// T1547006 is the technique every detection in the catalog is about.
+var T1547006 = Threat{
+	TacticID: "TA0003", TacticName: "Persistence",
+	TechniqueID: "T1547", TechniqueName: "Boot or Logon Autostart Execution",
+	SubtechniqueID: "T1547.006", SubName: "Kernel Modules and Extensions",
+}
+
+// Definition declares a detection: what it is, what it covers and needs.
+type Definition struct {
+	ID          string // stable, e.g. "lkm-config-file-write"
+	Name        string
+	Description string
+	Severity    Severity
+	RiskScore   int // 0-100, as in Elastic's risk_score
+	Threat      Threat
+	// Covers lists the public rules it implements, by their ids in
+	// DETECTIONS.md (E9, S1, ...).
+	Covers []string
+	// Needs lists the record types the detection reads.
+	Needs []auparse.AuditMessageType
+}
+
+// File is the file an alert is about.
+type File struct {
+	Path         string // absolute, cleaned; the raw name when unresolved
+	OriginalPath string // for a rename: where it came from
+}
+
+// Alert is one detection hit. It points at the event; encoders read the
+// process, records and time from there.
+type Alert struct {
+	Rule      *Definition
+	Event     *auditevent.Event
+	Severity  Severity // may differ from Rule.Severity (failed load: lower)
+	RiskScore int
+	// ECS event.category, event.type and event.action.
+	Category []string
+	Type     []string
+	Action   string
+	Reason   string // one sentence for event.reason
+	Process  auditevent.Process
+	Parent   *auditevent.Process // nil when unknown
+	File     *File
+	// Suppressed is set when an exclusion matched; the pipeline counts it
+	// and does not emit it.
+	Suppressed string
+}
+
+// State is the read-only view of the correlation state that detections
+// may use. Implementations must not block.
+type State interface {
+	// Process returns the process table's entry for pid as of the event.
+	Process(pid int) (auditevent.Process, bool)
+}
+
+// Rule is one detection: a declaration and a pure evaluation over one
+// event. Evaluate must not keep ev or its slices after returning, except
+// through the returned alerts.
+type Rule interface {
+	Definition() *Definition
+	Evaluate(ev *auditevent.Event, st State) []Alert
+}
