@@ -1,0 +1,69 @@
+package main
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+
+	"github.com/auditlkm/auditlkm/internal/correlate"
+	"github.com/auditlkm/auditlkm/internal/logfile"
+	"github.com/auditlkm/auditlkm/internal/pipeline"
+	"github.com/auditlkm/auditlkm/internal/reassemble"
+)
+
+type pluginOptions struct {
+	log *logOptions
+	out outputOptions
+}
+
+func newPluginCmd(lo *logOptions) *cobra.Command {
+	o := &pluginOptions{log: lo}
+	cmd := &cobra.Command{
+		Use:   "plugin",
+		Short: "Run as an auditd plugin, reading records on stdin",
+		Long: `plugin reads audit records from stdin, one per line, as auditd's dispatcher
+writes them to a plugin with "format = string" (see contrib/auditlkm-plugin.conf
+for /etc/audit/plugins.d/). It runs until stdin ends or it is signalled. auditd
+keeps the audit pid and its own rules and log.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd) },
+	}
+	o.out.bind(cmd.Flags())
+	return cmd
+}
+
+func (o *pluginOptions) run(cmd *cobra.Command) error {
+	log, err := o.log.logger()
+	if err != nil {
+		return err
+	}
+	w, closeOut, err := o.out.open(cmd.OutOrStdout())
+	if err != nil {
+		return err
+	}
+	defer closeOut()
+	ccfg := correlate.DefaultConfig()
+	ccfg.StateDir = ""
+	cm, err := correlate.NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		return err
+	}
+	store, err := correlate.New(ccfg, log, cm)
+	if err != nil {
+		return err
+	}
+	if err := store.Seed(cmd.Context()); err != nil {
+		log.Warn("seed process table", "err", err)
+	}
+	p, err := buildProcessor(w, o.out, reassemble.ReplayConfig(), store, nil, log)
+	if err != nil {
+		return err
+	}
+	lcfg := logfile.DefaultConfig()
+	lcfg.OnSkip = func(path string, line int, err error) { log.Debug("skipped line", "line", line, "err", err) }
+	src, err := logfile.Open(lcfg, []string{"-"}, cmd.InOrStdin(), nil)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	return pipeline.Live(cmd.Context(), src, p, pipeline.LiveOptions{})
+}

@@ -1,0 +1,100 @@
+package correlate
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+func TestTablesStayWithinTheirCaps(t *testing.T) {
+	const capN = 50
+	s, m, reg := testStore(t, func(c *Config) { c.MaxProcesses, c.MaxFiles, c.MaxSeen = capN, capN, capN })
+	for i := range 10 * capN {
+		p := tp{pid: 10000 + i, ppid: 1, comm: "w", exe: fmt.Sprintf("/usr/bin/w%d", i), args: []string{"w"}, cwd: "/tmp"}
+		s.Observe(execEv(t, int64(i), 2*i, p))
+		s.Observe(openEv(t, int64(i), 2*i+1, p, fmt.Sprintf("/tmp/m%d.ko", i), 0x241, "CREATE", uint64(i+1), "yes"))
+	}
+	st := s.Stats()
+	if st.Processes != capN || st.Files != capN || st.Seen != capN {
+		t.Fatalf("stats = %+v, want every table at its cap %d", st, capN)
+	}
+	evicted := func(table, reason string) float64 {
+		return testutil.ToFloat64(m.evictions.WithLabelValues(table, reason))
+	}
+	if got := evicted(tableProcesses, reasonCapacity); got != 9*capN {
+		t.Fatalf("process capacity evictions = %v, want %d", got, 9*capN)
+	}
+	if got := evicted(tableFiles, reasonCapacity); got != 9*capN {
+		t.Fatalf("file capacity evictions = %v, want %d", got, 9*capN)
+	}
+	// Two values (exe and ko_path) per process were marked.
+	if got := evicted(tableSeen, reasonCapacity); got != 2*10*capN-capN {
+		t.Fatalf("seen capacity evictions = %v, want %d", got, 2*10*capN-capN)
+	}
+	// The newest survive.
+	last := 10*capN - 1
+	if _, ok := s.Process(10000 + last); !ok {
+		t.Fatal("the newest process was evicted")
+	}
+	if _, ok := s.WrittenBy(fmt.Sprintf("/tmp/m%d.ko", last)); !ok {
+		t.Fatal("the newest file was evicted")
+	}
+	if _, ok := s.WrittenBy("/tmp/m0.ko"); ok {
+		t.Fatal("the oldest file survived")
+	}
+	if _, ok := s.WrittenByInode("08:01", 1); ok {
+		t.Fatal("the oldest file's inode survived")
+	}
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP auditlkm_correlate_entries Entries held in each correlation table.
+# TYPE auditlkm_correlate_entries gauge
+auditlkm_correlate_entries{table="files"} 50
+auditlkm_correlate_entries{table="processes"} 50
+auditlkm_correlate_entries{table="seen"} 50
+`), "auditlkm_correlate_entries"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestMaintainExpiresByTTL(t *testing.T) {
+	s, _, reg := testStore(t, func(c *Config) {
+		c.ProcessTTL, c.FileTTL, c.SeenTTL = time.Minute, time.Hour, 24*time.Hour
+	})
+	p := tp{pid: 4000, ppid: 1, comm: "cp", exe: "/usr/bin/cp", args: []string{"cp"}, cwd: "/"}
+	s.Observe(execEv(t, 0, 1, p))
+	s.Observe(openEv(t, 1000, 2, p, "/tmp/a.ko", 0x241, "CREATE", 9, "yes"))
+	s.Observe(exitEv(t, 2000, 3, p))
+	at := func(d time.Duration) time.Time { return time.UnixMilli(baseSec * 1000).Add(d) }
+
+	s.Maintain(at(2*time.Second + time.Minute - time.Millisecond))
+	if st := s.Stats(); st.Processes != 1 || st.Files != 1 || st.Seen != 2 {
+		t.Fatalf("before any ttl: %+v", st)
+	}
+	s.Maintain(at(2*time.Second + time.Minute))
+	if st := s.Stats(); st.Processes != 0 || st.Files != 1 {
+		t.Fatalf("after the process ttl: %+v", st)
+	}
+	s.Maintain(at(time.Second + time.Hour))
+	if st := s.Stats(); st.Files != 0 || st.Seen != 2 {
+		t.Fatalf("after the file ttl: %+v", st)
+	}
+	s.Maintain(at(time.Second + 24*time.Hour))
+	if st := s.Stats(); st.Seen != 0 {
+		t.Fatalf("after the seen ttl: %+v", st)
+	}
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP auditlkm_correlate_evictions_total Correlation entries dropped, by table and reason (capacity: the table was full; ttl: expired).
+# TYPE auditlkm_correlate_evictions_total counter
+auditlkm_correlate_evictions_total{reason="capacity",table="files"} 0
+auditlkm_correlate_evictions_total{reason="capacity",table="processes"} 0
+auditlkm_correlate_evictions_total{reason="capacity",table="seen"} 0
+auditlkm_correlate_evictions_total{reason="ttl",table="files"} 1
+auditlkm_correlate_evictions_total{reason="ttl",table="processes"} 1
+auditlkm_correlate_evictions_total{reason="ttl",table="seen"} 2
+`), "auditlkm_correlate_evictions_total"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,72 @@
+// Package correlate holds auditlkm's bounded correlation state: the
+// process table (who is whose parent, with argv, cwd and container), the
+// provenance of kernel module files and module configuration ("dropped
+// then loaded"), and the first-seen history of module names, module paths,
+// kmod command lines and executables.
+//
+// The pipeline calls Store.Observe for every reassembled event before the
+// detections evaluate it; detections read the Store through the read-only
+// rules.State interface, which *Store satisfies structurally. This package
+// knows nothing about rules and must never import them. It never blocks
+// on anything but short /proc and state-file reads, and never panics on
+// input.
+//
+// # Concurrency and lifetime
+//
+// A Store must be used from one goroutine (the pipeline's detection
+// stage). The exceptions are SaveSnapshot, which writes a Snapshot taken
+// on the owner goroutine and may run elsewhere, and the Metrics. Call
+// Load, then Seed, at start; Maintain and Save periodically; Save at
+// shutdown. A Store holds no file descriptors between calls and needs no
+// Close.
+//
+// # Process identity
+//
+// A process is identified by (pid, start time), never by pid alone. A
+// successful execve/execveat replaces the image of its process; a
+// fork/vfork/clone/clone3 that returned a child pid creates the child with
+// its parent's image; exit/exit_group marks the process exited, and it
+// stays resolvable for ProcessTTL so that late events and its children's
+// alerts still name it. An event for a pid whose entry has exited, or
+// whose parent pid differs (checked against /proc/<pid>/stat starttime
+// when possible), starts a new incarnation; the old one stays reachable by
+// its children, whose parent link names the exact incarnation, so a reused
+// pid never becomes somebody's parent after the fact. Unknown pids (and
+// their parents) are read from /proc lazily, within ProcReadBudget reads
+// per second; /proc data for a process that started after the event is
+// ignored. With an empty ProcRoot (replays) entries come from events only,
+// dated by the event time.
+//
+// # Bounds
+//
+// Every table has a cap and a TTL (Config). Eviction is oldest first
+// (least recently used processes, oldest writes, least recently seen
+// values) through container/list, so inserts are O(1); Maintain drops
+// expired entries in O(expired). Stored argv is bounded by maxStoredArgs
+// and maxStoredArgBytes, first-seen values by maxSeenValue (longer values
+// keep a prefix and a SHA-256). Evictions are counted by table and reason.
+//
+// # Persistence
+//
+// The first-seen history, the file provenance table and the time of the
+// first start ever (for Learning) are saved to StateDir/correlate.state;
+// the process table is not (pids mean nothing after a reboot, and a
+// restart reseeds from /proc). The format is JSON lines: a header with a
+// format name and version, one object per entry, and a trailer with the
+// line count and the SHA-256 of everything before it. JSON lines were
+// chosen over a binary format because operators can read and grep the file
+// with standard tools, encoding/json is the only dependency, and the
+// trailer still detects truncation and corruption. Strings that are not
+// valid UTF-8 (hostile module names and paths) are written as
+// {"b64":"..."} so nothing is lost. Save is atomic: temporary file in the
+// same directory, fsync, rename, fsync of the directory. Load never
+// crashes on a bad file: it moves it aside to "<name>.corrupt-<unix
+// time>", counts it, returns a *CorruptStateError and starts empty.
+//
+// # Learning
+//
+// Learning reports true for LearningPeriod (default 24h) after the first
+// start ever on the host, so first-seen detections stay quiet while a new
+// fleet member learns its normal modules. A state file set aside as
+// corrupt restarts the learning period.
+package correlate

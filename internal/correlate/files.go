@@ -1,0 +1,265 @@
+package correlate
+
+import (
+	"container/list"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/auditlkm/auditlkm/internal/auditevent"
+)
+
+// FileKind says why a file write was recorded.
+type FileKind uint8
+
+const (
+	// FileModule is a kernel module object (*.ko, *.ko.xz, *.ko.zst, *.ko.gz).
+	FileModule FileKind = iota + 1
+	// FileModuleConfig is module configuration: a file in a modprobe.d or
+	// modules-load.d directory, /etc/modprobe.conf or /etc/modules.
+	FileModuleConfig
+)
+
+func (k FileKind) String() string {
+	switch k {
+	case FileModule:
+		return "module"
+	case FileModuleConfig:
+		return "module_config"
+	}
+	return "unknown"
+}
+
+// MaxConfigWrites bounds what one ConfigWrites call returns.
+const MaxConfigWrites = 1024
+
+// FileWrite is the provenance of a file: the last recorded write.
+type FileWrite struct {
+	Path        string // cleaned absolute path; the raw name when unresolved
+	Dev         string // "08:01" as the PATH record has it; "" when unknown
+	Inode       uint64 // 0 when unknown
+	Kind        FileKind
+	Process     auditevent.Process // the writer, as the table knew it then
+	ContainerID string
+	At          time.Time // event time
+	Serial      uint32    // event serial
+	Syscall     string
+}
+
+type inodeKey struct {
+	dev   string
+	inode uint64
+}
+
+type fileEntry struct {
+	w   FileWrite
+	lru *list.Element
+}
+
+type fileTable struct {
+	byPath  map[string]*fileEntry
+	byInode map[inodeKey]*fileEntry
+	lru     list.List // front: oldest write
+}
+
+func (t *fileTable) init() {
+	t.byPath = make(map[string]*fileEntry)
+	t.byInode = make(map[inodeKey]*fileEntry)
+	t.lru.Init()
+}
+
+// fileKind classifies a path by name.
+func fileKind(p string) FileKind {
+	for _, suf := range []string{".ko", ".ko.xz", ".ko.zst", ".ko.gz"} {
+		if strings.HasSuffix(p, suf) && len(p) > len(suf) && p[len(p)-len(suf)-1] != '/' {
+			return FileModule
+		}
+	}
+	if p == "/etc/modprobe.conf" || p == "/etc/modules" {
+		return FileModuleConfig
+	}
+	switch path.Base(path.Dir(p)) {
+	case "modprobe.d", "modules-load.d":
+		return FileModuleConfig
+	}
+	return 0
+}
+
+// Open flags that mean the opener may write (x86_64 and i386 alike).
+const (
+	oWronly = 0x1
+	oRdwr   = 0x2
+	oCreat  = 0x40
+	oTrunc  = 0x200
+)
+
+// writeIntent reports whether a NORMAL (existing) path of this syscall is
+// being written.
+func writeIntent(sc *auditevent.Syscall) bool {
+	var flags uint64
+	switch sc.Name {
+	case "creat", "truncate":
+		return true
+	case "open":
+		flags = sc.Args[1]
+	case "openat":
+		flags = sc.Args[2]
+	default:
+		// openat2 keeps its flags in a struct the record does not show;
+		// a new file still shows up as nametype=CREATE.
+		return false
+	}
+	return flags&(oWronly|oRdwr|oCreat|oTrunc) != 0
+}
+
+// observeFiles records writes of module files and module configuration:
+// PATH records with nametype CREATE (open with O_CREAT of a new file,
+// creat, link, symlink, mknod, rename target) or NORMAL under a writing
+// open.
+func (s *Store) observeFiles(ev *auditevent.Event) {
+	sc := &ev.Syscall
+	if sc.Success == auditevent.SuccessNo || len(ev.Paths) == 0 {
+		return
+	}
+	var wi, wiKnown bool
+	for i := range ev.Paths {
+		p := &ev.Paths[i]
+		name := p.Resolved
+		if name == "" {
+			name = p.Name
+		}
+		kind := fileKind(name)
+		if kind == 0 {
+			continue
+		}
+		switch p.Nametype {
+		case "CREATE":
+		case "NORMAL":
+			if !wiKnown {
+				wi, wiKnown = writeIntent(sc), true
+			}
+			if !wi {
+				continue
+			}
+		default:
+			continue
+		}
+		w := FileWrite{
+			Path: name, Dev: p.Dev, Inode: p.Inode, Kind: kind,
+			At: time.UnixMilli(ev.UnixMilli()), Serial: ev.Serial, Syscall: sc.Name,
+		}
+		if e := s.procs.byPID[sc.PID]; e != nil {
+			w.Process, w.ContainerID = e.p, e.container
+		} else {
+			w.Process = ev.Process()
+		}
+		if p.Resolved == "" {
+			w.Path = "" // keyed by inode only: a relative name means nothing alone
+			if w.Inode == 0 {
+				continue
+			}
+		}
+		s.recordWrite(w)
+		if kind == FileModule && w.Path != "" {
+			s.MarkSeen(SeenKoPath, w.Path, w.At)
+		}
+	}
+}
+
+func (s *Store) recordWrite(w FileWrite) {
+	t := &s.files
+	if w.Path != "" {
+		if old := t.byPath[w.Path]; old != nil {
+			s.dropFile(old)
+		}
+	}
+	ik := inodeKey{w.Dev, w.Inode}
+	if w.Inode != 0 {
+		if old := t.byInode[ik]; old != nil && old.w.Path == "" {
+			s.dropFile(old) // an inode-only entry superseded
+		}
+	}
+	for t.lru.Len() >= s.cfg.MaxFiles {
+		s.dropFile(t.lru.Front().Value.(*fileEntry))
+		s.m.evictions.WithLabelValues(tableFiles, reasonCapacity).Inc()
+	}
+	e := &fileEntry{w: w}
+	e.lru = t.lru.PushBack(e)
+	if w.Path != "" {
+		t.byPath[w.Path] = e
+	}
+	if w.Inode != 0 {
+		t.byInode[ik] = e
+	}
+}
+
+func (s *Store) dropFile(e *fileEntry) {
+	t := &s.files
+	if e.w.Path != "" && t.byPath[e.w.Path] == e {
+		delete(t.byPath, e.w.Path)
+	}
+	ik := inodeKey{e.w.Dev, e.w.Inode}
+	if e.w.Inode != 0 && t.byInode[ik] == e {
+		delete(t.byInode, ik)
+	}
+	t.lru.Remove(e.lru)
+}
+
+func (s *Store) expireFiles(nowMs int64) {
+	ttl := s.cfg.FileTTL.Milliseconds()
+	for el := s.files.lru.Front(); el != nil; el = s.files.lru.Front() {
+		e := el.Value.(*fileEntry)
+		if e.w.At.UnixMilli()+ttl > nowMs {
+			break
+		}
+		s.dropFile(e)
+		s.m.evictions.WithLabelValues(tableFiles, reasonTTL).Inc()
+	}
+}
+
+// WrittenBy returns the last recorded write of a module file or module
+// configuration file at p (cleaned before lookup).
+func (s *Store) WrittenBy(p string) (FileWrite, bool) {
+	if p == "" {
+		return FileWrite{}, false
+	}
+	if e := s.files.byPath[path.Clean(p)]; e != nil {
+		return e.w, true
+	}
+	return FileWrite{}, false
+}
+
+// WrittenByInode returns the last recorded write of the file with this
+// device ("08:01") and inode, whatever its name.
+func (s *Store) WrittenByInode(dev string, inode uint64) (FileWrite, bool) {
+	if e := s.files.byInode[inodeKey{dev, inode}]; e != nil && inode != 0 {
+		return e.w, true
+	}
+	return FileWrite{}, false
+}
+
+// ConfigWrite returns the last recorded write of the module configuration
+// file p.
+func (s *Store) ConfigWrite(p string) (FileWrite, bool) {
+	w, ok := s.WrittenBy(p)
+	if !ok || w.Kind != FileModuleConfig {
+		return FileWrite{}, false
+	}
+	return w, true
+}
+
+// ConfigWrites returns the module configuration writes at or after since,
+// newest first, at most MaxConfigWrites.
+func (s *Store) ConfigWrites(since time.Time) []FileWrite {
+	var out []FileWrite
+	for el := s.files.lru.Back(); el != nil && len(out) < MaxConfigWrites; el = el.Prev() {
+		e := el.Value.(*fileEntry)
+		if e.w.At.Before(since) {
+			break
+		}
+		if e.w.Kind == FileModuleConfig {
+			out = append(out, e.w)
+		}
+	}
+	return out
+}

@@ -1,0 +1,78 @@
+package correlate
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Table names, the values of the table label.
+const (
+	tableProcesses = "processes"
+	tableFiles     = "files"
+	tableSeen      = "seen"
+)
+
+// Eviction reasons, the values of the reason label.
+const (
+	reasonCapacity = "capacity"
+	reasonTTL      = "ttl"
+)
+
+// Metrics are the correlation state's metrics. They are safe for
+// concurrent use (the scrape reads them while the owner goroutine writes).
+type Metrics struct {
+	entries        *prometheus.GaugeVec
+	evictions      *prometheus.CounterVec
+	procReads      prometheus.Counter
+	budgetExceeded prometheus.Counter
+	loadErrors     prometheus.Counter
+	saveErrors     prometheus.Counter
+}
+
+// NewMetrics creates the metrics and registers them with reg.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	if reg == nil {
+		return nil, fmt.Errorf("create correlate metrics: registerer is nil")
+	}
+	const ns, sub = "auditlkm", "correlate"
+	m := &Metrics{
+		entries: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: ns, Subsystem: sub, Name: "entries",
+			Help: "Entries held in each correlation table.",
+		}, []string{"table"}),
+		evictions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "evictions_total",
+			Help: "Correlation entries dropped, by table and reason (capacity: the table was full; ttl: expired).",
+		}, []string{"table", "reason"}),
+		procReads: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "proc_reads_total",
+			Help: "Processes read from /proc (seeding and lazy lookups of unknown pids).",
+		}),
+		budgetExceeded: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "proc_budget_exceeded_total",
+			Help: "Lazy /proc lookups skipped because the per-second read budget was spent.",
+		}),
+		loadErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "state_load_errors_total",
+			Help: "State files that could not be loaded and were set aside.",
+		}),
+		saveErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "state_save_errors_total",
+			Help: "State saves that failed.",
+		}),
+	}
+	for _, c := range []prometheus.Collector{m.entries, m.evictions, m.procReads, m.budgetExceeded, m.loadErrors, m.saveErrors} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register correlate metrics: %w", err)
+		}
+	}
+	// Make every series exist from the start, so rates work from zero.
+	for _, t := range []string{tableProcesses, tableFiles, tableSeen} {
+		m.entries.WithLabelValues(t)
+		for _, r := range []string{reasonCapacity, reasonTTL} {
+			m.evictions.WithLabelValues(t, r)
+		}
+	}
+	return m, nil
+}

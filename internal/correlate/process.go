@@ -1,0 +1,167 @@
+package correlate
+
+import (
+	"container/list"
+	"strings"
+
+	"github.com/auditlkm/auditlkm/internal/auditevent"
+)
+
+// Bounds of the process table's walks and copies.
+const (
+	// MaxAncestry bounds Ancestry whatever the caller asks for.
+	MaxAncestry = 64
+	// touchAncestors is how many ancestors an event keeps warm in the LRU,
+	// so long-lived parents (sshd, a login shell) outlive busy children.
+	touchAncestors = 8
+	// maxStoredArgs and maxStoredArgBytes bound the argv kept per process.
+	maxStoredArgs     = 256
+	maxStoredArgBytes = 16 << 10
+	// startSlackMilli absorbs the difference between start times taken
+	// from events and from /proc (btime has one-second resolution).
+	startSlackMilli = 2000
+	// lateSlackMilli is how long after an exit an event for the same pid
+	// and parent is still taken as a late event of the exited process.
+	lateSlackMilli = 1000
+)
+
+// proc is one process incarnation. Its identity is (pid, start); id is a
+// table-local number that names the incarnation unambiguously even if two
+// had the same start millisecond.
+type proc struct {
+	id         uint64
+	p          auditevent.Process
+	startTicks uint64 // from /proc; 0 when the start came from an event
+	parentID   uint64 // incarnation of the parent; 0 when unknown
+	// parentLooked: /proc was already asked for the unknown parent.
+	parentLooked bool
+	container  string
+	exited     bool
+	exitMilli  int64
+	lru        *list.Element // in procTable.lru; front is least recently used
+	exitEl     *list.Element // in procTable.exits while exited
+}
+
+type procTable struct {
+	byPID  map[int]*proc    // the newest incarnation of each pid
+	byID   map[uint64]*proc // every incarnation held
+	lru    list.List
+	exits  list.List // exited incarnations in exit order
+	nextID uint64
+}
+
+func (t *procTable) init() {
+	t.byPID = make(map[int]*proc)
+	t.byID = make(map[uint64]*proc)
+	t.lru.Init()
+	t.exits.Init()
+}
+
+// insert adds a new incarnation as the pid's newest; the previous one, if
+// any, stays reachable by id (for its children) and is marked exited so
+// that its TTL runs.
+func (s *Store) insertProc(e *proc, at int64) {
+	t := &s.procs
+	for len(t.byID) >= s.cfg.MaxProcesses {
+		s.removeProc(t.lru.Front().Value.(*proc), reasonCapacity)
+	}
+	t.nextID++
+	e.id = t.nextID
+	if old := t.byPID[e.p.PID]; old != nil && !old.exited {
+		s.markExited(old, at)
+	}
+	t.byPID[e.p.PID] = e
+	t.byID[e.id] = e
+	e.lru = t.lru.PushBack(e)
+}
+
+func (s *Store) removeProc(e *proc, reason string) {
+	t := &s.procs
+	delete(t.byID, e.id)
+	if t.byPID[e.p.PID] == e {
+		delete(t.byPID, e.p.PID)
+	}
+	t.lru.Remove(e.lru)
+	if e.exitEl != nil {
+		t.exits.Remove(e.exitEl)
+		e.exitEl = nil
+	}
+	s.m.evictions.WithLabelValues(tableProcesses, reason).Inc()
+}
+
+func (s *Store) markExited(e *proc, at int64) {
+	if e.exited {
+		return
+	}
+	e.exited, e.exitMilli = true, at
+	e.exitEl = s.procs.exits.PushBack(e)
+}
+
+func (s *Store) revive(e *proc) {
+	if !e.exited {
+		return
+	}
+	e.exited, e.exitMilli = false, 0
+	s.procs.exits.Remove(e.exitEl)
+	e.exitEl = nil
+}
+
+// touch marks e and a few of its ancestors as recently used.
+func (s *Store) touch(e *proc) {
+	var seen [touchAncestors + 1]uint64
+	for i := 0; e != nil && i <= touchAncestors; i++ {
+		for _, id := range seen[:i] {
+			if id == e.id {
+				return
+			}
+		}
+		seen[i] = e.id
+		s.procs.lru.MoveToBack(e.lru)
+		e = s.parentOf(e)
+	}
+}
+
+// plausibleParent reports whether par can be child's parent: it started
+// before the child and had not exited before the child started.
+func plausibleParent(par, child *proc) bool {
+	if par.p.PID != child.p.PPID || par == child {
+		return false
+	}
+	if par.p.StartMilli > child.p.StartMilli+startSlackMilli {
+		return false
+	}
+	return !par.exited || par.exitMilli+startSlackMilli >= child.p.StartMilli
+}
+
+// parentOf resolves e's parent without reading /proc. A parent
+// incarnation that is no longer held is never replaced by a newer process
+// that reused its pid.
+func (s *Store) parentOf(e *proc) *proc {
+	if e.parentID != 0 {
+		return s.procs.byID[e.parentID] // nil when evicted: never guess
+	}
+	if par := s.procs.byPID[e.p.PPID]; par != nil && plausibleParent(par, e) {
+		return par
+	}
+	return nil
+}
+
+// boundArgs copies argv within maxStoredArgs and maxStoredArgBytes.
+func boundArgs(args []string) []string {
+	if len(args) == 0 {
+		return nil
+	}
+	n, total := min(len(args), maxStoredArgs), 0
+	out := make([]string, 0, n)
+	for _, a := range args[:n] {
+		if total+len(a) > maxStoredArgBytes {
+			a = strings.Clone(a[:max(0, maxStoredArgBytes-total)])
+		}
+		total += len(a)
+		out = append(out, a)
+		if total >= maxStoredArgBytes {
+			break
+		}
+	}
+	return out
+}

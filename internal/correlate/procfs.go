@@ -1,0 +1,210 @@
+package correlate
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/auditlkm/auditlkm/internal/auditevent"
+)
+
+// Bounds on what is read from /proc for one process.
+const (
+	// ProcReadBudget is how many processes the lazy lookup of unknown pids
+	// may read from /proc per second of wall time. Seeding is bounded by
+	// the table cap instead. A lookup past the budget is skipped and
+	// counted (auditlkm_correlate_proc_budget_exceeded_total); the entry is
+	// then built from the event alone.
+	ProcReadBudget = 512
+	// maxProcFileBytes bounds one read of stat, status, cgroup or loginuid.
+	maxProcFileBytes = 8 << 10
+	// maxCmdlineBytes bounds one read of cmdline (the kernel's own limit is
+	// ARG_MAX, far larger; the tail is dropped).
+	maxCmdlineBytes = 32 << 10
+	// userHZ is the unit of /proc/<pid>/stat starttime. The kernel fixes
+	// USER_HZ at 100 for user space on every architecture we run on.
+	userHZ = 100
+)
+
+// errNoProcess: the pid has no /proc entry (it exited or never existed).
+var errNoProcess = errors.New("no such process")
+
+// procInfo is what /proc says about one process.
+type procInfo struct {
+	pid, ppid  int
+	comm       string
+	exe, cwd   string
+	args       []string
+	uid, auid  uint32
+	startTicks uint64 // clock ticks after boot, exact
+	container  string
+}
+
+// readProc reads one process from root (a procfs mount). Only stat is
+// required; every other file is best effort (kernel threads have no exe,
+// other users' processes may hide cwd).
+func readProc(root string, pid int) (procInfo, error) {
+	dir := filepath.Join(root, strconv.Itoa(pid))
+	stat, err := readLimited(filepath.Join(dir, "stat"), maxProcFileBytes)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return procInfo{}, fmt.Errorf("read process %d: %w", pid, errNoProcess)
+		}
+		return procInfo{}, fmt.Errorf("read process %d: %w", pid, err)
+	}
+	pi, err := parseStat(stat)
+	if err != nil {
+		return procInfo{}, fmt.Errorf("parse %s: %w", filepath.Join(dir, "stat"), err)
+	}
+	pi.pid = pid
+	pi.uid, pi.auid = auditevent.Unset, auditevent.Unset
+	pi.exe, _ = os.Readlink(filepath.Join(dir, "exe"))
+	pi.cwd, _ = os.Readlink(filepath.Join(dir, "cwd"))
+	if b, err := readLimited(filepath.Join(dir, "cmdline"), maxCmdlineBytes); err == nil {
+		pi.args = splitCmdline(b)
+	}
+	if b, err := readLimited(filepath.Join(dir, "status"), maxProcFileBytes); err == nil {
+		pi.uid = parseStatusUID(b)
+	}
+	if b, err := readLimited(filepath.Join(dir, "loginuid"), maxProcFileBytes); err == nil {
+		if n, err := strconv.ParseUint(string(bytes.TrimSpace(b)), 10, 32); err == nil {
+			pi.auid = uint32(n)
+		}
+	}
+	if b, err := readLimited(filepath.Join(dir, "cgroup"), maxProcFileBytes); err == nil {
+		pi.container = containerID(b)
+	}
+	return pi, nil
+}
+
+// readStartTicks reads only the start time of pid, to tell a reused pid
+// from the process a table entry describes.
+func readStartTicks(root string, pid int) (uint64, error) {
+	b, err := readLimited(filepath.Join(root, strconv.Itoa(pid), "stat"), maxProcFileBytes)
+	if err != nil {
+		return 0, err
+	}
+	pi, err := parseStat(b)
+	if err != nil {
+		return 0, err
+	}
+	return pi.startTicks, nil
+}
+
+func readLimited(name string, max int64) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, max))
+}
+
+// parseStat reads comm, ppid and starttime from /proc/<pid>/stat:
+// "pid (comm) state ppid ... starttime(22nd) ...". comm may hold spaces and
+// parentheses, so it ends at the last ')'.
+func parseStat(b []byte) (procInfo, error) {
+	open := bytes.IndexByte(b, '(')
+	cl := bytes.LastIndexByte(b, ')')
+	if open < 0 || cl < open {
+		return procInfo{}, errors.New("no (comm) in stat")
+	}
+	pi := procInfo{comm: string(b[open+1 : cl])}
+	fields := bytes.Fields(b[cl+1:])
+	// fields[0] is field 3 (state); field N is fields[N-3].
+	const ppidField, startField = 4, 22
+	if len(fields) <= startField-3 {
+		return procInfo{}, fmt.Errorf("stat has %d fields after comm, want %d", len(fields), startField-2)
+	}
+	ppid, err := strconv.Atoi(string(fields[ppidField-3]))
+	if err != nil || ppid < 0 {
+		return procInfo{}, fmt.Errorf("bad ppid %q in stat", fields[ppidField-3])
+	}
+	st, err := strconv.ParseUint(string(fields[startField-3]), 10, 64)
+	if err != nil {
+		return procInfo{}, fmt.Errorf("bad starttime %q in stat", fields[startField-3])
+	}
+	pi.ppid, pi.startTicks = ppid, st
+	return pi, nil
+}
+
+// splitCmdline splits a NUL-separated cmdline. A process that rewrote its
+// argv may use spaces instead; that is kept as one argument.
+func splitCmdline(b []byte) []string {
+	b = bytes.TrimRight(b, "\x00")
+	if len(b) == 0 {
+		return nil
+	}
+	parts := bytes.Split(b, []byte{0})
+	if len(parts) > maxStoredArgs {
+		parts = parts[:maxStoredArgs]
+	}
+	out := make([]string, len(parts))
+	for i, p := range parts {
+		out[i] = string(p)
+	}
+	return out
+}
+
+// parseStatusUID returns the real uid from the "Uid:" line of status.
+func parseStatusUID(b []byte) uint32 {
+	for len(b) > 0 {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
+		if rest, ok := bytes.CutPrefix(line, []byte("Uid:")); ok {
+			f := bytes.Fields(rest)
+			if len(f) > 0 {
+				if n, err := strconv.ParseUint(string(f[0]), 10, 32); err == nil {
+					return uint32(n)
+				}
+			}
+			break
+		}
+	}
+	return auditevent.Unset
+}
+
+// containerID finds a container runtime id in /proc/<pid>/cgroup: docker,
+// containerd, cri-o and podman all name the cgroup after a 64-hex id
+// ("docker-<id>.scope", "/docker/<id>", "cri-containerd-<id>.scope",
+// "crio-<id>.scope", "libpod-<id>.scope"). The first such run wins.
+func containerID(b []byte) string {
+	run := 0
+	for i := 0; i <= len(b); i++ {
+		if i < len(b) && (b[i] >= '0' && b[i] <= '9' || b[i] >= 'a' && b[i] <= 'f') {
+			run++
+			continue
+		}
+		if run == 64 {
+			return string(b[i-64 : i])
+		}
+		run = 0
+	}
+	return ""
+}
+
+// readBootMilli reads the boot time (btime, whole seconds) from root/stat.
+func readBootMilli(root string) (int64, error) {
+	b, err := readLimited(filepath.Join(root, "stat"), 1<<20)
+	if err != nil {
+		return 0, fmt.Errorf("read boot time: %w", err)
+	}
+	for line := range bytes.SplitSeq(b, []byte{'\n'}) {
+		if rest, ok := bytes.CutPrefix(line, []byte("btime ")); ok {
+			n, err := strconv.ParseInt(string(bytes.TrimSpace(rest)), 10, 64)
+			if err != nil || n <= 0 {
+				return 0, fmt.Errorf("read boot time: bad btime %q", rest)
+			}
+			return n * 1000, nil
+		}
+	}
+	return 0, errors.New("read boot time: no btime line")
+}

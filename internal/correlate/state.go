@@ -1,0 +1,438 @@
+package correlate
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/auditlkm/auditlkm/internal/auditevent"
+)
+
+// StateFileName is the state file's name in Config.StateDir.
+const StateFileName = "correlate.state"
+
+// Bounds of the state file.
+const (
+	stateFormat  = "auditlkm-correlate-state"
+	stateVersion = 1
+	// MaxStateFileBytes bounds the state file Load reads.
+	MaxStateFileBytes = 256 << 20
+)
+
+// ErrCorruptState is matched (errors.Is) by the error Load returns when
+// the state file is corrupt, truncated or of an unknown version. The file
+// has then been moved aside and the store starts empty.
+var ErrCorruptState = errors.New("corrupt correlation state")
+
+// CorruptStateError describes a state file that was set aside.
+type CorruptStateError struct {
+	Path    string // the state file
+	MovedTo string // where it is now; "" if moving it failed too
+	Err     error  // what was wrong
+}
+
+func (e *CorruptStateError) Error() string {
+	if e.MovedTo == "" {
+		return fmt.Sprintf("load state %s: %v (could not move it aside)", e.Path, e.Err)
+	}
+	return fmt.Sprintf("load state %s: %v (moved to %s)", e.Path, e.Err, e.MovedTo)
+}
+
+// Unwrap returns the cause.
+func (e *CorruptStateError) Unwrap() error { return e.Err }
+
+// Is matches ErrCorruptState.
+func (e *CorruptStateError) Is(target error) bool { return target == ErrCorruptState }
+
+// lstr is a string that survives JSON losslessly: valid UTF-8 is written
+// as a JSON string, anything else as {"b64":"..."}.
+type lstr string
+
+func (s lstr) MarshalJSON() ([]byte, error) {
+	if utf8.ValidString(string(s)) {
+		return json.Marshal(string(s))
+	}
+	return json.Marshal(struct {
+		B64 string `json:"b64"`
+	}{base64.StdEncoding.EncodeToString([]byte(s))})
+}
+
+func (s *lstr) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '{' {
+		var o struct {
+			B64 *string `json:"b64"`
+		}
+		if err := json.Unmarshal(b, &o); err != nil {
+			return err
+		}
+		if o.B64 == nil {
+			return errors.New("string object without b64")
+		}
+		d, err := base64.StdEncoding.DecodeString(*o.B64)
+		if err != nil {
+			return err
+		}
+		*s = lstr(d)
+		return nil
+	}
+	var x string
+	if err := json.Unmarshal(b, &x); err != nil {
+		return err
+	}
+	*s = lstr(x)
+	return nil
+}
+
+// The file's lines.
+type stateHeader struct {
+	Format     string `json:"format"`
+	Version    int    `json:"version"`
+	FirstStart int64  `json:"first_start_ms"`
+	SavedAt    int64  `json:"saved_at_ms"`
+}
+
+type stateProcess struct {
+	PID   int    `json:"pid"`
+	PPID  int    `json:"ppid"`
+	Exe   lstr   `json:"exe"`
+	Comm  lstr   `json:"comm"`
+	Args  []lstr `json:"args,omitempty"`
+	Cwd   lstr   `json:"cwd"`
+	UID   uint32 `json:"uid"`
+	AUID  uint32 `json:"auid"`
+	Start int64  `json:"start_ms"`
+}
+
+type stateLine struct {
+	T string `json:"t"` // "seen", "file" or "end"
+	// seen
+	Kind  string `json:"kind,omitempty"`
+	Value lstr   `json:"value,omitempty"`
+	First int64  `json:"first_ms,omitempty"`
+	Last  int64  `json:"last_ms,omitempty"`
+	Count uint64 `json:"count,omitempty"`
+	// file
+	Path      lstr          `json:"path,omitempty"`
+	Dev       string        `json:"dev,omitempty"`
+	Inode     uint64        `json:"inode,omitempty"`
+	FileKind  uint8         `json:"file_kind,omitempty"`
+	Proc      *stateProcess `json:"process,omitempty"`
+	Container string        `json:"container,omitempty"`
+	At        int64         `json:"at_ms,omitempty"`
+	Serial    uint32        `json:"serial,omitempty"`
+	Syscall   string        `json:"syscall,omitempty"`
+	// end
+	Lines  int    `json:"lines,omitempty"`
+	SHA256 string `json:"sha256,omitempty"`
+}
+
+// Snapshot is a copy of the persistent part of a Store: the first-seen
+// history, the file provenance table and the first start time.
+type Snapshot struct {
+	FirstStart time.Time
+	SavedAt    time.Time
+	seen       []stateLine
+	files      []stateLine
+}
+
+// Snapshot copies the persistent state (O(entries)); call it from the
+// owner goroutine. The copy may then be saved from any goroutine.
+func (s *Store) Snapshot() *Snapshot {
+	sn := &Snapshot{FirstStart: s.firstStart, SavedAt: s.now()}
+	sn.seen = make([]stateLine, 0, len(s.seen.m))
+	for el := s.seen.lru.Front(); el != nil; el = el.Next() {
+		e := el.Value.(*seenEntry)
+		sn.seen = append(sn.seen, stateLine{
+			T: "seen", Kind: seenKinds[e.key.kind], Value: lstr(e.key.value),
+			First: e.s.First.UnixMilli(), Last: e.s.Last.UnixMilli(), Count: e.s.Count,
+		})
+	}
+	sn.files = make([]stateLine, 0, s.files.lru.Len())
+	for el := s.files.lru.Front(); el != nil; el = el.Next() {
+		w := &el.Value.(*fileEntry).w
+		p := &w.Process
+		sp := &stateProcess{PID: p.PID, PPID: p.PPID, Exe: lstr(p.Exe), Comm: lstr(p.Comm),
+			Cwd: lstr(p.Cwd), UID: p.UID, AUID: p.AUID, Start: p.StartMilli}
+		for _, a := range p.Args {
+			sp.Args = append(sp.Args, lstr(a))
+		}
+		sn.files = append(sn.files, stateLine{
+			T: "file", Path: lstr(w.Path), Dev: w.Dev, Inode: w.Inode, FileKind: uint8(w.Kind),
+			Proc: sp, Container: w.ContainerID, At: w.At.UnixMilli(), Serial: w.Serial, Syscall: w.Syscall,
+		})
+	}
+	return sn
+}
+
+// WriteTo writes the snapshot in the state file format: a header line,
+// one JSON line per entry, and a trailer with the line count and the
+// SHA-256 of everything before it.
+func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
+	h := sha256.New()
+	cw := &countWriter{w: io.MultiWriter(w, h)}
+	enc := json.NewEncoder(cw)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(stateHeader{Format: stateFormat, Version: stateVersion,
+		FirstStart: sn.FirstStart.UnixMilli(), SavedAt: sn.SavedAt.UnixMilli()}); err != nil {
+		return cw.n, err
+	}
+	for _, part := range [][]stateLine{sn.seen, sn.files} {
+		for i := range part {
+			if err := enc.Encode(&part[i]); err != nil {
+				return cw.n, err
+			}
+		}
+	}
+	end := stateLine{T: "end", Lines: len(sn.seen) + len(sn.files), SHA256: hex.EncodeToString(h.Sum(nil))}
+	b, err := json.Marshal(end)
+	if err != nil {
+		return cw.n, err
+	}
+	n, err := w.Write(append(b, '\n'))
+	return cw.n + int64(n), err
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// decodeState parses a state file. It returns a snapshot or an error,
+// never both, and never panics.
+func decodeState(data []byte) (*Snapshot, error) {
+	if len(data) == 0 || data[len(data)-1] != '\n' {
+		return nil, errors.New("truncated: no final newline")
+	}
+	body := data[:len(data)-1]
+	cut := bytes.LastIndexByte(body, '\n')
+	if cut < 0 {
+		return nil, errors.New("truncated: no trailer")
+	}
+	var end stateLine
+	if err := json.Unmarshal(body[cut+1:], &end); err != nil || end.T != "end" {
+		return nil, errors.New("truncated: bad trailer")
+	}
+	covered := data[:cut+1]
+	sum := sha256.Sum256(covered)
+	if hex.EncodeToString(sum[:]) != end.SHA256 {
+		return nil, errors.New("checksum mismatch")
+	}
+	nl := bytes.IndexByte(covered, '\n')
+	var hd stateHeader
+	if err := json.Unmarshal(covered[:nl], &hd); err != nil {
+		return nil, fmt.Errorf("bad header: %w", err)
+	}
+	if hd.Format != stateFormat {
+		return nil, fmt.Errorf("bad header: format %q", hd.Format)
+	}
+	if hd.Version != stateVersion {
+		return nil, fmt.Errorf("unsupported version %d (want %d)", hd.Version, stateVersion)
+	}
+	if hd.FirstStart <= 0 {
+		return nil, errors.New("bad header: no first start")
+	}
+	sn := &Snapshot{FirstStart: time.UnixMilli(hd.FirstStart), SavedAt: time.UnixMilli(hd.SavedAt)}
+	rest := covered[nl+1:]
+	lines := 0
+	for len(rest) > 0 {
+		i := bytes.IndexByte(rest, '\n')
+		line := rest[:i]
+		rest = rest[i+1:]
+		lines++
+		var l stateLine
+		if err := json.Unmarshal(line, &l); err != nil {
+			return nil, fmt.Errorf("line %d: %w", lines+1, err)
+		}
+		if err := l.check(); err != nil {
+			return nil, fmt.Errorf("line %d: %w", lines+1, err)
+		}
+		if l.T == "seen" {
+			sn.seen = append(sn.seen, l)
+		} else {
+			sn.files = append(sn.files, l)
+		}
+	}
+	if lines != end.Lines {
+		return nil, fmt.Errorf("trailer counts %d lines, file has %d", end.Lines, lines)
+	}
+	return sn, nil
+}
+
+func (l *stateLine) check() error {
+	switch l.T {
+	case "seen":
+		if seenKind(l.Kind) == 0 || l.Value == "" || len(l.Value) > maxSeenValue || l.Count == 0 ||
+			l.First > l.Last {
+			return fmt.Errorf("bad seen entry %q=%q", l.Kind, l.Value)
+		}
+	case "file":
+		if (l.Path == "" && l.Inode == 0) || (l.FileKind != uint8(FileModule) && l.FileKind != uint8(FileModuleConfig)) ||
+			l.Proc == nil || len(l.Proc.Args) > maxStoredArgs {
+			return fmt.Errorf("bad file entry %q", l.Path)
+		}
+	default:
+		return fmt.Errorf("unknown entry type %q", l.T)
+	}
+	return nil
+}
+
+// restore replaces the tables' persistent content with sn.
+func (s *Store) restore(sn *Snapshot) {
+	s.seen.init()
+	s.files.init()
+	s.firstStart = sn.FirstStart
+	for i := range sn.seen {
+		l := &sn.seen[i]
+		s.markSeen(seenKey{seenKind(l.Kind), string(l.Value)},
+			Seen{First: time.UnixMilli(l.First), Last: time.UnixMilli(l.Last), Count: l.Count}, eventRef{})
+	}
+	for i := range sn.files {
+		l := &sn.files[i]
+		p := l.Proc
+		w := FileWrite{Path: string(l.Path), Dev: l.Dev, Inode: l.Inode, Kind: FileKind(l.FileKind),
+			ContainerID: l.Container, At: time.UnixMilli(l.At), Serial: l.Serial, Syscall: l.Syscall,
+			Process: auditevent.Process{PID: p.PID, PPID: p.PPID, Exe: string(p.Exe), Comm: string(p.Comm),
+				Cwd: string(p.Cwd), UID: p.UID, AUID: p.AUID, StartMilli: p.Start}}
+		for _, a := range p.Args {
+			w.Process.Args = append(w.Process.Args, string(a))
+		}
+		s.recordWrite(w)
+	}
+	s.updateGauges()
+}
+
+func (s *Store) statePath() string { return filepath.Join(s.cfg.StateDir, StateFileName) }
+
+// Load reads the persisted state, creating StateDir when missing. A
+// missing file is a first start. A corrupt file is moved aside to
+// "<name>.corrupt-<unix time>", counted, and reported as a
+// *CorruptStateError (errors.Is ErrCorruptState); the store then starts
+// empty, as on a first start. Other errors (an unreadable dir) are
+// returned as they are, and the store is empty too. Load is a no-op when
+// StateDir is empty.
+func (s *Store) Load() error {
+	if s.cfg.StateDir == "" {
+		return nil
+	}
+	if err := os.MkdirAll(s.cfg.StateDir, 0o700); err != nil {
+		return fmt.Errorf("create state dir %s: %w", s.cfg.StateDir, err)
+	}
+	p := s.statePath()
+	f, err := os.Open(p)
+	if errors.Is(err, os.ErrNotExist) {
+		s.log.Info("no correlation state: first start", "path", p)
+		return nil
+	}
+	if err != nil {
+		s.m.loadErrors.Inc()
+		return fmt.Errorf("load state %s: %w", p, err)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxStateFileBytes+1))
+	f.Close()
+	if err == nil && len(data) > MaxStateFileBytes {
+		err = fmt.Errorf("larger than %d bytes", MaxStateFileBytes)
+	}
+	var sn *Snapshot
+	if err == nil {
+		sn, err = decodeState(data)
+	}
+	if err != nil {
+		s.m.loadErrors.Inc()
+		ce := &CorruptStateError{Path: p, Err: err}
+		aside := p + ".corrupt-" + strconv.FormatInt(s.now().Unix(), 10)
+		if rerr := os.Rename(p, aside); rerr == nil {
+			ce.MovedTo = aside
+		}
+		s.reset()
+		return ce
+	}
+	s.restore(sn)
+	return nil
+}
+
+// Save writes the persistent state atomically (see SaveSnapshot). Call it
+// from the owner goroutine.
+func (s *Store) Save() error {
+	if s.cfg.StateDir == "" {
+		return nil
+	}
+	return s.SaveSnapshot(s.Snapshot())
+}
+
+// SaveSnapshot writes sn to the state file atomically: a temporary file
+// in StateDir, fsync, rename over the state file, fsync of the directory.
+// It is safe to call from any goroutine, but not concurrently with itself
+// or Load.
+func (s *Store) SaveSnapshot(sn *Snapshot) error {
+	if s.cfg.StateDir == "" {
+		return nil
+	}
+	if err := s.writeState(sn); err != nil {
+		s.m.saveErrors.Inc()
+		return err
+	}
+	return nil
+}
+
+func (s *Store) writeState(sn *Snapshot) error {
+	dir, p := s.cfg.StateDir, s.statePath()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create state dir %s: %w", dir, err)
+	}
+	tmp, err := os.CreateTemp(dir, StateFileName+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("save state %s: %w", p, err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	bw := bufio.NewWriterSize(tmp, 64<<10)
+	if _, err := sn.WriteTo(bw); err != nil {
+		return fmt.Errorf("save state %s: %w", tmp.Name(), err)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("save state %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("sync state %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("save state %s: %w", tmp.Name(), err)
+	}
+	if err := os.Rename(tmp.Name(), p); err != nil {
+		os.Remove(tmp.Name())
+		done = true
+		return fmt.Errorf("save state %s: %w", p, err)
+	}
+	done = true
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync state dir %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync state dir %s: %w", dir, err)
+	}
+	return nil
+}

@@ -1,0 +1,460 @@
+package correlate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/auditlkm/auditlkm/internal/auditevent"
+)
+
+// Store is auditlkm's correlation state: the process table, the
+// provenance of module files and module configuration, and the history of
+// values seen on this host. The pipeline feeds it every event with Observe
+// before the detections read it through their State view.
+//
+// A Store must be used from one goroutine, except SaveSnapshot, which may
+// run on any goroutine, and its Metrics, which are safe for concurrent use.
+type Store struct {
+	cfg Config
+	log *slog.Logger
+	m   *Metrics
+	now func() time.Time // wall clock; tests replace it
+
+	procs procTable
+	files fileTable
+	seen  seenTable
+
+	firstStart time.Time // the very first start of auditlkm on this host
+
+	bootMilli int64 // btime in ms; 0 until read
+	bootErr   bool  // btime could not be read: do not retry per event
+
+	budget     int   // lazy /proc reads per second: ProcReadBudget; tests lower it
+	budgetSec  int64 // the wall-clock second the budget is counted in
+	budgetUsed int
+
+	cur eventRef // the event being observed
+}
+
+// eventRef names one event for the first-seen history.
+type eventRef struct {
+	serial uint32
+	milli  int64
+}
+
+// New returns an empty Store. It does not read /proc or the state dir:
+// call Load and Seed.
+func New(cfg Config, log *slog.Logger, m *Metrics) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("create correlation store: %w", err)
+	}
+	if log == nil {
+		return nil, errors.New("create correlation store: logger is nil")
+	}
+	if m == nil {
+		return nil, errors.New("create correlation store: metrics are nil")
+	}
+	s := &Store{cfg: cfg, log: log.With("component", "correlate"), m: m, now: time.Now, budget: ProcReadBudget}
+	s.reset()
+	return s, nil
+}
+
+// reset empties every table. The first start becomes now.
+func (s *Store) reset() {
+	s.procs.init()
+	s.files.init()
+	s.seen.init()
+	s.firstStart = s.now()
+	s.updateGauges()
+}
+
+func (s *Store) updateGauges() {
+	s.m.entries.WithLabelValues(tableProcesses).Set(float64(len(s.procs.byID)))
+	s.m.entries.WithLabelValues(tableFiles).Set(float64(s.files.lru.Len()))
+	s.m.entries.WithLabelValues(tableSeen).Set(float64(len(s.seen.m)))
+}
+
+// Observe updates the state from one reassembled event. Call it for every
+// event, before the detections evaluate that event. Event times (not the
+// wall clock) date every entry, so replays age correctly.
+func (s *Store) Observe(ev *auditevent.Event) {
+	if ev == nil {
+		return
+	}
+	at := ev.UnixMilli()
+	s.cur = eventRef{serial: ev.Serial, milli: at}
+	if !ev.HasSyscall || ev.Syscall.PID <= 0 {
+		return
+	}
+	sc := &ev.Syscall
+	ok := sc.Success != auditevent.SuccessNo
+	switch sc.Name {
+	case "execve", "execveat":
+		e := s.actor(ev, at, sc.Success == auditevent.SuccessYes)
+		if sc.Success == auditevent.SuccessYes {
+			s.exec(e, ev)
+		}
+	case "fork", "vfork", "clone", "clone3":
+		e := s.actor(ev, at, false)
+		const cloneThread = 0x00010000
+		thread := sc.Name == "clone" && sc.Args[0]&cloneThread != 0
+		if ok && sc.Exit > 0 && sc.Exit <= 1<<22 && !thread {
+			s.fork(e, int(sc.Exit), at)
+		}
+	case "exit", "exit_group":
+		e := s.actor(ev, at, false)
+		s.markExited(e, at)
+	case "init_module", "finit_module":
+		s.actor(ev, at, false)
+		if ev.HasModule && ev.Module != "" {
+			s.MarkSeen(SeenModule, ev.Module, time.UnixMilli(at))
+		}
+	default:
+		s.actor(ev, at, false)
+	}
+	s.observeFiles(ev)
+	s.updateGauges()
+}
+
+// actor returns the table entry of the process that made the event's
+// syscall, creating it (from /proc when live, else from the event) and
+// refreshing what the event says about it.
+func (s *Store) actor(ev *auditevent.Event, at int64, exec bool) *proc {
+	sc := &ev.Syscall
+	e := s.procs.byPID[sc.PID]
+	if e != nil && !s.sameProcess(e, sc, at, exec) {
+		e = nil
+	}
+	if e == nil {
+		e = s.lookupProc(sc.PID, at)
+		if e == nil {
+			e = &proc{p: auditevent.Process{PID: sc.PID, StartMilli: at}}
+			s.imageFromEvent(e, ev)
+			s.insertProc(e, at)
+		} else if e.p.Exe != sc.Exe && sc.Exe != "" {
+			// /proc shows a later image than the event's.
+			s.imageFromEvent(e, ev)
+		}
+	} else if !exec && sc.Exe != "" && (e.p.Exe != sc.Exe || e.p.Comm != sc.Comm) {
+		// The image (or comm) changed without an exec we saw.
+		if e.p.Exe != sc.Exe {
+			s.imageFromEvent(e, ev)
+		}
+		e.p.Comm = sc.Comm
+	}
+	if e.p.PPID != sc.PPID && sc.PPID > 0 {
+		e.p.PPID, e.parentID, e.parentLooked = sc.PPID, 0, false // reparented
+	}
+	e.p.UID, e.p.AUID = sc.UID, sc.AUID
+	s.linkParent(e)
+	s.touch(e)
+	return e
+}
+
+func (s *Store) imageFromEvent(e *proc, ev *auditevent.Event) {
+	sc := &ev.Syscall
+	e.p.Exe, e.p.Comm, e.p.PPID = sc.Exe, sc.Comm, sc.PPID
+	e.p.Args = boundArgs(ev.Args())
+	if ev.HasCwd {
+		e.p.Cwd = ev.Cwd
+	}
+}
+
+// sameProcess reports whether the event's process is e's incarnation of
+// the pid rather than a newer process that reused it.
+func (s *Store) sameProcess(e *proc, sc *auditevent.Syscall, at int64, exec bool) bool {
+	if e.exited {
+		if at <= e.exitMilli {
+			return true // a late event of the exited process
+		}
+		if exec || at > e.exitMilli+lateSlackMilli {
+			return false
+		}
+		return sc.PPID == e.p.PPID
+	}
+	if sc.PPID == e.p.PPID || sc.PPID <= 0 {
+		return true
+	}
+	// Another parent: the process was reparented, or the pid was reused
+	// after an exit we did not see. /proc tells when it can.
+	if e.startTicks != 0 && s.cfg.ProcRoot != "" && s.spendBudget() {
+		s.m.procReads.Inc()
+		st, err := readStartTicks(s.cfg.ProcRoot, e.p.PID)
+		if err == nil {
+			return st == e.startTicks
+		}
+	}
+	return false
+}
+
+// spendBudget takes one /proc read from the per-second budget.
+func (s *Store) spendBudget() bool {
+	sec := s.now().Unix()
+	if sec != s.budgetSec {
+		s.budgetSec, s.budgetUsed = sec, 0
+	}
+	if s.budgetUsed >= s.budget {
+		s.m.budgetExceeded.Inc()
+		return false
+	}
+	s.budgetUsed++
+	return true
+}
+
+func (s *Store) boot() int64 {
+	if s.bootMilli == 0 && !s.bootErr && s.cfg.ProcRoot != "" {
+		b, err := readBootMilli(s.cfg.ProcRoot)
+		if err != nil {
+			s.bootErr = true
+			s.log.Warn("process start times unavailable", "err", err)
+		}
+		s.bootMilli = b
+	}
+	return s.bootMilli
+}
+
+// lookupProc reads an unknown pid from /proc, within the budget, and
+// inserts it, unless /proc describes a process that started after the
+// event at (the pid was reused since). It returns nil when it cannot.
+func (s *Store) lookupProc(pid int, at int64) *proc {
+	if s.cfg.ProcRoot == "" || pid <= 0 || !s.spendBudget() {
+		return nil
+	}
+	s.m.procReads.Inc()
+	pi, err := readProc(s.cfg.ProcRoot, pid)
+	if err != nil {
+		if !errors.Is(err, errNoProcess) {
+			s.log.Debug("lazy process lookup failed", "pid", pid, "err", err)
+		}
+		return nil
+	}
+	start := s.startMilli(pi.startTicks)
+	if start == 0 || start > at+startSlackMilli {
+		return nil
+	}
+	if old := s.procs.byPID[pid]; old != nil && old.startTicks == pi.startTicks {
+		s.revive(old) // the same process: an exit we marked was a thread's
+		return old
+	}
+	e := s.procFromInfo(pi, start)
+	s.insertProc(e, at)
+	return e
+}
+
+func (s *Store) startMilli(ticks uint64) int64 {
+	b := s.boot()
+	if b == 0 {
+		return 0
+	}
+	return b + int64(ticks*1000/userHZ)
+}
+
+func (s *Store) procFromInfo(pi procInfo, start int64) *proc {
+	return &proc{
+		p: auditevent.Process{
+			PID: pi.pid, PPID: pi.ppid, Exe: pi.exe, Comm: pi.comm, Args: pi.args,
+			Cwd: pi.cwd, UID: pi.uid, AUID: pi.auid, StartMilli: start,
+		},
+		startTicks: pi.startTicks,
+		container:  pi.container,
+	}
+}
+
+// linkParent finds e's parent incarnation, reading the parent from /proc
+// when it is unknown.
+func (s *Store) linkParent(e *proc) {
+	if e.p.PPID <= 0 || (e.parentID != 0 && s.procs.byID[e.parentID] != nil) {
+		return
+	}
+	if e.parentID != 0 {
+		return // the parent was evicted; never adopt a newer process
+	}
+	par := s.procs.byPID[e.p.PPID]
+	if par == nil && !e.parentLooked {
+		e.parentLooked = true // one /proc attempt per entry: the parent may be gone
+		par = s.lookupProc(e.p.PPID, e.p.StartMilli)
+	}
+	if par != nil && plausibleParent(par, e) {
+		e.parentID = par.id
+		if e.container == "" {
+			e.container = par.container
+		}
+	}
+}
+
+// exec replaces e's image with the one a successful execve installed.
+func (s *Store) exec(e *proc, ev *auditevent.Event) {
+	sc := &ev.Syscall
+	e.p.Exe, e.p.Comm = sc.Exe, sc.Comm
+	e.p.Args = boundArgs(ev.Args())
+	if ev.HasCwd {
+		e.p.Cwd = ev.Cwd
+	}
+	at := time.UnixMilli(ev.UnixMilli())
+	if sc.Exe != "" {
+		s.MarkSeen(SeenExe, sc.Exe, at)
+	}
+	if v := kmodArgs(&e.p); v != "" {
+		s.MarkSeen(SeenKmodArgs, v, at)
+	}
+}
+
+// fork records the child a successful fork/clone returned.
+func (s *Store) fork(par *proc, child int, at int64) {
+	if old := s.procs.byPID[child]; old != nil && !old.exited && old.p.PPID == par.p.PID &&
+		old.p.StartMilli+startSlackMilli >= at {
+		// The child's own events came first; it is this fork's child.
+		old.parentID = par.id
+		return
+	}
+	c := &proc{p: par.p, parentID: par.id, container: par.container}
+	c.p.PID, c.p.PPID, c.p.StartMilli = child, par.p.PID, at
+	s.insertProc(c, at)
+}
+
+// Seed fills the process table from ProcRoot, up to the table cap. It is
+// a no-op when ProcRoot is empty.
+func (s *Store) Seed(ctx context.Context) error {
+	if s.cfg.ProcRoot == "" {
+		return nil
+	}
+	d, err := os.Open(s.cfg.ProcRoot)
+	if err != nil {
+		return fmt.Errorf("seed process table from %s: %w", s.cfg.ProcRoot, err)
+	}
+	defer d.Close()
+	if s.boot() == 0 {
+		return fmt.Errorf("seed process table from %s: no boot time", s.cfg.ProcRoot)
+	}
+	const batch = 256
+	var added []*proc
+	for len(added) < s.cfg.MaxProcesses {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("seed process table: %w", err)
+		}
+		ents, err := d.ReadDir(batch)
+		for _, de := range ents {
+			pid, perr := strconv.Atoi(de.Name())
+			if perr != nil || pid <= 0 || len(added) >= s.cfg.MaxProcesses {
+				continue
+			}
+			if cur := s.procs.byPID[pid]; cur != nil && !cur.exited {
+				continue
+			}
+			s.m.procReads.Inc()
+			pi, rerr := readProc(s.cfg.ProcRoot, pid)
+			if rerr != nil {
+				continue // exited while we walked
+			}
+			e := s.procFromInfo(pi, s.startMilli(pi.startTicks))
+			s.insertProc(e, e.p.StartMilli)
+			added = append(added, e)
+		}
+		if err != nil {
+			break // io.EOF or a read error: what we have is what we get
+		}
+	}
+	for _, e := range added {
+		if par := s.procs.byPID[e.p.PPID]; par != nil && plausibleParent(par, e) {
+			e.parentID = par.id
+		}
+	}
+	s.log.Debug("seeded process table", "processes", len(added))
+	s.updateGauges()
+	return nil
+}
+
+// Process returns the newest known incarnation of pid: as of the event
+// being evaluated, since Observe runs first. The Args slice is shared and
+// must not be modified.
+func (s *Store) Process(pid int) (auditevent.Process, bool) {
+	if e := s.procs.byPID[pid]; e != nil {
+		return e.p, true
+	}
+	return auditevent.Process{}, false
+}
+
+// Parent returns the parent of pid's newest incarnation. It is the exact
+// parent incarnation (even if it exited since), never a newer process that
+// reused the parent's pid.
+func (s *Store) Parent(pid int) (auditevent.Process, bool) {
+	if e := s.procs.byPID[pid]; e != nil {
+		if par := s.parentOf(e); par != nil {
+			return par.p, true
+		}
+	}
+	return auditevent.Process{}, false
+}
+
+// Ancestry returns pid's ancestors, parent first, at most min(max,
+// MaxAncestry) of them. The walk stops at an unknown parent or a loop.
+func (s *Store) Ancestry(pid int, max int) []auditevent.Process {
+	max = min(max, MaxAncestry)
+	e := s.procs.byPID[pid]
+	if e == nil || max <= 0 {
+		return nil
+	}
+	var out []auditevent.Process
+	visited := []uint64{e.id}
+	for len(out) < max {
+		par := s.parentOf(e)
+		if par == nil {
+			break
+		}
+		for _, id := range visited {
+			if id == par.id {
+				return out
+			}
+		}
+		visited = append(visited, par.id)
+		out = append(out, par.p)
+		e = par
+	}
+	return out
+}
+
+// ContainerID returns the container runtime id of pid ("" when none or
+// unknown). Forked children inherit their parent's.
+func (s *Store) ContainerID(pid int) string {
+	if e := s.procs.byPID[pid]; e != nil {
+		return e.container
+	}
+	return ""
+}
+
+// Maintain drops expired entries of every table: exited processes after
+// ProcessTTL, file writes after FileTTL, values not seen for SeenTTL. now
+// must be on the events' clock (wall time live, the newest event time in
+// a replay). Each call costs O(expired entries).
+func (s *Store) Maintain(now time.Time) {
+	nowMs := now.UnixMilli()
+	ttl := s.cfg.ProcessTTL.Milliseconds()
+	for el := s.procs.exits.Front(); el != nil; el = s.procs.exits.Front() {
+		e := el.Value.(*proc)
+		if e.exitMilli+ttl > nowMs {
+			break
+		}
+		s.removeProc(e, reasonTTL)
+	}
+	s.expireFiles(nowMs)
+	s.expireSeen(nowMs)
+	s.updateGauges()
+}
+
+// Stats counts the entries of each table.
+type Stats struct {
+	Processes, ExitedProcesses, Files, Seen int
+}
+
+// Stats returns the table sizes.
+func (s *Store) Stats() Stats {
+	return Stats{
+		Processes: len(s.procs.byID), ExitedProcesses: s.procs.exits.Len(),
+		Files: s.files.lru.Len(), Seen: len(s.seen.m),
+	}
+}

@@ -1,0 +1,807 @@
+package ecs
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+	"unsafe"
+
+	"github.com/auditlkm/auditlkm/internal/auditevent"
+	"github.com/auditlkm/auditlkm/internal/rules"
+)
+
+// Version is the ECS version the documents follow (ecs.version).
+const Version = "8.12.0"
+
+// Bounds on one document. A value or array cut at a bound is listed in
+// auditd.truncated_fields.
+const (
+	// MaxStringBytes bounds one string value (before escaping), except
+	// the raw records, which auditevent already bounds to MaxRecordLen.
+	MaxStringBytes = 8 << 10
+	// MaxArrayLen bounds the elements of one array (args, paths, records,
+	// keys, warnings).
+	MaxArrayLen = 256
+	// MaxRecordsBytes bounds the raw record text under auditd.records;
+	// records past it are left out.
+	MaxRecordsBytes = 1 << 20
+	// keepBufBytes: WriteAlert drops a line buffer that grew larger than
+	// this instead of keeping it for the next alert.
+	keepBufBytes = 256 << 10
+	// maxEncoderWarnings bounds the warnings the encoder itself adds.
+	maxEncoderWarnings = 4
+)
+
+// Sentinel errors.
+var (
+	// ErrNilWriter: NewEncoder was given no writer.
+	ErrNilWriter = errors.New("nil writer")
+	// ErrNilAlert: WriteAlert was given no alert.
+	ErrNilAlert = errors.New("nil alert")
+)
+
+// Host describes the machine the alerts come from. The caller fills it
+// (from uname, os.Hostname and /etc/machine-id); empty fields are omitted.
+type Host struct {
+	Hostname string // host.hostname and host.name
+	ID       string // host.id, the machine-id
+	OSType   string // host.os.type, "linux"
+	OSFamily string // host.os.family, e.g. "debian"
+	OSKernel string // host.os.kernel, the uname release
+	Arch     string // host.architecture, e.g. "x86_64"
+}
+
+// Config configures an Encoder.
+type Config struct {
+	// IncludeRecords adds the event's raw records under auditd.records.
+	IncludeRecords bool
+}
+
+// DefaultConfig returns the default configuration: records included.
+func DefaultConfig() Config { return Config{IncludeRecords: true} }
+
+// Validate reports whether c is usable. Every Config currently is.
+func (c Config) Validate() error { return nil }
+
+// Encoder writes alerts as ECS JSON, one document per line. An Encoder
+// must be used from one goroutine: it reuses its buffers between calls.
+type Encoder struct {
+	w    io.Writer
+	host Host
+	cfg  Config
+	now  func() time.Time // for @timestamp when the event has no usable time
+
+	wr    writer
+	buf   []byte // line buffer of WriteAlert, reused
+	warns [maxEncoderWarnings]string
+	nwarn int
+}
+
+// NewEncoder returns an Encoder writing to w. It never closes w.
+func NewEncoder(w io.Writer, host Host, cfg Config) (*Encoder, error) {
+	if w == nil {
+		return nil, fmt.Errorf("new ecs encoder: %w", ErrNilWriter)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("new ecs encoder: %w", err)
+	}
+	return &Encoder{w: w, host: host, cfg: cfg, now: time.Now}, nil
+}
+
+// WriteAlert encodes a as one line (ending in '\n') and writes it to the
+// writer with a single Write call.
+func (e *Encoder) WriteAlert(a *rules.Alert) error {
+	if a == nil {
+		return fmt.Errorf("write alert: %w", ErrNilAlert)
+	}
+	e.buf = append(e.AppendAlert(e.buf[:0], a), '\n')
+	n, err := e.w.Write(e.buf)
+	if err == nil && n != len(e.buf) {
+		err = io.ErrShortWrite
+	}
+	if cap(e.buf) > keepBufBytes {
+		e.buf = nil
+	}
+	if err != nil {
+		id := ""
+		if a.Rule != nil {
+			id = a.Rule.ID
+		}
+		return fmt.Errorf("write alert %q: %w", id, err)
+	}
+	return nil
+}
+
+// AppendAlert appends a's ECS JSON document (without a newline) to dst and
+// returns the extended slice. A nil alert appends nothing. It never fails:
+// bad input becomes escaped, replaced, truncated or noted fields.
+func (e *Encoder) AppendAlert(dst []byte, a *rules.Alert) []byte {
+	if a == nil {
+		return dst
+	}
+	w := &e.wr
+	w.reset(dst)
+	e.nwarn = 0
+	ev := a.Event
+
+	ts, ok := eventTime(ev)
+	if !ok {
+		ts = e.now()
+		e.warn("event time missing or out of range: @timestamp is the encoding time")
+	}
+	w.field("@timestamp")
+	w.b = appendTime(w.b, ts)
+	w.open("ecs")
+	w.str("version", Version)
+	w.close()
+
+	e.appendEvent(w, a, ev)
+	appendRule(w, a.Rule)
+	e.appendHost(w)
+	appendProcess(w, a)
+	appendUser(w, a, ev)
+	appendFile(w, a.File, ev)
+	e.appendAuditd(w, a, ev)
+
+	out := w.finish()
+	w.b = nil // do not keep the caller's buffer
+	return out
+}
+
+func (e *Encoder) warn(s string) {
+	if e.nwarn < len(e.warns) {
+		e.warns[e.nwarn] = s
+		e.nwarn++
+	}
+}
+
+// eventTime returns the event's time if it has one that RFC 3339 can
+// express (years 1970 to 9999).
+func eventTime(ev *auditevent.Event) (time.Time, bool) {
+	if ev == nil || len(ev.Records) == 0 {
+		return time.Time{}, false
+	}
+	return unixMilli(ev.UnixMilli())
+}
+
+func unixMilli(ms int64) (time.Time, bool) {
+	t := time.UnixMilli(ms).UTC()
+	if ms < 0 || t.Year() > 9999 {
+		return time.Time{}, false
+	}
+	return t, true
+}
+
+// appendTime appends t as a quoted RFC 3339 UTC time with milliseconds.
+func appendTime(b []byte, t time.Time) []byte {
+	b = append(b, '"')
+	b = t.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
+	return append(b, '"')
+}
+
+// sameProcess reports whether the event's SYSCALL record describes p.
+func sameProcess(ev *auditevent.Event, p *auditevent.Process) bool {
+	return ev != nil && ev.HasSyscall && p.PID > 0 && ev.Syscall.PID == p.PID
+}
+
+func (e *Encoder) appendEvent(w *writer, a *rules.Alert, ev *auditevent.Event) {
+	w.open("event")
+	w.str("kind", "alert")
+	w.str("module", "auditlkm")
+	w.str("dataset", "auditlkm.alert")
+	w.strs("category", a.Category)
+	w.strs("type", a.Type)
+	w.str("action", a.Action)
+	if ev != nil && len(ev.Records) > 0 {
+		w.int("sequence", int64(ev.Serial))
+	}
+	sev, risk := a.Severity, a.RiskScore
+	if a.Rule != nil {
+		if sev <= 0 {
+			sev = a.Rule.Severity
+		}
+		if risk <= 0 {
+			risk = a.Rule.RiskScore
+		}
+	}
+	if sev > 0 {
+		w.int("severity", int64(sev))
+	}
+	w.int("risk_score", int64(min(max(risk, 0), 100)))
+	if ev != nil && ev.HasSyscall {
+		switch ev.Syscall.Success {
+		case auditevent.SuccessYes:
+			w.str("outcome", "success")
+		case auditevent.SuccessNo:
+			w.str("outcome", "failure")
+		}
+	}
+	w.str("reason", a.Reason)
+	w.close()
+}
+
+func appendRule(w *writer, r *rules.Definition) {
+	if r == nil {
+		return
+	}
+	t := &r.Threat
+	w.open("rule")
+	w.str("id", r.ID)
+	w.str("name", r.Name)
+	w.str("description", r.Description)
+	w.str("ruleset", "auditlkm")
+	if id := mostSpecific(t); validAttackID(id) {
+		w.field("reference")
+		w.b = appendAttackURL(w.b, id)
+	}
+	w.close()
+
+	if t.TacticID == "" && t.TechniqueID == "" && t.SubtechniqueID == "" {
+		return
+	}
+	w.open("threat")
+	w.str("framework", "MITRE ATT&CK")
+	if t.TacticID != "" {
+		w.open("tactic")
+		w.strs("id", []string{t.TacticID})
+		w.strs("name", []string{t.TacticName})
+		w.attackRefs([]string{t.TacticID})
+		w.close()
+	}
+	// threat.technique.* lists the technique and, after it, the
+	// sub-technique, so that threat.technique.id:"T1547.006" matches;
+	// the three arrays stay parallel.
+	var ids, names [2]string
+	n := 0
+	if t.TechniqueID != "" {
+		ids[n], names[n] = t.TechniqueID, t.TechniqueName
+		n++
+	}
+	if t.SubtechniqueID != "" {
+		ids[n], names[n] = t.SubtechniqueID, t.SubName
+		n++
+	}
+	if n > 0 {
+		w.open("technique")
+		w.strs("id", ids[:n])
+		w.strs("name", names[:n])
+		w.attackRefs(ids[:n])
+		if t.SubtechniqueID != "" {
+			w.open("subtechnique")
+			w.strs("id", ids[n-1:n])
+			w.strs("name", names[n-1:n])
+			w.attackRefs(ids[n-1 : n])
+			w.close()
+		}
+		w.close()
+	}
+	w.close()
+}
+
+func mostSpecific(t *rules.Threat) string {
+	switch {
+	case t.SubtechniqueID != "":
+		return t.SubtechniqueID
+	case t.TechniqueID != "":
+		return t.TechniqueID
+	}
+	return t.TacticID
+}
+
+// attackRefs writes the "reference" array of ATT&CK URLs for ids, or
+// nothing if any id is not a well-formed ATT&CK id.
+func (w *writer) attackRefs(ids []string) {
+	for _, id := range ids {
+		if !validAttackID(id) {
+			return
+		}
+	}
+	w.field("reference")
+	w.b = append(w.b, '[')
+	for i, id := range ids {
+		if i > 0 {
+			w.b = append(w.b, ',')
+		}
+		w.b = appendAttackURL(w.b, id)
+	}
+	w.b = append(w.b, ']')
+}
+
+// validAttackID accepts TAnnnn, Tnnnn and Tnnnn.nnn: ids whose URL can be
+// written without escaping.
+func validAttackID(id string) bool {
+	digits := func(s string) bool {
+		for i := 0; i < len(s); i++ {
+			if s[i] < '0' || s[i] > '9' {
+				return false
+			}
+		}
+		return true
+	}
+	switch {
+	case len(id) == 6 && id[:2] == "TA":
+		return digits(id[2:])
+	case len(id) == 5 && id[0] == 'T':
+		return digits(id[1:])
+	case len(id) == 9 && id[0] == 'T' && id[5] == '.':
+		return digits(id[1:5]) && digits(id[6:])
+	}
+	return false
+}
+
+// appendAttackURL appends the quoted attack.mitre.org URL of a valid id.
+func appendAttackURL(b []byte, id string) []byte {
+	b = append(b, `"https://attack.mitre.org/`...)
+	if id[1] == 'A' {
+		b = append(b, "tactics/"...)
+	} else {
+		b = append(b, "techniques/"...)
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] == '.' {
+			b = append(b, '/')
+		} else {
+			b = append(b, id[i])
+		}
+	}
+	return append(b, '/', '"')
+}
+
+func (e *Encoder) appendHost(w *writer) {
+	h := &e.host
+	w.open("host")
+	w.str("hostname", h.Hostname)
+	w.str("name", h.Hostname)
+	w.str("id", h.ID)
+	w.str("architecture", h.Arch)
+	w.open("os")
+	w.str("type", h.OSType)
+	w.str("family", h.OSFamily)
+	w.str("kernel", h.OSKernel)
+	w.close()
+	w.close()
+}
+
+func appendProcess(w *writer, a *rules.Alert) {
+	p := &a.Process
+	w.open("process")
+	appendProcessFields(w, p)
+	w.open("parent")
+	ppid := p.PPID
+	if a.Parent != nil && a.Parent.PID > 0 {
+		ppid = a.Parent.PID
+	}
+	if ppid > 0 {
+		w.int("pid", int64(ppid))
+	}
+	if a.Parent != nil {
+		q := *a.Parent
+		q.PID = 0 // written above
+		appendProcessFields(w, &q)
+	}
+	w.close()
+	w.close()
+}
+
+func appendProcessFields(w *writer, p *auditevent.Process) {
+	if p.PID > 0 {
+		w.int("pid", int64(p.PID))
+	}
+	w.str("executable", p.Exe)
+	w.str("name", p.Name())
+	if len(p.Args) > 0 {
+		w.strs("args", p.Args)
+		w.int("args_count", int64(len(p.Args)))
+		w.joined("command_line", p.Args)
+	}
+	w.str("working_directory", p.Cwd)
+	if t, ok := unixMilli(p.StartMilli); ok && p.StartMilli > 0 {
+		w.field("start")
+		w.b = appendTime(w.b, t)
+	}
+}
+
+// joined writes args joined by spaces as one string, cut at
+// MaxStringBytes, without building the joined string unless it must be
+// noted.
+func (w *writer) joined(key string, args []string) {
+	w.field(key)
+	w.b = append(w.b, '"')
+	budget := MaxStringBytes
+	lossy, cut := false, false
+	for i, s := range args {
+		if i > 0 {
+			if budget == 0 {
+				cut = true
+				break
+			}
+			w.b = append(w.b, ' ')
+			budget--
+		}
+		if len(s) > budget {
+			s, cut = s[:budget], true
+		}
+		var l bool
+		w.b, l = appendStringBody(w.b, s)
+		lossy = lossy || l
+		budget -= len(s)
+		if cut {
+			break
+		}
+	}
+	w.b = append(w.b, '"')
+	if cut {
+		w.truncated = append(w.truncated, w.dotted(key, -1))
+	}
+	if lossy {
+		raw := strings.Join(args, " ")
+		if len(raw) > MaxStringBytes {
+			raw = raw[:MaxStringBytes]
+		}
+		w.lossy = append(w.lossy, note{name: w.dotted(key, -1), raw: raw})
+	}
+}
+
+func appendUser(w *writer, a *rules.Alert, ev *auditevent.Event) {
+	p := &a.Process
+	if p.PID <= 0 {
+		return // a zero Process would claim uid 0
+	}
+	w.open("user")
+	if p.UID != auditevent.Unset {
+		w.uintStr("id", uint64(p.UID))
+	}
+	if sameProcess(ev, p) && ev.Syscall.EUID != auditevent.Unset {
+		w.open("effective")
+		w.uintStr("id", uint64(ev.Syscall.EUID))
+		w.close()
+	}
+	w.close()
+	if sameProcess(ev, p) && ev.Syscall.GID != auditevent.Unset {
+		w.open("group")
+		w.uintStr("id", uint64(ev.Syscall.GID))
+		w.close()
+	}
+}
+
+// File type bits of a PATH record's mode.
+const (
+	modeTypeMask = 0o170000
+	modeRegular  = 0o100000
+	modeDir      = 0o040000
+	modeSymlink  = 0o120000
+)
+
+func appendFile(w *writer, f *rules.File, ev *auditevent.Event) {
+	if f == nil || f.Path == "" {
+		return
+	}
+	w.open("file")
+	w.str("path", f.Path)
+	dir, name := splitPath(f.Path)
+	w.str("name", name)
+	w.str("directory", dir)
+	if k := strings.LastIndexByte(name, '.'); k > 0 && k < len(name)-1 {
+		w.str("extension", name[k+1:])
+	}
+	if p := matchPath(ev, f.Path); p != nil {
+		if p.Inode != 0 {
+			w.uintStr("inode", p.Inode)
+		}
+		w.str("device", p.Dev)
+		if p.Mode != 0 {
+			w.field("mode")
+			w.b = appendOctal(w.b, p.Mode&0o7777, 4, true)
+			switch p.Mode & modeTypeMask {
+			case modeRegular:
+				w.str("type", "file")
+			case modeDir:
+				w.str("type", "dir")
+			case modeSymlink:
+				w.str("type", "symlink")
+			}
+			if p.OUID != auditevent.Unset {
+				w.uintStr("uid", uint64(p.OUID))
+			}
+		}
+	}
+	w.close()
+}
+
+// splitPath splits an absolute path into directory and final element;
+// a path without '/' has no directory.
+func splitPath(p string) (dir, name string) {
+	k := strings.LastIndexByte(p, '/')
+	switch {
+	case k < 0:
+		return "", p
+	case k == 0:
+		return "/", p[1:]
+	}
+	return p[:k], p[k+1:]
+}
+
+// matchPath returns the event's PATH record for path, preferring one that
+// is not the PARENT directory entry.
+func matchPath(ev *auditevent.Event, path string) *auditevent.Path {
+	if ev == nil {
+		return nil
+	}
+	var found *auditevent.Path
+	for i := range ev.Paths {
+		p := &ev.Paths[i]
+		name := p.Resolved
+		if name == "" {
+			name = p.Name
+		}
+		if name != path {
+			continue
+		}
+		if p.Nametype != "PARENT" {
+			return p
+		}
+		if found == nil {
+			found = p
+		}
+	}
+	return found
+}
+
+// appendOctal appends v in octal with a leading zero and at least width
+// digits, quoted if q.
+func appendOctal(b []byte, v uint32, width int, q bool) []byte {
+	if q {
+		b = append(b, '"')
+	}
+	var tmp [12]byte
+	s := strconv.AppendUint(tmp[:0], uint64(v), 8)
+	b = append(b, '0')
+	for i := len(s) + 1; i < width; i++ {
+		b = append(b, '0')
+	}
+	b = append(b, s...)
+	if q {
+		b = append(b, '"')
+	}
+	return b
+}
+
+func (e *Encoder) appendAuditd(w *writer, a *rules.Alert, ev *auditevent.Event) {
+	w.open("auditd")
+	if ev != nil && len(ev.Records) > 0 {
+		w.int("sequence", int64(ev.Serial))
+	}
+	if ev != nil {
+		appendAuditdEvent(w, ev)
+	}
+	if p := &a.Process; p.PID > 0 && p.AUID != auditevent.Unset {
+		w.open("user")
+		w.open("audit")
+		w.uintStr("id", uint64(p.AUID))
+		w.close()
+		w.close()
+	}
+	if a.File != nil {
+		w.open("file")
+		w.str("original_path", a.File.OriginalPath)
+		w.close()
+	}
+	if a.Rule != nil {
+		w.open("rule")
+		w.strs("covers", a.Rule.Covers)
+		w.close()
+	}
+	if ev != nil && e.cfg.IncludeRecords {
+		appendRecords(w, ev.Records)
+	}
+	e.appendWarnings(w, ev)
+	appendNotes(w)
+	w.close()
+}
+
+func appendAuditdEvent(w *writer, ev *auditevent.Event) {
+	s := &ev.Syscall
+	if ev.HasSyscall {
+		switch s.Success {
+		case auditevent.SuccessYes:
+			w.str("result", "success")
+		case auditevent.SuccessNo:
+			w.str("result", "fail")
+		}
+		if s.Session != auditevent.Unset {
+			w.uintStr("session", uint64(s.Session))
+		}
+	}
+	w.str("node", ev.Node)
+	if ev.Completion != 0 {
+		w.str("completion", ev.Completion.String())
+	}
+	if ev.ArgvPartial {
+		w.bool("argv_partial", true)
+	}
+	w.open("data")
+	if ev.HasSyscall {
+		if s.Name != "" {
+			w.str("syscall", s.Name)
+		} else {
+			w.field("syscall")
+			w.b = append(w.b, '"')
+			w.b = strconv.AppendInt(w.b, int64(s.Number), 10)
+			w.b = append(w.b, '"')
+		}
+		if s.ArchName != "" {
+			w.str("arch", s.ArchName)
+		} else {
+			w.field("arch")
+			w.b = append(w.b, '"')
+			w.b = strconv.AppendUint(w.b, uint64(s.Arch), 16)
+			w.b = append(w.b, '"')
+		}
+		w.int("exit", s.Exit)
+		for i, key := range [...]string{"a0", "a1", "a2", "a3"} {
+			w.field(key)
+			w.b = append(w.b, '"')
+			w.b = strconv.AppendUint(w.b, s.Args[i], 16)
+			w.b = append(w.b, '"')
+		}
+		if s.TTY != "(none)" {
+			w.str("tty", s.TTY)
+		}
+		w.str("subj", s.Subj)
+		w.strs("key", s.Keys)
+	}
+	if ev.HasModule {
+		w.str("name", ev.Module)
+	}
+	w.close()
+	if len(ev.Paths) > 0 {
+		w.field("paths")
+		w.b = append(w.b, '[')
+		for i := range ev.Paths {
+			if i == MaxArrayLen {
+				w.truncated = append(w.truncated, w.dotted("paths", -1))
+				break
+			}
+			p := &ev.Paths[i]
+			w.openElem("paths", i)
+			if p.Item >= 0 {
+				w.int("item", int64(p.Item))
+			}
+			w.str("name", p.Name)
+			w.str("resolved", p.Resolved)
+			w.str("nametype", p.Nametype)
+			if p.Inode != 0 {
+				w.uint("inode", p.Inode)
+			}
+			w.str("dev", p.Dev)
+			if p.Mode != 0 {
+				w.field("mode")
+				w.b = appendOctal(w.b, p.Mode, 0, true) // as the kernel logs it
+			}
+			if p.OUID != auditevent.Unset {
+				w.uint("ouid", uint64(p.OUID))
+			}
+			w.closeElem()
+		}
+		w.b = append(w.b, ']')
+	}
+}
+
+// appendRecords writes the records as Record.Line renders them, in
+// arrival order, bounded by MaxArrayLen and MaxRecordsBytes.
+func appendRecords(w *writer, recs []auditevent.Record) {
+	if len(recs) == 0 {
+		return
+	}
+	w.field("records")
+	w.b = append(w.b, '[')
+	total := 0
+	for i := range recs {
+		r := &recs[i]
+		total += len(r.Text) + len(r.Node)
+		if i == MaxArrayLen || total > MaxRecordsBytes {
+			w.truncated = append(w.truncated, w.dotted("records", -1))
+			break
+		}
+		if i > 0 {
+			w.b = append(w.b, ',')
+		}
+		// The same bytes as appendString(r.Line()), without building it.
+		var lossy, l bool
+		w.b = append(w.b, '"')
+		if r.Node != "" {
+			w.b = append(w.b, "node="...)
+			w.b, lossy = appendStringBody(w.b, r.Node)
+			w.b = append(w.b, ' ')
+		}
+		w.b = append(w.b, "type="...)
+		w.b, _ = appendStringBody(w.b, auditevent.TypeName(r.Type))
+		w.b = append(w.b, " msg="...)
+		w.b, l = appendStringBody(w.b, unsafeString(r.Text))
+		w.b = append(w.b, '"')
+		if lossy || l {
+			w.lossy = append(w.lossy, note{name: w.dotted("records", i), raw: r.Line()})
+		}
+	}
+	w.b = append(w.b, ']')
+}
+
+func (e *Encoder) appendWarnings(w *writer, ev *auditevent.Event) {
+	var evw []string
+	if ev != nil {
+		evw = ev.Warnings
+	}
+	if len(evw)+e.nwarn == 0 {
+		return
+	}
+	w.field("warnings")
+	w.b = append(w.b, '[')
+	n := 0
+	for _, s := range evw {
+		if n == MaxArrayLen {
+			break
+		}
+		if n > 0 {
+			w.b = append(w.b, ',')
+		}
+		w.value("warnings", n, s, MaxStringBytes)
+		n++
+	}
+	for _, s := range e.warns[:e.nwarn] {
+		if n > 0 {
+			w.b = append(w.b, ',')
+		}
+		w.b, _ = appendString(w.b, s)
+		n++
+	}
+	w.b = append(w.b, ']')
+}
+
+// appendNotes writes auditd.truncated_fields, auditd.lossy_fields and
+// auditd.lossy_hex. It must come last: every other field has been noted.
+func appendNotes(w *writer) {
+	if len(w.truncated) > 0 {
+		w.field("truncated_fields")
+		w.b = append(w.b, '[')
+		for i, name := range w.truncated {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			w.b, _ = appendString(w.b, name)
+		}
+		w.b = append(w.b, ']')
+	}
+	if len(w.lossy) == 0 {
+		return
+	}
+	w.field("lossy_fields")
+	w.b = append(w.b, '[')
+	for i := range w.lossy {
+		if i > 0 {
+			w.b = append(w.b, ',')
+		}
+		w.b, _ = appendString(w.b, w.lossy[i].name)
+	}
+	w.b = append(w.b, ']')
+	w.field("lossy_hex")
+	w.b = append(w.b, '{')
+	for i := range w.lossy {
+		if i > 0 {
+			w.b = append(w.b, ',')
+		}
+		w.b, _ = appendString(w.b, w.lossy[i].name)
+		w.b = append(w.b, ':', '"')
+		w.b = appendHex(w.b, w.lossy[i].raw)
+		w.b = append(w.b, '"')
+	}
+	w.b = append(w.b, '}')
+}
+
+// unsafeString views b as a string without copying. Only for record text,
+// which a Record never modifies, and only for the duration of one call.
+func unsafeString(b []byte) string {
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}

@@ -1,0 +1,357 @@
+package netlink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	libaudit "github.com/elastic/go-libaudit/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/auditlkm/auditlkm/internal/auditevent"
+)
+
+const (
+	// releaseSendRetries bounds the non-blocking sends of the pid release
+	// while the data socket's send buffer is full; the reader keeps
+	// draining in between.
+	releaseSendRetries = 5
+	releaseRetryWait   = 10 * time.Millisecond
+	// releaseAckTimeout bounds the wait for the kernel's ACK of the
+	// release; after it Close checks the pid through the control socket.
+	releaseAckTimeout = 2 * time.Second
+)
+
+// Client is an audit record source: in unicast mode it holds the kernel
+// audit pid (like auditd), in multicast mode it listens on
+// AUDIT_NLGRP_READLOG. A goroutine owned by the Client reads the data
+// socket into a bounded queue; Next takes records from it.
+//
+// Next must be used from one goroutine; Close and Control are safe for
+// concurrent use with it.
+type Client struct {
+	log  *slog.Logger
+	m    *Metrics
+	mode string
+	ctl  *Control
+	data *sock
+	pid  uint32
+
+	queue chan auditevent.Record
+	done  chan struct{} // closed when the reader has returned
+	// readErr is the reader's error; written before queue is closed.
+	readErr error
+
+	ownsPID    bool
+	closing    atomic.Bool
+	releaseSeq atomic.Uint32
+	releaseAck chan error // buffered 1: the reader never blocks on it
+	// undo restores, in reverse order, the status fields Open changed.
+	undo []undoStep
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+type undoStep struct {
+	field string
+	run   func() error
+}
+
+// Open opens a record source as cfg.Mode says. In unicast mode it
+// snapshots the kernel status, applies cfg's backlog limit, backlog wait
+// time and rate limit (only where they differ), claims the pid and enables
+// auditing if it was off; Close undoes all of it. An occupied pid gives
+// ErrAuditPIDTaken; in auto mode Open then falls back to multicast, which
+// changes nothing in the kernel. log may be nil (discard) and m may be nil.
+func Open(cfg Config, log *slog.Logger, m *Metrics) (*Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("open audit netlink: %w", err)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ctl, err := OpenControl()
+	if err != nil {
+		return nil, err
+	}
+	var c *Client
+	switch mode := cfg.mode(); mode {
+	case ModeUnicast:
+		c, err = openUnicast(cfg, log, m, ctl)
+	case ModeMulticast:
+		c, err = openMulticast(cfg, log, m, ctl)
+	default:
+		c, err = openUnicast(cfg, log, m, ctl)
+		if errors.Is(err, ErrAuditPIDTaken) {
+			log.Info("audit netlink delivery mode chosen", "mode", ModeMulticast, "reason", err.Error())
+			c, err = openMulticast(cfg, log, m, ctl)
+		} else if err == nil {
+			log.Info("audit netlink delivery mode chosen", "mode", ModeUnicast, "reason", "audit pid was free")
+		}
+	}
+	if err != nil {
+		_ = ctl.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func newClient(cfg Config, log *slog.Logger, m *Metrics, ctl *Control, mode string) *Client {
+	return &Client{
+		log: log, m: m, mode: mode, ctl: ctl, pid: uint32(os.Getpid()),
+		queue:      make(chan auditevent.Record, cfg.QueueRecords),
+		done:       make(chan struct{}),
+		releaseAck: make(chan error, 1),
+	}
+}
+
+func pidTaken(holder, self uint32) error {
+	if holder == self {
+		return fmt.Errorf("claim audit pid: %w (held by pid %d, this process)", ErrAuditPIDTaken, holder)
+	}
+	return fmt.Errorf("claim audit pid: %w (held by pid %d)", ErrAuditPIDTaken, holder)
+}
+
+func openUnicast(cfg Config, log *slog.Logger, m *Metrics, ctl *Control) (*Client, error) {
+	c := newClient(cfg, log, m, ctl, ModeUnicast)
+	st, err := ctl.Status()
+	if err != nil {
+		return nil, err
+	}
+	if st.PID != 0 {
+		return nil, pidTaken(st.PID, c.pid)
+	}
+	if st.Immutable() {
+		log.Warn("kernel audit configuration is immutable (enabled=2) until reboot: backlog limit, wait time and rate limit stay as they are",
+			"backlog_limit", st.BacklogLimit, "backlog_wait_time", st.BacklogWaitTime, "rate_limit", st.RateLimit)
+	} else if err := c.apply(cfg, st); err != nil {
+		return nil, errors.Join(err, c.restore())
+	}
+
+	if c.data, err = openSock(libaudit.NetlinkGroupNone, readBufferBytes); err != nil {
+		return nil, errors.Join(err, c.restore())
+	}
+	c.setReceiveBuffer(cfg)
+	// The one control exchange on the data socket: go-libaudit's reply
+	// loop discards any record that arrives before the ACK.
+	if err := (&libaudit.AuditClient{Netlink: c.data}).SetPID(libaudit.WaitForReply); err != nil {
+		_ = c.data.Close()
+		if errors.Is(err, unix.EEXIST) {
+			holder := uint32(0)
+			if now, serr := ctl.Status(); serr == nil {
+				holder = now.PID
+			}
+			err = pidTaken(holder, c.pid)
+		} else {
+			err = classify("claim audit pid", err)
+		}
+		return nil, errors.Join(err, c.restore())
+	}
+	c.ownsPID = true
+	if st.Enabled == 0 {
+		if err := ctl.SetEnabled(1); err != nil {
+			c.start()
+			return nil, errors.Join(err, c.Close())
+		}
+		c.undo = append(c.undo, undoStep{"enabled", func() error { return ctl.SetEnabled(0) }})
+	}
+	c.start()
+	return c, nil
+}
+
+// apply sets the status fields cfg asks for where they differ from st and
+// records how to undo each one.
+func (c *Client) apply(cfg Config, st Status) error {
+	ctl := c.ctl
+	if cfg.BacklogLimit != 0 && cfg.BacklogLimit != st.BacklogLimit {
+		if err := ctl.SetBacklogLimit(cfg.BacklogLimit); err != nil {
+			return err
+		}
+		c.undo = append(c.undo, undoStep{"backlog limit", func() error { return ctl.SetBacklogLimit(st.BacklogLimit) }})
+	}
+	if cfg.BacklogWaitTime != LeaveBacklogWaitTime && uint32(cfg.BacklogWaitTime) != st.BacklogWaitTime {
+		if err := ctl.SetBacklogWaitTime(cfg.BacklogWaitTime); err != nil {
+			return err
+		}
+		c.undo = append(c.undo, undoStep{"backlog wait time", func() error { return ctl.SetBacklogWaitTime(int32(st.BacklogWaitTime)) }})
+	}
+	if cfg.RateLimit != st.RateLimit {
+		if err := ctl.SetRateLimit(cfg.RateLimit); err != nil {
+			return err
+		}
+		c.undo = append(c.undo, undoStep{"rate limit", func() error { return ctl.SetRateLimit(st.RateLimit) }})
+	}
+	return nil
+}
+
+// restore undoes apply (and the enabled change), newest first.
+func (c *Client) restore() error {
+	var errs []error
+	for i := len(c.undo) - 1; i >= 0; i-- {
+		if err := c.undo[i].run(); err != nil {
+			errs = append(errs, fmt.Errorf("restore audit %s: %w", c.undo[i].field, err))
+		}
+	}
+	c.undo = nil
+	return errors.Join(errs...)
+}
+
+func openMulticast(cfg Config, log *slog.Logger, m *Metrics, ctl *Control) (*Client, error) {
+	c := newClient(cfg, log, m, ctl, ModeMulticast)
+	var err error
+	if c.data, err = openSock(libaudit.NetlinkGroupReadLog, readBufferBytes); err != nil {
+		return nil, err
+	}
+	c.setReceiveBuffer(cfg)
+	c.start()
+	return c, nil
+}
+
+func (c *Client) setReceiveBuffer(cfg Config) {
+	if cfg.ReceiveBufferBytes == 0 {
+		return
+	}
+	got, err := c.data.setReceiveBuffer(cfg.ReceiveBufferBytes)
+	if err != nil {
+		c.log.Warn("audit netlink receive buffer left at the default", "error", err)
+		return
+	}
+	if got < cfg.ReceiveBufferBytes {
+		c.log.Warn("audit netlink receive buffer smaller than asked (SO_RCVBUFFORCE refused, capped by net.core.rmem_max)",
+			"asked_bytes", cfg.ReceiveBufferBytes, "kernel_bytes", got)
+	}
+}
+
+// start runs the reader goroutine. It owns the read buffer (the data
+// socket's, no longer used by go-libaudit's reply loop) and the queue,
+// which it closes when it returns.
+func (c *Client) start() {
+	_ = c.data.setDeadline(time.Time{})
+	c.startReader(c.data, c.data.rbuf)
+}
+
+// startReader runs the reader over r; the seam for tests.
+func (c *Client) startReader(r receiver, buf []byte) {
+	rd := &reader{
+		r: r, buf: buf, queue: c.queue, m: c.m, log: c.log,
+		closing:    c.closing.Load,
+		releaseSeq: c.releaseSeq.Load,
+		onRelease: func(err error) {
+			select {
+			case c.releaseAck <- err:
+			default:
+			}
+		},
+	}
+	go func() {
+		defer close(c.done)
+		c.readErr = rd.run()
+		close(c.queue)
+	}()
+}
+
+// Mode returns the delivery mode in use: ModeUnicast or ModeMulticast.
+func (c *Client) Mode() string { return c.mode }
+
+// Control returns the Client's control socket, for rules and status. It is
+// closed by Close.
+func (c *Client) Control() *Control { return c.ctl }
+
+// Next returns the next record. After Close it returns the records still
+// queued and then io.EOF; if the reader failed it returns the reader's
+// error instead of io.EOF.
+func (c *Client) Next(ctx context.Context) (auditevent.Record, error) {
+	select {
+	case rec, ok := <-c.queue:
+		if !ok {
+			if c.readErr != nil {
+				return auditevent.Record{}, c.readErr
+			}
+			return auditevent.Record{}, io.EOF
+		}
+		c.m.setQueueLength(len(c.queue))
+		return rec, nil
+	case <-ctx.Done():
+		return auditevent.Record{}, ctx.Err()
+	}
+}
+
+// Close stops the reader and gives the kernel back as Open found it. In
+// unicast mode it first restores the status fields Open changed, then
+// releases the pid with a non-blocking AUDIT_SET pid=0 on the data socket
+// while the reader keeps draining (a blocking release on a congested socket
+// can deadlock against kauditd), reads what the socket still holds, and
+// falls back to a release over the control socket if no ACK came. Close is
+// idempotent and returns the first call's result.
+func (c *Client) Close() error {
+	c.closeOnce.Do(func() { c.closeErr = c.close() })
+	return c.closeErr
+}
+
+func (c *Client) close() error {
+	var errs []error
+	c.closing.Store(true)
+	errs = append(errs, c.restore())
+	if c.ownsPID {
+		if err := c.releasePID(); err != nil {
+			c.log.Warn("audit pid release over the data socket failed; retrying over the control socket", "error", err)
+		} else {
+			// Let the reader drain the socket buffer (bounded by drainMax).
+			select {
+			case <-c.done:
+			case <-time.After(drainMax + time.Second):
+			}
+		}
+	}
+	errs = append(errs, c.data.Close())
+	<-c.done
+	if c.ownsPID {
+		st, err := c.ctl.Status()
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("check audit pid release: %w", err))
+		case st.PID == c.pid:
+			if err := c.ctl.ReleasePID(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	errs = append(errs, c.ctl.Close())
+	return errors.Join(errs...)
+}
+
+// releasePID sends AUDIT_SET pid=0 on the data socket without blocking and
+// waits (bounded) for the reader to see its ACK.
+func (c *Client) releasePID() error {
+	seq := c.data.nextSeq()
+	c.releaseSeq.Store(seq)
+	var err error
+	for range releaseSendRetries {
+		_, err = c.data.send(seq, libaudit.AuditSet, unix.NLM_F_REQUEST|unix.NLM_F_ACK, pidWire(0), false)
+		if !errors.Is(err, unix.EAGAIN) {
+			break
+		}
+		time.Sleep(releaseRetryWait)
+	}
+	if err != nil {
+		return fmt.Errorf("release audit pid: %w", err)
+	}
+	select {
+	case err := <-c.releaseAck:
+		if err != nil {
+			return fmt.Errorf("release audit pid: %w", err)
+		}
+		return nil
+	case <-c.done:
+		return fmt.Errorf("release audit pid: reader ended before the ACK: %w", ErrNoReply)
+	case <-time.After(releaseAckTimeout):
+		return fmt.Errorf("release audit pid: %w within %s", ErrNoReply, releaseAckTimeout)
+	}
+}

@@ -1,0 +1,33 @@
+// Package netlink is auditlkm's only door to the kernel audit netlink
+// socket and to raw syscalls: it alone imports syscall, golang.org/x/sys/unix
+// and go-libaudit's client package.
+//
+// Two kinds of socket exist. A Control socket never claims the audit pid;
+// status, rule and configuration requests go over it through go-libaudit's
+// AuditClient (whose reply loop discards any record with sequence number 0,
+// so a request on the pid-holding socket would silently eat events). A
+// Client owns a data socket that either claims the pid (unicast, like
+// auditd) or joins AUDIT_NLGRP_READLOG (multicast, beside another daemon),
+// plus its own Control. Both use this package's NetlinkSendReceiver, not
+// go-libaudit's: the fd is non-blocking and sits in the Go runtime poller
+// (Close unblocks a pending receive), the receive buffer can be raised with
+// SO_RCVBUFFORCE, MSG_TRUNC is detected, ENOBUFS is survivable, and every
+// recv is exactly one message (unicast audit messages carry a non-standard
+// nlmsg_len, which is never trusted).
+//
+// Socket lifetime: Open snapshots the kernel status, changes only what the
+// Config asks for, claims the pid with one exchange on the data socket and
+// then starts a single reader goroutine owned by the Client. Close restores
+// the changed fields, releases the pid with a non-blocking request on the
+// data socket while the reader drains (bounded), closes the data socket,
+// waits for the reader, verifies the release over the control socket and
+// closes it.
+//
+// Buffer ownership: the reader's read buffer is allocated once and reused
+// for every message. auditevent.ParseNetlink copies the record text out of
+// it, so a Record returned by Next never aliases the buffer. The reader never
+// blocks on the consumer: when the bounded queue is full the record is
+// dropped and counted. Loss is counted at every step (ENOBUFS, truncation,
+// queue drops, parse errors) and the kernel's own Lost counter is exported
+// at scrape time by NewStatusCollector.
+package netlink

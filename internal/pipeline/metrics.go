@@ -1,0 +1,48 @@
+package pipeline
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics count what the detections decided. A nil *Metrics counts nothing.
+type Metrics struct {
+	alerts      *prometheus.CounterVec
+	suppressedC *prometheus.CounterVec
+	writeErrors prometheus.Counter
+}
+
+// NewMetrics registers the detection and output metrics with reg; ruleIDs
+// pre-creates the per-rule series so they read 0 before the first alert.
+func NewMetrics(reg prometheus.Registerer, ruleIDs []string) *Metrics {
+	m := &Metrics{
+		alerts: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "auditlkm", Subsystem: "rules", Name: "alerts_total",
+			Help: "Alerts emitted, by detection id."}, []string{"rule_id"}),
+		suppressedC: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "auditlkm", Subsystem: "rules", Name: "suppressed_total",
+			Help: "Alerts suppressed by an exclusion, by detection id and exclusion reason."}, []string{"rule_id", "reason"}),
+		writeErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "auditlkm", Subsystem: "output", Name: "write_errors_total",
+			Help: "Alerts that could not be written to the output."}),
+	}
+	for _, id := range ruleIDs {
+		m.alerts.WithLabelValues(id)
+	}
+	if reg != nil {
+		reg.MustRegister(m.alerts, m.suppressedC, m.writeErrors)
+	}
+	return m
+}
+
+func (m *Metrics) alert(id string) {
+	if m != nil {
+		m.alerts.WithLabelValues(id).Inc()
+	}
+}
+
+func (m *Metrics) suppressed(id, reason string) {
+	if m != nil {
+		m.suppressedC.WithLabelValues(id, reason).Inc()
+	}
+}
+
+func (m *Metrics) writeError() {
+	if m != nil {
+		m.writeErrors.Inc()
+	}
+}

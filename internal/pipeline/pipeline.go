@@ -1,0 +1,239 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/auditlkm/auditlkm/internal/auditevent"
+	"github.com/auditlkm/auditlkm/internal/reassemble"
+	"github.com/auditlkm/auditlkm/internal/rules"
+)
+
+// Source yields records; io.EOF ends the stream.
+type Source interface {
+	Next(ctx context.Context) (auditevent.Record, error)
+}
+
+// Sink receives the alerts that survive their exclusions.
+type Sink interface {
+	WriteAlert(a *rules.Alert) error
+}
+
+// Store is the correlation state: it observes every event before the
+// detections read it.
+type Store interface {
+	rules.State
+	Observe(ev *auditevent.Event)
+}
+
+// Stats are a Processor's running totals.
+type Stats struct {
+	Reassembly  reassemble.Stats
+	Alerts      map[string]uint64 // by rule id
+	Suppressed  uint64
+	WriteErrors uint64
+}
+
+// Processor runs records through reassembly, correlation, detection and
+// output. It must be used from one goroutine.
+type Processor struct {
+	ra    *reassemble.Reassembler
+	rules []rules.Rule
+	store Store
+	sink  Sink
+	m     *Metrics
+	log   *slog.Logger
+
+	alerts      map[string]uint64
+	suppressed  uint64
+	writeErrors uint64
+	onEvent     func(*auditevent.Event)
+}
+
+// NewProcessor builds a Processor. store may be nil (no correlation).
+func NewProcessor(cfg reassemble.Config, catalog []rules.Rule, store Store, sink Sink, ra *reassemble.Metrics, m *Metrics, log *slog.Logger) (*Processor, error) {
+	if sink == nil {
+		return nil, errors.New("new processor: sink is nil")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	p := &Processor{rules: catalog, store: store, sink: sink, m: m, log: log, alerts: map[string]uint64{}}
+	r, err := reassemble.New(cfg, p.handle, ra)
+	if err != nil {
+		return nil, fmt.Errorf("new processor: %w", err)
+	}
+	p.ra = r
+	return p, nil
+}
+
+// OnEvent registers a function called with every event after detection
+// (for event output and tests). It must not keep the event beyond the call
+// unless it copies it.
+func (p *Processor) OnEvent(f func(*auditevent.Event)) { p.onEvent = f }
+
+// Push adds one record.
+func (p *Processor) Push(rec auditevent.Record) { p.ra.Push(rec) }
+
+// Advance moves the stream clock (ms since the epoch).
+func (p *Processor) Advance(nowMs int64) { p.ra.Advance(nowMs) }
+
+// Flush hands on every event in flight.
+func (p *Processor) Flush() { p.ra.Flush() }
+
+// Stats returns the running totals.
+func (p *Processor) Stats() Stats {
+	a := make(map[string]uint64, len(p.alerts))
+	for k, v := range p.alerts {
+		a[k] = v
+	}
+	return Stats{Reassembly: p.ra.Stats(), Alerts: a, Suppressed: p.suppressed, WriteErrors: p.writeErrors}
+}
+
+var noState rules.State = nilState{}
+
+type nilState struct{}
+
+func (nilState) Process(int) (auditevent.Process, bool) { return auditevent.Process{}, false }
+
+func (p *Processor) handle(ev *auditevent.Event) {
+	st := noState
+	if p.store != nil {
+		p.store.Observe(ev)
+		st = p.store
+	}
+	for _, r := range p.rules {
+		for i, a := range r.Evaluate(ev, st) {
+			if a.Suppressed != "" {
+				p.suppressed++
+				p.m.suppressed(a.Rule.ID, a.Suppressed)
+				continue
+			}
+			p.alerts[a.Rule.ID]++
+			p.m.alert(a.Rule.ID)
+			if err := p.sink.WriteAlert(&a); err != nil {
+				p.writeErrors++
+				p.m.writeError()
+				p.log.Error("write alert", "rule", a.Rule.ID, "serial", ev.Serial, "index", i, "err", err)
+			}
+		}
+	}
+	if p.onEvent != nil {
+		p.onEvent(ev)
+	}
+}
+
+// Replay runs src through p on the calling goroutine until io.EOF, then
+// flushes. The reassembler's clock follows record time.
+func Replay(ctx context.Context, src Source, p *Processor) error {
+	for n := 0; ; n++ {
+		rec, err := src.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			p.Flush()
+			return nil
+		}
+		if err != nil {
+			p.Flush()
+			return fmt.Errorf("replay: %w", err)
+		}
+		p.Push(rec)
+	}
+}
+
+// LiveOptions tune Live.
+type LiveOptions struct {
+	// Tick is how often the wall clock advances the reassembler.
+	Tick time.Duration
+	// Queue bounds the records between the reader and the processor.
+	Queue int
+	// Stop is called once when ctx is cancelled: it must make the source
+	// return io.EOF once it has handed out what it holds (the netlink
+	// client releases the kernel and drains its queue).
+	Stop func() error
+	// Drain bounds how long Live keeps reading after Stop.
+	Drain time.Duration
+	// OnTick is called on every tick (correlation maintenance, state
+	// snapshots), on the processor's goroutine.
+	OnTick func(now time.Time)
+}
+
+// Live runs src through p until ctx is cancelled or the source ends.
+func Live(ctx context.Context, src Source, p *Processor, o LiveOptions) error {
+	if o.Tick <= 0 {
+		o.Tick = 250 * time.Millisecond
+	}
+	if o.Queue <= 0 {
+		o.Queue = 4096
+	}
+	if o.Drain <= 0 {
+		o.Drain = 5 * time.Second
+	}
+	// readCtx outlives ctx by the drain period so that what the source
+	// still holds at shutdown is processed, not dropped.
+	readCtx, cancelRead := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRead()
+	g, gctx := errgroup.WithContext(readCtx)
+	ch := make(chan auditevent.Record, o.Queue)
+
+	g.Go(func() error {
+		defer close(ch)
+		for {
+			rec, err := src.Next(gctx)
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			if err != nil {
+				if gctx.Err() != nil {
+					return nil // drain period over
+				}
+				return fmt.Errorf("read source: %w", err)
+			}
+			select {
+			case ch <- rec:
+			case <-gctx.Done():
+				return nil
+			}
+		}
+	})
+
+	g.Go(func() error {
+		t := time.NewTicker(o.Tick)
+		defer t.Stop()
+		done := ctx.Done()
+		var drainTimer <-chan time.Time
+		for {
+			select {
+			case rec, ok := <-ch:
+				if !ok {
+					p.Advance(time.Now().UnixMilli())
+					p.Flush()
+					return nil
+				}
+				p.Push(rec)
+			case now := <-t.C:
+				p.Advance(now.UnixMilli())
+				if o.OnTick != nil {
+					o.OnTick(now)
+				}
+			case <-done:
+				done = nil
+				if o.Stop != nil {
+					if err := o.Stop(); err != nil {
+						p.log.Error("stop source", "err", err)
+					}
+				}
+				drainTimer = time.After(o.Drain)
+			case <-drainTimer:
+				cancelRead()
+				drainTimer = nil
+			}
+		}
+	})
+	return g.Wait()
+}
