@@ -146,6 +146,11 @@ func readAlerts(t *testing.T, path string) []alert {
 	if err != nil {
 		return nil
 	}
+	return readAlertBytes(t, b)
+}
+
+func readAlertBytes(t *testing.T, b []byte) []alert {
+	t.Helper()
 	var out []alert
 	for _, l := range bytes.Split(b, []byte("\n")) {
 		if len(l) == 0 {

@@ -212,7 +212,7 @@ func (e *Event) decodeSyscall(body []byte) {
 		v := f.Value
 		switch string(f.Key) {
 		case "arch":
-			if x, err := strconv.ParseUint(string(v), 16, 32); err == nil {
+			if x, ok := atox(v, 32); ok {
 				s.Arch = uint32(x)
 				s.ArchName = archName(s.Arch)
 			}
@@ -226,11 +226,11 @@ func (e *Event) decodeSyscall(body []byte) {
 				s.Success = SuccessNo
 			}
 		case "exit":
-			if x, err := strconv.ParseInt(string(v), 10, 64); err == nil {
+			if x, ok := atoi64(v); ok {
 				s.Exit = x
 			}
 		case "a0", "a1", "a2", "a3":
-			if x, err := strconv.ParseUint(string(v), 16, 64); err == nil {
+			if x, ok := atox(v, 64); ok {
 				s.Args[f.Key[1]-'0'] = x
 			}
 		case "items":
@@ -297,7 +297,7 @@ func (e *Event) decodePath(body []byte) Path {
 			}
 		case "ouid":
 			p.OUID = id32(f.Value)
-		case "nametype":
+		case "nametype", "objtype": // objtype: kernels before 4.x
 			p.Nametype = string(f.Value)
 		}
 	}
@@ -374,6 +374,57 @@ func atoiDefault(b []byte, def int) int {
 		return -int(n)
 	}
 	return int(n)
+}
+
+// atox parses unsigned hex digits of either case into at most bits bits,
+// as strconv.ParseUint(s, 16, bits) does, without converting b to a string
+// (SYSCALL records carry five hex fields; the conversions showed up in
+// replay profiles).
+func atox(b []byte, bits uint) (uint64, bool) {
+	for len(b) > 1 && b[0] == '0' {
+		b = b[1:]
+	}
+	if len(b) == 0 || len(b) > 16 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range b {
+		var d byte
+		switch {
+		case c >= '0' && c <= '9':
+			d = c - '0'
+		case c >= 'a' && c <= 'f':
+			d = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			d = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		n = n<<4 | uint64(d)
+	}
+	if bits < 64 && n>>bits != 0 {
+		return 0, false
+	}
+	return n, true
+}
+
+// atoi64 parses an optionally signed decimal of at most 19 digits.
+func atoi64(b []byte) (int64, bool) {
+	neg := false
+	if len(b) > 0 && (b[0] == '-' || b[0] == '+') {
+		neg = b[0] == '-'
+		b = b[1:]
+	}
+	n, ok := atou(b)
+	switch {
+	case !ok:
+		return 0, false
+	case neg && n <= 1<<63:
+		return -int64(n), true
+	case !neg && n < 1<<63:
+		return int64(n), true
+	}
+	return 0, false
 }
 
 func id32(b []byte) uint32 {

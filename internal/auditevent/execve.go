@@ -6,6 +6,13 @@ import "strings"
 // bound is ARG_MAX; a larger index in a record is hostile and ignored.
 const MaxArgs = 1 << 16
 
+// maxArgPieces bounds the aN[i] pieces of one argument. The kernel splits
+// an argument (at most MAX_ARG_STRLEN, 128 KiB) into pieces of at most
+// 7500 bytes of record text, so a real argument has fewer than 40; a
+// larger index is hostile and ignored (it would otherwise allocate that
+// many pieces for every such field).
+const maxArgPieces = 64
+
 // execveBuilder collects EXECVE arguments from one or more records, in any
 // order. It understands both forms the kernel writes:
 //
@@ -72,7 +79,8 @@ func (x *execveBuilder) add(e *Event, body []byte) {
 			a.lenWant = atoiDefault(f.Value, 0)
 		case suffix[0] == '[' && suffix[len(suffix)-1] == ']':
 			p := atoiDefault(suffix[1:len(suffix)-1], -1)
-			if p < 0 || p >= MaxArgs {
+			if p < 0 || p >= maxArgPieces {
+				e.warn("execve argument piece index out of range, ignored")
 				continue
 			}
 			a := x.arg(idx)

@@ -3,7 +3,8 @@ package auditevent
 import "bytes"
 
 // Field is one key=value pair of a record body. Key and Value alias the
-// record's text. Quote is '"' or '\'' for a quoted value, 0 otherwise.
+// record's text. Quote is the quote character (double or single) of a
+// quoted value, 0 otherwise.
 type Field struct {
 	Key, Value []byte
 	Quote      byte

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/elastic/go-libaudit/v2/auparse"
@@ -101,7 +103,7 @@ func ParseLine(line []byte) (Record, error) {
 	}
 	// ENRICHED format appends interpreted fields after a 0x1d separator.
 	if i := bytes.IndexByte(line, 0x1d); i >= 0 {
-		line = line[:i]
+		line = trimTail(line[:i])
 	}
 	var r Record
 	rest := line
@@ -146,12 +148,29 @@ func parseTypeName(b []byte) (auparse.AuditMessageType, error) {
 		}
 		return auparse.AuditMessageType(n), nil
 	}
+	if t, ok := typeNames()[string(b)]; ok {
+		return t, nil
+	}
 	t, err := auparse.GetAuditMessageType(string(b))
 	if err != nil {
 		return 0, fmt.Errorf("%w %q", ErrUnknownType, b)
 	}
 	return t, nil
 }
+
+// typeNames maps the upper-case names of the record types go-libaudit
+// knows (all in 1000..2999) to their numbers, so that the common case of
+// ParseLine needs neither strings.ToUpper nor an allocation; anything else
+// (lower case) falls back to auparse.GetAuditMessageType.
+var typeNames = sync.OnceValue(func() map[string]auparse.AuditMessageType {
+	m := make(map[string]auparse.AuditMessageType, 512)
+	for t := auparse.AuditMessageType(1000); t < 3000; t++ {
+		if s := t.String(); !strings.HasPrefix(s, "UNKNOWN[") {
+			m[s] = t
+		}
+	}
+	return m
+})
 
 // parseHeader reads "audit(SEC.MSEC:SERIAL): " from the start of b.
 func (r *Record) parseHeader(b []byte) error {

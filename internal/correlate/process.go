@@ -35,11 +35,11 @@ type proc struct {
 	parentID   uint64 // incarnation of the parent; 0 when unknown
 	// parentLooked: /proc was already asked for the unknown parent.
 	parentLooked bool
-	container  string
-	exited     bool
-	exitMilli  int64
-	lru        *list.Element // in procTable.lru; front is least recently used
-	exitEl     *list.Element // in procTable.exits while exited
+	container    string
+	exited       bool
+	exitMilli    int64
+	lru          *list.Element // in procTable.lru; front is least recently used
+	exitEl       *list.Element // in procTable.exits while exited
 }
 
 type procTable struct {

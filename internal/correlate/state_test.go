@@ -2,7 +2,9 @@ package correlate
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -213,25 +215,39 @@ func FuzzDecodeState(f *testing.F) {
 	var b bytes.Buffer
 	s.Snapshot().WriteTo(&b)
 	f.Add(b.Bytes())
+	body := b.Bytes()[:bytes.LastIndexByte(b.Bytes()[:b.Len()-1], '\n')+1]
+	f.Add(bytes.Clone(body)) // trailer gets rebuilt in the fuzz body
 	f.Add([]byte(""))
 	f.Add([]byte("{}\n{\"t\":\"end\"}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		sn, err := decodeState(data)
-		if (sn == nil) == (err == nil) {
-			t.Fatalf("decodeState returned %v and %v: want exactly one", sn, err)
-		}
-		if err != nil {
-			return
-		}
-		// A valid state restores and re-encodes to a valid state.
-		st, _, _ := testStore(t, nil)
-		st.restore(sn)
-		var out bytes.Buffer
-		if _, err := st.Snapshot().WriteTo(&out); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := decodeState(out.Bytes()); err != nil {
-			t.Fatalf("re-encoded state does not decode: %v", err)
+		checkDecode(t, data)
+		// Also with a valid trailer, so that mutations reach the header
+		// and entry decoding past the checksum.
+		if len(data) > 0 && data[len(data)-1] == '\n' {
+			sum := sha256.Sum256(data)
+			lines := bytes.Count(data, []byte{'\n'}) - 1
+			checkDecode(t, fmt.Appendf(bytes.Clone(data), `{"t":"end","lines":%d,"sha256":"%x"}`+"\n", lines, sum))
 		}
 	})
+}
+
+func checkDecode(t *testing.T, data []byte) {
+	t.Helper()
+	sn, err := decodeState(data)
+	if (sn == nil) == (err == nil) {
+		t.Fatalf("decodeState returned %v and %v: want exactly one", sn, err)
+	}
+	if err != nil {
+		return
+	}
+	// A valid state restores and re-encodes to a valid state.
+	st, _, _ := testStore(t, nil)
+	st.restore(sn)
+	var out bytes.Buffer
+	if _, err := st.Snapshot().WriteTo(&out); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := decodeState(out.Bytes()); err != nil {
+		t.Fatalf("re-encoded state does not decode: %v", err)
+	}
 }

@@ -112,7 +112,10 @@ func (c *Control) AddRule(wire []byte) error {
 		return nil
 	// go-libaudit replaces EEXIST with this unwrapped string.
 	case err.Error() == "rule exists", errors.Is(err, syscall.EEXIST):
-		return fmt.Errorf("add audit rule: %w", ErrRuleExists)
+		return fmt.Errorf("add audit rule: %w (%w)", ErrRuleExists, syscall.EEXIST)
+	case errors.Is(err, syscall.EINVAL):
+		// The family exists (the socket opened): EINVAL is about the rule.
+		return fmt.Errorf("add audit rule: kernel rejected the rule as invalid: %w", err)
 	}
 	return classify("add audit rule", err)
 }

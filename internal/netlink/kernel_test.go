@@ -467,3 +467,17 @@ func TestOpenRejectsAnInvalidConfig(t *testing.T) {
 		t.Fatal("Open with mode broadcast succeeded")
 	}
 }
+
+func TestOpenControlWithoutPrivilegeIsErrPermission(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("runs as an unprivileged user (CI runs the suite both ways)")
+	}
+	ctl, err := netlink.OpenControl()
+	if err == nil {
+		ctl.Close()
+		t.Fatal("OpenControl succeeded without privilege")
+	}
+	if !errors.Is(err, netlink.ErrPermission) {
+		t.Fatalf("OpenControl = %v, want ErrPermission", err)
+	}
+}

@@ -336,3 +336,5 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(string(p))
 	return len(p), nil
 }
+
+func auparseType(t uint16) auparse.AuditMessageType { return auparse.AuditMessageType(t) }

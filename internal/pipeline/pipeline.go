@@ -101,6 +101,7 @@ var noState rules.State = nilState{}
 type nilState struct{}
 
 func (nilState) Process(int) (auditevent.Process, bool) { return auditevent.Process{}, false }
+func (nilState) Parent(int) (auditevent.Process, bool)  { return auditevent.Process{}, false }
 
 func (p *Processor) handle(ev *auditevent.Event) {
 	st := noState

@@ -71,6 +71,9 @@ type Stats struct {
 // forward by more than this is a new stream, not a late record.
 const resetAfterMs = 60_000
 
+// initialRecords is the record capacity a new in-flight event starts with.
+const initialRecords = 4
+
 var errNilOut = errors.New("reassemble: deliver function is nil")
 
 // Reassembler groups records into events. It must be used from one
@@ -239,6 +242,10 @@ func (r *Reassembler) newPending(serial uint32, late bool) *pending {
 		p = &pending{}
 	}
 	p.serial, p.late, p.lastMs, p.lastTick = serial, late, r.clock, r.tick
+	// Most syscall events have 2 to 4 records (SYSCALL, CWD, PATH...);
+	// one allocation instead of growing 1, 2, 4. The slice goes to the
+	// event, so it cannot be reused.
+	p.recs = make([]auditevent.Record, 0, initialRecords)
 	r.pending[serial] = p
 	r.ring = append(r.ring, p)
 	if len(r.pending) > r.cfg.MaxInFlight {

@@ -85,6 +85,9 @@ type Alert struct {
 type State interface {
 	// Process returns the process table's entry for pid as of the event.
 	Process(pid int) (auditevent.Process, bool)
+	// Parent returns the parent of the process pid is now, never a newer
+	// process that reused the parent's pid.
+	Parent(pid int) (auditevent.Process, bool)
 }
 
 // Rule is one detection: a declaration and a pure evaluation over one

@@ -25,7 +25,7 @@ func actor(ev *auditevent.Event, st State) (auditevent.Process, *auditevent.Proc
 	if p.PPID == 0 {
 		return p, nil
 	}
-	if par, ok := st.Process(p.PPID); ok {
+	if par, ok := st.Parent(p.PID); ok {
 		return p, &par
 	}
 	return p, &auditevent.Process{PID: p.PPID}

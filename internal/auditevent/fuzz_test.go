@@ -1,0 +1,233 @@
+package auditevent
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/elastic/go-libaudit/v2/auparse"
+)
+
+// corpusDir holds real audit logs shared by the project (not in this repo).
+const corpusDir = "../../../shared/corpus"
+
+// corpusLines returns the lines of the shared corpus, or nil when it is not
+// there (seeding is then skipped).
+func corpusLines(tb testing.TB, max int) [][]byte {
+	tb.Helper()
+	files, _ := filepath.Glob(filepath.Join(corpusDir, "*.log"))
+	var out [][]byte
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(bytes.NewReader(b))
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() && len(out) < max {
+			out = append(out, bytes.Clone(sc.Bytes()))
+		}
+	}
+	return out
+}
+
+var hostileLines = []string{
+	"type=SYSCALL msg=audit(1576087603.167:43): " + syscallBody,
+	"node=h type=EXECVE msg=audit(1.000:1): argc=2 a0=\"x\" a1_len=4 a1[0]=41 a1[1]=\"B",
+	"type=UNKNOWN[1330] msg=audit(1.000:1): name=6576696C0A6E616D65\x1dextra",
+	"type=PATH msg=audit(1.000:1): item=0 name=\"/etc/modprob",
+	"type=SYSC",
+	"type=EOE msg=audit(1.000:1)\r\n",
+	"node= type=eoe msg=audit(0.0:0):",
+	"type=x[1300] msg=audit(1.0:1): ===",
+}
+
+func FuzzParseLine(f *testing.F) {
+	for _, l := range hostileLines {
+		f.Add([]byte(l))
+	}
+	for _, l := range corpusLines(f, 400) {
+		f.Add(l)
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		in := bytes.Clone(line)
+		r, err := ParseLine(in)
+		if err != nil {
+			if r.Text != nil || r.Type != 0 || r.Serial != 0 || r.Node != "" {
+				t.Fatalf("error %v with a non-zero record %+v", err, r)
+			}
+			return
+		}
+		checkRecord(t, &r, in)
+		r2, err := ParseLine([]byte(r.Line()))
+		if err != nil {
+			t.Fatalf("Line() %q does not re-parse: %v", r.Line(), err)
+		}
+		if r2.Type != r.Type || r2.Serial != r.Serial || r2.Sec != r.Sec || r2.Milli != r.Milli || r2.Node != r.Node ||
+			!bytes.Equal(r2.Text, r.Text) {
+			t.Fatalf("Line() %q re-parses to %+v, was %+v", r.Line(), r2, r)
+		}
+	})
+}
+
+func FuzzParseNetlink(f *testing.F) {
+	f.Add(uint16(1300), []byte("audit(1576087603.167:43): "+syscallBody+"\x00"))
+	f.Add(uint16(1320), []byte("audit(1.000:1): \n\x00"))
+	f.Add(uint16(1330), []byte("audit(1.000:1): name=6576696C"))
+	f.Add(uint16(0), []byte("audit(1.000:"))
+	for _, l := range corpusLines(f, 200) {
+		if i := bytes.Index(l, []byte("msg=")); i >= 0 {
+			f.Add(uint16(1300), l[i+4:])
+		}
+	}
+	f.Fuzz(func(t *testing.T, typ uint16, data []byte) {
+		in := bytes.Clone(data)
+		r, err := ParseNetlink(typ, in)
+		if err != nil {
+			if r.Text != nil {
+				t.Fatalf("error %v with text %q", err, r.Text)
+			}
+			return
+		}
+		if r.Type != auparse.AuditMessageType(typ) {
+			t.Fatalf("type %d, want %d", r.Type, typ)
+		}
+		checkRecord(t, &r, in)
+	})
+}
+
+// checkRecord asserts the invariants of a parsed record: a non-empty
+// private text starting with the header, a body that is a suffix of it.
+func checkRecord(t *testing.T, r *Record, in []byte) {
+	t.Helper()
+	if len(r.Text) == 0 || !bytes.HasPrefix(r.Text, []byte("audit(")) {
+		t.Fatalf("text %q does not start with the header", r.Text)
+	}
+	if len(r.Text) > MaxRecordLen {
+		t.Fatalf("text of %d bytes exceeds MaxRecordLen", len(r.Text))
+	}
+	if !bytes.HasSuffix(r.Text, r.Body()) {
+		t.Fatalf("body %q is not a suffix of %q", r.Body(), r.Text)
+	}
+	if !bytes.Contains(in, r.Text) {
+		t.Fatalf("text %q is not taken from the input", r.Text)
+	}
+	if r.Milli > 999 {
+		t.Fatalf("milli %d", r.Milli)
+	}
+	// The record must not alias the input.
+	for i := range in {
+		in[i] ^= 0xff
+	}
+	if !bytes.HasPrefix(r.Text, []byte("audit(")) {
+		t.Fatalf("text aliases the input")
+	}
+}
+
+// buildTypes are the record types FuzzBuild chooses from with a line's
+// first byte.
+var buildTypes = []auparse.AuditMessageType{
+	auparse.AUDIT_SYSCALL, auparse.AUDIT_EXECVE, auparse.AUDIT_PATH, auparse.AUDIT_CWD,
+	auparse.AUDIT_PROCTITLE, auparse.AUDIT_KERN_MODULE, auparse.AUDIT_EOE, auparse.AUDIT_SOCKADDR,
+}
+
+// FuzzBuild builds one event from arbitrary record bodies sharing a serial:
+// each line's first byte picks the type, the rest is the body.
+func FuzzBuild(f *testing.F) {
+	f.Add([]byte("\x00" + syscallBody + "\n\x03cwd=\"/\"\n\x02item=0 name=\"../x\""))
+	f.Add([]byte("\x01argc=3 a0=\"insmod\" a1_len=12 a1[0]=\"/tmp/e\"\n\x01a1[1]=76696C2E6B6F a2=\"x\""))
+	f.Add([]byte("\x01a9999999999999999999[1]=41 a1_len=-5 a1[-1]=41 a2[99999]=4"))
+	f.Add([]byte("\x04proctitle=00000000\n\x05name=ABC\n\x05name=\"x"))
+	f.Add([]byte("\x00arch=40000003 syscall=350 a0=3\n\x02item=-1 name=(null)\n\x02item=99999999999 name=x"))
+	for _, l := range corpusLines(f, 400) {
+		r, err := ParseLine(l)
+		if err != nil {
+			continue
+		}
+		for i, bt := range buildTypes {
+			if bt == r.Type {
+				f.Add(append([]byte{byte(i)}, r.Body()...))
+			}
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var recs []Record
+		for _, l := range bytes.Split(data, []byte("\n")) {
+			if len(l) == 0 || len(recs) >= 64 {
+				continue
+			}
+			typ := buildTypes[int(l[0])%len(buildTypes)]
+			r, err := ParseNetlink(uint16(typ), append([]byte("audit(1700000000.123:77): "), l[1:]...))
+			if err != nil {
+				continue
+			}
+			recs = append(recs, r)
+		}
+		n := len(recs)
+		e := Build(recs, CompleteEOE)
+		if len(e.Records) != n {
+			t.Fatalf("%d records in, %d in the event", n, len(e.Records))
+		}
+		var paths int
+		for _, r := range recs {
+			if r.Type == auparse.AUDIT_PATH {
+				paths++
+			}
+		}
+		if len(e.Paths) != paths {
+			t.Fatalf("%d PATH records, %d paths", paths, len(e.Paths))
+		}
+		for i := 1; i < len(e.Paths); i++ {
+			if e.Paths[i].Item < e.Paths[i-1].Item {
+				t.Fatalf("paths not sorted by item: %+v", e.Paths)
+			}
+		}
+		for _, p := range e.Paths {
+			if p.Resolved != "" && p.Resolved[0] != '/' {
+				t.Fatalf("resolved path %q is not absolute", p.Resolved)
+			}
+		}
+		if len(e.Argv) > MaxArgs || len(e.Warnings) > 16 {
+			t.Fatalf("unbounded: %d args, %d warnings", len(e.Argv), len(e.Warnings))
+		}
+		if n > 0 && (e.Serial != 77 || e.Sec != 1700000000) {
+			t.Fatalf("header %d %d", e.Serial, e.Sec)
+		}
+		_ = e.Process()
+	})
+}
+
+// FuzzNumberParsers checks the allocation-free parsers of SYSCALL fields
+// against strconv.
+func FuzzNumberParsers(f *testing.F) {
+	for _, s := range []string{"0", "c000003e", "C000003E", "ffffffffffffffff", "10000000000000000", "0000000000000000001",
+		"-38", "+5", "-", "", "9223372036854775807", "9223372036854775808", "-9223372036854775808", "0x10", "1_0", "ffffffff", "100000000"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, bits := range []uint{32, 64} {
+			want, err := strconv.ParseUint(s, 16, int(bits))
+			got, ok := atox([]byte(s), bits)
+			if ok != (err == nil) || (ok && got != want) {
+				t.Fatalf("atox(%q, %d) = %d, %v; strconv says %d, %v", s, bits, got, ok, want, err)
+			}
+		}
+		want, err := strconv.ParseInt(s, 10, 64)
+		got, ok := atoi64([]byte(s))
+		digits := strings.TrimLeft(s, "+-")
+		if len(digits) > 19 {
+			// atoi64 bounds its input at 19 digits; it must only be stricter.
+			if ok && got != want {
+				t.Fatalf("atoi64(%q) = %d, strconv %d", s, got, want)
+			}
+			return
+		}
+		if ok != (err == nil) || (ok && got != want) {
+			t.Fatalf("atoi64(%q) = %d, %v; strconv says %d, %v", s, got, ok, want, err)
+		}
+	})
+}

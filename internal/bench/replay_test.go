@@ -1,0 +1,288 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	libaudit "github.com/elastic/go-libaudit/v2"
+	"github.com/elastic/go-libaudit/v2/aucoalesce"
+	"github.com/elastic/go-libaudit/v2/auparse"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/auditlkm/auditlkm/internal/auditevent"
+	"github.com/auditlkm/auditlkm/internal/correlate"
+	"github.com/auditlkm/auditlkm/internal/ecs"
+	"github.com/auditlkm/auditlkm/internal/logfile"
+	"github.com/auditlkm/auditlkm/internal/pipeline"
+	"github.com/auditlkm/auditlkm/internal/reassemble"
+	"github.com/auditlkm/auditlkm/internal/rules"
+)
+
+// corpusPath is a real RHEL 7 audit.log (2447 lines, see its README).
+const corpusPath = "../../../shared/corpus/beats-audit-rhel7.log"
+
+// targetLines is about how many lines the replayed input has.
+const targetLines = 200_000
+
+// serialStride is added to every serial per repetition of the corpus. The
+// corpus's serials are below 8000, so serials keep increasing across
+// repetitions without large artificial gaps.
+const serialStride = 8000
+
+var (
+	inputData  []byte
+	inputLines int
+)
+
+// input returns the corpus repeated to about targetLines lines, serials
+// rewritten so that they keep increasing across repetitions.
+func input(b *testing.B) ([]byte, int) {
+	b.Helper()
+	if inputData != nil {
+		return inputData, inputLines
+	}
+	raw, err := os.ReadFile(corpusPath)
+	if err != nil {
+		if os.Getenv("AUDITLKM_REQUIRE_CORPUS") == "1" {
+			b.Fatal(err)
+		}
+		b.Skip(err)
+	}
+	lines := bytes.SplitAfter(raw, []byte("\n"))
+	if len(lines[len(lines)-1]) == 0 {
+		lines = lines[:len(lines)-1]
+	}
+	reps := (targetLines + len(lines) - 1) / len(lines)
+	out := make([]byte, 0, reps*len(raw)+reps*len(lines)*2)
+	for rep := 0; rep < reps; rep++ {
+		for _, l := range lines {
+			out = appendRewritten(out, l, uint64(rep*serialStride))
+		}
+	}
+	inputData, inputLines = out, reps*len(lines)
+	return inputData, inputLines
+}
+
+// appendRewritten appends l with add added to the serial of its
+// "audit(SEC.MSEC:SERIAL)" header; a line without a header is kept as is.
+func appendRewritten(dst, l []byte, add uint64) []byte {
+	i := bytes.Index(l, []byte("audit("))
+	if i < 0 {
+		return append(dst, l...)
+	}
+	end := bytes.IndexByte(l[i:], ')')
+	colon := bytes.IndexByte(l[i:], ':')
+	if end < 0 || colon < 0 || colon > end {
+		return append(dst, l...)
+	}
+	serial, err := strconv.ParseUint(string(l[i+colon+1:i+end]), 10, 32)
+	if err != nil {
+		return append(dst, l...)
+	}
+	dst = append(dst, l[:i+colon+1]...)
+	dst = strconv.AppendUint(dst, serial+add, 10)
+	return append(dst, l[i+end:]...)
+}
+
+func TestInputRewritesSerials(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+	}{
+		{"the serial of a header is shifted", "type=EOE msg=audit(1.000:43): x=1\n", "type=EOE msg=audit(1.000:8043): x=1\n"},
+		{"a line without a header is kept", "garbage\n", "garbage\n"},
+		{"a header without a closing parenthesis is kept", "type=EOE msg=audit(1.000:43\n", "type=EOE msg=audit(1.000:43\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := string(appendRewritten(nil, []byte(tc.in), serialStride)); got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// newProcessor builds the replay command's detection path: ReplayConfig
+// reassembly, the shipped catalog, an in-memory correlation store without
+// /proc, and the ECS encoder writing to io.Discard.
+func newProcessor(b *testing.B) *pipeline.Processor {
+	b.Helper()
+	log := slog.New(slog.DiscardHandler)
+	ccfg := correlate.DefaultConfig()
+	ccfg.StateDir, ccfg.ProcRoot = "", ""
+	cm, err := correlate.NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		b.Fatal(err)
+	}
+	store, err := correlate.New(ccfg, log, cm)
+	if err != nil {
+		b.Fatal(err)
+	}
+	catalog, err := rules.Catalog(rules.DefaultConfig())
+	if err != nil {
+		b.Fatal(err)
+	}
+	enc, err := ecs.NewEncoder(io.Discard, ecs.Host{Hostname: "bench", OSType: "linux"}, ecs.DefaultConfig())
+	if err != nil {
+		b.Fatal(err)
+	}
+	ids := make([]string, len(catalog))
+	for i, r := range catalog {
+		ids[i] = r.Definition().ID
+	}
+	p, err := pipeline.NewProcessor(reassemble.ReplayConfig(), catalog, store, enc,
+		reassemble.NewMetrics(nil), pipeline.NewMetrics(nil, ids), log)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
+
+// BenchmarkReplay measures replay throughput in records/s: auditlkm's whole
+// replay path beside go-libaudit's parse + reassemble (+ coalesce) on the
+// same in-memory input. Run it with -cpu=1.
+func BenchmarkReplay(b *testing.B) {
+	data, lines := input(b)
+	ctx := context.Background()
+
+	// auditlkm: logfile.Reader -> ParseLine -> reassemble (ReplayConfig)
+	// -> correlate -> rules -> ECS encoder to io.Discard, via
+	// pipeline.Replay as `auditlkm replay` runs it.
+	b.Run("auditlkm/replay", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(data)))
+		var records uint64
+		var alerts uint64
+		for b.Loop() {
+			src, err := logfile.Open(logfile.DefaultConfig(), []string{logfile.StdinPath}, bytes.NewReader(data), nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			p := newProcessor(b)
+			if err := pipeline.Replay(ctx, src, p); err != nil {
+				b.Fatal(err)
+			}
+			src.Close()
+			st := p.Stats()
+			records += st.Reassembly.Records
+			for _, n := range st.Alerts {
+				alerts += n
+			}
+		}
+		report(b, records, lines)
+		b.ReportMetric(float64(alerts)/float64(b.N), "alerts/op")
+	})
+
+	// auditlkm without correlation, detections and output: reader, parse,
+	// reassembly and event decoding (Build) only.
+	b.Run("auditlkm/parse+reassemble", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(data)))
+		var records, events uint64
+		for b.Loop() {
+			src, err := logfile.Open(logfile.DefaultConfig(), []string{logfile.StdinPath}, bytes.NewReader(data), nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			r, err := reassemble.New(reassemble.ReplayConfig(), func(*auditevent.Event) { events++ }, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for {
+				rec, err := src.Next(ctx)
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				r.Push(rec)
+			}
+			r.Flush()
+			src.Close()
+			records += r.Stats().Records
+		}
+		report(b, records, lines)
+		b.ReportMetric(float64(events)/float64(b.N), "events/op")
+	})
+
+	// go-libaudit: auparse.ParseLogLine per line -> libaudit.Reassembler
+	// (maxInFlight 1000, timeout 2 s), optionally aucoalesce per event.
+	for _, coalesce := range []bool{false, true} {
+		name := "go-libaudit/parse+reassemble"
+		if coalesce {
+			name = "go-libaudit/parse+reassemble+coalesce"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(data)))
+			var records, events, coalesceErrs uint64
+			for b.Loop() {
+				s := &libStream{coalesce: coalesce}
+				r, err := libaudit.NewReassembler(1000, 2*time.Second, s)
+				if err != nil {
+					b.Fatal(err)
+				}
+				sc := bufio.NewScanner(bytes.NewReader(data))
+				sc.Buffer(make([]byte, 0, 64<<10), auditevent.MaxRecordLen+2)
+				for sc.Scan() {
+					m, err := auparse.ParseLogLine(sc.Text())
+					if err != nil {
+						continue
+					}
+					records++
+					r.PushMessage(m)
+				}
+				if err := sc.Err(); err != nil {
+					b.Fatal(err)
+				}
+				r.Close()
+				events += s.events
+				coalesceErrs += s.errs
+			}
+			report(b, records, lines)
+			b.ReportMetric(float64(events)/float64(b.N), "events/op")
+			if coalesce {
+				b.ReportMetric(float64(coalesceErrs)/float64(b.N), "coalesce-errors/op")
+			}
+		})
+	}
+}
+
+// libStream receives go-libaudit's events; with coalesce it runs
+// aucoalesce.CoalesceMessages on each, as Auditbeat does.
+type libStream struct {
+	coalesce     bool
+	events, errs uint64
+	sink         *aucoalesce.Event
+}
+
+func (s *libStream) ReassemblyComplete(msgs []*auparse.AuditMessage) {
+	s.events++
+	if !s.coalesce {
+		return
+	}
+	ev, err := aucoalesce.CoalesceMessages(msgs)
+	if err != nil {
+		s.errs++
+		return
+	}
+	s.sink = ev
+}
+
+func (s *libStream) EventsLost(int) {}
+
+// report adds records/s and ns/record; records is summed over b.N passes.
+func report(b *testing.B, records uint64, lines int) {
+	sec := b.Elapsed().Seconds()
+	b.ReportMetric(float64(records)/sec, "records/s")
+	b.ReportMetric(sec*1e9/float64(records), "ns/record")
+	b.ReportMetric(float64(records)/float64(b.N), "records/op")
+	b.ReportMetric(float64(lines), "lines/op")
+}
