@@ -4,6 +4,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/elastic/go-libaudit/v2/auparse"
 )
@@ -148,6 +149,15 @@ func Build(records []Record, how Completion) *Event {
 	}
 	e.Serial, e.Sec, e.Milli, e.Node = records[0].Serial, records[0].Sec, records[0].Milli, records[0].Node
 	var ex execveBuilder
+	nPaths := 0
+	for i := range records {
+		if records[i].Type == auparse.AUDIT_PATH {
+			nPaths++
+		}
+	}
+	if nPaths > 0 {
+		e.Paths = make([]Path, 0, nPaths)
+	}
 	for i := range records {
 		r := &records[i]
 		switch r.Type {
@@ -203,12 +213,10 @@ func (e *Event) untrusted(key string, f Field) (string, bool) {
 func (e *Event) decodeSyscall(body []byte) {
 	s := &e.Syscall
 	s.AUID, s.Session, s.UID, s.GID, s.EUID, s.SUID, s.FSUID, s.EGID = Unset, Unset, Unset, Unset, Unset, Unset, Unset, Unset
-	for n := 0; n < MaxFields; n++ {
-		f, rest, ok := NextField(body)
-		if !ok {
-			break
-		}
-		body = rest
+	var sc Scanner
+	sc.Reset(body)
+	for n := 0; n < MaxFields && sc.Next(); n++ {
+		f := &sc.Field
 		v := f.Value
 		switch string(f.Key) {
 		case "arch":
@@ -258,19 +266,19 @@ func (e *Event) decodeSyscall(body []byte) {
 		case "tty":
 			s.TTY = string(v)
 		case "comm":
-			s.Comm, _ = e.untrusted("comm", f)
+			s.Comm, _ = e.untrusted("comm", *f)
 		case "exe":
-			s.Exe, _ = e.untrusted("exe", f)
+			s.Exe, _ = e.untrusted("exe", *f)
 		case "subj":
 			s.Subj = string(v)
 		case "key":
-			if k, ok := e.untrusted("key", f); ok {
+			if k, ok := e.untrusted("key", *f); ok {
 				s.Keys = strings.Split(k, "\x01")
 			}
 		}
 	}
 	if s.ArchName != "" {
-		s.Name = auparse.AuditSyscalls[s.ArchName][s.Number]
+		s.Name = syscallName(s.ArchName, s.Number)
 	}
 }
 
@@ -436,4 +444,39 @@ func id32(b []byte) uint32 {
 		return Unset
 	}
 	return uint32(n)
+}
+
+// syscallTables holds go-libaudit's per-arch syscall names as slices for
+// the two arches a host running auditlkm sees almost always; others fall
+// back to the maps.
+var syscallTables = sync.OnceValue(func() map[string][]string {
+	out := map[string][]string{}
+	for _, arch := range []string{"x86_64", "i386", "aarch64"} {
+		m := auparse.AuditSyscalls[arch]
+		hi := 0
+		for n := range m {
+			hi = max(hi, n)
+		}
+		if hi > 4096 {
+			continue
+		}
+		t := make([]string, hi+1)
+		for n, name := range m {
+			if n >= 0 {
+				t[n] = name
+			}
+		}
+		out[arch] = t
+	}
+	return out
+})
+
+func syscallName(arch string, n int) string {
+	if t, ok := syscallTables()[arch]; ok {
+		if n >= 0 && n < len(t) {
+			return t[n]
+		}
+		return ""
+	}
+	return auparse.AuditSyscalls[arch][n]
 }

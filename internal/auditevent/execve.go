@@ -6,6 +6,10 @@ import "strings"
 // bound is ARG_MAX; a larger index in a record is hostile and ignored.
 const MaxArgs = 1 << 16
 
+// preallocArgs bounds the argument slots reserved up front from argc;
+// larger argv grow as pieces arrive.
+const preallocArgs = 256
+
 // maxArgPieces bounds the aN[i] pieces of one argument. The kernel splits
 // an argument (at most MAX_ARG_STRLEN, 128 KiB) into pieces of at most
 // 7500 bytes of record text, so a real argument has fewer than 40; a
@@ -54,6 +58,9 @@ func (x *execveBuilder) add(e *Event, body []byte) {
 		if string(k) == "argc" {
 			if v := atoiDefault(f.Value, -1); v >= 0 && v <= MaxArgs {
 				x.argc, x.hasArc = v, true
+				if cap(x.args) < v && v <= preallocArgs {
+					x.args = append(make([]execArg, 0, v), x.args...)
+				}
 			}
 			continue
 		}

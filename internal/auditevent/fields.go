@@ -22,16 +22,42 @@ const MaxFields = MaxRecordLen / 2
 // rest of b. ok is false when no field is left. Tokens without '=' are
 // skipped. It never allocates.
 func NextField(b []byte) (f Field, rest []byte, ok bool) {
+	sc := Scanner{rest: b}
+	if !sc.Next() {
+		return Field{}, nil, false
+	}
+	return sc.Field, sc.rest, true
+}
+
+// Scanner walks the key=value fields of a record body. It is the loop form
+// of NextField, cheaper on hot paths: no field is copied out per step.
+//
+//	sc := Scanner{}
+//	sc.Reset(body)
+//	for n := 0; n < MaxFields && sc.Next(); n++ { use sc.Field }
+type Scanner struct {
+	Field Field
+	rest  []byte
+}
+
+// Reset starts scanning body.
+func (sc *Scanner) Reset(body []byte) { sc.rest = body }
+
+// Next advances to the next field; false when none is left.
+func (sc *Scanner) Next() bool {
+	b := sc.rest
 	for {
 		for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
 			b = b[1:]
 		}
 		if len(b) == 0 {
-			return Field{}, nil, false
+			sc.rest = nil
+			return false
 		}
 		eq := -1
 		end := len(b)
-		for i, c := range b {
+		for i := 0; i < len(b); i++ {
+			c := b[i]
 			if c == '=' {
 				eq = i
 				break
@@ -52,7 +78,9 @@ func NextField(b []byte) (f Field, rest []byte, ok bool) {
 			b = b[end:]
 			continue
 		}
+		f := &sc.Field
 		f.Key = b[:eq]
+		f.Unterminated = false
 		v := b[eq+1:]
 		if len(v) > 0 && (v[0] == '"' || v[0] == '\'') {
 			q := v[0]
@@ -61,18 +89,34 @@ func NextField(b []byte) (f Field, rest []byte, ok bool) {
 			if cl < 0 {
 				f.Value = v[1:]
 				f.Unterminated = true
-				return f, nil, true
+				sc.rest = nil
+				return true
 			}
 			f.Value = v[1 : 1+cl]
-			return f, v[cl+2:], true
+			sc.rest = v[cl+2:]
+			return true
 		}
-		sp := bytes.IndexByte(v, ' ')
-		if sp < 0 {
-			f.Value = v
-			return f, nil, true
+		f.Quote = 0
+		// Unquoted values are short (numbers, hex): a plain loop beats
+		// IndexByte's call overhead here.
+		sp := 0
+		for sp < len(v) && sp < 16 && v[sp] != ' ' {
+			sp++
+		}
+		if sp == 16 {
+			if i := bytes.IndexByte(v[sp:], ' '); i >= 0 {
+				sp += i
+			} else {
+				sp = len(v)
+			}
 		}
 		f.Value = v[:sp]
-		return f, v[sp:], true
+		if sp == len(v) {
+			sc.rest = nil
+		} else {
+			sc.rest = v[sp:]
+		}
+		return true
 	}
 }
 

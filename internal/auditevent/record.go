@@ -96,7 +96,13 @@ func ParseNetlink(typ uint16, data []byte) (Record, error) {
 
 // ParseLine builds a Record from one audit.log line in raw or ENRICHED
 // format, with or without a node= prefix. line is copied.
-func ParseLine(line []byte) (Record, error) {
+func ParseLine(line []byte) (Record, error) { return parseLine(line, nil) }
+
+// ParseLineArena is ParseLine with the record's text copied into a, so
+// that a stream of records costs one allocation per arena chunk.
+func ParseLineArena(line []byte, a *Arena) (Record, error) { return parseLine(line, a) }
+
+func parseLine(line []byte, a *Arena) (Record, error) {
 	line = trimTail(line)
 	if len(line) > MaxRecordLen {
 		return Record{}, fmt.Errorf("parse log line: %w (%d bytes)", ErrTooLong, len(line))
@@ -136,7 +142,7 @@ func ParseLine(line []byte) (Record, error) {
 	if err := r.parseHeader(rest); err != nil {
 		return Record{}, fmt.Errorf("parse %s line: %w", TypeName(t), err)
 	}
-	r.Text = bytes.Clone(rest)
+	r.Text = a.Copy(rest)
 	return r, nil
 }
 

@@ -108,6 +108,8 @@ type input struct {
 // Reader yields records from a sequence of inputs, in order. Next and Close
 // must be called from one goroutine; Progress is safe for concurrent use.
 type Reader struct {
+	// arena holds the text of the records handed out (see auditevent.Arena).
+	arena   auditevent.Arena
 	cfg     Config
 	inputs  []input
 	stdin   io.Reader
@@ -313,7 +315,7 @@ func (r *Reader) Next(ctx context.Context) (auditevent.Record, error) {
 			r.skip(tooLongError(len(body), r.cfg.MaxLineBytes, r.cfg.OnSkip != nil))
 			continue
 		}
-		rec, err := auditevent.ParseLine(body)
+		rec, err := auditevent.ParseLineArena(body, &r.arena)
 		if err != nil {
 			r.skip(err)
 			continue

@@ -99,6 +99,13 @@ func TestReassembly(t *testing.T) {
 			late: 1,
 		},
 		{
+			name: "serials just below the first one seen are new events, and unseen ones there are no gaps",
+			cfg:  DefaultConfig(),
+			lines: []string{syscallRec(10, 100, 0), rec("EOE", 10, 100, ""), syscallRec(10, 98, 0), rec("EOE", 10, 98, ""),
+				syscallRec(10, 101, 0), rec("EOE", 10, 101, "")},
+			want: "100:1:eoe 98:1:eoe 101:1:eoe",
+		},
+		{
 			name: "a reboot in a replayed log is a reset, not billions of gaps",
 			cfg:  ReplayConfig(),
 			lines: []string{syscallRec(10, 90000000, 0), syscallRec(10, 90000001, 0),

@@ -23,6 +23,10 @@ const (
 // [base, base+window).
 type serialTracker struct {
 	started bool
+	// floor is the first serial of the stream: serials below it may still
+	// arrive (other CPUs, an interleaved log) and are new, not late, and
+	// unseen ones below it are not gaps: nothing says they were ours.
+	floor   uint32
 	base    uint32
 	max     uint32 // highest serial seen (modulo arithmetic)
 	seen    []uint64
@@ -39,9 +43,20 @@ func (t *serialTracker) bit(s uint32) (int, uint64) {
 	return int(i / 64), 1 << (i % 64)
 }
 
+// reset starts a new stream at s. base starts half a window below s so
+// that serials just below the first one seen are still tracked.
 func (t *serialTracker) reset(s uint32) {
 	clear(t.seen)
-	t.base, t.max, t.ahead, t.blocked = s, s, 0, -1
+	t.floor = s
+	t.base, t.max, t.ahead, t.blocked = s-window/2, s, 0, -1
+}
+
+// missing counts serial s as a gap unless it lies below the stream's floor.
+func (t *serialTracker) missing(s uint32) uint64 {
+	if int32(s-t.floor) < 0 {
+		return 0
+	}
+	return 1
 }
 
 // observe records serial s and returns its state and any serials it forced
@@ -106,14 +121,21 @@ func (t *serialTracker) slide(to uint32) uint64 {
 	var lost uint64
 	for int32(to-t.base) > 0 {
 		if t.ahead == 0 {
-			// Nothing seen in the window: jump.
-			lost += uint64(to - t.base)
+			// Nothing seen in the window: jump, counting only what lies
+			// above the floor.
+			from := t.base
+			if int32(t.floor-from) > 0 {
+				from = t.floor
+			}
+			if int32(to-from) > 0 {
+				lost += uint64(to - from)
+			}
 			t.base = to
 			break
 		}
 		w, b := t.bit(t.base)
 		if t.seen[w]&b == 0 {
-			lost++
+			lost += t.missing(t.base)
 		} else {
 			t.seen[w] &^= b
 			t.ahead--
@@ -130,7 +152,7 @@ func (t *serialTracker) slide(to uint32) uint64 {
 func (t *serialTracker) expire(now, timeout int64) uint64 {
 	var lost uint64
 	for n := 0; n < window && t.ahead > 0 && t.blocked >= 0 && now-t.blocked > timeout; n++ {
-		lost++
+		lost += t.missing(t.base)
 		t.base++
 		t.advance()
 		if t.ahead > 0 && t.blocked < 0 {
