@@ -41,3 +41,40 @@ func TestPluginAndReplayStdin(t *testing.T) {
 		})
 	}
 }
+
+// TestReplayForPeople: on a terminal replay ends with a summary table on
+// stderr; piped, it stays quiet; alerts go to --output.alerts either way.
+func TestReplayForPeople(t *testing.T) {
+	script, err := exec.LookPath("script") // util-linux: runs a command on a pty
+	if err != nil {
+		t.Skip("script(1) not installed")
+	}
+	out := t.TempDir() + "/alerts.json"
+	in := "testdata/debian12-kernel6.18-lkm.log"
+	tty := exec.Command(script, "-qec", binary+" replay --log.level error --output.alerts "+out+" "+in, "/dev/null")
+	got, err := tty.CombinedOutput()
+	if err != nil {
+		t.Fatalf("replay on a pty: %v\n%s", err, got)
+	}
+	for _, want := range []string{"records", "events", "sequence gaps", "alerts kernel-module-load", "alerts lkm-config-file-creation"} {
+		if !bytes.Contains(got, []byte(want)) {
+			t.Errorf("terminal summary lacks %q:\n%s", want, got)
+		}
+	}
+	n := len(readAlerts(t, out))
+	if n == 0 {
+		t.Errorf("no alerts in --output.alerts")
+	}
+	piped := exec.Command(binary, "replay", "--log.level", "error", "--output.alerts", out, in)
+	var stderr bytes.Buffer
+	piped.Stderr = &stderr
+	if err := piped.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if stderr.Len() != 0 {
+		t.Errorf("replay not on a terminal wrote to stderr:\n%s", stderr.String())
+	}
+	if m := len(readAlerts(t, out)); m != 2*n {
+		t.Errorf("--output.alerts holds %d alerts after two replays of %d: not appended", m, n)
+	}
+}

@@ -2,6 +2,10 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"os"
+	"sort"
+	"time"
 	"github.com/prometheus/client_golang/prometheus"
 	"text/tabwriter"
 
@@ -33,7 +37,7 @@ otherwise. Lines that are not audit records are counted and reported on stderr.`
 		RunE: func(cmd *cobra.Command, args []string) error { return o.run(cmd, args) },
 	}
 	o.out.bind(cmd.Flags())
-	cmd.Flags().BoolVar(&o.summary, "summary", false, "Print a summary table (records, events, alerts, losses) on stderr at the end. Default false.")
+	cmd.Flags().BoolVar(&o.summary, "summary", false, "Print a summary table (records, events, alerts, losses) on stderr at the end even when stderr is not a terminal. Default false (on a terminal: progress and summary are shown).")
 	return cmd
 }
 
@@ -76,16 +80,81 @@ func (o *replayOptions) run(cmd *cobra.Command, args []string) error {
 		return err
 	}
 	defer src.Close()
-	if err := pipeline.Replay(cmd.Context(), src, p); err != nil {
+	tty := isTerminal(cmd.ErrOrStderr())
+	stopProgress := func() {}
+	if tty {
+		stopProgress = showProgress(cmd.ErrOrStderr(), src)
+	}
+	err = pipeline.Replay(cmd.Context(), src, p)
+	stopProgress()
+	if err != nil {
 		return err
 	}
 	if skipped > maxSkipReports {
 		log.Warn("more lines skipped than reported", "skipped", skipped, "reported", maxSkipReports)
 	}
-	if o.summary {
+	if o.summary || tty {
 		return printSummary(cmd, p.Stats(), src.Progress(), skipped)
 	}
 	return nil
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// progressEvery is how often the progress line is redrawn.
+const progressEvery = 500 * time.Millisecond
+
+// showProgress redraws one line on w (records, rate, percent of bytes)
+// until the returned function is called, which clears the line.
+func showProgress(w io.Writer, src *logfile.Reader) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	start := time.Now()
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(progressEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				fmt.Fprint(w, "\r\033[K")
+				return
+			case <-t.C:
+				pr := src.Progress()
+				rate := float64(pr.Records) / time.Since(start).Seconds()
+				pct := ""
+				if pr.BytesTotal > 0 {
+					pct = fmt.Sprintf(", %.0f%% of %s", 100*float64(pr.BytesRead)/float64(pr.BytesTotal), humanBytes(pr.BytesTotal))
+				}
+				fmt.Fprintf(w, "\r\033[K%d records, %.0f records/s%s, file %d/%d", pr.Records, rate, pct, pr.File, pr.Files)
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 4; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
 }
 
 // maxSkipReports bounds the per-line warnings of one replay.
@@ -101,12 +170,22 @@ func printSummary(cmd *cobra.Command, st pipeline.Stats, pr logfile.Progress, sk
 	fmt.Fprintf(tw, "lines\t%d\n", pr.Lines)
 	fmt.Fprintf(tw, "records\t%d\n", ra.Records)
 	fmt.Fprintf(tw, "lines skipped\t%d\n", skipped)
+	for _, r := range logfile.Reasons() {
+		if n := pr.Skipped.Get(r); n > 0 {
+			fmt.Fprintf(tw, "  %s\t%d\n", r, n)
+		}
+	}
 	fmt.Fprintf(tw, "events\t%d\n", events)
 	fmt.Fprintf(tw, "sequence gaps\t%d\n", ra.Gaps)
 	fmt.Fprintf(tw, "late records\t%d\n", ra.Late)
 	fmt.Fprintf(tw, "incomplete events\t%d\n", ra.Incomplete)
-	for id, n := range st.Alerts {
-		fmt.Fprintf(tw, "alerts %s\t%d\n", id, n)
+	ids := make([]string, 0, len(st.Alerts))
+	for id := range st.Alerts {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		fmt.Fprintf(tw, "alerts %s\t%d\n", id, st.Alerts[id])
 	}
 	fmt.Fprintf(tw, "alerts suppressed\t%d\n", st.Suppressed)
 	return tw.Flush()
