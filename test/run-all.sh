@@ -15,6 +15,38 @@ if ! command -v insmod >/dev/null; then
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kmod >/dev/null
 fi
+# The metrics tests run a real Prometheus server and promtool (Debian's
+# prometheus package; /usr/sbin/policy-rc.d keeps apt from starting it).
+if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null
+fi
+# The audit rule tests run Debian's auditd, auditctl and augenrules (tamper,
+# coexistence, install). apt does not start auditd: /usr/sbin/policy-rc.d
+# exits 101 on this kind of machine; where it does not, stop it so the
+# tests find the audit pid free (they start their own auditd in a temp dir).
+if ! command -v auditctl >/dev/null || ! command -v augenrules >/dev/null; then
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq auditd >/dev/null
+	if command -v systemctl >/dev/null && systemctl is-active --quiet auditd 2>/dev/null; then
+		systemctl stop auditd
+	fi
+fi
+
+# The detection tests (issue 3) build a -m32 caller of the module, kexec
+# and bpf syscalls (gcc-multilib); test/record-detections.sh also runs
+# busybox, kexec and bpftool.
+if ! [ -e /usr/lib/gcc/x86_64-linux-gnu/12/32/crtbegin.o ] && ! gcc -m32 -x c -o /dev/null - <<<'int main(void){return 0;}' 2>/dev/null; then
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc-multilib >/dev/null
+fi
+
+# The syslog and deployment tests run a real rsyslogd (started by the test
+# in the foreground; apt does not start it) and logrotate -d.
+if ! command -v rsyslogd >/dev/null || ! command -v logrotate >/dev/null; then
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rsyslog logrotate >/dev/null
+fi
 
 unformatted=$(gofmt -l .)
 if [ -n "$unformatted" ]; then

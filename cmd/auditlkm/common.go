@@ -1,15 +1,18 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/auditlkm/auditlkm/internal/config"
 	"github.com/auditlkm/auditlkm/internal/ecs"
+	"github.com/auditlkm/auditlkm/internal/output"
 	"github.com/auditlkm/auditlkm/internal/pipeline"
 	"github.com/auditlkm/auditlkm/internal/reassemble"
 	"github.com/auditlkm/auditlkm/internal/rules"
@@ -17,43 +20,139 @@ import (
 
 // outputOptions choose where alerts go.
 type outputOptions struct {
-	alerts         string // "-" for stdout, else a file path (appended)
+	alerts         string // "-" for stdout, "" for none, else a file path (appended)
 	includeRecords bool
+	syslog         output.SyslogConfig
 }
 
 func (o *outputOptions) bind(fs *pflag.FlagSet) {
-	fs.StringVar(&o.alerts, "output.alerts", "-", "Where to write alerts as ECS JSON lines: - for stdout, or a file path (appended, created 0640). Default -.")
+	o.syslog = output.DefaultSyslogConfig()
+	fs.StringVar(&o.alerts, "output.alerts", "-", "Where to write alerts as ECS JSON lines: - for stdout, a file path (appended, created 0640, reopened on SIGUSR1), or empty for none. Default -.")
 	fs.BoolVar(&o.includeRecords, "output.include-records", true, "Include the event's raw audit records under auditd.records in each alert. Default true.")
+	fs.StringVar(&o.syslog.Address, "output.syslog.address", "", "Also send alerts to syslog (RFC 5424): tcp://HOST:PORT (octet counting), unixgram:///dev/log, unix:///PATH, or a bare socket path. Default none.")
+	fs.StringVar(&o.syslog.Facility, "output.syslog.facility", o.syslog.Facility, "Syslog facility of the alerts. Default local0.")
 }
 
-// open returns the alert writer and a close function.
-func (o *outputOptions) open(stdout io.Writer) (io.Writer, func() error, error) {
-	if o.alerts == "" || o.alerts == "-" {
-		return stdout, func() error { return nil }, nil
+// build returns the alert sink: every configured output behind one
+// encoder. The caller closes it after the pipeline has stopped.
+func (o *outputOptions) build(stdout io.Writer, reg prometheus.Registerer, log *slog.Logger) (*output.Fanout, error) {
+	if reg == nil {
+		reg = prometheus.NewRegistry()
 	}
-	f, err := os.OpenFile(o.alerts, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
-	if err != nil {
-		return nil, nil, fmt.Errorf("open alert output: %w", err)
-	}
-	return f, f.Close, nil
-}
-
-// buildProcessor assembles the detection path shared by run, replay and
-// plugin.
-func buildProcessor(w io.Writer, out outputOptions, rcfg reassemble.Config, store pipeline.Store, reg prometheus.Registerer, log *slog.Logger) (*pipeline.Processor, error) {
-	catalog, err := rules.Catalog(rules.DefaultConfig())
+	m, err := output.NewMetrics(reg)
 	if err != nil {
 		return nil, err
+	}
+	var outs []output.Output
+	closeAll := func() {
+		for _, o := range outs {
+			if c, ok := o.W.(io.Closer); ok {
+				_ = c.Close()
+			}
+		}
+	}
+	switch o.alerts {
+	case "":
+	case "-":
+		s, err := output.NewStream(stdout)
+		if err != nil {
+			return nil, err
+		}
+		outs = append(outs, output.Output{Name: "stdout", W: s})
+	default:
+		f, err := output.OpenFile(o.alerts, output.DefaultFileMode)
+		if err != nil {
+			return nil, err
+		}
+		outs = append(outs, output.Output{Name: "file", W: f})
+	}
+	if o.syslog.Address != "" {
+		s, err := output.NewSyslog(o.syslog, m, log.With("component", "syslog"))
+		if err != nil {
+			closeAll()
+			return nil, err
+		}
+		outs = append(outs, output.Output{Name: "syslog", W: s})
+	}
+	if len(outs) == 0 {
+		return nil, errors.New("no output: set --output.alerts or --output.syslog.address")
 	}
 	ecfg := ecs.DefaultConfig()
-	ecfg.IncludeRecords = out.includeRecords
-	enc, err := ecs.NewEncoder(w, hostInfo(), ecfg)
+	ecfg.IncludeRecords = o.includeRecords
+	enc, err := ecs.NewEncoder(io.Discard, hostInfo(), ecfg)
 	if err != nil {
+		closeAll()
 		return nil, err
 	}
+	fan, err := output.NewFanout(enc, outs, m)
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	return fan, nil
+}
+
+// catalogIDs lists the ids of a catalog, for per-rule metric series.
+func catalogIDs(catalog []rules.Rule) []string {
 	ids := make([]string, len(catalog))
 	for i, r := range catalog {
 		ids[i] = r.Definition().ID
 	}
-	return pipeline.NewProcessor(rcfg, catalog, store, enc, reassemble.NewMetrics(reg), pipeline.NewMetrics(reg, ids), log)
+	return ids
+}
+
+// buildProcessor assembles the detection path shared by run, replay and
+// plugin.
+func buildProcessor(sink pipeline.Sink, rc rules.Config, rcfg reassemble.Config, store pipeline.Store, reg prometheus.Registerer, log *slog.Logger) (*pipeline.Processor, error) {
+	catalog, err := rules.Catalog(rc)
+	if err != nil {
+		return nil, err
+	}
+	return pipeline.NewProcessor(rcfg, catalog, store, sink, reassemble.NewMetrics(reg), pipeline.NewMetrics(reg, catalogIDs(catalog)), log)
+}
+
+// loadConfigFile applies --config.file to cmd's flags (flags given on the
+// command line win) and returns the file, nil when none is set. Commands
+// other than run accept run's keys and ignore them.
+func loadConfigFile(cmd *cobra.Command, lo *logOptions) (*config.File, error) {
+	if lo.configFile == "" {
+		return nil, nil
+	}
+	f, err := config.Load(lo.configFile)
+	if err != nil {
+		return nil, err
+	}
+	var also []*pflag.FlagSet
+	if cmd.Name() != "run" {
+		_, runFS, err := runFlags()
+		if err != nil {
+			return nil, err
+		}
+		also = append(also, runFS)
+	}
+	if err := f.Apply(cmd.Flags(), also...); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// rulesConfig is the detection configuration: the defaults plus the
+// file's exclusions and disabled detections.
+func rulesConfig(f *config.File) rules.Config {
+	rc := rules.DefaultConfig()
+	if f != nil {
+		f.Detections.ApplyTo(&rc)
+	}
+	return rc
+}
+
+// errNoConfig is returned by a reload without --config.file.
+var errNoConfig = fmt.Errorf("no --config.file to reload")
+
+// validate checks the output settings that are in use.
+func (o *outputOptions) validate() error {
+	if o.syslog.Address != "" {
+		return o.syslog.Validate()
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
+	"github.com/auditlkm/auditlkm/internal/config"
 	"github.com/auditlkm/auditlkm/internal/correlate"
 	"github.com/auditlkm/auditlkm/internal/logfile"
 	"github.com/auditlkm/auditlkm/internal/pipeline"
@@ -11,8 +12,9 @@ import (
 )
 
 type pluginOptions struct {
-	log *logOptions
-	out outputOptions
+	log  *logOptions
+	out  outputOptions
+	file *config.File
 }
 
 func newPluginCmd(lo *logOptions) *cobra.Command {
@@ -25,6 +27,10 @@ writes them to a plugin with "format = string" (see contrib/auditlkm-plugin.conf
 for /etc/audit/plugins.d/). It runs until stdin ends or it is signalled. auditd
 keeps the audit pid and its own rules and log.`,
 		Args: cobra.NoArgs,
+		PreRunE: func(cmd *cobra.Command, _ []string) (err error) {
+			o.file, err = loadConfigFile(cmd, o.log)
+			return err
+		},
 		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd) },
 	}
 	o.out.bind(cmd.Flags())
@@ -36,11 +42,11 @@ func (o *pluginOptions) run(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
-	w, closeOut, err := o.out.open(cmd.OutOrStdout())
+	sink, err := o.out.build(cmd.OutOrStdout(), nil, log)
 	if err != nil {
 		return err
 	}
-	defer closeOut()
+	defer sink.Close()
 	ccfg := correlate.DefaultConfig()
 	ccfg.StateDir = ""
 	cm, err := correlate.NewMetrics(prometheus.NewRegistry())
@@ -54,7 +60,7 @@ func (o *pluginOptions) run(cmd *cobra.Command) error {
 	if err := store.Seed(cmd.Context()); err != nil {
 		log.Warn("seed process table", "err", err)
 	}
-	p, err := buildProcessor(w, o.out, reassemble.ReplayConfig(), store, nil, log)
+	p, err := buildProcessor(sink, rulesConfig(o.file), reassemble.ReplayConfig(), store, nil, log)
 	if err != nil {
 		return err
 	}

@@ -2,15 +2,16 @@ package main
 
 import (
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"io"
 	"os"
 	"sort"
-	"time"
-	"github.com/prometheus/client_golang/prometheus"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/auditlkm/auditlkm/internal/config"
 	"github.com/auditlkm/auditlkm/internal/correlate"
 	"github.com/auditlkm/auditlkm/internal/logfile"
 	"github.com/auditlkm/auditlkm/internal/pipeline"
@@ -21,6 +22,7 @@ type replayOptions struct {
 	log     *logOptions
 	out     outputOptions
 	summary bool
+	file    *config.File
 }
 
 func newReplayCmd(lo *logOptions) *cobra.Command {
@@ -34,6 +36,10 @@ audit.log.2.gz ... are read oldest first when the path is audit.log or its
 directory). "-" reads stdin. Alerts go to stdout unless --output.alerts says
 otherwise. Lines that are not audit records are counted and reported on stderr.`,
 		Args: cobra.MinimumNArgs(1),
+		PreRunE: func(cmd *cobra.Command, _ []string) (err error) {
+			o.file, err = loadConfigFile(cmd, o.log)
+			return err
+		},
 		RunE: func(cmd *cobra.Command, args []string) error { return o.run(cmd, args) },
 	}
 	o.out.bind(cmd.Flags())
@@ -46,11 +52,11 @@ func (o *replayOptions) run(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	w, closeOut, err := o.out.open(cmd.OutOrStdout())
+	sink, err := o.out.build(cmd.OutOrStdout(), nil, log)
 	if err != nil {
 		return err
 	}
-	defer closeOut()
+	defer sink.Close()
 	// Replays correlate from the events alone: this host's /proc says
 	// nothing about the host the log came from.
 	ccfg := correlate.DefaultConfig()
@@ -63,7 +69,7 @@ func (o *replayOptions) run(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	p, err := buildProcessor(w, o.out, reassemble.ReplayConfig(), store, nil, log)
+	p, err := buildProcessor(sink, rulesConfig(o.file), reassemble.ReplayConfig(), store, nil, log)
 	if err != nil {
 		return err
 	}

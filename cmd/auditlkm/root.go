@@ -11,9 +11,10 @@ import (
 
 // logOptions are the persistent flags shared by every command.
 type logOptions struct {
-	level  string
-	format string
-	stderr io.Writer
+	level      string
+	format     string
+	configFile string
+	stderr     io.Writer
 }
 
 func (o *logOptions) logger() (*slog.Logger, error) {
@@ -52,6 +53,7 @@ reassembles records into events, runs detections for kernel-module persistence
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVar(&lo.level, "log.level", "info", "Log level: debug, info, warn or error. Default info.")
 	root.PersistentFlags().StringVar(&lo.format, "log.format", "logfmt", "Log format on stderr: logfmt or json. Default logfmt.")
-	root.AddCommand(newRunCmd(lo), newReplayCmd(lo), newPluginCmd(lo), newVersionCmd())
+	root.PersistentFlags().StringVar(&lo.configFile, "config.file", "", "YAML configuration file mirroring the flags (auditlkm config default prints one); flags given on the command line win. run reloads it on SIGHUP. Default none.")
+	root.AddCommand(newRunCmd(lo), newReplayCmd(lo), newPluginCmd(lo), newVersionCmd(), newRulesCmd(), newDetectionsCmd(), newConfigCmd())
 	return root
 }

@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -15,9 +15,10 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/auditlkm/auditlkm"
 	"github.com/auditlkm/auditlkm/internal/auditrules"
+	"github.com/auditlkm/auditlkm/internal/config"
 	"github.com/auditlkm/auditlkm/internal/correlate"
+	"github.com/auditlkm/auditlkm/internal/guard"
 	"github.com/auditlkm/auditlkm/internal/netlink"
 	"github.com/auditlkm/auditlkm/internal/pipeline"
 	"github.com/auditlkm/auditlkm/internal/reassemble"
@@ -33,10 +34,14 @@ type runOptions struct {
 	correlate correlate.Config
 	saveEvery time.Duration
 	records   string
+	guard     guard.Config // tamper guard (issue 5)
+	kmsg      kmsgOptions  // kernel log source (issue 3)
+	file      *config.File // --config.file, if any
 }
 
 func newRunCmd(lo *logOptions) *cobra.Command {
 	o := &runOptions{log: lo, audit: netlink.DefaultConfig(), web: web.DefaultConfig(), correlate: correlate.DefaultConfig()}
+	o.guard = guard.DefaultConfig()
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the live daemon on the kernel audit stream (as root)",
@@ -48,9 +53,14 @@ it. By default it loads its embedded audit rules (auditlkm rules print shows the
 and removes exactly those on exit; on SIGINT or SIGTERM it stops reading, releases
 the pid, restores every kernel audit setting it changed, and handles every event
 already received before exiting.`,
-		Args:    cobra.NoArgs,
-		PreRunE: func(*cobra.Command, []string) error { return o.validate() },
-		RunE:    func(cmd *cobra.Command, _ []string) error { return o.run(cmd) },
+		Args: cobra.NoArgs,
+		PreRunE: func(cmd *cobra.Command, _ []string) (err error) {
+			if o.file, err = loadConfigFile(cmd, o.log); err != nil {
+				return err
+			}
+			return o.validate()
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd) },
 	}
 	f := cmd.Flags()
 	o.out.bind(f)
@@ -59,20 +69,34 @@ already received before exiting.`,
 	f.Int32Var(&o.audit.BacklogWaitTime, "audit.backlog-wait-time", o.audit.BacklogWaitTime, "Kernel backlog wait time in jiffies to set in unicast mode; 0 never stalls a syscall (the kernel drops and counts instead), -1 leaves the kernel's. Default 0.")
 	f.Uint32Var(&o.audit.RateLimit, "audit.rate-limit", o.audit.RateLimit, "Kernel message rate limit per second in unicast mode (0 = unlimited). Default 0.")
 	f.IntVar(&o.audit.ReceiveBufferBytes, "audit.receive-buffer-bytes", o.audit.ReceiveBufferBytes, "Netlink socket receive buffer (SO_RCVBUFFORCE). Default 8 MiB.")
+	f.IntVar(&o.audit.QueueRecords, "audit.queue-records", o.audit.QueueRecords, "Records queued between the netlink reader and the pipeline; a full queue drops and counts (auditlkm_netlink_queue_dropped_total). Default 65536.")
+	f.DurationVar(&o.audit.StatusPollInterval, "audit.status-poll-interval", o.audit.StatusPollInterval, "How often the kernel audit status (lost counter) is polled between scrapes. Default 1s.")
 	f.BoolVar(&o.loadRules, "audit.load-rules", true, "Load the embedded audit rules into the kernel at start and remove exactly those at exit. Default true.")
+	f.BoolVar(&o.guard.Repair, "audit.repair", o.guard.Repair, "Put back auditlkm's audit rules when someone removes them (and switch auditing back on in unicast mode); off, differences are only logged and measured. Default true.")
+	f.DurationVar(&o.guard.Interval, "audit.check-interval", o.guard.Interval, "How often the kernel's audit rule list is compared with auditlkm's (auditlkm_auditrules_missing), besides the check a CONFIG_CHANGE record triggers. Default 30s.")
 	f.StringVar(&o.web.ListenAddress, "web.listen-address", o.web.ListenAddress, "Address for /metrics and /healthz; empty disables. Default 127.0.0.1:9847.")
 	f.StringVar(&o.web.MetricsPath, "web.telemetry-path", o.web.MetricsPath, "Path of the metrics endpoint. Default /metrics.")
+	f.StringVar(&o.web.ConfigFile, "web.config.file", "", "Exporter-toolkit web configuration file for TLS and basic authentication (https://github.com/prometheus/exporter-toolkit/blob/master/docs/web-configuration.md). Default none (plain HTTP).")
 	f.StringVar(&o.correlate.StateDir, "state.dir", o.correlate.StateDir, "Directory for state kept across restarts (first-seen history); empty keeps it in memory. Default /var/lib/auditlkm.")
 	f.StringVar(&o.records, "output.records", "", "Also write every raw audit record received to this file, in audit.log format (replayable with auditlkm replay). Default none.")
 	f.DurationVar(&o.saveEvery, "state.save-interval", time.Minute, "How often to save the state. Default 1m.")
+	o.kmsg.bind(f) // kernel log source (issue 3)
+	f.DurationVar(&o.correlate.LearningPeriod, "correlate.learning-period", o.correlate.LearningPeriod, "How long after the first start on this host (kept in --state.dir) first-seen alerts are held back; 0 raises them from the start. Default 24h.")
+	f.DurationVar(&o.correlate.LinkWindow, "correlate.link-window", o.correlate.LinkWindow, "How long before a module load a write of its file or of configuration naming it is linked to it. Default 24h.")
 	return cmd
 }
 
 func (o *runOptions) validate() error {
-	for _, err := range []error{o.audit.Validate(), o.web.Validate(), o.correlate.Validate()} {
+	if err := rulesConfig(o.file).Validate(); err != nil {
+		return fmt.Errorf("detections: %w", err)
+	}
+	for _, err := range []error{o.audit.Validate(), o.web.Validate(), o.correlate.Validate(), o.out.validate()} {
 		if err != nil {
 			return err
 		}
+	}
+	if err := o.guard.Validate(); err != nil {
+		return err
 	}
 	if o.saveEvery < time.Second {
 		return fmt.Errorf("--state.save-interval %s: must be at least 1s", o.saveEvery)
@@ -113,16 +137,30 @@ func (o *runOptions) run(cmd *cobra.Command) (err error) {
 		log.Warn("seed process table", "err", err)
 	}
 
+	if o.correlate.StateDir != "" {
+		// Restart accounting: what the kernel lost while no auditlkm ran.
+		o.audit.StateFile = filepath.Join(o.correlate.StateDir, "netlink.json")
+	}
 	client, err := netlink.Open(o.audit, log.With("component", "netlink"), netlink.NewMetrics(reg))
 	if err != nil {
 		return err
 	}
 	log.Info("reading the kernel audit stream", "mode", client.Mode())
-	reg.MustRegister(netlink.NewStatusCollector(client.Control()))
+	reg.MustRegister(client.Collector())
 
+	if o.loadRules {
+		// A locked kernel (auditctl -e 2) refuses every rule change: say so
+		// and keep reading rather than fail.
+		if st, serr := client.Control().Status(); serr == nil && st.Immutable() {
+			log.Warn("not loading audit rules", "err", auditrules.CheckImmutable(st.Enabled))
+			o.loadRules = false
+		}
+	}
+	want := &wantedRules{}
+	want.watches.Store(watchLines(o.file))
 	var added [][]byte
 	if o.loadRules {
-		added, err = loadEmbeddedRules(client.Control(), log)
+		added, err = loadWantedRules(client.Control(), want.rules, log)
 		if err != nil {
 			_ = client.Close()
 			return err
@@ -131,10 +169,17 @@ func (o *runOptions) run(cmd *cobra.Command) (err error) {
 	// stop hands the kernel back: our rules out, pid released, settings
 	// restored. It runs once, from the pipeline's shutdown or from here.
 	var stopOnce sync.Once
+	var gd *guard.Guard // tamper guard; stop disarms it before unloading
 	var stopErr error
 	stop := func() error {
 		stopOnce.Do(func() {
 			var errs []error
+			if gd != nil { // the guard owns our rules: no repair of our own unload
+				if err := gd.Unload(); err != nil {
+					errs = append(errs, err)
+				}
+				added = nil
+			}
 			if len(added) > 0 {
 				if err := auditrules.Unload(client.Control(), added); err != nil {
 					errs = append(errs, fmt.Errorf("unload audit rules: %w", err))
@@ -150,13 +195,22 @@ func (o *runOptions) run(cmd *cobra.Command) (err error) {
 		return stopErr
 	}
 	defer func() { err = errors.Join(err, stop()) }()
+	if o.loadRules {
+		gcfg := o.guard
+		gcfg.RestoreEnabled = client.Mode() == netlink.ModeUnicast
+		g, err := guard.New(gcfg, client.Control(), want.rules, added, log.With("component", "guard"), guard.NewMetrics(reg))
+		if err != nil {
+			return err
+		}
+		gd = g
+	}
 
-	w, closeOut, err := o.out.open(cmd.OutOrStdout())
+	sink, err := o.out.build(cmd.OutOrStdout(), reg, log)
 	if err != nil {
 		return err
 	}
-	defer closeOut()
-	p, err := buildProcessor(w, o.out, reassemble.DefaultConfig(), store, reg, log)
+	defer func() { err = errors.Join(err, sink.Close()) }()
+	p, err := buildProcessor(sink, rulesConfig(o.file), reassemble.DefaultConfig(), store, reg, log)
 	if err != nil {
 		return err
 	}
@@ -170,8 +224,14 @@ func (o *runOptions) run(cmd *cobra.Command) (err error) {
 		defer rf.Close()
 		src = &pipeline.Tee{Src: client, W: rf}
 	}
+	if gd != nil {
+		src = gd.Watch(src) // CONFIG_CHANGE records trigger a rule check
+	}
 
 	g, gctx := errgroup.WithContext(ctx)
+	if gd != nil {
+		g.Go(func() error { return gd.Run(gctx) })
+	}
 	if o.web.ListenAddress != "" {
 		l, err := web.Listen(o.web)
 		if err != nil {
@@ -180,11 +240,18 @@ func (o *runOptions) run(cmd *cobra.Command) (err error) {
 		log.Info("serving metrics", "address", l.Addr().String(), "path", o.web.MetricsPath)
 		g.Go(func() error { return web.Serve(gctx, l, o.web, reg, log.With("component", "web")) })
 	}
+	klog := o.kmsg.start(gctx, g, reg, log) // kernel log lines (issue 3); nil when disabled
+	do := make(chan func(*pipeline.Processor), 1)
+	g.Go(func() error {
+		return handleSignals(gctx, sink, func() { o.reload(cmd, want, gd, do, log) }, log)
+	})
 	lastSave := time.Now()
 	g.Go(func() error {
 		defer saveState(store, log)
 		return pipeline.Live(gctx, src, p, pipeline.LiveOptions{
-			Stop: stop,
+			Stop:      stop,
+			KernelLog: klog,
+			Do:        do,
 			OnTick: func(now time.Time) {
 				store.Maintain(now)
 				if now.Sub(lastSave) >= o.saveEvery {
@@ -209,14 +276,11 @@ func saveState(store *correlate.Store, log *slog.Logger) {
 	}
 }
 
-// loadEmbeddedRules parses the embedded audit.rules.d and loads what the
-// kernel lacks, returning exactly what was added.
-func loadEmbeddedRules(l auditrules.Loader, log *slog.Logger) ([][]byte, error) {
-	sub, err := fs.Sub(auditlkm.RulesFS, "audit.rules.d")
-	if err != nil {
-		return nil, fmt.Errorf("embedded rules: %w", err)
-	}
-	parsed, err := auditrules.ParseFS(sub, auditrules.DefaultParseOptions())
+// loadWantedRules loads what the kernel lacks of the wanted rules (the
+// embedded audit.rules.d plus the configuration's watches), returning
+// exactly what was added.
+func loadWantedRules(l auditrules.Loader, want guard.WantFunc, log *slog.Logger) ([][]byte, error) {
+	parsed, err := want()
 	if err != nil {
 		return nil, err
 	}

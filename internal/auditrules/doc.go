@@ -16,7 +16,12 @@
 // A rule file with any bad line yields no rules at all, and every bad line
 // is reported as "file:line: why" (*LineError). Load adds only the rules
 // the kernel does not already have and returns exactly what it added;
-// Unload deletes exactly those. The package must never delete a rule it
-// did not add, and never sends anything to the kernel itself: the caller
+// Unload deletes exactly those. A kernel rule is auditlkm's when it equals
+// a shipped line and carries a key starting with KeyPrefix ("auditlkm-");
+// Compare splits a kernel list into present, missing, ours and others, and
+// UnloadOurs (for "auditlkm rules unload") deletes ours and nothing else,
+// so an identical unkeyed rule of auditd stays. CheckImmutable explains a
+// locked kernel (enabled=2). The package must never delete a rule it did
+// not add, and never sends anything to the kernel itself: the caller
 // passes a Loader (internal/netlink.Control).
 package auditrules

@@ -130,34 +130,9 @@ func Status(l Loader, want []Rule) (present, missing []Rule, others [][]byte, er
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("list kernel rules: %w", err)
 	}
-	kernel := make(map[string]bool, len(have))
-	keys := make([]string, len(have))
-	for i, w := range have {
-		if k, err := normalize(w); err == nil {
-			kernel[k] = true
-			keys[i] = k
-		}
+	d, err := Compare(have, want)
+	if err != nil {
+		return nil, nil, nil, err
 	}
-	ours := make(map[string]bool, len(want))
-	for _, r := range want {
-		if !r.Loadable() {
-			continue
-		}
-		k, err := normalize(r.Wire)
-		if err != nil {
-			return nil, nil, nil, fmt.Errorf("rule %s: %w", r, err)
-		}
-		ours[k] = true
-		if kernel[k] {
-			present = append(present, r)
-		} else {
-			missing = append(missing, r)
-		}
-	}
-	for i, w := range have {
-		if keys[i] == "" || !ours[keys[i]] {
-			others = append(others, w)
-		}
-	}
-	return present, missing, others, nil
+	return d.Present, d.Missing, d.Others, nil
 }

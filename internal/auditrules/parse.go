@@ -38,8 +38,7 @@ func ParseFile(name string, r io.Reader, opts ParseOptions) ([]Rule, error) {
 		return nil, err
 	}
 	opts = opts.withDefaults()
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 4096), MaxLineBytes+1)
+	br := bufio.NewReaderSize(r, MaxLineBytes+1)
 	var (
 		rules []Rule
 		errs  []error
@@ -50,34 +49,43 @@ func ParseFile(name string, r io.Reader, opts ParseOptions) ([]Rule, error) {
 			errs = append(errs, &LineError{File: name, Line: line, Err: err})
 		}
 	}
-	for sc.Scan() {
+	for {
+		raw, err := br.ReadSlice('\n')
+		if len(raw) == 0 && err == io.EOF {
+			break
+		}
 		n++
 		if n > maxLines {
 			report(n, fmt.Errorf("more than %d lines", maxLines))
 			break
 		}
-		raw := sc.Bytes()
-		if len(raw) > MaxLineBytes {
+		if errors.Is(err, bufio.ErrBufferFull) || len(bytes.TrimRight(raw, "\n")) > MaxLineBytes {
+			// Skip the rest of the overlong line and go on: every bad
+			// line is reported, not only the first.
+			for errors.Is(err, bufio.ErrBufferFull) {
+				_, err = br.ReadSlice('\n')
+			}
 			report(n, fmt.Errorf("line longer than %d bytes", MaxLineBytes))
+			if err != nil && err != io.EOF {
+				return nil, fmt.Errorf("read rule file %s: %w", name, err)
+			}
 			continue
+		}
+		if err != nil && err != io.EOF {
+			return nil, fmt.Errorf("read rule file %s: %w", name, err)
 		}
 		text := string(bytes.TrimSpace(raw))
-		if text == "" || text[0] == '#' {
-			continue
+		if text != "" && text[0] != '#' {
+			r, perr := parseLine(text, opts)
+			if perr != nil {
+				report(n, perr)
+			} else {
+				r.File, r.Line, r.Text = name, n, text
+				rules = append(rules, r)
+			}
 		}
-		r, err := parseLine(text, opts)
-		if err != nil {
-			report(n, err)
-			continue
-		}
-		r.File, r.Line, r.Text = name, n, text
-		rules = append(rules, r)
-	}
-	if err := sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			report(n+1, fmt.Errorf("line longer than %d bytes", MaxLineBytes))
-		} else {
-			return nil, fmt.Errorf("read rule file %s: %w", name, err)
+		if err == io.EOF {
+			break
 		}
 	}
 	if len(errs) > 0 {
@@ -144,7 +152,8 @@ var optArg = map[string]bool{
 }
 
 // optNoArg lists the options without an argument (all are controls).
-var optNoArg = map[string]bool{"D": true, "i": true, "c": true}
+var optNoArg = map[string]bool{"D": true, "i": true, "c": true,
+	"loginuid-immutable": true, "reset-lost": true, "reset_backlog_wait_time_actual": true}
 
 func parseLine(text string, opts ParseOptions) (Rule, error) {
 	words, err := splitWords(text)
@@ -171,7 +180,7 @@ func parseLine(text string, opts ParseOptions) (Rule, error) {
 			if k, v, ok := strings.Cut(name, "="); ok {
 				name, val, hasVal = k, v, true
 			}
-			if name != "backlog_wait_time" {
+			if name != "backlog_wait_time" && !optNoArg[name] {
 				return Rule{}, fmt.Errorf("unknown option %q", w)
 			}
 		} else {

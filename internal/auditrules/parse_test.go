@@ -293,3 +293,77 @@ func TestWatchesBecomeDirOrPathByWhatExists(t *testing.T) {
 		})
 	}
 }
+
+// TestEveryUpstreamSampleFileParses runs the parser over every sample rule
+// file Debian's auditd package ships (audit-userspace's rules/ directory),
+// when installed. The only lines refused are those naming users this
+// machine does not have, as auditctl refuses them too.
+func TestEveryUpstreamSampleFileParses(t *testing.T) {
+	files, _ := filepath.Glob("/usr/share/doc/auditd/examples/rules/*.rules")
+	if len(files) == 0 {
+		if os.Getenv("AUDITLKM_REQUIRE_KERNEL") == "1" {
+			t.Fatal("no upstream sample rules: apt-get install auditd")
+		}
+		t.Skip("no upstream sample rules (apt-get install auditd)")
+	}
+	if len(files) < 30 {
+		t.Fatalf("only %d sample files", len(files))
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			fh, err := os.Open(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer fh.Close()
+			rules, err := ParseFile(filepath.Base(f), fh, DefaultParseOptions())
+			if err != nil {
+				for _, line := range strings.Split(err.Error(), "\n") {
+					if !strings.Contains(line, "unknown user") {
+						t.Errorf("%s", line)
+					}
+				}
+				return
+			}
+			for _, r := range rules {
+				if r.Loadable() {
+					if _, err := ToCommandLine(r.Wire); err != nil {
+						t.Errorf("%s: %v", r, err)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestAHostileFileLoadsNothing: a file mixing valid rules with NUL bytes,
+// non-UTF-8, CRLF endings, a line past the bound, unknown syscalls and bad
+// operators yields no rule and names each bad line.
+func TestAHostileFileLoadsNothing(t *testing.T) {
+	in := strings.Join([]string{
+		"-w /etc/modules -p wa -k ok\r",
+		"-w /etc/mod\x00ules -p wa",
+		"-a always,exit -F arch=b64 -S init_module -k \xff\xfe",
+		"-a always,exit -F arch=b64 -S " + strings.Repeat("init_module,", 6000) + "init_module",
+		"-a always,exit -F arch=b64 -S no_such_call",
+		"-a always,exit -F arch=b64 -S open -F a0=>1",
+		"-a always,exit -F arch=b64 -S open -F 'path=/a b' -F key=\"q\\\"uote\"",
+		"-w /etc/modules -p wa -k " + strings.Repeat("x", MaxLineBytes),
+		"-e 3",
+		"--loginuid-immutable",
+	}, "\n")
+	rules, err := ParseFile("hostile.rules", strings.NewReader(in), fakeRoot(t, testRoot(t)))
+	if rules != nil || err == nil {
+		t.Fatalf("rules %d, err %v", len(rules), err)
+	}
+	for _, want := range []string{"hostile.rules:2: ", "hostile.rules:4: ", "hostile.rules:5: ", "hostile.rules:6: ", "hostile.rules:8: ", "hostile.rules:9: "} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not name %q:\n%v", want, err)
+		}
+	}
+	for _, ok := range []string{"hostile.rules:1: ", "hostile.rules:3: ", "hostile.rules:7: ", "hostile.rules:10: "} {
+		if strings.Contains(err.Error(), ok) {
+			t.Errorf("valid line reported: %q in\n%v", ok, err)
+		}
+	}
+}

@@ -87,7 +87,7 @@ func TestSnippetsHaveAHeaderAndNoKernelConfiguration(t *testing.T) {
 			if r.Kind == KindControl || r.Kind == KindDelete {
 				t.Errorf("%s: snippets must not configure the kernel or delete rules", r)
 			}
-			if !strings.Contains(r.Text, "auditlkm-") && r.Kind != KindFilesystem {
+			if !strings.Contains(r.Text, "auditlkm-") {
 				t.Errorf("%s: rule without an auditlkm- key", r)
 			}
 			if strings.Contains(r.Text, "auid") {

@@ -62,7 +62,15 @@ func setPrepend(wire []byte) {
 func buildFilesystem(l *line) ([]byte, error) {
 	type fld struct{ typ, op, val uint32 }
 	var fields []fld
+	keys := l.keys
 	for _, f := range l.filters {
+		if f.Type == auditrule.ValueFilterType && f.LHS == "key" {
+			if f.Comparator != "=" {
+				return nil, fmt.Errorf("-F key takes =, not %q", f.Comparator)
+			}
+			keys = append(keys, f.RHS)
+			continue
+		}
 		if f.Type != auditrule.ValueFilterType || f.LHS != "fstype" {
 			return nil, fmt.Errorf("field %q is not valid on the filesystem list", f.LHS)
 		}
@@ -89,8 +97,8 @@ func buildFilesystem(l *line) ([]byte, error) {
 		return nil, errors.New("filesystem rule needs -F fstype=")
 	}
 	var buf []byte
-	if len(l.keys) > 0 {
-		k, err := joinKeys(l.keys)
+	if len(keys) > 0 {
+		k, err := joinKeys(keys)
 		if err != nil {
 			return nil, err
 		}

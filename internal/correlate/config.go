@@ -18,6 +18,7 @@ const (
 	DefaultMaxSeen        = 100000
 	DefaultSeenTTL        = 90 * 24 * time.Hour
 	DefaultLearningPeriod = 24 * time.Hour
+	DefaultLinkWindow     = 24 * time.Hour
 )
 
 // maxTableEntries bounds every table cap a Config may ask for.
@@ -44,8 +45,16 @@ type Config struct {
 	SeenTTL      time.Duration // a value not seen again for this long is forgotten
 
 	// LearningPeriod is how long after the very first start (persisted in
-	// the state) Learning reports true. Zero disables learning.
+	// the state) Learning reports true. Zero disables learning. A store
+	// with neither StateDir nor ProcRoot (a replay) counts it on the event
+	// clock from the first event it observes instead.
 	LearningPeriod time.Duration
+
+	// LinkWindow is how long before a module load a write of its file or
+	// of module configuration naming it is linked to it ("dropped then
+	// loaded", "config then load"). Writes older than FileTTL are
+	// forgotten whatever the window.
+	LinkWindow time.Duration
 }
 
 // DefaultConfig returns the configuration of a live daemon.
@@ -60,6 +69,7 @@ func DefaultConfig() Config {
 		MaxSeen:        DefaultMaxSeen,
 		SeenTTL:        DefaultSeenTTL,
 		LearningPeriod: DefaultLearningPeriod,
+		LinkWindow:     DefaultLinkWindow,
 	}
 }
 
@@ -81,6 +91,9 @@ func (c *Config) Validate() error {
 		if t.ttl <= 0 {
 			return fmt.Errorf("%w: %s ttl %v not positive", ErrInvalidConfig, t.name, t.ttl)
 		}
+	}
+	if c.LinkWindow <= 0 {
+		return fmt.Errorf("%w: link window %v not positive", ErrInvalidConfig, c.LinkWindow)
 	}
 	if c.LearningPeriod < 0 {
 		return fmt.Errorf("%w: learning period %v is negative", ErrInvalidConfig, c.LearningPeriod)

@@ -37,6 +37,27 @@
 // ignored. With an empty ProcRoot (replays) entries come from events only,
 // dated by the event time.
 //
+// # Module loads and links
+//
+// For an init_module or finit_module event Observe resolves the module
+// file (ModuleLoad): from a module file argument of the loading process
+// (insmod's argv, made absolute against its cwd), else from that
+// process's earlier open of a module file in the stream, else, for
+// finit_module and only live, from /proc/<pid>/fd/<a0> within the /proc
+// read budget and only if /proc still shows the same process. The name is
+// the KERN_MODULE name, else derived from the file name. It then links the
+// load to the last write of that file within LinkWindow (Drop, with
+// DropBySameProcess when the loader wrote it itself) and to module
+// configuration writes within LinkWindow that name the module, the file
+// (an install command), or the module a modprobe ancestor was asked for
+// (Configs). Live stores read written configuration files (bounded by
+// maxConfigBytes, when written and again at the load, when they are
+// complete) to learn the names; a replay never reads this host's files
+// and links configuration only by its file name. A retry by the same
+// process (insmod falls back from finit_module to init_module) is marked
+// Repeat so detections raise one linked alert. FirstSeenNow lists the
+// values an event marked first on this host.
+//
 // # Bounds
 //
 // Every table has a cap and a TTL (Config). Eviction is oldest first
@@ -68,5 +89,13 @@
 // Learning reports true for LearningPeriod (default 24h) after the first
 // start ever on the host, so first-seen detections stay quiet while a new
 // fleet member learns its normal modules. A state file set aside as
-// corrupt restarts the learning period.
+// corrupt restarts the learning period. A store with neither StateDir nor
+// ProcRoot (a replay) counts the period on the event clock from the first
+// event it observes: a long replay learns from its first day, a short one
+// raises nothing unless LearningPeriod is zero.
+//
+// # Metrics
+//
+// The entry gauges are set by Maintain, Seed and Load, never per event;
+// every labelled child is looked up once at construction.
 package correlate

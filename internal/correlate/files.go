@@ -44,6 +44,10 @@ type FileWrite struct {
 	At          time.Time // event time
 	Serial      uint32    // event serial
 	Syscall     string
+	// Names and Files are, for module configuration, the module names and
+	// module files the file named when it was last read (live stores
+	// only; see ParseModuleConfig).
+	Names, Files []string
 }
 
 type inodeKey struct {
@@ -116,11 +120,12 @@ func writeIntent(sc *auditevent.Syscall) bool {
 // PATH records with nametype CREATE (open with O_CREAT of a new file,
 // creat, link, symlink, mknod, rename target) or NORMAL under a writing
 // open.
-func (s *Store) observeFiles(ev *auditevent.Event) {
+func (s *Store) observeFiles(ev *auditevent.Event, actor *proc) {
 	sc := &ev.Syscall
 	if sc.Success == auditevent.SuccessNo || len(ev.Paths) == 0 {
 		return
 	}
+	opening := sc.Name == "open" || sc.Name == "openat" || sc.Name == "openat2" || sc.Name == "creat"
 	var wi, wiKnown bool
 	for i := range ev.Paths {
 		p := &ev.Paths[i]
@@ -131,6 +136,10 @@ func (s *Store) observeFiles(ev *auditevent.Event) {
 		kind := fileKind(name)
 		if kind == 0 {
 			continue
+		}
+		if kind == FileModule && opening && actor != nil && p.Resolved != "" && p.Nametype != "PARENT" {
+			// Remembered for a later finit_module of this process.
+			actor.opened, actor.openedDev, actor.openedInode, actor.openedMilli = p.Resolved, p.Dev, p.Inode, ev.UnixMilli()
 		}
 		switch p.Nametype {
 		case "CREATE":
@@ -152,6 +161,9 @@ func (s *Store) observeFiles(ev *auditevent.Event) {
 			w.Process, w.ContainerID = e.p, e.container
 		} else {
 			w.Process = ev.Process()
+		}
+		if kind == FileModuleConfig && w.Path != "" && s.live() {
+			s.readConfig(&w) // often still empty: the load re-reads it
 		}
 		if p.Resolved == "" {
 			w.Path = "" // keyed by inode only: a relative name means nothing alone
@@ -181,7 +193,7 @@ func (s *Store) recordWrite(w FileWrite) {
 	}
 	for t.lru.Len() >= s.cfg.MaxFiles {
 		s.dropFile(t.lru.Front().Value.(*fileEntry))
-		s.m.evictions.WithLabelValues(tableFiles, reasonCapacity).Inc()
+		s.m.evicted(tiFiles, riCapacity)
 	}
 	e := &fileEntry{w: w}
 	e.lru = t.lru.PushBack(e)
@@ -213,7 +225,7 @@ func (s *Store) expireFiles(nowMs int64) {
 			break
 		}
 		s.dropFile(e)
-		s.m.evictions.WithLabelValues(tableFiles, reasonTTL).Inc()
+		s.m.evicted(tiFiles, riTTL)
 	}
 }
 

@@ -28,7 +28,32 @@ type Metrics struct {
 	budgetExceeded prometheus.Counter
 	loadErrors     prometheus.Counter
 	saveErrors     prometheus.Counter
+	configReads    prometheus.Counter
+
+	// Children cached at construction: the hot path never looks a label
+	// up (tables in tableIndex order, reasons capacity then ttl).
+	entryGauges [3]prometheus.Gauge
+	evictCount  [3][2]prometheus.Counter
 }
+
+// Table and reason indexes into the cached children.
+const (
+	tiProcesses = iota
+	tiFiles
+	tiSeen
+)
+
+const (
+	riCapacity = iota
+	riTTL
+)
+
+var (
+	tableLabels  = [...]string{tableProcesses, tableFiles, tableSeen}
+	reasonLabels = [...]string{reasonCapacity, reasonTTL}
+)
+
+func (m *Metrics) evicted(table, reason int) { m.evictCount[table][reason].Inc() }
 
 // NewMetrics creates the metrics and registers them with reg.
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
@@ -61,17 +86,21 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Namespace: ns, Subsystem: sub, Name: "state_save_errors_total",
 			Help: "State saves that failed.",
 		}),
+		configReads: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "config_reads_total",
+			Help: "Module configuration files read to learn the modules they name.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.entries, m.evictions, m.procReads, m.budgetExceeded, m.loadErrors, m.saveErrors} {
+	for _, c := range []prometheus.Collector{m.entries, m.evictions, m.procReads, m.budgetExceeded, m.loadErrors, m.saveErrors, m.configReads} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register correlate metrics: %w", err)
 		}
 	}
 	// Make every series exist from the start, so rates work from zero.
-	for _, t := range []string{tableProcesses, tableFiles, tableSeen} {
-		m.entries.WithLabelValues(t)
-		for _, r := range []string{reasonCapacity, reasonTTL} {
-			m.evictions.WithLabelValues(t, r)
+	for ti, t := range tableLabels {
+		m.entryGauges[ti] = m.entries.WithLabelValues(t)
+		for ri, r := range reasonLabels {
+			m.evictCount[ti][ri] = m.evictions.WithLabelValues(t, r)
 		}
 	}
 	return m, nil

@@ -40,6 +40,14 @@ type proc struct {
 	exitMilli    int64
 	lru          *list.Element // in procTable.lru; front is least recently used
 	exitEl       *list.Element // in procTable.exits while exited
+	// The last module file this process opened (for finit_module, which
+	// only has the fd), and when.
+	opened, openedDev string
+	openedInode       uint64
+	openedMilli       int64
+	// linkedLoad names the last load of this process that was linked to
+	// earlier writes (file NUL name), so a retry is not linked twice.
+	linkedLoad string
 }
 
 type procTable struct {
@@ -63,7 +71,7 @@ func (t *procTable) init() {
 func (s *Store) insertProc(e *proc, at int64) {
 	t := &s.procs
 	for len(t.byID) >= s.cfg.MaxProcesses {
-		s.removeProc(t.lru.Front().Value.(*proc), reasonCapacity)
+		s.removeProc(t.lru.Front().Value.(*proc), riCapacity)
 	}
 	t.nextID++
 	e.id = t.nextID
@@ -75,7 +83,7 @@ func (s *Store) insertProc(e *proc, at int64) {
 	e.lru = t.lru.PushBack(e)
 }
 
-func (s *Store) removeProc(e *proc, reason string) {
+func (s *Store) removeProc(e *proc, reason int) {
 	t := &s.procs
 	delete(t.byID, e.id)
 	if t.byPID[e.p.PID] == e {
@@ -86,7 +94,7 @@ func (s *Store) removeProc(e *proc, reason string) {
 		t.exits.Remove(e.exitEl)
 		e.exitEl = nil
 	}
-	s.m.evictions.WithLabelValues(tableProcesses, reason).Inc()
+	s.m.evicted(tiProcesses, reason)
 }
 
 func (s *Store) markExited(e *proc, at int64) {

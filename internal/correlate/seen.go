@@ -100,17 +100,23 @@ func (s *Store) markSeen(key seenKey, v Seen, ref eventRef) {
 		return
 	}
 	for len(t.m) >= s.cfg.MaxSeen {
-		s.dropSeen(t.lru.Front().Value.(*seenEntry), reasonCapacity)
+		s.dropSeen(t.lru.Front().Value.(*seenEntry), riCapacity)
 	}
 	e := &seenEntry{key: key, s: v, first: ref}
 	e.lru = t.lru.PushBack(e)
 	t.m[key] = e
+	if ref != (eventRef{}) && ref == s.cur && len(s.fresh) < maxFreshPerEvent {
+		s.fresh = append(s.fresh, SeenValue{Kind: seenKinds[key.kind], Value: key.value})
+	}
 }
 
-func (s *Store) dropSeen(e *seenEntry, reason string) {
+// maxFreshPerEvent bounds FirstSeenNow.
+const maxFreshPerEvent = 8
+
+func (s *Store) dropSeen(e *seenEntry, reason int) {
 	delete(s.seen.m, e.key)
 	s.seen.lru.Remove(e.lru)
-	s.m.evictions.WithLabelValues(tableSeen, reason).Inc()
+	s.m.evicted(tiSeen, reason)
 }
 
 func (s *Store) expireSeen(nowMs int64) {
@@ -120,7 +126,7 @@ func (s *Store) expireSeen(nowMs int64) {
 		if e.s.Last.UnixMilli()+ttl > nowMs {
 			break
 		}
-		s.dropSeen(e, reasonTTL)
+		s.dropSeen(e, riTTL)
 	}
 }
 
@@ -143,8 +149,21 @@ func (s *Store) SeenHistory(kind, value string) (Seen, bool) {
 // Learning reports whether the store is still in its learning period:
 // LearningPeriod after the first start ever on this host. First-seen
 // alerts are not raised while learning.
+//
+// A store with neither StateDir nor ProcRoot replays recorded events: it
+// has no first start to speak of, so it learns for LearningPeriod of event
+// time after the first event it observed. A replay of a week of logs thus
+// learns from its first day and reports what is new after it; a replay
+// shorter than the period reports nothing (set LearningPeriod to zero to
+// report every value's first appearance in the replay).
 func (s *Store) Learning() bool {
-	return s.cfg.LearningPeriod > 0 && s.now().Before(s.firstStart.Add(s.cfg.LearningPeriod))
+	if s.cfg.LearningPeriod <= 0 {
+		return false
+	}
+	if s.cfg.StateDir == "" && !s.live() {
+		return s.firstEvent == 0 || s.cur.milli < s.firstEvent+s.cfg.LearningPeriod.Milliseconds()
+	}
+	return s.now().Before(s.firstStart.Add(s.cfg.LearningPeriod))
 }
 
 // FirstStart returns the time auditlkm first started on this host, as

@@ -51,7 +51,7 @@ func TestFirstSeen(t *testing.T) {
 }
 
 func TestLearning(t *testing.T) {
-	s, _, _ := testStore(t, func(c *Config) { c.LearningPeriod = time.Hour })
+	s, _, _ := testStore(t, func(c *Config) { c.LearningPeriod = time.Hour; c.StateDir = t.TempDir() })
 	start := s.FirstStart()
 	s.now = func() time.Time { return start.Add(59 * time.Minute) }
 	if !s.Learning() {
@@ -64,5 +64,23 @@ func TestLearning(t *testing.T) {
 	off, _, _ := testStore(t, func(c *Config) { c.LearningPeriod = 0 })
 	if off.Learning() {
 		t.Fatal("learning with a zero period")
+	}
+}
+
+func TestReplayLearnsOnTheEventClock(t *testing.T) {
+	s, _, _ := testStore(t, func(c *Config) { c.LearningPeriod = time.Hour })
+	s.now = func() time.Time { return time.Unix(baseSec, 0).Add(1000 * time.Hour) } // the wall clock is irrelevant
+	if !s.Learning() {
+		t.Fatal("not learning before any event")
+	}
+	p := tp{pid: 3000, ppid: 1, comm: "modprobe", exe: "/usr/bin/kmod", args: []string{"modprobe", "x"}, cwd: "/"}
+	s.Observe(execEv(t, 0, 1, p))
+	s.Observe(execEv(t, time.Hour.Milliseconds()-1, 2, p))
+	if !s.Learning() {
+		t.Fatal("not learning within an hour of event time after the first event")
+	}
+	s.Observe(execEv(t, time.Hour.Milliseconds(), 3, p))
+	if s.Learning() {
+		t.Fatal("still learning an hour of event time after the first event")
 	}
 }

@@ -132,6 +132,8 @@ type stateLine struct {
 	At        int64         `json:"at_ms,omitempty"`
 	Serial    uint32        `json:"serial,omitempty"`
 	Syscall   string        `json:"syscall,omitempty"`
+	Names     []lstr        `json:"names,omitempty"` // module configuration: module names
+	Files     []lstr        `json:"files,omitempty"` // module configuration: module files
 	// end
 	Lines  int    `json:"lines,omitempty"`
 	SHA256 string `json:"sha256,omitempty"`
@@ -167,10 +169,17 @@ func (s *Store) Snapshot() *Snapshot {
 		for _, a := range p.Args {
 			sp.Args = append(sp.Args, lstr(a))
 		}
-		sn.files = append(sn.files, stateLine{
+		l := stateLine{
 			T: "file", Path: lstr(w.Path), Dev: w.Dev, Inode: w.Inode, FileKind: uint8(w.Kind),
 			Proc: sp, Container: w.ContainerID, At: w.At.UnixMilli(), Serial: w.Serial, Syscall: w.Syscall,
-		})
+		}
+		for _, n := range w.Names {
+			l.Names = append(l.Names, lstr(n))
+		}
+		for _, f := range w.Files {
+			l.Files = append(l.Files, lstr(f))
+		}
+		sn.files = append(sn.files, l)
 	}
 	return sn
 }
@@ -284,7 +293,7 @@ func (l *stateLine) check() error {
 		}
 	case "file":
 		if (l.Path == "" && l.Inode == 0) || (l.FileKind != uint8(FileModule) && l.FileKind != uint8(FileModuleConfig)) ||
-			l.Proc == nil || len(l.Proc.Args) > maxStoredArgs {
+			l.Proc == nil || len(l.Proc.Args) > maxStoredArgs || len(l.Names) > MaxConfigNames || len(l.Files) > MaxConfigFiles {
 			return fmt.Errorf("bad file entry %q", l.Path)
 		}
 	default:
@@ -312,6 +321,12 @@ func (s *Store) restore(sn *Snapshot) {
 				Cwd: string(p.Cwd), UID: p.UID, AUID: p.AUID, StartMilli: p.Start}}
 		for _, a := range p.Args {
 			w.Process.Args = append(w.Process.Args, string(a))
+		}
+		for _, n := range l.Names {
+			w.Names = append(w.Names, string(n))
+		}
+		for _, f := range l.Files {
+			w.Files = append(w.Files, string(f))
 		}
 		s.recordWrite(w)
 	}

@@ -39,6 +39,13 @@ type Store struct {
 	budgetUsed int
 
 	cur eventRef // the event being observed
+
+	// What the event being observed did, for the detections.
+	load    ModuleLoad  // valid when hasLoad
+	hasLoad bool        // the event is a module load
+	fresh   []SeenValue // values it marked for the first time
+
+	firstEvent int64 // time of the first event observed (ms); 0 before
 }
 
 // eventRef names one event for the first-seen history.
@@ -74,51 +81,59 @@ func (s *Store) reset() {
 }
 
 func (s *Store) updateGauges() {
-	s.m.entries.WithLabelValues(tableProcesses).Set(float64(len(s.procs.byID)))
-	s.m.entries.WithLabelValues(tableFiles).Set(float64(s.files.lru.Len()))
-	s.m.entries.WithLabelValues(tableSeen).Set(float64(len(s.seen.m)))
+	s.m.entryGauges[tiProcesses].Set(float64(len(s.procs.byID)))
+	s.m.entryGauges[tiFiles].Set(float64(s.files.lru.Len()))
+	s.m.entryGauges[tiSeen].Set(float64(len(s.seen.m)))
 }
 
 // Observe updates the state from one reassembled event. Call it for every
 // event, before the detections evaluate that event. Event times (not the
-// wall clock) date every entry, so replays age correctly.
+// wall clock) date every entry, so replays age correctly. The entry
+// gauges follow Maintain, Seed and Load, not every event.
 func (s *Store) Observe(ev *auditevent.Event) {
+	if s.hasLoad {
+		s.load, s.hasLoad = ModuleLoad{}, false
+	}
+	s.fresh = s.fresh[:0]
 	if ev == nil {
 		return
 	}
 	at := ev.UnixMilli()
 	s.cur = eventRef{serial: ev.Serial, milli: at}
+	if s.firstEvent == 0 {
+		s.firstEvent = at
+	}
 	if !ev.HasSyscall || ev.Syscall.PID <= 0 {
 		return
 	}
+	var e *proc
 	sc := &ev.Syscall
 	ok := sc.Success != auditevent.SuccessNo
 	switch sc.Name {
 	case "execve", "execveat":
-		e := s.actor(ev, at, sc.Success == auditevent.SuccessYes)
+		e = s.actor(ev, at, sc.Success == auditevent.SuccessYes)
 		if sc.Success == auditevent.SuccessYes {
 			s.exec(e, ev)
 		}
 	case "fork", "vfork", "clone", "clone3":
-		e := s.actor(ev, at, false)
+		e = s.actor(ev, at, false)
 		const cloneThread = 0x00010000
 		thread := sc.Name == "clone" && sc.Args[0]&cloneThread != 0
 		if ok && sc.Exit > 0 && sc.Exit <= 1<<22 && !thread {
 			s.fork(e, int(sc.Exit), at)
 		}
 	case "exit", "exit_group":
-		e := s.actor(ev, at, false)
+		e = s.actor(ev, at, false)
 		s.markExited(e, at)
 	case "init_module", "finit_module":
-		s.actor(ev, at, false)
-		if ev.HasModule && ev.Module != "" {
-			s.MarkSeen(SeenModule, ev.Module, time.UnixMilli(at))
-		}
+		e = s.actor(ev, at, false)
+		s.observeLoad(e, ev, at)
 	default:
-		s.actor(ev, at, false)
+		e = s.actor(ev, at, false)
 	}
-	s.observeFiles(ev)
-	s.updateGauges()
+	if len(ev.Paths) > 0 {
+		s.observeFiles(ev, e)
+	}
 }
 
 // actor returns the table entry of the process that made the event's
@@ -439,7 +454,7 @@ func (s *Store) Maintain(now time.Time) {
 		if e.exitMilli+ttl > nowMs {
 			break
 		}
-		s.removeProc(e, reasonTTL)
+		s.removeProc(e, riTTL)
 	}
 	s.expireFiles(nowMs)
 	s.expireSeen(nowMs)

@@ -383,6 +383,7 @@ func appendProcess(w *writer, a *rules.Alert) {
 		appendProcessFields(w, &q)
 	}
 	w.close()
+	appendEntryLeader(w, a)
 	w.close()
 }
 
@@ -594,6 +595,9 @@ func (e *Encoder) appendAuditd(w *writer, a *rules.Alert, ev *auditevent.Event) 
 		w.strs("covers", a.Rule.Covers)
 		w.close()
 	}
+	appendAncestry(w, a)
+	appendRelated(w, a)
+	appendFirstSeen(w, a)
 	if ev != nil && e.cfg.IncludeRecords {
 		appendRecords(w, ev.Records)
 	}

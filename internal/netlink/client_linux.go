@@ -57,6 +57,21 @@ type Client struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// Loss accounting: the scrape-time collector, the serials the reader
+	// saw, the restart gap found at Open and the state file.
+	status *StatusCollector
+	serialTracker
+	gap         restartGap
+	stateFile   string
+	boot        string
+	saved       atomic.Bool
+	savedLost   uint32 // guarded by the poller being the only writer after start
+	savedSerial uint32
+	stateLog    logLimiter
+	pollStop    chan struct{}
+	pollDone    chan struct{}
+	pollEvery   time.Duration
 }
 
 type undoStep struct {
@@ -104,12 +119,26 @@ func Open(cfg Config, log *slog.Logger, m *Metrics) (*Client, error) {
 }
 
 func newClient(cfg Config, log *slog.Logger, m *Metrics, ctl *Control, mode string) *Client {
-	return &Client{
+	c := &Client{
 		log: log, m: m, mode: mode, ctl: ctl, pid: uint32(os.Getpid()),
 		queue:      make(chan auditevent.Record, cfg.QueueRecords),
 		done:       make(chan struct{}),
 		releaseAck: make(chan error, 1),
+		// The first reading is the base of auditlkm_kernel_lost_total:
+		// loss from here on is ours to report.
+		status:    NewStatusCollector(ctl),
+		pollStop:  make(chan struct{}),
+		pollDone:  make(chan struct{}),
+		pollEvery: cfg.StatusPollInterval,
 	}
+	c.status.client = c
+	if mode == ModeUnicast {
+		// Restart accounting needs the serials of the whole stream:
+		// multicast delivery is best effort and shared, so it is left out.
+		c.stateFile = cfg.StateFile
+		c.boot = bootID()
+	}
+	return c
 }
 
 func pidTaken(holder, self uint32) error {
@@ -125,8 +154,17 @@ func openUnicast(cfg Config, log *slog.Logger, m *Metrics, ctl *Control) (*Clien
 	if err != nil {
 		return nil, err
 	}
-	if st.PID != 0 {
+	if st.PID != 0 && processExists(st.PID) {
 		return nil, pidTaken(st.PID, c.pid)
+	}
+	if st.PID != 0 {
+		// The holder died without releasing (SIGKILL, crash). The kernel
+		// only notices when it next sends to it; the claim below makes it
+		// probe the dead socket (AUDIT_REPLACE), reset the pid and accept.
+		log.Info("audit pid held by a process that no longer exists; reclaiming", "dead_pid", st.PID)
+	}
+	if cfg.StateFile != "" {
+		c.loadRestartGap(cfg.StateFile, st.Lost)
 	}
 	if st.Immutable() {
 		log.Warn("kernel audit configuration is immutable (enabled=2) until reboot: backlog limit, wait time and rate limit stay as they are",
@@ -240,7 +278,7 @@ func (c *Client) start() {
 // startReader runs the reader over r; the seam for tests.
 func (c *Client) startReader(r receiver, buf []byte) {
 	rd := &reader{
-		r: r, buf: buf, queue: c.queue, m: c.m, log: c.log,
+		r: r, buf: buf, queue: c.queue, m: c.m, log: c.log, serials: &c.serialTracker,
 		closing:    c.closing.Load,
 		releaseSeq: c.releaseSeq.Load,
 		onRelease: func(err error) {
@@ -250,10 +288,20 @@ func (c *Client) startReader(r receiver, buf []byte) {
 			}
 		},
 	}
+	if br, ok := r.(batchReceiver); ok {
+		rd.batch = newBatch(br, batchMessages, len(buf))
+	}
 	go func() {
 		defer close(c.done)
 		c.readErr = rd.run()
 		close(c.queue)
+	}()
+	if c.pollEvery <= 0 {
+		c.pollEvery = time.Second
+	}
+	go func() {
+		defer close(c.pollDone)
+		c.poll(c.pollEvery, c.pollStop)
 	}()
 }
 
@@ -312,6 +360,12 @@ func (c *Client) close() error {
 	}
 	errs = append(errs, c.data.Close())
 	<-c.done
+	close(c.pollStop)
+	<-c.pollDone
+	// The reader is done: the last serial is final.
+	if st, err := c.status.Poll(); err == nil {
+		c.saveState(st.Lost)
+	}
 	if c.ownsPID {
 		st, err := c.ctl.Status()
 		switch {
@@ -354,4 +408,12 @@ func (c *Client) releasePID() error {
 	case <-time.After(releaseAckTimeout):
 		return fmt.Errorf("release audit pid: %w within %s", ErrNoReply, releaseAckTimeout)
 	}
+}
+
+// processExists reports whether pid names a live process (or one we may not
+// signal). Unicast audit only works in the initial pid namespace, so the
+// kernel's audit pid is a pid of ours to check.
+func processExists(pid uint32) bool {
+	err := unix.Kill(int(pid), 0)
+	return err == nil || errors.Is(err, unix.EPERM)
 }

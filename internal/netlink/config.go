@@ -3,6 +3,7 @@ package netlink
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Delivery modes.
@@ -29,6 +30,10 @@ const (
 	maxBacklogWaitTime = 10 * 60 * 1000
 	// LeaveBacklogWaitTime leaves the kernel's backlog wait time unchanged.
 	LeaveBacklogWaitTime = -1
+	// MinStatusPollInterval and MaxStatusPollInterval bound
+	// Config.StatusPollInterval.
+	MinStatusPollInterval = 10 * time.Millisecond
+	MaxStatusPollInterval = time.Minute
 )
 
 // Config configures a Client.
@@ -49,10 +54,26 @@ type Config struct {
 	ReceiveBufferBytes int
 	// QueueRecords bounds the queue between the socket reader and Next.
 	QueueRecords int
+	// StatusPollInterval is how often the Client reads the kernel status
+	// between scrapes, so that a reset of the kernel's lost counter is
+	// not missed and StateFile stays fresh.
+	StatusPollInterval time.Duration
+	// StateFile, if set, keeps the boot id, the kernel's lost counter and
+	// the last audit serial received across restarts (written on every
+	// poll and at Close), so that the next unicast start reports what was
+	// lost in between. Empty: no restart accounting.
+	StateFile string
 }
 
 // DefaultConfig returns the defaults: auto mode, backlog 8192, no wait,
-// no rate limit, 8 MiB receive buffer, 65536 queued records.
+// no rate limit, 8 MiB receive buffer, 65536 queued records, status
+// polled every second, no state file.
+//
+// The backlog wait time 0 favours production syscalls over audit records:
+// when the backlog is full the kernel drops the record and counts it in its
+// lost counter instead of putting the audited process to sleep (the
+// kernel's own default is 60 s at HZ 1000). Loss is then exact and visible
+// (auditlkm_kernel_lost_total), and no syscall ever stalls on auditlkm.
 func DefaultConfig() Config {
 	return Config{
 		Mode:               ModeAuto,
@@ -61,6 +82,7 @@ func DefaultConfig() Config {
 		RateLimit:          0,
 		ReceiveBufferBytes: 8 << 20,
 		QueueRecords:       65536,
+		StatusPollInterval: time.Second,
 	}
 }
 
@@ -80,6 +102,9 @@ func (c Config) Validate() error {
 	}
 	if c.QueueRecords < 1 || c.QueueRecords > MaxQueueRecords {
 		errs = append(errs, fmt.Errorf("netlink queue %d records: want 1..%d", c.QueueRecords, MaxQueueRecords))
+	}
+	if c.StatusPollInterval < MinStatusPollInterval || c.StatusPollInterval > MaxStatusPollInterval {
+		errs = append(errs, fmt.Errorf("netlink status poll interval %s: want %s..%s", c.StatusPollInterval, MinStatusPollInterval, MaxStatusPollInterval))
 	}
 	return errors.Join(errs...)
 }

@@ -3,6 +3,7 @@ package netlink
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -21,6 +22,8 @@ func TestConfigValidate(t *testing.T) {
 		{"a huge receive buffer is rejected", func(c *Config) { c.ReceiveBufferBytes = MaxReceiveBufferBytes + 1 }, "receive buffer"},
 		{"an empty queue is rejected", func(c *Config) { c.QueueRecords = 0 }, "queue"},
 		{"a huge queue is rejected", func(c *Config) { c.QueueRecords = MaxQueueRecords + 1 }, "queue"},
+		{"a zero poll interval is rejected", func(c *Config) { c.StatusPollInterval = 0 }, "poll interval"},
+		{"an hour's poll interval is rejected", func(c *Config) { c.StatusPollInterval = time.Hour }, "poll interval"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -39,7 +42,7 @@ func TestNilMetricsCountNothing(t *testing.T) {
 	m.recordReceived(1300)
 	m.receiveError(errnoENOBUFS)
 	m.truncatedMessage()
-	m.queueDrop()
+	m.queueDrop(1300)
 	m.parseError(reasonShort)
 	m.replaceProbe()
 	m.setQueueLength(3)

@@ -23,11 +23,23 @@
 // waits for the reader, verifies the release over the control socket and
 // closes it.
 //
-// Buffer ownership: the reader's read buffer is allocated once and reused
+// Reading: the reader takes up to batchMessages messages per recvmmsg(2)
+// call (one recvmsg per record was a quarter of the daemon's CPU under
+// load), each into its own slot of a batch allocated once.
+//
+// Buffer ownership: the reader's read buffers are allocated once and reused
 // for every message. auditevent.ParseNetlink copies the record text out of
 // it, so a Record returned by Next never aliases the buffer. The reader never
 // blocks on the consumer: when the bounded queue is full the record is
 // dropped and counted. Loss is counted at every step (ENOBUFS, truncation,
-// queue drops, parse errors) and the kernel's own Lost counter is exported
-// at scrape time by NewStatusCollector.
+// queue drops, parse errors). The Client's collector (Client.Collector)
+// reads the kernel status at scrape time and turns the kernel's Lost
+// counter, which counts since boot and can be reset, into a counter of what
+// was lost since Open (polled every Config.StatusPollInterval so a reset is
+// seen); it also exports the data socket's SO_MEMINFO drops, the exact
+// number of records an ENOBUFS stands for. With Config.StateFile, the boot
+// id, the lost counter and the last serial outlive the process, so the
+// next unicast start reports what was lost in between (a SIGKILL included).
+// A pid held by a process that no longer exists is reclaimed: the kernel
+// resets it when the claim's AUDIT_REPLACE probe fails.
 package netlink

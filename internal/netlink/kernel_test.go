@@ -437,8 +437,8 @@ auditlkm_scrape_collector_success{collector="kernel_status"} 1
 			"auditlkm_kernel_pid_held", "auditlkm_scrape_collector_success"); err != nil {
 			t.Fatal(err)
 		}
-		if n := testutil.CollectAndCount(col); n != 7 {
-			t.Errorf("collected %d metrics, want 7", n)
+		if n := testutil.CollectAndCount(col); n != 11 {
+			t.Errorf("collected %d metrics, want 11", n)
 		}
 		if problems, err := testutil.CollectAndLint(col); err != nil || len(problems) > 0 {
 			t.Errorf("lint: %v %v", problems, err)
@@ -480,4 +480,80 @@ func TestOpenControlWithoutPrivilegeIsErrPermission(t *testing.T) {
 	if !errors.Is(err, netlink.ErrPermission) {
 		t.Fatalf("OpenControl = %v, want ErrPermission", err)
 	}
+}
+
+// TestKernelLossIsCountedExactly makes the kernel drop records for real
+// (a rate limit of 1 message per second) and checks that
+// auditlkm_kernel_lost_total equals the increase of the kernel's own
+// counter, although that counter was not zero at the start.
+func TestKernelLossIsCountedExactly(t *testing.T) {
+	snap := kerneltest.Require(t)
+	cfg := netlink.DefaultConfig()
+	cfg.Mode = netlink.ModeUnicast
+	cfg.RateLimit = 1
+	cfg.StateFile = t.TempDir() + "/netlink.json"
+	before, err := snap.Control.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := netlink.Open(cfg, testLogger(t), nil)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer c.Close()
+	addFinitRule(t, snap.Control)
+	for range 20 {
+		finitModule(t)
+	}
+	after, err := snap.Control.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := float64(after.Lost - before.Lost)
+	t.Logf("kernel lost counter %d -> %d", before.Lost, after.Lost)
+	if want == 0 {
+		t.Fatal("the rate limit made the kernel lose nothing")
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c.Collector())
+	got := testutil.ToFloat64(gaugeOrCounter(t, reg, "auditlkm_kernel_lost_total"))
+	if got != want {
+		t.Errorf("auditlkm_kernel_lost_total = %v, want the kernel's increase %v", got, want)
+	}
+	if raw := testutil.ToFloat64(gaugeOrCounter(t, reg, "auditlkm_kernel_lost_records")); raw != float64(after.Lost) {
+		t.Errorf("auditlkm_kernel_lost_records = %v, want %d", raw, after.Lost)
+	}
+	if drops := testutil.ToFloat64(gaugeOrCounter(t, reg, "auditlkm_netlink_socket_drops_total")); drops != 0 {
+		t.Errorf("unicast socket drops = %v, want 0 (kauditd waits instead of dropping)", drops)
+	}
+	if problems, err := testutil.GatherAndLint(reg); err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %v", problems, err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(cfg.StateFile)
+	if err != nil || !bytes.Contains(b, []byte(`"serial":`)) {
+		t.Errorf("state file after Close: %q %v", b, err)
+	}
+}
+
+// gaugeOrCounter returns a registered metric without labels.
+func gaugeOrCounter(t *testing.T, reg *prometheus.Registry, name string) prometheus.Collector {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			v := mf.GetMetric()[0]
+			if v.GetCounter() != nil {
+				return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: "x"}, func() float64 { return v.GetCounter().GetValue() })
+			}
+			return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: "x"}, func() float64 { return v.GetGauge().GetValue() })
+		}
+	}
+	t.Fatalf("metric %s not gathered", name)
+	return nil
 }

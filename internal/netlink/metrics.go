@@ -35,7 +35,7 @@ type Metrics struct {
 	received      *prometheus.CounterVec
 	receiveErrors *prometheus.CounterVec
 	truncated     prometheus.Counter
-	queueDropped  prometheus.Counter
+	queueDropped  *prometheus.CounterVec
 	parseErrors   *prometheus.CounterVec
 	replaceProbes prometheus.Counter
 	queueLength   prometheus.Gauge
@@ -58,10 +58,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "auditlkm_netlink_truncated_total",
 			Help: "Audit netlink messages dropped because they were larger than the read buffer.",
 		}),
-		queueDropped: prometheus.NewCounter(prometheus.CounterOpts{
+		queueDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "auditlkm_netlink_queue_dropped_total",
-			Help: "Audit records dropped because the queue to the consumer was full.",
-		}),
+			Help: "Audit records received from the kernel (so also counted in auditlkm_netlink_records_received_total) and dropped because the queue to the pipeline was full, by record type.",
+		}, []string{"type"}),
 		parseErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "auditlkm_netlink_parse_errors_total",
 			Help: "Audit netlink messages that could not be parsed into a record, by reason.",
@@ -112,11 +112,11 @@ func (m *Metrics) truncatedMessage() {
 	m.truncated.Inc()
 }
 
-func (m *Metrics) queueDrop() {
+func (m *Metrics) queueDrop(t auparse.AuditMessageType) {
 	if m == nil {
 		return
 	}
-	m.queueDropped.Inc()
+	m.queueDropped.WithLabelValues(typeLabel(t)).Inc()
 }
 
 func (m *Metrics) parseError(reason string) {

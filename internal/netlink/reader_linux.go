@@ -54,6 +54,10 @@ type reader struct {
 	buf   []byte
 	queue chan<- auditevent.Record
 	m     *Metrics
+	// serials, if set, remembers the first and highest serial received.
+	serials *serialTracker
+	// batch, if set, reads with recvmmsg instead of r.recv.
+	batch *batch
 	log   *slog.Logger
 	// closing reports that Close has begun: a receive error is then the
 	// expected end, not a failure.
@@ -84,7 +88,7 @@ func (rd *reader) run() error {
 				return nil
 			}
 		}
-		n, trunc, err := rd.r.recv(rd.buf)
+		msg, n, trunc, err := rd.recv()
 		if err != nil {
 			if errors.Is(err, ErrClosed) && rd.closing() || errors.Is(err, os.ErrDeadlineExceeded) && rd.draining {
 				return nil
@@ -118,12 +122,22 @@ func (rd *reader) run() error {
 			rd.m.truncatedMessage()
 			if ok, skipped := rd.truncLog.allow(time.Now()); ok {
 				rd.log.Warn("audit netlink message larger than the read buffer dropped",
-					"bytes", n, "buffer_bytes", len(rd.buf), "suppressed", skipped)
+					"bytes", n, "buffer_bytes", len(msg), "suppressed", skipped)
 			}
 			continue
 		}
-		rd.handle(rd.buf[:n])
+		rd.handle(msg[:n])
 	}
+}
+
+// recv returns the next message: from the current recvmmsg batch when the
+// receiver supports batches, else from one recv into rd.buf.
+func (rd *reader) recv() (msg []byte, n int, trunc bool, err error) {
+	if rd.batch != nil {
+		return rd.batch.take()
+	}
+	n, trunc, err = rd.r.recv(rd.buf)
+	return rd.buf, n, trunc, err
 }
 
 // handle dispatches one complete message.
@@ -165,10 +179,13 @@ func (rd *reader) handle(msg []byte) {
 		return
 	}
 	rd.m.recordReceived(rec.Type)
+	if rd.serials != nil {
+		rd.serials.see(rec.Serial)
+	}
 	select {
 	case rd.queue <- rec:
 	default:
-		rd.m.queueDrop()
+		rd.m.queueDrop(rec.Type)
 	}
 	rd.m.setQueueLength(len(rd.queue))
 }

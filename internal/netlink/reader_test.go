@@ -15,6 +15,7 @@ import (
 	"github.com/elastic/go-libaudit/v2/auparse"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"golang.org/x/sys/unix"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
@@ -316,7 +317,21 @@ func metricValue(t *testing.T, m *Metrics, key string) float64 {
 	case "truncated":
 		return testutil.ToFloat64(m.truncated)
 	case "dropped":
-		return testutil.ToFloat64(m.queueDropped)
+		if label != "" {
+			return testutil.ToFloat64(m.queueDropped.WithLabelValues(label))
+		}
+		ch := make(chan prometheus.Metric, 64)
+		m.queueDropped.Collect(ch)
+		close(ch)
+		sum := 0.0
+		for c := range ch {
+			var pb dto.Metric
+			if err := c.Write(&pb); err != nil {
+				t.Fatal(err)
+			}
+			sum += pb.GetCounter().GetValue()
+		}
+		return sum
 	case "replace":
 		return testutil.ToFloat64(m.replaceProbes)
 	case "queue":

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	libaudit "github.com/elastic/go-libaudit/v2"
 	"golang.org/x/sys/unix"
@@ -261,4 +262,43 @@ func ackErrno(payload []byte) error {
 		return syscall.Errno(e)
 	}
 	return nil
+}
+
+// SO_MEMINFO indices (include/uapi/linux/sock_diag.h).
+const (
+	skMeminfoRmemAlloc = 0
+	skMeminfoRcvbuf    = 1
+	skMeminfoDrops     = 8
+	// skMeminfoMax is more than any kernel's SK_MEMINFO_VARS; the kernel
+	// copies at most what we offer.
+	skMeminfoMax = 16
+)
+
+// memInfo is the part of SO_MEMINFO the package exports.
+type memInfo struct {
+	queued, rcvbuf, drops uint32
+}
+
+// memInfo reads SO_MEMINFO. drops counts the messages the kernel could not
+// queue on this socket (netlink_overrun), one per lost message.
+func (s *sock) memInfo() (memInfo, error) {
+	var buf [skMeminfoMax]uint32
+	var serr error
+	err := s.rc.Control(func(fd uintptr) {
+		l := uint32(unsafe.Sizeof(buf))
+		_, _, e := unix.Syscall6(unix.SYS_GETSOCKOPT, fd, unix.SOL_SOCKET, unix.SO_MEMINFO,
+			uintptr(unsafe.Pointer(&buf[0])), uintptr(unsafe.Pointer(&l)), 0)
+		if e != 0 {
+			serr = e
+		} else if l < (skMeminfoDrops+1)*4 {
+			serr = fmt.Errorf("SO_MEMINFO returned %d bytes", l)
+		}
+	})
+	if err == nil {
+		err = serr
+	}
+	if err != nil {
+		return memInfo{}, fmt.Errorf("read audit netlink socket meminfo: %w", s.wrapIOErr(err))
+	}
+	return memInfo{queued: buf[skMeminfoRmemAlloc], rcvbuf: buf[skMeminfoRcvbuf], drops: buf[skMeminfoDrops]}, nil
 }

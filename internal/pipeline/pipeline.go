@@ -34,10 +34,12 @@ type Store interface {
 
 // Stats are a Processor's running totals.
 type Stats struct {
-	Reassembly  reassemble.Stats
-	Alerts      map[string]uint64 // by rule id
-	Suppressed  uint64
-	WriteErrors uint64
+	Reassembly reassemble.Stats
+	Alerts     map[string]uint64 // by rule id
+	Suppressed uint64
+	// SuppressedBy counts suppressions by "rule id/reason".
+	SuppressedBy map[string]uint64
+	WriteErrors  uint64
 }
 
 // Processor runs records through reassembly, correlation, detection and
@@ -50,10 +52,14 @@ type Processor struct {
 	m     *Metrics
 	log   *slog.Logger
 
-	alerts      map[string]uint64
-	suppressed  uint64
-	writeErrors uint64
-	onEvent     func(*auditevent.Event)
+	alerts       map[string]uint64
+	suppressed   uint64
+	suppressedBy map[string]uint64
+	writeErrors  uint64
+	onEvent      func(*auditevent.Event)
+
+	// loads keeps recent module loads for kernel log correlation (issue 3).
+	loads rules.RecentLoads
 }
 
 // NewProcessor builds a Processor. store may be nil (no correlation).
@@ -72,6 +78,10 @@ func NewProcessor(cfg reassemble.Config, catalog []rules.Rule, store Store, sink
 	p.ra = r
 	return p, nil
 }
+
+// SetRules replaces the detection catalog (a configuration reload). Call
+// it on the processor's goroutine: from LiveOptions.Do in a live run.
+func (p *Processor) SetRules(catalog []rules.Rule) { p.rules = catalog }
 
 // OnEvent registers a function called with every event after detection
 // (for event output and tests). It must not keep the event beyond the call
@@ -93,7 +103,11 @@ func (p *Processor) Stats() Stats {
 	for k, v := range p.alerts {
 		a[k] = v
 	}
-	return Stats{Reassembly: p.ra.Stats(), Alerts: a, Suppressed: p.suppressed, WriteErrors: p.writeErrors}
+	sb := make(map[string]uint64, len(p.suppressedBy))
+	for k, v := range p.suppressedBy {
+		sb[k] = v
+	}
+	return Stats{Reassembly: p.ra.Stats(), Alerts: a, Suppressed: p.suppressed, SuppressedBy: sb, WriteErrors: p.writeErrors}
 }
 
 var noState rules.State = nilState{}
@@ -102,6 +116,7 @@ type nilState struct{}
 
 func (nilState) Process(int) (auditevent.Process, bool) { return auditevent.Process{}, false }
 func (nilState) Parent(int) (auditevent.Process, bool)  { return auditevent.Process{}, false }
+func (nilState) Ancestry(int, int) []auditevent.Process { return nil }
 
 func (p *Processor) handle(ev *auditevent.Event) {
 	st := noState
@@ -112,9 +127,11 @@ func (p *Processor) handle(ev *auditevent.Event) {
 	for _, r := range p.rules {
 		for i, a := range r.Evaluate(ev, st) {
 			if a.Suppressed != "" {
-				p.suppressed++
-				p.m.suppressed(a.Rule.ID, a.Suppressed)
+				p.countSuppressed(a.Rule.ID, a.Suppressed)
 				continue
+			}
+			if a.Ancestors == nil && a.Process.PID > 0 {
+				a.Ancestors = st.Ancestry(a.Process.PID, rules.MaxAncestors)
 			}
 			p.alerts[a.Rule.ID]++
 			p.m.alert(a.Rule.ID)
@@ -125,8 +142,57 @@ func (p *Processor) handle(ev *auditevent.Event) {
 			}
 		}
 	}
+	p.loads.Observe(ev)
 	if p.onEvent != nil {
 		p.onEvent(ev)
+	}
+}
+
+// KernelLog runs the kernel log detections over one kernel log line (from
+// /dev/kmsg), tying it to the audit event of the same module load when one
+// was seen. Like Push, it must be called from the processor's goroutine.
+func (p *Processor) KernelLog(l *rules.KernelLogLine) {
+	for _, r := range p.rules {
+		kr, ok := r.(rules.KernelLogRule)
+		if !ok {
+			continue
+		}
+		for _, a := range kr.EvaluateKernelLog(l, &p.loads) {
+			p.emit(&a)
+		}
+	}
+}
+
+// emit counts a and writes it unless it was suppressed.
+func (p *Processor) emit(a *rules.Alert) {
+	if a.Suppressed != "" {
+		p.countSuppressed(a.Rule.ID, a.Suppressed)
+		return
+	}
+	p.alerts[a.Rule.ID]++
+	p.m.alert(a.Rule.ID)
+	if err := p.sink.WriteAlert(a); err != nil {
+		p.writeErrors++
+		p.m.writeError()
+		p.log.Error("write alert", "rule", a.Rule.ID, "err", err)
+	}
+}
+
+// flusher is a Sink that buffers (stdout, files): FlushOutput calls it.
+type flusher interface{ Flush() error }
+
+// FlushOutput writes what a buffering sink holds. Live calls it whenever
+// its input queue is empty and on every tick, so alerts leave at once when
+// the stream is quiet and in batches under load; Replay calls it at the end.
+func (p *Processor) FlushOutput() {
+	f, ok := p.sink.(flusher)
+	if !ok {
+		return
+	}
+	if err := f.Flush(); err != nil {
+		p.writeErrors++
+		p.m.writeError()
+		p.log.Error("flush alerts", "err", err)
 	}
 }
 
@@ -137,10 +203,12 @@ func Replay(ctx context.Context, src Source, p *Processor) error {
 		rec, err := src.Next(ctx)
 		if errors.Is(err, io.EOF) {
 			p.Flush()
+			p.FlushOutput()
 			return nil
 		}
 		if err != nil {
 			p.Flush()
+			p.FlushOutput()
 			return fmt.Errorf("replay: %w", err)
 		}
 		p.Push(rec)
@@ -162,6 +230,12 @@ type LiveOptions struct {
 	// OnTick is called on every tick (correlation maintenance, state
 	// snapshots), on the processor's goroutine.
 	OnTick func(now time.Time)
+	// Do, when set, carries functions to run on the processor's goroutine
+	// between records (a configuration reload swapping the catalog).
+	Do <-chan func(*Processor)
+	// KernelLog, when set, feeds kernel log lines (internal/kmsg) into the
+	// processor's goroutine; a closed channel is simply no longer read.
+	KernelLog <-chan *rules.KernelLogLine
 }
 
 // Live runs src through p until ctx is cancelled or the source ends.
@@ -208,17 +282,42 @@ func Live(ctx context.Context, src Source, p *Processor, o LiveOptions) error {
 		defer t.Stop()
 		done := ctx.Done()
 		var drainTimer <-chan time.Time
+		klog := o.KernelLog
 		for {
 			select {
+			case f := <-o.Do:
+				f(p)
+			case l, ok := <-klog:
+				if !ok {
+					klog = nil
+					continue
+				}
+				p.KernelLog(l)
+				p.FlushOutput()
 			case rec, ok := <-ch:
 				if !ok {
 					p.Advance(time.Now().UnixMilli())
 					p.Flush()
+					p.FlushOutput()
 					return nil
 				}
 				p.Push(rec)
+				if len(ch) == 0 {
+					p.FlushOutput()
+				}
 			case now := <-t.C:
+				// Push what is already queued before the clock moves:
+				// otherwise an event whose last records wait in the queue
+				// (after a slow stop, say) would be handed on idle, split.
+				for n := len(ch); n > 0; n-- {
+					rec, ok := <-ch
+					if !ok {
+						break
+					}
+					p.Push(rec)
+				}
 				p.Advance(now.UnixMilli())
+				p.FlushOutput()
 				if o.OnTick != nil {
 					o.OnTick(now)
 				}
@@ -237,4 +336,13 @@ func Live(ctx context.Context, src Source, p *Processor, o LiveOptions) error {
 		}
 	})
 	return g.Wait()
+}
+
+func (p *Processor) countSuppressed(id, reason string) {
+	p.suppressed++
+	if p.suppressedBy == nil {
+		p.suppressedBy = map[string]uint64{}
+	}
+	p.suppressedBy[id+"/"+reason]++
+	p.m.suppressed(id, reason)
 }

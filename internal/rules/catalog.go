@@ -10,10 +10,21 @@ import (
 type Config struct {
 	Exclusions map[string][]Exclusion `yaml:"exclusions"`
 	Disabled   []string               `yaml:"disabled"`
+	// Root is where the known configuration directories are stat'ed when
+	// the catalog is built, so that a file created through a symlinked
+	// directory, ".." or a directory fd is placed by its PARENT item's
+	// dev and inode. "/" is the live system; "" disables it (paths then
+	// resolve lexically only). Tests point it at a temporary tree.
+	Root string `yaml:"root"`
+	// DirIdentities adds directory identities by canonical path, as
+	// "dev inode" the way PATH records print them ("fe:00 1196035"), for
+	// replaying a log recorded on another host.
+	DirIdentities map[string]string `yaml:"dir_identities"`
 }
 
-// DefaultConfig is the catalog as shipped.
-func DefaultConfig() Config { return Config{} }
+// DefaultConfig is the catalog as shipped, resolving directories on the
+// live system.
+func DefaultConfig() Config { return Config{Root: "/"} }
 
 // Validate checks that every id exists and every exclusion is sane.
 func (c Config) Validate() error {
@@ -30,6 +41,9 @@ func (c Config) Validate() error {
 				return fmt.Errorf("exclusions for %s, entry %d: %w", id, i+1, err)
 			}
 		}
+	}
+	if _, err := newDirIndex("", nil, c.DirIdentities); err != nil {
+		return err
 	}
 	for _, id := range c.Disabled {
 		if !known[id] {
@@ -52,10 +66,29 @@ func all(c Config) []Rule {
 		}
 		return out
 	}
-	return []Rule{
-		newModuleLoad(),
-		newConfigFileCreation(user(ConfigFileCreationID)),
+	dirs, err := newDirIndex(c.Root, indexedDirs(changePaths, modulesDirs), c.DirIdentities)
+	if err != nil {
+		dirs = nil // Validate reports it; without the index paths resolve lexically
 	}
+	catalog := []Rule{
+		newModuleLoad(),
+		newModuleUnload(),
+		newKmodLoadTool(user(KmodLoadToolID)),
+		newKmodUnloadTool(user(KmodUnloadToolID)),
+		newModuleLoadLocation(user(ModuleLoadLocationID)),
+		newConfigFileCreation(user(ConfigFileCreationID), dirs),
+		newConfigFileChange(user(ConfigFileChangeID), dirs),
+		newKoFileCreation(user(KoFileCreationID), dirs),
+		newModuleSysctlWrite(),
+		newKexecLoad(user(KexecID)),
+		newBPFToolLoad(),
+		newBPFProgramLoad(user(BPFProgramLoadID)),
+		newAuditTamper(),
+		newDroppedThenLoaded(user(DroppedThenLoadedID)),
+		newConfigThenLoad(user(ConfigThenLoadID)),
+		newFirstSeen(user(FirstSeenID)),
+	}
+	return append(catalog, newKernelLogRules()...)
 }
 
 // Catalog returns the enabled detections.

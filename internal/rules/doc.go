@@ -6,14 +6,29 @@
 // Evaluate over one reassembled event plus a read-only State view of the
 // correlation store. Detections decide from record content (syscall,
 // paths, exe, argv), never from audit rule keys, so logs collected with any
-// rule set work.
+// rule set work. Every Evaluate first checks the cheap facts (syscall
+// name, nametype, comm) and returns without allocating when the event
+// cannot match.
 //
 // Exclusions are data, not code paths: each rule carries the vendor's list
 // as shipped, and Config can extend it. A matching exclusion does not drop
 // the alert silently: Evaluate returns it with Suppressed set to the
 // exclusion's reason so the pipeline can count it by rule and reason.
 // Exclusions by process name only apply when the executable lives outside
-// the world-writable places an attacker can drop a look-alike binary.
+// the world-writable places an attacker can drop a look-alike binary, and
+// the name is the executable's, never argv[0] or comm, which the caller
+// chooses.
+//
+// File detections place a PATH item by its lexical resolution and, when
+// that fails (a directory fd, a symlinked directory, ".." across a
+// symlink), by its PARENT item's device and inode, looked up among the
+// configuration directories stat'ed under Config.Root when the catalog is
+// built.
+//
+// Kernel-log detections (KernelLogRule) match /dev/kmsg lines read by
+// internal/kmsg and point at the audit event of the same module load
+// (RecentLoads). Lines user space wrote (not facility kern) are
+// suppressed as "not-from-kernel".
 //
 // The catalog is listed in one place, catalog.go. Rules hold no mutable
 // state and are safe for concurrent use.

@@ -15,16 +15,25 @@ type Exclusion struct {
 	// Source says where it comes from: a public rule id (E9) or "user".
 	Source string `json:"source" yaml:"source"`
 
-	Exe       []string `json:"exe,omitempty" yaml:"exe"`               // process.executable
-	Name      []string `json:"name,omitempty" yaml:"name"`             // process.name (only for executables in trusted places)
-	ParentExe []string `json:"parent_exe,omitempty" yaml:"parent_exe"` // process.parent.executable
-	Path      []string `json:"path,omitempty" yaml:"path"`             // file.path
-	FileName  []string `json:"file_name,omitempty" yaml:"file_name"`   // file.name
-	Extension []string `json:"extension,omitempty" yaml:"extension"`   // file.extension, exact
+	Exe  []string `json:"exe,omitempty" yaml:"exe"`   // process.executable
+	Name []string `json:"name,omitempty" yaml:"name"` // basename of process.executable (only for executables in trusted places)
+	// Invoked matches the name the program was run as (argv[0]'s
+	// basename, else comm): "modprobe" for /usr/bin/kmod run through its
+	// symlink. Anybody can choose it, so use it only together with Exe.
+	Invoked    []string `json:"invoked,omitempty" yaml:"invoked"`
+	ParentExe  []string `json:"parent_exe,omitempty" yaml:"parent_exe"`   // process.parent.executable
+	ParentName []string `json:"parent_name,omitempty" yaml:"parent_name"` // basename of the parent's executable (trusted places only)
+	ParentArgs []string `json:"parent_args,omitempty" yaml:"parent_args"` // any process.parent.args element
+	Path       []string `json:"path,omitempty" yaml:"path"`               // file.path
+	FileName   []string `json:"file_name,omitempty" yaml:"file_name"`     // file.name
+	Extension  []string `json:"extension,omitempty" yaml:"extension"`     // file.extension, exact
 	// OriginalExtension matches the extension of a rename's source.
 	OriginalExtension []string `json:"original_extension,omitempty" yaml:"original_extension"`
 	Args              []string `json:"args,omitempty" yaml:"args"` // any process.args element
-	Cwd               []string `json:"cwd,omitempty" yaml:"cwd"`   // process.working_directory
+	// ArgsAll needs every pattern to match some process.args element
+	// (Elastic's args == "-q" and args == "--").
+	ArgsAll []string `json:"args_all,omitempty" yaml:"args_all"`
+	Cwd     []string `json:"cwd,omitempty" yaml:"cwd"` // process.working_directory
 	// NoExecutable matches events without a process executable.
 	NoExecutable bool `json:"no_executable,omitempty" yaml:"no_executable"`
 }
@@ -34,8 +43,8 @@ func (x Exclusion) Validate() error {
 	if x.Reason == "" {
 		return fmt.Errorf("exclusion without reason")
 	}
-	if len(x.Exe)+len(x.Name)+len(x.ParentExe)+len(x.Path)+len(x.FileName)+len(x.Extension)+
-		len(x.OriginalExtension)+len(x.Args)+len(x.Cwd) == 0 && !x.NoExecutable {
+	if len(x.Exe)+len(x.Name)+len(x.Invoked)+len(x.ParentExe)+len(x.ParentName)+len(x.ParentArgs)+len(x.Path)+
+		len(x.FileName)+len(x.Extension)+len(x.OriginalExtension)+len(x.Args)+len(x.ArgsAll)+len(x.Cwd) == 0 && !x.NoExecutable {
 		return fmt.Errorf("exclusion %q has no criterion: it would suppress everything", x.Reason)
 	}
 	return nil
@@ -43,8 +52,10 @@ func (x Exclusion) Validate() error {
 
 // Subject is what an exclusion is matched against.
 type Subject struct {
-	Exe, Name, ParentExe, Cwd string
+	Exe, Name, Invoked, Cwd   string
 	Args                      []string
+	ParentExe, ParentName     string
+	ParentArgs                []string
 	Path, FileName, Extension string
 	OriginalExtension         string
 }
@@ -79,7 +90,16 @@ func (x *Exclusion) Match(s *Subject) bool {
 	if len(x.Name) > 0 && (!anyGlob(x.Name, s.Name) || !trustedLocation(s.Exe)) {
 		return false
 	}
+	if len(x.Invoked) > 0 && !anyGlob(x.Invoked, s.Invoked) {
+		return false
+	}
 	if len(x.ParentExe) > 0 && !anyGlob(x.ParentExe, s.ParentExe) {
+		return false
+	}
+	if len(x.ParentName) > 0 && (!anyGlob(x.ParentName, s.ParentName) || !trustedLocation(s.ParentExe)) {
+		return false
+	}
+	if len(x.ParentArgs) > 0 && !anyArg(x.ParentArgs, s.ParentArgs) {
 		return false
 	}
 	if len(x.Path) > 0 && !anyGlob(x.Path, s.Path) {
@@ -97,10 +117,13 @@ func (x *Exclusion) Match(s *Subject) bool {
 	if len(x.Cwd) > 0 && !anyGlob(x.Cwd, s.Cwd) {
 		return false
 	}
-	if len(x.Args) > 0 {
+	if len(x.Args) > 0 && !anyArg(x.Args, s.Args) {
+		return false
+	}
+	for _, p := range x.ArgsAll {
 		hit := false
 		for _, a := range s.Args {
-			if anyGlob(x.Args, a) {
+			if Glob(p, a) {
 				hit = true
 				break
 			}
@@ -110,6 +133,16 @@ func (x *Exclusion) Match(s *Subject) bool {
 		}
 	}
 	return true
+}
+
+// anyArg reports whether some element of args matches one of patterns.
+func anyArg(patterns, args []string) bool {
+	for _, a := range args {
+		if anyGlob(patterns, a) {
+			return true
+		}
+	}
+	return false
 }
 
 func exactAny(list []string, s string) bool {

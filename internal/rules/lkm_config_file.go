@@ -56,10 +56,12 @@ func E9Exclusions() []Exclusion {
 type configFileCreation struct {
 	def        Definition
 	exclusions []Exclusion
+	dirs       *dirIndex
 }
 
-func newConfigFileCreation(extra []Exclusion) *configFileCreation {
+func newConfigFileCreation(extra []Exclusion, dirs *dirIndex) *configFileCreation {
 	return &configFileCreation{
+		dirs: dirs,
 		def: Definition{
 			ID:   ConfigFileCreationID,
 			Name: "Loadable Kernel Module Configuration File Creation",
@@ -82,19 +84,30 @@ func (r *configFileCreation) Evaluate(ev *auditevent.Event, st State) []Alert {
 	var out []Alert
 	for i := range ev.Paths {
 		p := &ev.Paths[i]
-		if p.Nametype != "CREATE" || p.Resolved == "" || !anyGlob(configFilePaths, p.Resolved) {
+		if p.Nametype != "CREATE" {
+			continue
+		}
+		where := r.dirs.itemPath(ev, i, configFilePaths)
+		if where == "" || !anyGlob(configFilePaths, where) {
 			continue
 		}
 		proc, parent := actor(ev, st)
 		a := newAlert(&r.def, ev, proc, parent)
 		a.Category, a.Type, a.Action = []string{"file"}, []string{"creation"}, "creation"
-		a.File = &File{Path: p.Resolved, OriginalPath: renameSource(ev, p)}
-		if a.File.OriginalPath != "" {
+		a.File = &File{Path: where, OriginalPath: renameSource(ev, p)}
+		switch {
+		case a.File.OriginalPath != "":
 			a.Type, a.Action = []string{"creation", "change"}, "rename"
+		case isLinkSyscall(ev.Syscall.Name):
+			a.Action = "hard-link"
+			a.File.OriginalPath = linkSource(ev)
 		}
-		a.Reason = "kernel module configuration file " + p.Resolved + " created by " + orUnknown(proc.Exe)
+		a.Reason = "kernel module configuration file " + where + " created by " + orUnknown(proc.Exe)
+		if where != p.Resolved {
+			a.Reason += " (written as " + strconvQuote(p.Name) + ")"
+		}
 		s := subjectOf(&proc, parent)
-		s.Path, s.FileName, s.Extension = p.Resolved, BaseName(p.Resolved), Extension(BaseName(p.Resolved))
+		s.Path, s.FileName, s.Extension = where, BaseName(where), Extension(BaseName(where))
 		if a.File.OriginalPath != "" {
 			s.OriginalExtension = Extension(BaseName(a.File.OriginalPath))
 		}
@@ -117,6 +130,22 @@ func renameSource(ev *auditevent.Event, created *auditevent.Path) string {
 	for i := range ev.Paths {
 		q := &ev.Paths[i]
 		if q.Nametype == "DELETE" && q.Resolved != created.Resolved {
+			if q.Resolved != "" {
+				return q.Resolved
+			}
+			return q.Name
+		}
+	}
+	return ""
+}
+
+func isLinkSyscall(name string) bool { return name == "link" || name == "linkat" }
+
+// linkSource returns the existing name a hard link was made from: the
+// NORMAL item of link/linkat.
+func linkSource(ev *auditevent.Event) string {
+	for i := range ev.Paths {
+		if q := &ev.Paths[i]; q.Nametype == "NORMAL" {
 			if q.Resolved != "" {
 				return q.Resolved
 			}

@@ -20,10 +20,14 @@ func newModuleLoad() *moduleLoad {
 	return &moduleLoad{def: Definition{
 		ID:   ModuleLoadID,
 		Name: "Kernel Module Load Attempt",
-		Description: "A process called init_module or finit_module. A successful call inserted code into the " +
-			"running kernel; a failed one shows the attempt (no signature, modules disabled, lockdown).",
+		Description: "A process called init_module or finit_module (any ABI, 32-bit included). A successful call " +
+			"inserted code into the running kernel; a failed one shows the attempt (no signature, modules disabled, " +
+			"lockdown). A non-root caller (E3) raises it; a load the kernel itself requested (request_module running " +
+			"modprobe as a usermode helper) is marked as such and lowered; the authencesn crypto module loaded " +
+			"through modprobe (Copy-Fail, S2) is raised. Every alert carries the KERN_MODULE name and executable " +
+			"a per-host rarity count (H1) aggregates on.",
 		Severity: High, RiskScore: 73, Threat: T1547006,
-		Covers: []string{"E2", "S1"},
+		Covers: []string{"E2", "E3", "S2", "H1"},
 		Needs:  []auparse.AuditMessageType{auparse.AUDIT_SYSCALL, auparse.AUDIT_KERN_MODULE, auparse.AUDIT_PROCTITLE},
 	}}
 }
@@ -34,9 +38,7 @@ func (r *moduleLoad) Evaluate(ev *auditevent.Event, st State) []Alert {
 	if !ev.HasSyscall {
 		return nil
 	}
-	switch ev.Syscall.Name {
-	case "init_module", "finit_module":
-	default:
+	if !isModuleLoadSyscall(ev.Syscall.Name) {
 		return nil
 	}
 	proc, parent := actor(ev, st)
@@ -52,14 +54,63 @@ func (r *moduleLoad) Evaluate(ev *auditevent.Event, st State) []Alert {
 			what = "kernel module file " + ko
 		}
 	}
+	by := orUnknown(proc.Exe)
+	if ev.Syscall.UID != 0 && ev.Syscall.UID != auditevent.Unset {
+		by += " (uid " + itoa(int64(ev.Syscall.UID)) + ", not root)"
+	}
 	if ev.Syscall.Success == auditevent.SuccessNo {
 		// Refused by the kernel: still an attempt, one step lower.
 		a.Severity, a.RiskScore = Medium, 47
-		a.Reason = orUnknown(proc.Exe) + " tried to load " + what + " with " + ev.Syscall.Name + " (refused, exit " + itoa(ev.Syscall.Exit) + ")"
+		a.Reason = by + " tried to load " + what + " with " + ev.Syscall.Name + " (refused, exit " + itoa(ev.Syscall.Exit) + ")"
 	} else {
-		a.Reason = orUnknown(proc.Exe) + " loaded " + what + " with " + ev.Syscall.Name
+		a.Reason = by + " loaded " + what + " with " + ev.Syscall.Name
+	}
+	if ev.Syscall.UID != 0 && ev.Syscall.UID != auditevent.Unset && a.Severity < High {
+		a.Severity, a.RiskScore = High, 73 // E3: only root should ever get this far
+	}
+	if name, ok := kernelAutoload(&proc, parent); ok {
+		a.Action, a.Autoload = ActionKernelAutoload, true
+		a.Reason = "the kernel requested module " + quoteIfOdd(name) + " (modprobe run as a usermode helper, no login session): " + a.Reason
+		if a.Severity > Low {
+			a.Severity, a.RiskScore = Low, 21
+		}
+	}
+	if copyFailModule(ev, &proc) {
+		a.Severity, a.RiskScore = Critical, 90
+		a.Reason = "authencesn crypto module requested through modprobe (CVE-2026-31431 Copy-Fail indicator): " + a.Reason
 	}
 	return []Alert{a}
+}
+
+// ActionKernelAutoload is event.action for module loads the kernel itself
+// requested (request_module), so they are never mistaken for a person
+// running modprobe.
+const ActionKernelAutoload = "kernel-requested-module-load"
+
+// copyFailModule is Sigma S2's condition on audit data: modprobe loading
+// authencesn, by KERN_MODULE name or by the crypto-authencesn( argument.
+func copyFailModule(ev *auditevent.Event, p *auditevent.Process) bool {
+	if ev.HasModule && ev.Module == "authencesn" && (p.Comm == "modprobe" || p.Name() == "modprobe") {
+		return true
+	}
+	if p.Name() != "modprobe" && !(BaseName(p.Exe) == "kmod" && hasArg(p.Args, "modprobe")) {
+		return false
+	}
+	for _, a := range p.Args {
+		if strings.Contains(a, "crypto-authencesn(") {
+			return true
+		}
+	}
+	return false
+}
+
+func hasArg(args []string, s string) bool {
+	for _, a := range args {
+		if a == s {
+			return true
+		}
+	}
+	return false
 }
 
 // koArgument returns the first argument naming a module file, made

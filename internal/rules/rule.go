@@ -78,7 +78,49 @@ type Alert struct {
 	// Suppressed is set when an exclusion matched; the pipeline counts it
 	// and does not emit it.
 	Suppressed string
+	// Autoload is set when the kernel itself requested the module
+	// (request_module ran modprobe as a usermode helper); Action is then
+	// ActionKernelAutoload.
+	Autoload bool
+	// KernelLog is the kernel log line a kernel-log detection matched;
+	// Event is then the audit event of the same load, or nil.
+	KernelLog *KernelLogLine
+	// Ancestors are the process's known ancestors, parent first, at most
+	// MaxAncestors (from State.Ancestry). The pipeline fills them for an
+	// alert that has none.
+	Ancestors []auditevent.Process
+	// Related are the earlier events a correlating detection links to
+	// this one (the write of the loaded file, of configuration naming it).
+	Related []Related
+	// FirstSeen lists the values this host had never seen before the event.
+	FirstSeen []SeenValue
 }
+
+// MaxAncestors bounds Alert.Ancestors.
+const MaxAncestors = 16
+
+// Related is an earlier event linked to an alert.
+type Related struct {
+	Role     string // RoleModuleFileWrite or RoleModuleConfigWrite
+	Serial   uint32
+	AtMilli  int64 // event time, ms since the epoch
+	Syscall  string
+	Path     string
+	Process  auditevent.Process // the process that made the event
+	Modules  []string           // module names the written configuration names
+	Match    string             // how the link was made
+	LinkedBy string             // the module name or file that matched
+}
+
+// Roles of a Related event.
+const (
+	RoleModuleFileWrite   = "module-file-write"
+	RoleModuleConfigWrite = "module-config-write"
+)
+
+// SeenValue is one value seen for the first time: its kind (module,
+// ko_path, kmod_args) and the value.
+type SeenValue struct{ Kind, Value string }
 
 // State is the read-only view of the correlation state that detections
 // may use. Implementations must not block.
@@ -88,6 +130,8 @@ type State interface {
 	// Parent returns the parent of the process pid is now, never a newer
 	// process that reused the parent's pid.
 	Parent(pid int) (auditevent.Process, bool)
+	// Ancestry returns pid's ancestors, parent first, at most max of them.
+	Ancestry(pid int, max int) []auditevent.Process
 }
 
 // Rule is one detection: a declaration and a pure evaluation over one

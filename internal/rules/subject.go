@@ -32,12 +32,12 @@ func actor(ev *auditevent.Event, st State) (auditevent.Process, *auditevent.Proc
 }
 
 func subjectOf(p *auditevent.Process, parent *auditevent.Process) Subject {
-	s := Subject{Exe: p.Exe, Name: BaseName(p.Exe), Cwd: p.Cwd, Args: p.Args}
+	s := Subject{Exe: p.Exe, Name: BaseName(p.Exe), Invoked: p.Name(), Cwd: p.Cwd, Args: p.Args}
 	if s.Name == "" {
 		s.Name = p.Comm
 	}
 	if parent != nil {
-		s.ParentExe = parent.Exe
+		s.ParentExe, s.ParentName, s.ParentArgs = parent.Exe, BaseName(parent.Exe), parent.Args
 	}
 	return s
 }
@@ -45,4 +45,11 @@ func subjectOf(p *auditevent.Process, parent *auditevent.Process) Subject {
 // newAlert fills what every alert of rule d for ev has in common.
 func newAlert(d *Definition, ev *auditevent.Event, p auditevent.Process, parent *auditevent.Process) Alert {
 	return Alert{Rule: d, Event: ev, Severity: d.Severity, RiskScore: d.RiskScore, Process: p, Parent: parent}
+}
+
+// suppress sets a.Suppressed to the first matching exclusion's reason.
+func suppress(a *Alert, xs []Exclusion, s *Subject) {
+	if reason, ok := firstMatch(xs, s); ok {
+		a.Suppressed = reason
+	}
 }

@@ -1,0 +1,340 @@
+package correlate
+
+import (
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/auditlkm/auditlkm/internal/auditevent"
+)
+
+// Bounds of the work one module load event may cause.
+const (
+	// maxConfigScan bounds the module configuration writes examined per
+	// load (the newest within LinkWindow).
+	maxConfigScan = 64
+	// maxConfigRereads bounds the configuration files re-read per load.
+	maxConfigRereads = 16
+	// MaxConfigLinks bounds the configuration writes one load links.
+	MaxConfigLinks = 8
+	// maxLoaderNames bounds the module names a load is known by (its own
+	// and those its modprobe ancestors asked for).
+	maxLoaderNames = 8
+	// loaderAncestors is how far up a load looks for the modprobe that
+	// asked for it (modprobe, then sh -c for an install command, then
+	// insmod).
+	loaderAncestors = 4
+)
+
+// How a load's module file was found (ModuleLoad.FileSource).
+const (
+	FileFromArgv   = "argv"    // a module file argument of the loading process (insmod)
+	FileFromOpen   = "open"    // the loading process's earlier open of a module file
+	FileFromProcFD = "proc-fd" // /proc/<pid>/fd/<a0> of finit_module, read live
+)
+
+// ModuleLoad is what the store resolved about an init_module or
+// finit_module event.
+type ModuleLoad struct {
+	Serial uint32
+	At     time.Time
+	// Name is the KERN_MODULE name, else the name derived from File
+	// (NameFromFile); "" when neither is known.
+	Name         string
+	NameFromFile bool
+	// File is the module file, cleaned; "" when unknown (init_module from
+	// a buffer read elsewhere, or no argv, open or /proc to tell).
+	File       string
+	FileSource string
+	Dev        string // from the open, when FileSource is FileFromOpen
+	Inode      uint64
+	// Drop is the last recorded write of File within LinkWindow before
+	// the load; nil when none. DropBySameProcess says the writer is the
+	// loading process itself (same pid, start and executable).
+	Drop              *FileWrite
+	DropBySameProcess bool
+	// Configs are the module configuration writes within LinkWindow
+	// before the load that name its module (or its file), newest first,
+	// at most MaxConfigLinks.
+	Configs []ConfigLink
+	// Repeat: the same process already made a load of the same file or
+	// module that linked the same writes (insmod tries finit_module, then
+	// init_module): detections raise their linked alert once.
+	Repeat bool
+}
+
+// ConfigLink is one module configuration write a load is linked to.
+type ConfigLink struct {
+	Write FileWrite
+	// Module is the name (or file) that matched; Match says how:
+	// "names" (the file names the module), "install-file" (an install
+	// command names the loaded file) or "file-name" (the configuration
+	// file is named after the module, the only match a replay can make
+	// since it cannot read the files).
+	Module, Match string
+}
+
+// ModuleLoad returns what the store resolved about the event being
+// observed, if it is an init_module or finit_module call.
+func (s *Store) ModuleLoad() (ModuleLoad, bool) {
+	if !s.hasLoad {
+		return ModuleLoad{}, false
+	}
+	return s.load, true
+}
+
+// FirstSeenNow returns the values the event being observed marked for the
+// first time on this host (kind and value), at most maxFreshPerEvent. The
+// slice is reused by the next Observe.
+func (s *Store) FirstSeenNow() []SeenValue { return s.fresh }
+
+// SeenValue is one value of the first-seen history.
+type SeenValue struct{ Kind, Value string }
+
+// LinkWindow returns how far back a load is linked to writes.
+func (s *Store) LinkWindow() time.Duration { return s.cfg.LinkWindow }
+
+func (s *Store) live() bool { return s.cfg.ProcRoot != "" }
+
+// moduleFileArg returns the first argument after argv[0] naming a module
+// file, made absolute against cwd and cleaned.
+func moduleFileArg(args []string, cwd string) string {
+	for i, a := range args {
+		if i == 0 || strings.HasPrefix(a, "-") || fileKind(a) != FileModule {
+			continue
+		}
+		if !strings.HasPrefix(a, "/") {
+			if !strings.HasPrefix(cwd, "/") {
+				return ""
+			}
+			return path.Join(cwd, a)
+		}
+		return path.Clean(a)
+	}
+	return ""
+}
+
+// observeLoad resolves a module load event and marks its module name and
+// file as seen.
+func (s *Store) observeLoad(e *proc, ev *auditevent.Event, at int64) {
+	sc := &ev.Syscall
+	ml := ModuleLoad{Serial: ev.Serial, At: time.UnixMilli(at)}
+	if ev.HasModule && ev.Module != "" {
+		ml.Name = ev.Module
+	}
+	cwd := e.p.Cwd
+	if ev.HasCwd {
+		cwd = ev.Cwd
+	}
+	switch {
+	case moduleFileArg(e.p.Args, cwd) != "":
+		ml.File, ml.FileSource = moduleFileArg(e.p.Args, cwd), FileFromArgv
+	case moduleFileArg(ev.Args(), cwd) != "":
+		ml.File, ml.FileSource = moduleFileArg(ev.Args(), cwd), FileFromArgv
+	case e.opened != "" && e.openedMilli <= at:
+		ml.File, ml.FileSource, ml.Dev, ml.Inode = e.opened, FileFromOpen, e.openedDev, e.openedInode
+	case sc.Name == "finit_module" && sc.Args[0] < 1<<20:
+		if f := s.readFD(e, int(sc.Args[0]), at); f != "" {
+			ml.File, ml.FileSource = f, FileFromProcFD
+		}
+	}
+	if ml.Name == "" && ml.File != "" {
+		ml.Name, ml.NameFromFile = ModuleNameFromFile(ml.File), true
+	}
+	when := ml.At
+	if ml.Name != "" {
+		s.MarkSeen(SeenModule, ml.Name, when)
+	}
+	if ml.File != "" {
+		s.MarkSeen(SeenKoPath, ml.File, when)
+	}
+	s.linkDrop(&ml, e, at)
+	s.linkConfigs(&ml, e, at)
+	key := ml.File + "\x00" + ml.Name
+	if ml.Drop != nil || len(ml.Configs) > 0 {
+		if e.linkedLoad == key {
+			ml.Repeat = true
+		}
+		e.linkedLoad = key
+	}
+	s.load, s.hasLoad = ml, true
+}
+
+// readFD resolves /proc/<pid>/fd/<fd> of a live loader, within the read
+// budget, if /proc still shows the same process.
+func (s *Store) readFD(e *proc, fd int, at int64) string {
+	if !s.live() || !s.spendBudget() {
+		return ""
+	}
+	s.m.procReads.Inc()
+	root := filepath.Join(s.cfg.ProcRoot, strconv.Itoa(e.p.PID))
+	target, err := os.Readlink(filepath.Join(root, "fd", strconv.Itoa(fd)))
+	if err != nil || !strings.HasPrefix(target, "/") {
+		return ""
+	}
+	st, err := readStartTicks(s.cfg.ProcRoot, e.p.PID)
+	if err != nil {
+		return ""
+	}
+	if e.startTicks != 0 && st != e.startTicks {
+		return "" // the pid was reused since
+	}
+	if start := s.startMilli(st); start == 0 || start > at+startSlackMilli {
+		return ""
+	}
+	return target
+}
+
+// sameImage reports whether the writer recorded in w is the process e.
+func sameImage(w *FileWrite, e *proc) bool {
+	return w.Process.PID == e.p.PID && w.Process.Exe == e.p.Exe &&
+		(w.Process.StartMilli == 0 || e.p.StartMilli == 0 ||
+			abs64(w.Process.StartMilli-e.p.StartMilli) <= startSlackMilli)
+}
+
+func abs64(n int64) int64 {
+	if n < 0 {
+		return -n
+	}
+	return n
+}
+
+func (s *Store) inWindow(w *FileWrite, at int64) bool {
+	wm := w.At.UnixMilli()
+	return wm <= at+startSlackMilli && at-wm <= s.cfg.LinkWindow.Milliseconds()
+}
+
+func (s *Store) linkDrop(ml *ModuleLoad, e *proc, at int64) {
+	if ml.File == "" {
+		return
+	}
+	var w *FileWrite
+	if fe := s.files.byPath[strings.TrimSuffix(ml.File, " (deleted)")]; fe != nil {
+		w = &fe.w
+	} else if ml.Inode != 0 {
+		if fe := s.files.byInode[inodeKey{ml.Dev, ml.Inode}]; fe != nil {
+			w = &fe.w
+		}
+	}
+	if w == nil || w.Kind != FileModule || !s.inWindow(w, at) {
+		return
+	}
+	c := *w
+	ml.Drop, ml.DropBySameProcess = &c, sameImage(w, e)
+}
+
+// loaderNames lists the module names a load is known by: its own, and
+// the modules its modprobe ancestors (or itself, for modprobe) were asked
+// to load.
+func (s *Store) loaderNames(ml *ModuleLoad, e *proc) []string {
+	var out []string
+	add := func(n string) {
+		if n = NormalizeModuleName(n); n == "" || len(out) >= maxLoaderNames {
+			return
+		}
+		for _, x := range out {
+			if x == n {
+				return
+			}
+		}
+		out = append(out, n)
+	}
+	add(ml.Name)
+	for i, p := 0, e; p != nil && i <= loaderAncestors; i, p = i+1, s.parentOf(p) {
+		if p.p.Name() != "modprobe" {
+			continue
+		}
+		for j, a := range p.p.Args {
+			if j > 0 && !strings.HasPrefix(a, "-") {
+				add(a)
+			}
+		}
+	}
+	return out
+}
+
+func (s *Store) linkConfigs(ml *ModuleLoad, e *proc, at int64) {
+	names := s.loaderNames(ml, e)
+	if len(names) == 0 && ml.File == "" {
+		return
+	}
+	rereads, scanned := 0, 0
+	for el := s.files.lru.Back(); el != nil && scanned < maxConfigScan && len(ml.Configs) < MaxConfigLinks; el = el.Prev() {
+		fe := el.Value.(*fileEntry)
+		w := &fe.w
+		if at-w.At.UnixMilli() > s.cfg.LinkWindow.Milliseconds() {
+			break // older writes are further to the front
+		}
+		if w.Kind != FileModuleConfig || !s.inWindow(w, at) {
+			continue
+		}
+		scanned++
+		if w.Path != "" && s.live() && rereads < maxConfigRereads {
+			rereads++
+			s.readConfig(w) // the file is complete by now
+		}
+		if mod, how := configMatch(w, names, ml.File); how != "" {
+			ml.Configs = append(ml.Configs, ConfigLink{Write: *w, Module: mod, Match: how})
+		}
+	}
+}
+
+func configMatch(w *FileWrite, names []string, file string) (string, string) {
+	for _, n := range names {
+		for _, x := range w.Names {
+			if x == n {
+				return n, "names"
+			}
+		}
+	}
+	if file != "" {
+		for _, f := range w.Files {
+			if f == file {
+				return f, "install-file"
+			}
+		}
+	}
+	base := NormalizeModuleName(strings.TrimSuffix(path.Base(w.Path), ".conf"))
+	for _, n := range names {
+		if base != "" && base == n {
+			return n, "file-name"
+		}
+	}
+	return "", ""
+}
+
+// readConfig reads a module configuration file and keeps the modules and
+// files it names in w. A file that is gone or unreadable keeps what an
+// earlier read found.
+func (s *Store) readConfig(w *FileWrite) {
+	s.m.configReads.Inc()
+	f, err := os.Open(w.Path)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return // never block on a fifo or read a device
+	}
+	buf := make([]byte, maxConfigBytes)
+	n, _ := readFull(f, buf)
+	if n == 0 {
+		return
+	}
+	w.Names, w.Files = ParseModuleConfig(w.Path, buf[:n])
+}
+
+func readFull(f *os.File, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := f.Read(buf[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}

@@ -1,0 +1,116 @@
+package kmsg
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/auditlkm/auditlkm/internal/rules"
+)
+
+// TestReaderRealDevice writes lines into the real /dev/kmsg (as root) and
+// reads them back through a Reader started at the end of the buffer: the
+// line arrives parsed, with the user facility the kernel forces on lines
+// written from user space, even when the writer asks for facility 0.
+func TestReaderRealDevice(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("writing /dev/kmsg needs root")
+	}
+	if !Readable("/dev/kmsg") {
+		t.Skip("/dev/kmsg is not readable")
+	}
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	token := "auditlkm-kmsg-test-" + hex.EncodeToString(b)
+
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg)
+	cfg := DefaultConfig()
+	cfg.Backlog = false
+	cfg.PollInterval = 20 * time.Millisecond
+	r, err := Open(cfg, nil, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	out := make(chan *rules.KernelLogLine, 16)
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx, out) }()
+
+	// "<0>" asks for kern.emerg; the kernel turns facility 0 into LOG_USER.
+	msg := "<0>" + token + ": loading out-of-tree module taints kernel.\twith a tab"
+	if err := os.WriteFile("/dev/kmsg", []byte(msg+"\n"), 0); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(5 * time.Second)
+	var got *rules.KernelLogLine
+	for got == nil {
+		select {
+		case l := <-out:
+			if len(l.Message) >= len(token) && l.Message[:len(token)] == token {
+				got = l
+			}
+		case <-deadline:
+			t.Fatal("the injected line did not come back")
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if _, open := <-out; open {
+		// drain: Run closes out when it returns
+		for range out {
+		}
+	}
+	if got.Facility != 1 || got.Level != 0 {
+		t.Errorf("facility %d level %d, want 1 (user) 0", got.Facility, got.Level)
+	}
+	if want := token + ": loading out-of-tree module taints kernel.\twith a tab"; got.Message != want {
+		t.Errorf("message %q, want %q", got.Message, want)
+	}
+	if d := time.Since(got.Time); d < -2*time.Second || d > 10*time.Second {
+		t.Errorf("wall time %s is %s away from now", got.Time, d)
+	}
+	if n := testutil.ToFloat64(m.lines); n < 1 {
+		t.Errorf("lines_total = %v", n)
+	}
+}
+
+// TestReaderBacklog reads the records already in the buffer: the kernel's
+// first record (sequence 0 or the oldest kept) comes first.
+func TestReaderBacklog(t *testing.T) {
+	if !Readable("/dev/kmsg") {
+		t.Skip("/dev/kmsg is not readable")
+	}
+	cfg := DefaultConfig()
+	r, err := Open(cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	out := make(chan *rules.KernelLogLine)
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx, out) }()
+	var first *rules.KernelLogLine
+	select {
+	case first = <-out:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no backlog record")
+	}
+	cancel()
+	for range out {
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if first.Facility != 0 || first.Message == "" {
+		t.Errorf("first backlog record = %+v, want a kernel message", first)
+	}
+}

@@ -1,0 +1,19 @@
+// Package output delivers ECS JSON lines to where operators want them:
+// stdout, files that logrotate may rotate, and syslog (RFC 5424 over the
+// local socket or TCP), several at once.
+//
+// A Fanout encodes each alert once (through the ECS encoder it is given)
+// and hands the line to every Writer; one failing Writer never keeps a
+// line from the others. Writers count what they write, fail and drop in
+// auditlkm_output_* metrics labelled by output name.
+//
+// Lifetimes: a File is opened by OpenFile and must be closed; Reopen swaps
+// in a freshly opened file at the same path (SIGUSR1 after logrotate moved
+// the old one) without losing or splitting a line. A Syslog starts one
+// sender goroutine in NewSyslog; Close stops it after draining its bounded
+// queue for at most SyslogConfig.DrainTimeout. Writes never block on the
+// network: when the queue is full a line is dropped and counted.
+//
+// This package never imports log/syslog (its format is RFC 3164) and
+// never reads the alerts it carries.
+package output

@@ -1,0 +1,250 @@
+package output
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/auditlkm/auditlkm/internal/rules"
+)
+
+// Sentinel errors.
+var (
+	// ErrClosed: the writer was closed.
+	ErrClosed = errors.New("output closed")
+	// ErrDropped: the line was dropped (queue full, or undeliverable).
+	ErrDropped = errors.New("line dropped")
+	// ErrInvalidConfig: a configuration was refused.
+	ErrInvalidConfig = errors.New("invalid output configuration")
+)
+
+// Severity is a syslog severity, 0 (emergency) to 7 (debug).
+type Severity int
+
+// The severities alerts are mapped to.
+const (
+	SevCritical Severity = 2
+	SevError    Severity = 3
+	SevWarning  Severity = 4
+	SevNotice   Severity = 5
+	SevInfo     Severity = 6
+)
+
+// AlertSeverity maps an alert's severity to syslog's: critical → crit,
+// high → err, medium → warning, low → notice, unknown → info.
+func AlertSeverity(a *rules.Alert) Severity {
+	s := a.Severity
+	if s <= 0 && a.Rule != nil {
+		s = a.Rule.Severity
+	}
+	switch s {
+	case rules.Critical:
+		return SevCritical
+	case rules.High:
+		return SevError
+	case rules.Medium:
+		return SevWarning
+	case rules.Low:
+		return SevNotice
+	}
+	return SevInfo
+}
+
+// Message is one line to deliver.
+type Message struct {
+	// Line is one JSON document without its newline. It is valid only
+	// during the Write call: a Writer that keeps it copies it.
+	Line     []byte
+	Time     time.Time // when the line was produced (syslog TIMESTAMP)
+	Severity Severity
+	MsgID    string // syslog MSGID: "alert" or "event"
+}
+
+// Writer is one destination of lines.
+type Writer interface {
+	Write(m Message) error
+}
+
+// Stream writes lines to an io.Writer (stdout). Lines are buffered and
+// written, whole, by Flush (the pipeline flushes whenever its input goes
+// idle) or as soon as flushBytes are pending. It is safe for concurrent
+// use. It never closes w.
+type Stream struct {
+	mu  sync.Mutex
+	w   io.Writer
+	buf []byte
+}
+
+// NewStream returns a Stream over w.
+func NewStream(w io.Writer) (*Stream, error) {
+	if w == nil {
+		return nil, fmt.Errorf("new stream output: %w: nil writer", ErrInvalidConfig)
+	}
+	return &Stream{w: w}, nil
+}
+
+// Write queues m.Line and a newline.
+func (s *Stream) Write(m Message) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.buf = append(append(s.buf, m.Line...), '\n')
+	if len(s.buf) >= flushBytes {
+		return s.flushLocked()
+	}
+	return nil
+}
+
+// Flush writes the queued lines with one Write call.
+func (s *Stream) Flush() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.flushLocked()
+}
+
+func (s *Stream) flushLocked() error {
+	if len(s.buf) == 0 {
+		return nil
+	}
+	n, err := s.w.Write(s.buf)
+	if err == nil && n != len(s.buf) {
+		err = io.ErrShortWrite
+	}
+	s.buf = s.buf[:0]
+	if cap(s.buf) > keepBufBytes {
+		s.buf = nil
+	}
+	return err
+}
+
+// flushBytes: pending lines past this size are written at once.
+const flushBytes = 64 << 10
+
+// keepBufBytes: a line buffer larger than this is not kept for the next
+// line.
+const keepBufBytes = 256 << 10
+
+// File appends lines to a file. It is safe for concurrent use.
+type File struct {
+	path string
+	perm os.FileMode
+
+	mu     sync.Mutex
+	f      *os.File
+	buf    []byte
+	closed bool
+}
+
+// DefaultFileMode is the mode of a file OpenFile creates.
+const DefaultFileMode = 0o640
+
+// OpenFile opens (creating with perm, appending) the file at path. The
+// caller must Close it.
+func OpenFile(path string, perm os.FileMode) (*File, error) {
+	if path == "" {
+		return nil, fmt.Errorf("open output file: %w: empty path", ErrInvalidConfig)
+	}
+	f, err := openAppend(path, perm)
+	if err != nil {
+		return nil, err
+	}
+	return &File{path: path, perm: perm, f: f}, nil
+}
+
+func openAppend(path string, perm os.FileMode) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, perm)
+	if err != nil {
+		return nil, fmt.Errorf("open output file: %w", err)
+	}
+	return f, nil
+}
+
+// Path returns the file's path.
+func (f *File) Path() string { return f.path }
+
+// Write queues m.Line and a newline; Flush (or flushBytes pending) writes
+// them with one write(2). With O_APPEND whole lines are never interleaved
+// with another writer's.
+func (f *File) Write(m Message) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return fmt.Errorf("write %s: %w", f.path, ErrClosed)
+	}
+	f.buf = append(append(f.buf, m.Line...), '\n')
+	if len(f.buf) >= flushBytes {
+		return f.flushLocked()
+	}
+	return nil
+}
+
+// Flush writes the queued lines.
+func (f *File) Flush() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return nil
+	}
+	return f.flushLocked()
+}
+
+func (f *File) flushLocked() error {
+	if len(f.buf) == 0 {
+		return nil
+	}
+	n, err := f.f.Write(f.buf)
+	if err == nil && n != len(f.buf) {
+		err = io.ErrShortWrite
+	}
+	f.buf = f.buf[:0]
+	if cap(f.buf) > keepBufBytes {
+		f.buf = nil
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", f.path, err)
+	}
+	return nil
+}
+
+// Reopen opens the path again and swaps the new file in; lines written
+// before the swap are in the old file (renamed by logrotate), lines after
+// in the new one. If the path cannot be opened the old file stays in use
+// and the error is returned.
+func (f *File) Reopen() error {
+	nf, err := openAppend(f.path, f.perm)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		_ = nf.Close()
+		return fmt.Errorf("reopen %s: %w", f.path, ErrClosed)
+	}
+	// Lines queued before the signal belong to the rotated file.
+	ferr := f.flushLocked()
+	old := f.f
+	f.f = nf
+	f.mu.Unlock()
+	if err := old.Close(); err != nil {
+		return errors.Join(ferr, fmt.Errorf("close rotated %s: %w", f.path, err))
+	}
+	return ferr
+}
+
+// Close closes the file; later writes fail with ErrClosed.
+func (f *File) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return nil
+	}
+	f.closed = true
+	ferr := f.flushLocked()
+	if err := f.f.Close(); err != nil {
+		return errors.Join(ferr, fmt.Errorf("close %s: %w", f.path, err))
+	}
+	return ferr
+}

@@ -1,0 +1,96 @@
+package rules
+
+import (
+	"strings"
+
+	"github.com/elastic/go-libaudit/v2/auparse"
+
+	"github.com/auditlkm/auditlkm/internal/auditevent"
+)
+
+// KoFileCreationID is the stable id of the kernel object file detection.
+const KoFileCreationID = "kernel-object-file-creation"
+
+// modulesDirs are where the kernel's modules live (D1, P5).
+var modulesDirs = []string{"/lib/modules/*", "/usr/lib/modules/*"}
+
+// E8Exclusions is E8's list as shipped, plus H2's paths and the package
+// managers that install modules (D1).
+func E8Exclusions() []Exclusion {
+	return []Exclusion{
+		{Reason: "build-or-initramfs", Source: "E8", Path: []string{"/tmp/mkinitramfs*", "/var/cache/uptrack/*", "/var/tmp/dracut.*",
+			"/build/*", "/var/lib/dkms/*", "/mnt/Samsung/*", "/var/tmp/portage/*", "/tmp/user/0/mkinitramfs*", "/var/tmp/supermin*",
+			"/mnt/img/storage/squashfs-root/*", "/var/opt/eset/*", "/var/tmp/mkinitramfs_*"}},
+		{Reason: "package-manager", Source: "E8", Exe: []string{"/usr/local/v3net/suarez/bin/suarez", "/sbin/dracut", "/opt/traps/bin/pmd",
+			"/usr/bin/pacman", "/usr/bin/containerd", "/usr/sbin/dockerd", "/usr/bin/dockerd", "/snap/*",
+			"/usr/lib/dracut/dracut-initramfs-restore", "/sbin/unsquashfs"}},
+		{Reason: "archive-extraction", Source: "E8", Name: []string{"cpio"}},
+		{Reason: "initramfs", Source: "H2", Path: []string{"/run/initramfs/*", "/var/tmp/mkinitramfs*"}},
+		{Reason: "package-manager", Source: "D1", Exe: []string{"/usr/bin/dpkg", "/bin/dpkg", "/usr/bin/rpm", "/bin/rpm",
+			"/usr/bin/dnf", "/usr/bin/dnf5", "/usr/bin/yum", "/usr/lib/systemd/systemd", "/lib/systemd/systemd"}},
+	}
+}
+
+// koFileCreation fires when a kernel object file (.ko, .ko.xz, .ko.zst,
+// .ko.gz) is created, renamed or linked into place: anywhere the audit
+// rules see it (E8, H2's first query), and in the modules tree (D1) or a
+// drivers directory (P5), where it is raised.
+type koFileCreation struct {
+	def        Definition
+	exclusions []Exclusion
+	dirs       *dirIndex
+}
+
+func newKoFileCreation(extra []Exclusion, dirs *dirIndex) *koFileCreation {
+	return &koFileCreation{
+		def: Definition{
+			ID:   KoFileCreationID,
+			Name: "Kernel Object File Creation",
+			Description: "A kernel module file (.ko, compressed or not) was created, renamed or hard-linked. In " +
+				"/lib/modules or a kernel/drivers directory it is ready for modprobe and depmod.",
+			Severity: Low, RiskScore: 21, Threat: T1547006,
+			Covers: []string{"E8", "H2", "D1", "P5"},
+			Needs:  []auparse.AuditMessageType{auparse.AUDIT_SYSCALL, auparse.AUDIT_CWD, auparse.AUDIT_PATH},
+		},
+		exclusions: append(E8Exclusions(), extra...),
+		dirs:       dirs,
+	}
+}
+
+func (r *koFileCreation) Definition() *Definition { return &r.def }
+
+func (r *koFileCreation) Evaluate(ev *auditevent.Event, st State) []Alert {
+	if !ev.HasSyscall || ev.Syscall.Success == auditevent.SuccessNo {
+		return nil
+	}
+	var out []Alert
+	for i := range ev.Paths {
+		p := &ev.Paths[i]
+		if p.Nametype != "CREATE" || !isModuleFile(p.Name) {
+			continue
+		}
+		where := r.dirs.itemPath(ev, i, modulesDirs)
+		if where == "" {
+			where = p.Name
+		}
+		proc, parent := actor(ev, st)
+		a := newAlert(&r.def, ev, proc, parent)
+		a.Category, a.Type, a.Action = []string{"file"}, []string{"creation"}, "creation"
+		a.File = &File{Path: where, OriginalPath: renameSource(ev, p)}
+		if a.File.OriginalPath != "" {
+			a.Action = "rename"
+		} else if isLinkSyscall(ev.Syscall.Name) {
+			a.Action, a.File.OriginalPath = "hard-link", linkSource(ev)
+		}
+		a.Reason = "kernel module file " + where + " created by " + orUnknown(proc.Exe)
+		if anyGlob(modulesDirs, where) || strings.Contains(where, "/kernel/drivers/") {
+			a.Severity, a.RiskScore = Medium, 47
+			a.Reason += " in the kernel modules tree"
+		}
+		s := subjectOf(&proc, parent)
+		s.Path, s.FileName, s.Extension = where, BaseName(where), Extension(BaseName(where))
+		suppress(&a, r.exclusions, &s)
+		out = append(out, a)
+	}
+	return out
+}

@@ -1,0 +1,109 @@
+package rules
+
+import (
+	"strings"
+
+	"github.com/elastic/go-libaudit/v2/auparse"
+
+	"github.com/auditlkm/auditlkm/internal/auditevent"
+)
+
+// ModuleLoadLocationID is the stable id of E4.
+const ModuleLoadLocationID = "kernel-module-load-unusual-location"
+
+// unusualDirs are E4's working directory prefixes.
+var unusualDirs = []string{"/tmp*", "/var/tmp*", "/dev/shm*", "/run*", "/var/run*", "/home*/*", "/root*", "/var/www*",
+	"/boot*", "/srv*", "/mnt*", "/media*"}
+
+// unusualArgs are E4's argument patterns.
+var unusualArgs = []string{"/tmp/*", "/var/tmp/*", "/dev/shm/*", "/run/*", "/var/run/*", "/home/*/*", "/root/*", "/var/www/*",
+	"/boot/*", "/srv/*", "/mnt/*", "/media/*", "./*"}
+
+// E4Exclusions is E4's list, as shipped.
+func E4Exclusions() []Exclusion {
+	return []Exclusion{
+		{Reason: "container-build", Source: "E4", ParentExe: []string{"/usr/bin/podman"}},
+		{Reason: "container-build", Source: "E4", Cwd: []string{"/tmp/newroot*"}},
+	}
+}
+
+// moduleLoadLocation is E4: insmod/modprobe run from, or given a file in,
+// a world-writable or user location; and beyond E4, any module load
+// syscall made by a program living in one.
+type moduleLoadLocation struct {
+	def        Definition
+	exclusions []Exclusion
+}
+
+func newModuleLoadLocation(extra []Exclusion) *moduleLoadLocation {
+	return &moduleLoadLocation{
+		def: Definition{
+			ID:   ModuleLoadLocationID,
+			Name: "Kernel Module Load from Unusual Location",
+			Description: "insmod or modprobe ran with its working directory, its parent's working directory or a " +
+				"module argument in /tmp, /dev/shm, /run, a home directory, /root, /var/www, /boot, /srv, /mnt or " +
+				"/media (or ./), or a program in such a place called init_module/finit_module itself. The parent's " +
+				"working directory is the one the process table knew at its last exec.",
+			Severity: High, RiskScore: 73, Threat: T1547006,
+			Covers: []string{"E4"},
+			Needs:  []auparse.AuditMessageType{auparse.AUDIT_SYSCALL, auparse.AUDIT_EXECVE, auparse.AUDIT_CWD},
+		},
+		exclusions: append(E4Exclusions(), extra...),
+	}
+}
+
+func (r *moduleLoadLocation) Definition() *Definition { return &r.def }
+
+func (r *moduleLoadLocation) Evaluate(ev *auditevent.Event, st State) []Alert {
+	if !ev.HasSyscall {
+		return nil
+	}
+	var why string
+	var proc auditevent.Process
+	var parent *auditevent.Process
+	switch {
+	case successfulExec(ev):
+		if c := ev.Syscall.Comm; !isKmodTool(c) && c != "kmod" && !strings.HasPrefix(c, "busybox") && !isKmodTool(argv0Name(ev)) {
+			return nil
+		}
+		proc, parent = actor(ev, st)
+		if c := kmodInvocation(&proc); c.Op != kmodLoad {
+			return nil
+		}
+		for i, arg := range proc.Args {
+			if i > 0 && anyGlob(unusualArgs, arg) {
+				why = "module argument " + arg
+				break
+			}
+		}
+		if why == "" && anyGlob(unusualDirs, proc.Cwd) {
+			why = "working directory " + proc.Cwd
+		}
+		if why == "" && parent != nil && anyGlob(unusualDirs, parent.Cwd) {
+			why = "parent working directory " + parent.Cwd
+		}
+	case isModuleLoadSyscall(ev.Syscall.Name):
+		if !anyGlob(unusualArgs, ev.Syscall.Exe) && trustedLocation(ev.Syscall.Exe) {
+			return nil
+		}
+		proc, parent = actor(ev, st)
+		why = "loader executable " + orUnknown(proc.Exe)
+	default:
+		return nil
+	}
+	if why == "" {
+		return nil
+	}
+	a := newAlert(&r.def, ev, proc, parent)
+	a.Category, a.Type, a.Action = []string{"process", "driver"}, []string{"start"}, "load-module-unusual-location"
+	if isModuleLoadSyscall(ev.Syscall.Name) {
+		a.Action = "loaded-kernel-module"
+	}
+	if ko := koArgument(proc.Args, proc.Cwd); ko != "" {
+		a.File = &File{Path: ko}
+	}
+	a.Reason = "kernel module load from an unusual location: " + why
+	s := subjectOf(&proc, parent)
+	suppress(&a, r.exclusions, &s)
+	return []Alert{a}
+}
