@@ -118,6 +118,8 @@ type Event struct {
 
 	// Warnings lists decoding problems; the record text is still in Records.
 	Warnings []string
+
+	in *Interner // only while building
 }
 
 // UnixMilli returns the event time in milliseconds since the epoch.
@@ -143,7 +145,13 @@ func (e *Event) Args() []string {
 
 // Build decodes records (all with one serial, in any order) into an Event.
 func Build(records []Record, how Completion) *Event {
-	e := &Event{Completion: how, Records: records}
+	return BuildInterned(records, how, nil)
+}
+
+// BuildInterned is Build with the repeating short strings taken from in
+// (see Interner); the reassembler keeps one per stream.
+func BuildInterned(records []Record, how Completion, in *Interner) *Event {
+	e := &Event{Completion: how, Records: records, in: in}
 	if len(records) == 0 {
 		return e
 	}
@@ -190,6 +198,7 @@ func Build(records []Record, how Completion) *Event {
 	}
 	sortPaths(e.Paths)
 	e.resolvePaths()
+	e.in = nil
 	return e
 }
 
@@ -200,7 +209,7 @@ func (e *Event) warn(s string) {
 }
 
 func (e *Event) untrusted(key string, f Field) (string, bool) {
-	s, ok, bad := Untrusted(f)
+	s, ok, bad := e.in.untrusted(f)
 	if bad {
 		e.warn(key + ": unquoted value is not hex, kept verbatim")
 	}
@@ -210,75 +219,112 @@ func (e *Event) untrusted(key string, f Field) (string, bool) {
 	return s, ok
 }
 
+// syscallOrder is the order in which the kernel (audit_log_exit) writes
+// the unquoted leading fields of a SYSCALL record.
+var syscallOrder = [...]string{"arch=", "syscall=", "success=", "exit=", "a0=", "a1=", "a2=", "a3=",
+	"items=", "ppid=", "pid=", "auid=", "uid=", "gid=", "euid=", "suid=", "fsuid=", "egid=", "sgid=",
+	"fsgid=", "tty=", "ses="}
+
 func (e *Event) decodeSyscall(body []byte) {
 	s := &e.Syscall
 	s.AUID, s.Session, s.UID, s.GID, s.EUID, s.SUID, s.FSUID, s.EGID = Unset, Unset, Unset, Unset, Unset, Unset, Unset, Unset
-	var sc Scanner
-	sc.Reset(body)
-	for n := 0; n < MaxFields && sc.Next(); n++ {
-		f := &sc.Field
-		v := f.Value
-		switch string(f.Key) {
-		case "arch":
-			if x, ok := atox(v, 32); ok {
-				s.Arch = uint32(x)
-				s.ArchName = archName(s.Arch)
-			}
-		case "syscall":
-			s.Number = atoiDefault(v, -1)
-		case "success":
-			switch string(v) {
-			case "yes":
-				s.Success = SuccessYes
-			case "no":
-				s.Success = SuccessNo
-			}
-		case "exit":
-			if x, ok := atoi64(v); ok {
-				s.Exit = x
-			}
-		case "a0", "a1", "a2", "a3":
-			if x, ok := atox(v, 64); ok {
-				s.Args[f.Key[1]-'0'] = x
-			}
-		case "items":
-			s.Items = atoiDefault(v, 0)
-		case "ppid":
-			s.PPID = atoiDefault(v, 0)
-		case "pid":
-			s.PID = atoiDefault(v, 0)
-		case "auid":
-			s.AUID = id32(v)
-		case "uid":
-			s.UID = id32(v)
-		case "gid":
-			s.GID = id32(v)
-		case "euid":
-			s.EUID = id32(v)
-		case "suid":
-			s.SUID = id32(v)
-		case "fsuid":
-			s.FSUID = id32(v)
-		case "egid":
-			s.EGID = id32(v)
-		case "ses":
-			s.Session = id32(v)
-		case "tty":
-			s.TTY = string(v)
-		case "comm":
-			s.Comm, _ = e.untrusted("comm", *f)
-		case "exe":
-			s.Exe, _ = e.untrusted("exe", *f)
-		case "subj":
-			s.Subj = string(v)
-		case "key":
-			if k, ok := e.untrusted("key", *f); ok {
-				s.Keys = strings.Split(k, "\x01")
-			}
+	// Fast path: the leading fields in the kernel's order, without
+	// extracting and matching keys; the first surprise (a log edited by
+	// hand, another kernel) hands the rest to the generic loop.
+	i := 0
+	var f Field
+	for _, pfx := range syscallOrder {
+		if len(body)-i < len(pfx) || string(body[i:i+len(pfx)]) != pfx {
+			break
 		}
+		j := i + len(pfx)
+		end := j
+		for end < len(body) && body[end] != ' ' {
+			end++
+		}
+		if end < len(body) && j < end && (body[j] == '"' || body[j] == '\'') {
+			break // quoted: let the scanner handle it
+		}
+		f.Key, f.Value = body[i:j-1], body[j:end]
+		e.syscallField(s, &f)
+		i = end
+		for i < len(body) && body[i] == ' ' {
+			i++
+		}
+	}
+	var sc Scanner
+	sc.Reset(body[i:])
+	for n := 0; n < MaxFields && sc.Next(); n++ {
+		e.syscallField(s, &sc.Field)
 	}
 	if s.ArchName != "" {
 		s.Name = syscallName(s.ArchName, s.Number)
+	}
+}
+
+func (e *Event) syscallField(s *Syscall, f *Field) {
+	v := f.Value
+	switch string(f.Key) {
+	case "arch":
+		if x, ok := atox(v, 32); ok {
+			s.Arch = uint32(x)
+			s.ArchName = archName(s.Arch)
+		}
+	case "syscall":
+		s.Number = atoiDefault(v, -1)
+	case "success":
+		switch string(v) {
+		case "yes":
+			s.Success = SuccessYes
+		case "no":
+			s.Success = SuccessNo
+		}
+	case "exit":
+		if x, ok := atoi64(v); ok {
+			s.Exit = x
+		}
+	case "a0", "a1", "a2", "a3":
+		if x, ok := atox(v, 64); ok {
+			s.Args[f.Key[1]-'0'] = x
+		}
+	case "items":
+		s.Items = atoiDefault(v, 0)
+	case "ppid":
+		s.PPID = atoiDefault(v, 0)
+	case "pid":
+		s.PID = atoiDefault(v, 0)
+	case "auid":
+		s.AUID = id32(v)
+	case "uid":
+		s.UID = id32(v)
+	case "gid":
+		s.GID = id32(v)
+	case "euid":
+		s.EUID = id32(v)
+	case "suid":
+		s.SUID = id32(v)
+	case "fsuid":
+		s.FSUID = id32(v)
+	case "egid":
+		s.EGID = id32(v)
+	case "ses":
+		s.Session = id32(v)
+	case "tty":
+		if string(v) == "(none)" {
+			s.TTY = "(none)"
+		} else {
+			s.TTY = string(v)
+		}
+	case "comm":
+		s.Comm, _ = e.untrusted("comm", *f)
+	case "exe":
+		s.Exe, _ = e.untrusted("exe", *f)
+	case "subj":
+		s.Subj = e.in.Bytes(v)
+	case "key":
+		if k, ok := e.untrusted("key", *f); ok {
+			s.Keys = strings.Split(k, "\x01")
+		}
 	}
 }
 
@@ -306,7 +352,7 @@ func (e *Event) decodePath(body []byte) Path {
 		case "ouid":
 			p.OUID = id32(f.Value)
 		case "nametype", "objtype": // objtype: kernels before 4.x
-			p.Nametype = string(f.Value)
+			p.Nametype = nametype(f.Value)
 		}
 	}
 	return p
@@ -479,4 +525,22 @@ func syscallName(arch string, n int) string {
 		return ""
 	}
 	return auparse.AuditSyscalls[arch][n]
+}
+
+// nametype returns the kernel's PATH name types as constants (no
+// allocation for the five the kernel writes).
+func nametype(v []byte) string {
+	switch string(v) {
+	case "NORMAL":
+		return "NORMAL"
+	case "CREATE":
+		return "CREATE"
+	case "DELETE":
+		return "DELETE"
+	case "PARENT":
+		return "PARENT"
+	case "UNKNOWN":
+		return "UNKNOWN"
+	}
+	return string(v)
 }

@@ -90,9 +90,10 @@ type Reassembler struct {
 	maxRecMs int64  // latest record timestamp seen, ms
 	tick     uint64 // records pushed
 
-	gaps  serialTracker
-	stats Stats
-	free  []*pending
+	gaps   serialTracker
+	intern auditevent.Interner // shared strings of the events built
+	stats  Stats
+	free   []*pending
 }
 
 type pending struct {
@@ -339,7 +340,7 @@ func (r *Reassembler) complete(p *pending, how auditevent.Completion) {
 }
 
 func (r *Reassembler) emit(recs []auditevent.Record, how auditevent.Completion) {
-	ev := auditevent.Build(recs, how)
+	ev := auditevent.BuildInterned(recs, how, &r.intern)
 	r.stats.Events[how]++
 	r.m.event(how)
 	if reason := Incomplete(ev); reason != "" {

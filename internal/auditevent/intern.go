@@ -1,0 +1,66 @@
+package auditevent
+
+// Interner hands out shared copies of the short strings that repeat from
+// event to event (executables, comm, tty, SELinux contexts, cwd, PATH
+// devices and name types), so that decoding them costs a map lookup rather
+// than an allocation, and tables that keep them share one copy. It is
+// bounded: when full it starts over. A nil *Interner allocates every time.
+// An Interner must be used from one goroutine.
+type Interner struct {
+	m       map[string]string
+	scratch []byte
+}
+
+const (
+	// maxInterned bounds the entries of an Interner.
+	maxInterned = 8192
+	// maxInternLen: longer strings are rarely repeated; they are copied.
+	maxInternLen = 256
+)
+
+// Bytes returns b as a string, shared with earlier equal strings.
+func (in *Interner) Bytes(b []byte) string {
+	if in == nil || len(b) > maxInternLen {
+		return string(b)
+	}
+	if s, ok := in.m[string(b)]; ok {
+		return s
+	}
+	if in.m == nil || len(in.m) >= maxInterned {
+		in.m = make(map[string]string, 256)
+	}
+	s := string(b)
+	in.m[s] = s
+	return s
+}
+
+// hex decodes upper-case hex (checked by IsHex) and interns the result.
+func (in *Interner) hex(v []byte) string {
+	if in == nil || len(v)/2 > maxInternLen {
+		return string(DecodeHex(v))
+	}
+	n := len(v) / 2
+	if cap(in.scratch) < n {
+		in.scratch = make([]byte, n, maxInternLen)
+	}
+	out := in.scratch[:n]
+	for i := range out {
+		out[i] = unhex(v[2*i])<<4 | unhex(v[2*i+1])
+	}
+	return in.Bytes(out)
+}
+
+// untrusted is Untrusted with interning.
+func (in *Interner) untrusted(f Field) (s string, present bool, hexErr bool) {
+	if f.Quote != 0 {
+		return in.Bytes(f.Value), true, false
+	}
+	v := f.Value
+	if len(v) == 0 || string(v) == "(null)" || string(v) == "?" || string(v) == "(none)" {
+		return "", false, false
+	}
+	if IsHex(v) {
+		return in.hex(v), true, false
+	}
+	return in.Bytes(v), true, true
+}
