@@ -40,6 +40,9 @@ type alert struct {
 	File struct {
 		Path string `json:"path"`
 	} `json:"file"`
+	Auditd struct {
+		AggregatedCount int `json:"aggregated_count"`
+	} `json:"auditd"`
 }
 
 // daemon is a running `auditlkm run`.

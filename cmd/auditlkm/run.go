@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sync"
 	"time"
 
@@ -37,6 +38,7 @@ type runOptions struct {
 	guard     guard.Config // tamper guard (issue 5)
 	kmsg      kmsgOptions  // kernel log source (issue 3)
 	file      *config.File // --config.file, if any
+	cpuProf   string       // --debug.cpu-profile
 }
 
 func newRunCmd(lo *logOptions) *cobra.Command {
@@ -81,6 +83,8 @@ already received before exiting.`,
 	f.StringVar(&o.records, "output.records", "", "Also write every raw audit record received to this file, in audit.log format (replayable with auditlkm replay). Default none.")
 	f.DurationVar(&o.saveEvery, "state.save-interval", time.Minute, "How often to save the state. Default 1m.")
 	o.kmsg.bind(f) // kernel log source (issue 3)
+	f.StringVar(&o.cpuProf, "debug.cpu-profile", "", "Write a Go CPU profile of the whole run to this file (for performance work). Default none.")
+	_ = f.MarkHidden("debug.cpu-profile")
 	f.DurationVar(&o.correlate.LearningPeriod, "correlate.learning-period", o.correlate.LearningPeriod, "How long after the first start on this host (kept in --state.dir) first-seen alerts are held back; 0 raises them from the start. Default 24h.")
 	f.DurationVar(&o.correlate.LinkWindow, "correlate.link-window", o.correlate.LinkWindow, "How long before a module load a write of its file or of configuration naming it is linked to it. Default 24h.")
 	return cmd
@@ -121,6 +125,17 @@ func (o *runOptions) run(cmd *cobra.Command) (err error) {
 	}
 	ctx := cmd.Context()
 	reg := newRegistry()
+	if o.cpuProf != "" {
+		pf, err := os.Create(o.cpuProf)
+		if err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			pf.Close()
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer func() { pprof.StopCPUProfile(); pf.Close() }()
+	}
 
 	cm, err := correlate.NewMetrics(reg)
 	if err != nil {

@@ -32,7 +32,8 @@ func appendEntryLeader(w *writer, a *rules.Alert) {
 		return
 	}
 	w.open("entry_leader")
-	appendProcessFields(w, l)
+	appendProcessIdentity(w, l)
+	appendProcessStart(w, l)
 	w.bool("same_as_process", self)
 	if l.PPID > 0 {
 		w.open("parent")
@@ -43,8 +44,9 @@ func appendEntryLeader(w *writer, a *rules.Alert) {
 }
 
 // appendAncestry writes auditd.process.ancestry: every known ancestor,
-// parent first, with what the process table knows of each, and whether
-// the chain reaches init.
+// parent first, by pid, ppid, executable, name and start (the parent's
+// arguments and cwd are in process.parent), and whether the chain reaches
+// init.
 func appendAncestry(w *writer, a *rules.Alert) {
 	if len(a.Ancestors) == 0 {
 		return
@@ -59,7 +61,8 @@ func appendAncestry(w *writer, a *rules.Alert) {
 		}
 		p := &a.Ancestors[i]
 		w.openElem("ancestry", i)
-		appendProcessFields(w, p)
+		appendProcessIdentity(w, p)
+		appendProcessStart(w, p)
 		if p.PPID > 0 {
 			w.int("ppid", int64(p.PPID))
 		}

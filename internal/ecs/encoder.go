@@ -388,17 +388,29 @@ func appendProcess(w *writer, a *rules.Alert) {
 }
 
 func appendProcessFields(w *writer, p *auditevent.Process) {
-	if p.PID > 0 {
-		w.int("pid", int64(p.PID))
-	}
-	w.str("executable", p.Exe)
-	w.str("name", p.Name())
+	appendProcessIdentity(w, p)
 	if len(p.Args) > 0 {
 		w.strs("args", p.Args)
 		w.int("args_count", int64(len(p.Args)))
 		w.joined("command_line", p.Args)
 	}
 	w.str("working_directory", p.Cwd)
+	appendProcessStart(w, p)
+}
+
+// appendProcessIdentity writes what identifies a process: pid,
+// executable and name. Ancestors beyond the parent get only this (and
+// their start): their arguments can be kilobytes each (an init's or an
+// agent's environment on its command line) and would repeat in every alert.
+func appendProcessIdentity(w *writer, p *auditevent.Process) {
+	if p.PID > 0 {
+		w.int("pid", int64(p.PID))
+	}
+	w.str("executable", p.Exe)
+	w.str("name", p.Name())
+}
+
+func appendProcessStart(w *writer, p *auditevent.Process) {
 	if t, ok := unixMilli(p.StartMilli); ok && p.StartMilli > 0 {
 		w.field("start")
 		w.b = appendTime(w.b, t)
@@ -574,6 +586,11 @@ func (e *Encoder) appendAuditd(w *writer, a *rules.Alert, ev *auditevent.Event) 
 	w.open("auditd")
 	if ev != nil && len(ev.Records) > 0 {
 		w.int("sequence", int64(ev.Serial))
+	}
+	if a.Aggregated > 0 {
+		// A summary of an alert storm: it stands for this many identical
+		// alerts (same detection, process and file) of its window.
+		w.int("aggregated_count", int64(a.Aggregated))
 	}
 	if ev != nil {
 		appendAuditdEvent(w, ev)

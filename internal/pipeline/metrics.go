@@ -7,6 +7,7 @@ type Metrics struct {
 	alerts      *prometheus.CounterVec
 	suppressedC *prometheus.CounterVec
 	writeErrors prometheus.Counter
+	aggregatedC *prometheus.CounterVec
 }
 
 // NewMetrics registers the detection and output metrics with reg; ruleIDs
@@ -19,12 +20,15 @@ func NewMetrics(reg prometheus.Registerer, ruleIDs []string) *Metrics {
 			Help: "Alerts suppressed by an exclusion, by detection id and exclusion reason."}, []string{"rule_id", "reason"}),
 		writeErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "auditlkm", Subsystem: "output", Name: "write_errors_total",
 			Help: "Alerts that could not be written to the output."}),
+		aggregatedC: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "auditlkm", Subsystem: "rules", Name: "aggregated_total",
+			Help: "Alerts held back by the alert-storm aggregation, by detection id; each is counted in a summary alert's auditd.aggregated_count."}, []string{"rule_id"}),
 	}
 	for _, id := range ruleIDs {
 		m.alerts.WithLabelValues(id)
+		m.aggregatedC.WithLabelValues(id)
 	}
 	if reg != nil {
-		reg.MustRegister(m.alerts, m.suppressedC, m.writeErrors)
+		reg.MustRegister(m.alerts, m.suppressedC, m.writeErrors, m.aggregatedC)
 	}
 	return m
 }
@@ -44,5 +48,11 @@ func (m *Metrics) suppressed(id, reason string) {
 func (m *Metrics) writeError() {
 	if m != nil {
 		m.writeErrors.Inc()
+	}
+}
+
+func (m *Metrics) aggregated(id string) {
+	if m != nil {
+		m.aggregatedC.WithLabelValues(id).Inc()
 	}
 }

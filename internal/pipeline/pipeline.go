@@ -39,7 +39,10 @@ type Stats struct {
 	Suppressed uint64
 	// SuppressedBy counts suppressions by "rule id/reason".
 	SuppressedBy map[string]uint64
-	WriteErrors  uint64
+	// Aggregated counts alerts held back by the storm aggregation; each is
+	// in the count of a summary alert.
+	Aggregated  uint64
+	WriteErrors uint64
 }
 
 // Processor runs records through reassembly, correlation, detection and
@@ -60,6 +63,12 @@ type Processor struct {
 
 	// loads keeps recent module loads for kernel log correlation (issue 3).
 	loads rules.RecentLoads
+
+	// alert-storm aggregation (aggregate.go)
+	aggBurst   int
+	aggWindow  int64 // ms
+	agg        map[aggKey]*aggState
+	aggregated uint64
 }
 
 // NewProcessor builds a Processor. store may be nil (no correlation).
@@ -70,7 +79,8 @@ func NewProcessor(cfg reassemble.Config, catalog []rules.Rule, store Store, sink
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	p := &Processor{rules: catalog, store: store, sink: sink, m: m, log: log, alerts: map[string]uint64{}}
+	p := &Processor{rules: catalog, store: store, sink: sink, m: m, log: log, alerts: map[string]uint64{},
+		aggBurst: DefaultAggregateBurst, aggWindow: DefaultAggregateWindow.Milliseconds()}
 	r, err := reassemble.New(cfg, p.handle, ra)
 	if err != nil {
 		return nil, fmt.Errorf("new processor: %w", err)
@@ -91,11 +101,18 @@ func (p *Processor) OnEvent(f func(*auditevent.Event)) { p.onEvent = f }
 // Push adds one record.
 func (p *Processor) Push(rec auditevent.Record) { p.ra.Push(rec) }
 
-// Advance moves the stream clock (ms since the epoch).
-func (p *Processor) Advance(nowMs int64) { p.ra.Advance(nowMs) }
+// Advance moves the stream clock (ms since the epoch) and writes the
+// summaries of aggregation windows that have ended.
+func (p *Processor) Advance(nowMs int64) {
+	p.ra.Advance(nowMs)
+	p.expireAggregates(nowMs, false)
+}
 
-// Flush hands on every event in flight.
-func (p *Processor) Flush() { p.ra.Flush() }
+// Flush hands on every event in flight and every aggregation summary.
+func (p *Processor) Flush() {
+	p.ra.Flush()
+	p.expireAggregates(0, true)
+}
 
 // Stats returns the running totals.
 func (p *Processor) Stats() Stats {
@@ -107,7 +124,7 @@ func (p *Processor) Stats() Stats {
 	for k, v := range p.suppressedBy {
 		sb[k] = v
 	}
-	return Stats{Reassembly: p.ra.Stats(), Alerts: a, Suppressed: p.suppressed, SuppressedBy: sb, WriteErrors: p.writeErrors}
+	return Stats{Reassembly: p.ra.Stats(), Alerts: a, Suppressed: p.suppressed, SuppressedBy: sb, Aggregated: p.aggregated, WriteErrors: p.writeErrors}
 }
 
 var noState rules.State = nilState{}
@@ -125,21 +142,8 @@ func (p *Processor) handle(ev *auditevent.Event) {
 		st = p.store
 	}
 	for _, r := range p.rules {
-		for i, a := range r.Evaluate(ev, st) {
-			if a.Suppressed != "" {
-				p.countSuppressed(a.Rule.ID, a.Suppressed)
-				continue
-			}
-			if a.Ancestors == nil && a.Process.PID > 0 {
-				a.Ancestors = st.Ancestry(a.Process.PID, rules.MaxAncestors)
-			}
-			p.alerts[a.Rule.ID]++
-			p.m.alert(a.Rule.ID)
-			if err := p.sink.WriteAlert(&a); err != nil {
-				p.writeErrors++
-				p.m.writeError()
-				p.log.Error("write alert", "rule", a.Rule.ID, "serial", ev.Serial, "index", i, "err", err)
-			}
+		for _, a := range r.Evaluate(ev, st) {
+			p.deliver(&a, st)
 		}
 	}
 	p.loads.Observe(ev)
@@ -164,19 +168,7 @@ func (p *Processor) KernelLog(l *rules.KernelLogLine) {
 }
 
 // emit counts a and writes it unless it was suppressed.
-func (p *Processor) emit(a *rules.Alert) {
-	if a.Suppressed != "" {
-		p.countSuppressed(a.Rule.ID, a.Suppressed)
-		return
-	}
-	p.alerts[a.Rule.ID]++
-	p.m.alert(a.Rule.ID)
-	if err := p.sink.WriteAlert(a); err != nil {
-		p.writeErrors++
-		p.m.writeError()
-		p.log.Error("write alert", "rule", a.Rule.ID, "err", err)
-	}
-}
+func (p *Processor) emit(a *rules.Alert) { p.deliver(a, noState) }
 
 // flusher is a Sink that buffers (stdout, files): FlushOutput calls it.
 type flusher interface{ Flush() error }
@@ -238,6 +230,11 @@ type LiveOptions struct {
 	KernelLog <-chan *rules.KernelLogLine
 }
 
+// flushGap is the least time between two output flushes when the input
+// goes idle: alerts still leave within a tick, but a stream that keeps
+// draining the queue does not pay a write per record.
+const flushGap = 20 * time.Millisecond
+
 // Live runs src through p until ctx is cancelled or the source ends.
 func Live(ctx context.Context, src Source, p *Processor, o LiveOptions) error {
 	if o.Tick <= 0 {
@@ -282,6 +279,7 @@ func Live(ctx context.Context, src Source, p *Processor, o LiveOptions) error {
 		defer t.Stop()
 		done := ctx.Done()
 		var drainTimer <-chan time.Time
+		var lastFlush time.Time
 		klog := o.KernelLog
 		for {
 			select {
@@ -303,7 +301,10 @@ func Live(ctx context.Context, src Source, p *Processor, o LiveOptions) error {
 				}
 				p.Push(rec)
 				if len(ch) == 0 {
-					p.FlushOutput()
+					if now := time.Now(); now.Sub(lastFlush) >= flushGap {
+						p.FlushOutput()
+						lastFlush = now
+					}
 				}
 			case now := <-t.C:
 				// Push what is already queued before the clock moves:

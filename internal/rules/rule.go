@@ -94,6 +94,10 @@ type Alert struct {
 	Related []Related
 	// FirstSeen lists the values this host had never seen before the event.
 	FirstSeen []SeenValue
+	// Aggregated, on a summary alert of an alert storm, is how many
+	// identical alerts (same detection, process and file) it stands for,
+	// itself included; 0 on an ordinary alert (which stands for one).
+	Aggregated int
 }
 
 // MaxAncestors bounds Alert.Ancestors.

@@ -1,0 +1,136 @@
+package pipeline
+
+import (
+	"time"
+
+	"github.com/auditlkm/auditlkm/internal/rules"
+)
+
+// Alert storms: a process that loads modules (or writes configuration) in a
+// loop would otherwise raise thousands of identical alerts a second, each
+// kilobytes of JSON, and the daemon would spend its time writing them
+// instead of reading the kernel. Alerts are therefore aggregated: per
+// detection, process (pid and executable) and file, the first Burst alerts
+// of a Window go out one by one; the rest are counted, and when the window
+// ends one summary alert goes out (the first one held back) carrying how
+// many alerts it stands for (rules.Alert.Aggregated, auditd.aggregated_count
+// in ECS). No event is dropped: every one was evaluated, and the alerts
+// written, each summary counted for its aggregated_count, add up exactly.
+
+// DefaultAggregation: ten alerts per second per detection, process and file.
+const (
+	DefaultAggregateBurst  = 10
+	DefaultAggregateWindow = time.Second
+	// maxAggregateKeys bounds the aggregation table; when full, every
+	// pending summary is written and the table starts over.
+	maxAggregateKeys = 4096
+)
+
+type aggKey struct {
+	rule string
+	pid  int
+	exe  string
+	path string
+}
+
+type aggState struct {
+	start  int64 // window start, event time in ms
+	sent   int
+	held   int
+	sample rules.Alert // the first alert held back in this window
+}
+
+// SetAggregation sets the alert aggregation; burst 0 turns it off.
+func (p *Processor) SetAggregation(burst int, window time.Duration) {
+	p.aggBurst, p.aggWindow = burst, window.Milliseconds()
+}
+
+func alertMilli(a *rules.Alert) int64 {
+	if a.Event != nil {
+		return a.Event.UnixMilli()
+	}
+	return time.Now().UnixMilli()
+}
+
+// deliver writes a, or counts it: suppressed by an exclusion, or held back
+// by the aggregation.
+func (p *Processor) deliver(a *rules.Alert, st rules.State) {
+	if a.Suppressed != "" {
+		p.countSuppressed(a.Rule.ID, a.Suppressed)
+		return
+	}
+	if p.aggBurst > 0 {
+		k := aggKey{rule: a.Rule.ID, pid: a.Process.PID, exe: a.Process.Exe}
+		if a.File != nil {
+			k.path = a.File.Path
+		}
+		t := alertMilli(a)
+		s := p.agg[k]
+		switch {
+		case s == nil:
+			if len(p.agg) >= maxAggregateKeys {
+				p.expireAggregates(0, true)
+			}
+			if p.agg == nil {
+				p.agg = map[aggKey]*aggState{}
+			}
+			s = &aggState{start: t}
+			p.agg[k] = s
+		case t-s.start >= p.aggWindow:
+			p.summarize(s)
+			s.start, s.sent = t, 0
+		}
+		if s.sent >= p.aggBurst {
+			if s.held == 0 {
+				p.complete(a, st)
+				s.sample = *a
+			}
+			s.held++
+			p.aggregated++
+			p.m.aggregated(a.Rule.ID)
+			return
+		}
+		s.sent++
+	}
+	p.complete(a, st)
+	p.write(a)
+}
+
+// complete adds what every written alert carries: the ancestry.
+func (p *Processor) complete(a *rules.Alert, st rules.State) {
+	if a.Ancestors == nil && a.Process.PID > 0 && st != nil {
+		a.Ancestors = st.Ancestry(a.Process.PID, rules.MaxAncestors)
+	}
+}
+
+func (p *Processor) write(a *rules.Alert) {
+	p.alerts[a.Rule.ID]++
+	p.m.alert(a.Rule.ID)
+	if err := p.sink.WriteAlert(a); err != nil {
+		p.writeErrors++
+		p.m.writeError()
+		p.log.Error("write alert", "rule", a.Rule.ID, "err", err)
+	}
+}
+
+// summarize writes the summary of a window that held alerts back.
+func (p *Processor) summarize(s *aggState) {
+	if s.held == 0 {
+		return
+	}
+	a := s.sample
+	a.Aggregated = s.held
+	s.held, s.sample = 0, rules.Alert{}
+	p.write(&a)
+}
+
+// expireAggregates writes the summaries of windows ended by nowMs (all of
+// them with all) and forgets idle keys.
+func (p *Processor) expireAggregates(nowMs int64, all bool) {
+	for k, s := range p.agg {
+		if all || nowMs-s.start >= p.aggWindow {
+			p.summarize(s)
+			delete(p.agg, k)
+		}
+	}
+}

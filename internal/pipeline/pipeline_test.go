@@ -1,0 +1,124 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"testing"
+
+	"github.com/auditlkm/auditlkm/internal/auditevent"
+	"github.com/auditlkm/auditlkm/internal/reassemble"
+	"github.com/auditlkm/auditlkm/internal/rules"
+)
+
+// collect is a Sink that keeps the alerts.
+type collect struct{ alerts []rules.Alert }
+
+func (c *collect) WriteAlert(a *rules.Alert) error {
+	c.alerts = append(c.alerts, *a)
+	return nil
+}
+
+// lines is a Source over audit.log lines.
+type lines struct {
+	l []string
+	i int
+}
+
+func (s *lines) Next(context.Context) (auditevent.Record, error) {
+	if s.i == len(s.l) {
+		return auditevent.Record{}, io.EOF
+	}
+	s.i++
+	return auditevent.ParseLine([]byte(s.l[s.i-1]))
+}
+
+// finit is one refused finit_module event of pid at ms after a base time.
+func finit(serial, pid int, ms int) []string {
+	stamp := fmt.Sprintf("%d.%03d:%d", 1763790000+ms/1000, ms%1000, serial)
+	return []string{
+		fmt.Sprintf(`type=SYSCALL msg=audit(%s): arch=c000003e syscall=313 success=no exit=-38 a0=3 a1=0 a2=0 a3=0 items=0 ppid=1 pid=%d auid=0 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=(none) ses=1 comm="loadgen" exe="/usr/local/bin/loadgen" key=(null)`, stamp, pid),
+		fmt.Sprintf(`type=EOE msg=audit(%s): `, stamp),
+	}
+}
+
+func TestAlertStormsAreAggregatedWithExactCounts(t *testing.T) {
+	tests := []struct {
+		name   string
+		events [][3]int // serial, pid, ms
+		// want: per written alert, its Aggregated count, in order
+		want []int
+	}{
+		{"a few alerts go out one by one", [][3]int{{1, 10, 0}, {2, 10, 100}, {3, 10, 200}}, []int{0, 0, 0}},
+		{"past the burst, one summary counts the rest", burst(1, 10, 25, 0, 10), append(zeros(10), 15)},
+		{"another process is not aggregated with the first", append(burst(1, 10, 12, 0, 1), burst(100, 11, 3, 0, 1)...),
+			append(zeros(10), append(zeros(3), 2)...)},
+		{"a new window starts over after the summary", append(burst(1, 10, 12, 0, 1), burst(100, 10, 12, 2000, 1)...),
+			append(append(zeros(10), 2), append(zeros(10), 2)...)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var src lines
+			for _, e := range tc.events {
+				src.l = append(src.l, finit(e[0], e[1], e[2])...)
+			}
+			cat, err := rules.Catalog(rules.Config{Disabled: otherRules(t, rules.ModuleLoadID)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sink := &collect{}
+			p, err := NewProcessor(reassemble.DefaultConfig(), cat, nil, sink, nil, nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := Replay(context.Background(), &src, p); err != nil {
+				t.Fatal(err)
+			}
+			var got []int
+			total := 0
+			for _, a := range sink.alerts {
+				got = append(got, a.Aggregated)
+				total += max(1, a.Aggregated)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("aggregated counts = %v, want %v", got, tc.want)
+			}
+			if total != len(tc.events) {
+				t.Errorf("alerts and counts stand for %d events, %d happened", total, len(tc.events))
+			}
+			held := 0
+			for _, a := range sink.alerts {
+				held += a.Aggregated
+			}
+			if st := p.Stats(); st.Aggregated != uint64(held) {
+				t.Errorf("Stats.Aggregated = %d, want %d", st.Aggregated, held)
+			}
+		})
+	}
+}
+
+func burst(serial, pid, n, ms, step int) [][3]int {
+	out := make([][3]int, n)
+	for i := range out {
+		out[i] = [3]int{serial + i, pid, ms + i*step}
+	}
+	return out
+}
+
+func zeros(n int) []int { return make([]int, n) }
+
+// otherRules lists every detection but keep, to test one in isolation.
+func otherRules(t *testing.T, keep string) []string {
+	t.Helper()
+	all, err := rules.Catalog(rules.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, r := range all {
+		if id := r.Definition().ID; id != keep {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
