@@ -2,8 +2,11 @@ package test
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -77,4 +80,57 @@ func TestReplayForPeople(t *testing.T) {
 	if m := len(readAlerts(t, out)); m != 2*n {
 		t.Errorf("--output.alerts holds %d alerts after two replays of %d: not appended", m, n)
 	}
+}
+
+// TestEventOutputFeedsElasticHunts: with --output.events, the events the
+// detections matched come out as ECS events on which Elastic's H2 hunt
+// queries run unchanged: .ko creations (event.type creation,
+// file.extension ko) and kmod tool runs with their process.args.
+func TestEventOutputFeedsElasticHunts(t *testing.T) {
+	logs, err := filepath.Glob("testdata/detections-*.log")
+	if err != nil || len(logs) == 0 {
+		t.Fatalf("no recorded detection logs: %v", err)
+	}
+	events := filepath.Join(t.TempDir(), "events.json")
+	args := append([]string{"replay", "--log.level", "error", "--output.alerts", "", "--output.events", events}, logs...)
+	if out, err := exec.Command(binary, args...).CombinedOutput(); err != nil {
+		t.Fatalf("replay: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var koCreations, kmodRuns int
+	for _, l := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
+		var d struct {
+			Event struct {
+				Kind string   `json:"kind"`
+				Type []string `json:"type"`
+			} `json:"event"`
+			File struct {
+				Extension string `json:"extension"`
+			} `json:"file"`
+			Process struct {
+				Name string   `json:"name"`
+				Args []string `json:"args"`
+			} `json:"process"`
+			Rule *struct{} `json:"rule"`
+		}
+		if err := json.Unmarshal(l, &d); err != nil {
+			t.Fatalf("event line: %v", err)
+		}
+		if d.Event.Kind != "event" || d.Rule != nil {
+			t.Fatalf("not an ECS event document: %s", l)
+		}
+		if slices.Contains(d.Event.Type, "creation") && d.File.Extension == "ko" {
+			koCreations++
+		}
+		if slices.Contains([]string{"kmod", "modprobe", "insmod", "rmmod"}, d.Process.Name) && len(d.Process.Args) > 1 {
+			kmodRuns++
+		}
+	}
+	if koCreations == 0 || kmodRuns == 0 {
+		t.Errorf("H2 queries find %d .ko creations and %d kmod runs with arguments in the event output, want some of each", koCreations, kmodRuns)
+	}
+	t.Logf("event output: %d .ko creations, %d kmod runs", koCreations, kmodRuns)
 }

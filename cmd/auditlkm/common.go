@@ -21,6 +21,7 @@ import (
 // outputOptions choose where alerts go.
 type outputOptions struct {
 	alerts         string // "-" for stdout, "" for none, else a file path (appended)
+	events         string // like alerts; "" (the default) writes no events
 	includeRecords bool
 	syslog         output.SyslogConfig
 }
@@ -28,14 +29,48 @@ type outputOptions struct {
 func (o *outputOptions) bind(fs *pflag.FlagSet) {
 	o.syslog = output.DefaultSyslogConfig()
 	fs.StringVar(&o.alerts, "output.alerts", "-", "Where to write alerts as ECS JSON lines: - for stdout, a file path (appended, created 0640, reopened on SIGUSR1), or empty for none. Default -.")
+	fs.StringVar(&o.events, "output.events", "", "Also write the relevant events as ECS documents (event.kind event): every event a detection matched, alerted, aggregated or excluded alike, so Elastic's hunts over raw events run on them: - for stdout, a file path, or empty for none. Not aggregated: under a module-load storm this is one document per attempt. Default none.")
 	fs.BoolVar(&o.includeRecords, "output.include-records", true, "Include the event's raw audit records under auditd.records in each alert. Default true.")
 	fs.StringVar(&o.syslog.Address, "output.syslog.address", "", "Also send alerts to syslog (RFC 5424): tcp://HOST:PORT (octet counting), unixgram:///dev/log, unix:///PATH, or a bare socket path. Default none.")
 	fs.StringVar(&o.syslog.Facility, "output.syslog.facility", o.syslog.Facility, "Syslog facility of the alerts. Default local0.")
 }
 
-// build returns the alert sink: every configured output behind one
-// encoder. The caller closes it after the pipeline has stopped.
-func (o *outputOptions) build(stdout io.Writer, reg prometheus.Registerer, log *slog.Logger) (*output.Fanout, error) {
+// sinks are the alert sink and, when --output.events is set, the event
+// sink. Close closes both, after the pipeline has stopped.
+type sinks struct {
+	*output.Fanout
+	events *output.Fanout
+}
+
+// Reopen reopens the files of both (SIGUSR1).
+func (s *sinks) Reopen() error {
+	err := s.Fanout.Reopen()
+	if s.events != nil {
+		err = errors.Join(err, s.events.Reopen())
+	}
+	return err
+}
+
+// Close closes both.
+func (s *sinks) Close() error {
+	err := s.Fanout.Close()
+	if s.events != nil {
+		err = errors.Join(err, s.events.Close())
+	}
+	return err
+}
+
+// attach gives p the event sink, if any.
+func (s *sinks) attach(p *pipeline.Processor) {
+	if s.events != nil {
+		p.SetEventSink(s.events)
+	}
+}
+
+// build returns the alert sink (every configured output behind one
+// encoder) and the event sink. The caller closes them after the pipeline
+// has stopped.
+func (o *outputOptions) build(stdout io.Writer, reg prometheus.Registerer, log *slog.Logger) (*sinks, error) {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
@@ -43,6 +78,30 @@ func (o *outputOptions) build(stdout io.Writer, reg prometheus.Registerer, log *
 	if err != nil {
 		return nil, err
 	}
+	fan, err := o.alertFanout(stdout, m, log)
+	if err != nil {
+		return nil, err
+	}
+	s := &sinks{Fanout: fan}
+	if o.events != "" {
+		var w output.Writer
+		if o.events == "-" {
+			w, err = output.NewStream(stdout)
+		} else {
+			w, err = output.OpenFile(o.events, output.DefaultFileMode)
+		}
+		if err == nil {
+			s.events, err = output.NewFanout(fan.Encoder(), []output.Output{{Name: "events", W: w}}, m)
+		}
+		if err != nil {
+			_ = fan.Close()
+			return nil, fmt.Errorf("event output: %w", err)
+		}
+	}
+	return s, nil
+}
+
+func (o *outputOptions) alertFanout(stdout io.Writer, m *output.Metrics, log *slog.Logger) (*output.Fanout, error) {
 	var outs []output.Output
 	closeAll := func() {
 		for _, o := range outs {
@@ -74,8 +133,8 @@ func (o *outputOptions) build(stdout io.Writer, reg prometheus.Registerer, log *
 		}
 		outs = append(outs, output.Output{Name: "syslog", W: s})
 	}
-	if len(outs) == 0 {
-		return nil, errors.New("no output: set --output.alerts or --output.syslog.address")
+	if len(outs) == 0 && o.events == "" {
+		return nil, errors.New("no output: set --output.alerts, --output.syslog.address or --output.events")
 	}
 	ecfg := ecs.DefaultConfig()
 	ecfg.IncludeRecords = o.includeRecords

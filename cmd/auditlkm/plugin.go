@@ -64,6 +64,7 @@ func (o *pluginOptions) run(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
+	sink.attach(p)
 	lcfg := logfile.DefaultConfig()
 	lcfg.OnSkip = func(path string, line int, err error) { log.Debug("skipped line", "line", line, "err", err) }
 	src, err := logfile.Open(lcfg, []string{"-"}, cmd.InOrStdin(), nil)

@@ -73,6 +73,7 @@ func (o *replayOptions) run(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
+	sink.attach(p)
 	lcfg := logfile.DefaultConfig()
 	skipped := 0
 	lcfg.OnSkip = func(path string, line int, err error) {

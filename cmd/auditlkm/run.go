@@ -229,6 +229,7 @@ func (o *runOptions) run(cmd *cobra.Command) (err error) {
 	if err != nil {
 		return err
 	}
+	sink.attach(p)
 
 	var src pipeline.Source = client
 	if o.records != "" {

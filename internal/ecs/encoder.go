@@ -119,6 +119,20 @@ func (e *Encoder) WriteAlert(a *rules.Alert) error {
 // returns the extended slice. A nil alert appends nothing. It never fails:
 // bad input becomes escaped, replaced, truncated or noted fields.
 func (e *Encoder) AppendAlert(dst []byte, a *rules.Alert) []byte {
+	return e.appendDoc(dst, a, true)
+}
+
+// AppendEventDoc appends the event behind a as an ECS event document
+// (event.kind "event", dataset auditlkm.event): the same process, user,
+// file and auditd fields as the alert, classified as the detection saw it
+// (event.category, type and action), without rule, threat, severity or
+// reason. Elastic's hunts over raw events (H2: .ko creations, kmod
+// arguments) run on these documents unchanged.
+func (e *Encoder) AppendEventDoc(dst []byte, a *rules.Alert) []byte {
+	return e.appendDoc(dst, a, false)
+}
+
+func (e *Encoder) appendDoc(dst []byte, a *rules.Alert, alert bool) []byte {
 	if a == nil {
 		return dst
 	}
@@ -138,8 +152,10 @@ func (e *Encoder) AppendAlert(dst []byte, a *rules.Alert) []byte {
 	w.str("version", Version)
 	w.close()
 
-	e.appendEvent(w, a, ev)
-	appendRule(w, a.Rule)
+	e.appendEvent(w, a, ev, alert)
+	if alert {
+		appendRule(w, a.Rule)
+	}
 	e.appendHost(w)
 	appendProcess(w, a)
 	appendUser(w, a, ev)
@@ -187,8 +203,22 @@ func sameProcess(ev *auditevent.Event, p *auditevent.Process) bool {
 	return ev != nil && ev.HasSyscall && p.PID > 0 && ev.Syscall.PID == p.PID
 }
 
-func (e *Encoder) appendEvent(w *writer, a *rules.Alert, ev *auditevent.Event) {
+func (e *Encoder) appendEvent(w *writer, a *rules.Alert, ev *auditevent.Event, alert bool) {
 	w.open("event")
+	if !alert {
+		w.str("kind", "event")
+		w.str("module", "auditlkm")
+		w.str("dataset", "auditlkm.event")
+		w.strs("category", a.Category)
+		w.strs("type", a.Type)
+		w.str("action", a.Action)
+		if ev != nil && len(ev.Records) > 0 {
+			w.int("sequence", int64(ev.Serial))
+		}
+		appendOutcome(w, ev)
+		w.close()
+		return
+	}
 	w.str("kind", "alert")
 	w.str("module", "auditlkm")
 	w.str("dataset", "auditlkm.alert")
@@ -211,6 +241,12 @@ func (e *Encoder) appendEvent(w *writer, a *rules.Alert, ev *auditevent.Event) {
 		w.int("severity", int64(sev))
 	}
 	w.int("risk_score", int64(min(max(risk, 0), 100)))
+	appendOutcome(w, ev)
+	w.str("reason", a.Reason)
+	w.close()
+}
+
+func appendOutcome(w *writer, ev *auditevent.Event) {
 	if ev != nil && ev.HasSyscall {
 		switch ev.Syscall.Success {
 		case auditevent.SuccessYes:
@@ -219,8 +255,6 @@ func (e *Encoder) appendEvent(w *writer, a *rules.Alert, ev *auditevent.Event) {
 			w.str("outcome", "failure")
 		}
 	}
-	w.str("reason", a.Reason)
-	w.close()
 }
 
 func appendRule(w *writer, r *rules.Definition) {

@@ -15,9 +15,11 @@ type Output struct {
 	W    Writer
 }
 
-// alertAppender encodes an alert as one JSON document (*ecs.Encoder).
+// alertAppender encodes an alert, or its event, as one JSON document
+// (*ecs.Encoder).
 type alertAppender interface {
 	AppendAlert(dst []byte, a *rules.Alert) []byte
+	AppendEventDoc(dst []byte, a *rules.Alert) []byte
 }
 
 // Fanout encodes each alert once and writes the line to every output. It
@@ -59,6 +61,28 @@ func (f *Fanout) WriteAlert(a *rules.Alert) error {
 	}
 	f.buf = f.enc.AppendAlert(f.buf[:0], a)
 	err := f.WriteLine(f.buf, "alert", AlertSeverity(a))
+	if cap(f.buf) > keepBufBytes {
+		f.buf = nil
+	}
+	return err
+}
+
+// Encoder returns the fan-out's encoder, to share with another fan-out.
+func (f *Fanout) Encoder() interface {
+	AppendAlert(dst []byte, a *rules.Alert) []byte
+	AppendEventDoc(dst []byte, a *rules.Alert) []byte
+} {
+	return f.enc
+}
+
+// WriteEvent encodes the event behind a (event.kind "event") and writes it
+// to every output (syslog MSGID "event", severity info).
+func (f *Fanout) WriteEvent(a *rules.Alert) error {
+	if a == nil {
+		return errors.New("write event: nil alert")
+	}
+	f.buf = f.enc.AppendEventDoc(f.buf[:0], a)
+	err := f.WriteLine(f.buf, "event", SevInfo)
 	if cap(f.buf) > keepBufBytes {
 		f.buf = nil
 	}

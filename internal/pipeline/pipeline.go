@@ -25,6 +25,11 @@ type Sink interface {
 	WriteAlert(a *rules.Alert) error
 }
 
+// EventSink receives the relevant events (see Processor.SetEventSink).
+type EventSink interface {
+	WriteEvent(a *rules.Alert) error
+}
+
 // Store is the correlation state: it observes every event before the
 // detections read it.
 type Store interface {
@@ -64,6 +69,10 @@ type Processor struct {
 	// loads keeps recent module loads for kernel log correlation (issue 3).
 	loads rules.RecentLoads
 
+	// events, when set, receives every event a detection matched
+	// (alerted, aggregated or suppressed), as the detection classified it.
+	events EventSink
+
 	// alert-storm aggregation (aggregate.go)
 	aggBurst   int
 	aggWindow  int64 // ms
@@ -87,6 +96,21 @@ func NewProcessor(cfg reassemble.Config, catalog []rules.Rule, store Store, sink
 	}
 	p.ra = r
 	return p, nil
+}
+
+// SetEventSink makes the processor also write every event that a
+// detection matched, whether the alert was written, aggregated or
+// suppressed by an exclusion: the events Elastic's hunts look at (.ko
+// creations, kmod tool runs, module loads). They are not aggregated.
+func (p *Processor) SetEventSink(s EventSink) { p.events = s }
+
+func (p *Processor) writeEvent(a *rules.Alert, st rules.State) {
+	p.complete(a, st)
+	if err := p.events.WriteEvent(a); err != nil {
+		p.writeErrors++
+		p.m.writeError()
+		p.log.Error("write event", "serial", a.Event.Serial, "err", err)
+	}
 }
 
 // SetRules replaces the detection catalog (a configuration reload). Call
@@ -141,10 +165,18 @@ func (p *Processor) handle(ev *auditevent.Event) {
 		p.store.Observe(ev)
 		st = p.store
 	}
+	var first rules.Alert
+	matched := false
 	for _, r := range p.rules {
 		for _, a := range r.Evaluate(ev, st) {
+			if p.events != nil && !matched {
+				first, matched = a, true
+			}
 			p.deliver(&a, st)
 		}
+	}
+	if matched {
+		p.writeEvent(&first, st)
 	}
 	p.loads.Observe(ev)
 	if p.onEvent != nil {
@@ -177,6 +209,13 @@ type flusher interface{ Flush() error }
 // its input queue is empty and on every tick, so alerts leave at once when
 // the stream is quiet and in batches under load; Replay calls it at the end.
 func (p *Processor) FlushOutput() {
+	if ef, ok := p.events.(flusher); ok && p.events != nil {
+		if err := ef.Flush(); err != nil {
+			p.writeErrors++
+			p.m.writeError()
+			p.log.Error("flush events", "err", err)
+		}
+	}
 	f, ok := p.sink.(flusher)
 	if !ok {
 		return
