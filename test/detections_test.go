@@ -11,7 +11,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/auditlkm/auditlkm/internal/correlate"
 	"github.com/auditlkm/auditlkm/internal/logfile"
 	"github.com/auditlkm/auditlkm/internal/pipeline"
 	"github.com/auditlkm/auditlkm/internal/reassemble"
@@ -61,16 +60,7 @@ func replayDetections(t *testing.T, cfg rules.Config, path string) ([]string, *p
 	if err != nil {
 		t.Fatal(err)
 	}
-	ccfg := correlate.DefaultConfig()
-	ccfg.StateDir, ccfg.ProcRoot = "", ""
-	cm, err := correlate.NewMetrics(prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := correlate.New(ccfg, discard(), cm)
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := replayStore(t)
 	reg := prometheus.NewRegistry()
 	sink := &collect{}
 	p, err := pipeline.NewProcessor(reassemble.ReplayConfig(), cat, store, sink, nil, pipeline.NewMetrics(reg, nil), nil)

@@ -13,9 +13,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/auditlkm/auditlkm/internal/correlate"
 	"github.com/auditlkm/auditlkm/internal/ecs"
 	"github.com/auditlkm/auditlkm/internal/logfile"
 	"github.com/auditlkm/auditlkm/internal/pipeline"
@@ -41,16 +38,7 @@ func replayFile(t *testing.T, path string) ([]byte, pipeline.Stats, logfile.Prog
 	if err != nil {
 		t.Fatal(err)
 	}
-	ccfg := correlate.DefaultConfig()
-	ccfg.StateDir, ccfg.ProcRoot = "", ""
-	cm, err := correlate.NewMetrics(prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := correlate.New(ccfg, discard(), cm)
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := replayStore(t)
 	p, err := pipeline.NewProcessor(reassemble.ReplayConfig(), cat, store, enc, nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)

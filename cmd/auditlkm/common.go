@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/auditlkm/auditlkm/internal/config"
+	"github.com/auditlkm/auditlkm/internal/correlate"
 	"github.com/auditlkm/auditlkm/internal/ecs"
 	"github.com/auditlkm/auditlkm/internal/output"
 	"github.com/auditlkm/auditlkm/internal/pipeline"
@@ -214,4 +215,17 @@ func (o *outputOptions) validate() error {
 		return o.syslog.Validate()
 	}
 	return nil
+}
+
+// memoryStore is a correlation store without persisted state, for replay
+// (procRoot "": a log's processes are not this host's) and plugin mode
+// (procRoot /proc: auditd runs here).
+func memoryStore(log *slog.Logger, procRoot string) (*correlate.Store, error) {
+	ccfg := correlate.DefaultConfig()
+	ccfg.StateDir, ccfg.ProcRoot = "", procRoot
+	cm, err := correlate.NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		return nil, err
+	}
+	return correlate.New(ccfg, log, cm)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/auditlkm/auditlkm/internal/config"
@@ -47,13 +46,7 @@ func (o *pluginOptions) run(cmd *cobra.Command) error {
 		return err
 	}
 	defer sink.Close()
-	ccfg := correlate.DefaultConfig()
-	ccfg.StateDir = ""
-	cm, err := correlate.NewMetrics(prometheus.NewRegistry())
-	if err != nil {
-		return err
-	}
-	store, err := correlate.New(ccfg, log, cm)
+	store, err := memoryStore(log, correlate.DefaultProcRoot)
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"github.com/prometheus/client_golang/prometheus"
 	"io"
 	"os"
 	"sort"
@@ -12,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/auditlkm/auditlkm/internal/config"
-	"github.com/auditlkm/auditlkm/internal/correlate"
 	"github.com/auditlkm/auditlkm/internal/logfile"
 	"github.com/auditlkm/auditlkm/internal/pipeline"
 	"github.com/auditlkm/auditlkm/internal/reassemble"
@@ -59,13 +57,7 @@ func (o *replayOptions) run(cmd *cobra.Command, args []string) error {
 	defer sink.Close()
 	// Replays correlate from the events alone: this host's /proc says
 	// nothing about the host the log came from.
-	ccfg := correlate.DefaultConfig()
-	ccfg.StateDir, ccfg.ProcRoot = "", ""
-	cm, err := correlate.NewMetrics(prometheus.NewRegistry())
-	if err != nil {
-		return err
-	}
-	store, err := correlate.New(ccfg, log, cm)
+	store, err := memoryStore(log, "")
 	if err != nil {
 		return err
 	}
