@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -45,12 +46,31 @@ type alert struct {
 	} `json:"auditd"`
 }
 
+// lockedBuffer is a bytes.Buffer written by the daemon's log reader and
+// read by the test: both sides hold its lock.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) WriteString(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.WriteString(s)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 // daemon is a running `auditlkm run`.
 type daemon struct {
 	cmd     *exec.Cmd
 	alerts  string
 	records string
-	stderr  *bytes.Buffer
+	stderr  *lockedBuffer
 	addr    string
 }
 
@@ -69,7 +89,7 @@ func freePort(t *testing.T) string {
 func startDaemon(t *testing.T, extra ...string) *daemon {
 	t.Helper()
 	dir := t.TempDir()
-	d := &daemon{alerts: filepath.Join(dir, "alerts.json"), records: filepath.Join(dir, "audit.log"), stderr: &bytes.Buffer{}, addr: freePort(t)}
+	d := &daemon{alerts: filepath.Join(dir, "alerts.json"), records: filepath.Join(dir, "audit.log"), stderr: &lockedBuffer{}, addr: freePort(t)}
 	args := append([]string{"run", "--output.alerts", d.alerts, "--output.records", d.records,
 		"--state.dir", filepath.Join(dir, "state"), "--web.listen-address", d.addr}, extra...)
 	d.cmd = exec.Command(binary, args...)

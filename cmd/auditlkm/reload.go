@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -126,7 +127,9 @@ func (o *runOptions) reload(cmd *cobra.Command, want *wantedRules, gd *guard.Gua
 		fail(err)
 		return
 	}
-	if changed := config.Diff(cmd.Flags(), fresh); len(changed) > 0 {
+	// Flags the fresh set lacks (cobra's help) are not settings.
+	changed := slices.DeleteFunc(config.Diff(cmd.Flags(), fresh), func(name string) bool { return fresh.Lookup(name) == nil })
+	if len(changed) > 0 {
 		log.Warn("settings changed in the file need a restart to take effect", "flags", strings.Join(changed, ","))
 	}
 	select {

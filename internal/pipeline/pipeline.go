@@ -314,6 +314,9 @@ func Live(ctx context.Context, src Source, p *Processor, o LiveOptions) error {
 	})
 
 	g.Go(func() error {
+		// The clock must be set before the first record: an event created
+		// at clock 0 would look ancient at the first tick and be cut off.
+		p.Advance(time.Now().UnixMilli())
 		t := time.NewTicker(o.Tick)
 		defer t.Stop()
 		done := ctx.Done()

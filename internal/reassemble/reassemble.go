@@ -151,7 +151,9 @@ func (r *Reassembler) Push(rec auditevent.Record) {
 	if ms > r.maxRecMs {
 		r.maxRecMs = ms
 	}
-	if ms > r.clock && r.cfg.RecordWindow > 0 {
+	if ms > r.clock && (r.cfg.RecordWindow > 0 || r.clock == 0) {
+		// Replays follow record time; a live stream's clock comes from
+		// Advance, but starts at the first record's time, never at 0.
 		r.clock = ms
 	}
 	t := rec.Type

@@ -224,3 +224,29 @@ func TestCorpusReassemblesWhole(t *testing.T) {
 	}
 	t.Logf("events=%d gaps=%d late=%d resets=%d incomplete=%d by completion=%v", len(out), st.Gaps, st.Late, st.Resets, st.Incomplete, st.Events)
 }
+
+// TestLiveClockStartsAtTheFirstRecord: events in flight when the live
+// clock first advances are not cut off as idle because it started at 0.
+func TestLiveClockStartsAtTheFirstRecord(t *testing.T) {
+	var out []*auditevent.Event
+	r, err := New(DefaultConfig(), func(e *auditevent.Event) { out = append(out, e) }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	push := func(l string) {
+		rec, err := auditevent.ParseLine([]byte(l))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Push(rec)
+	}
+	push(syscallRec(1700000000, 5, 0))
+	r.Advance(1700000000*1000 + 300) // the first tick, 300 ms later
+	if len(out) != 0 {
+		t.Fatalf("an event 300 ms old was handed on as %s", out[0].Completion)
+	}
+	push(rec("EOE", 1700000000, 5, ""))
+	if len(out) != 1 || out[0].Completion != auditevent.CompleteEOE {
+		t.Fatalf("events = %v", summary(out))
+	}
+}

@@ -29,12 +29,16 @@ func DefaultConfig() Config { return Config{Root: "/"} }
 // Validate checks that every id exists and every exclusion is sane.
 func (c Config) Validate() error {
 	known := map[string]bool{}
-	for _, r := range all(Config{}) {
+	rs, excludable := catalogOf(Config{})
+	for _, r := range rs {
 		known[r.Definition().ID] = true
 	}
 	for id, xs := range c.Exclusions {
 		if !known[id] {
 			return fmt.Errorf("exclusions for unknown detection %q", id)
+		}
+		if !excludable[id] {
+			return fmt.Errorf("exclusions for detection %q: it takes none (module loads and unloads, module sysctl writes, bpftool loads, audit tampering and kernel log lines are always reported)", id)
 		}
 		for i, x := range xs {
 			if err := x.Validate(); err != nil {
@@ -55,7 +59,17 @@ func (c Config) Validate() error {
 
 // all lists every detection, in evaluation order. This is the catalog.
 func all(c Config) []Rule {
+	rs, _ := catalogOf(c)
+	return rs
+}
+
+// catalogOf builds the catalog and says which detections take exclusions.
+// Module loads and unloads, sysctl writes, bpftool, audit tampering and
+// the kernel log detections take none: they are always reported.
+func catalogOf(c Config) ([]Rule, map[string]bool) {
+	excludable := map[string]bool{}
 	user := func(id string) []Exclusion {
+		excludable[id] = true
 		xs := c.Exclusions[id]
 		out := make([]Exclusion, len(xs))
 		for i, x := range xs {
@@ -88,7 +102,7 @@ func all(c Config) []Rule {
 		newConfigThenLoad(user(ConfigThenLoadID)),
 		newFirstSeen(user(FirstSeenID)),
 	}
-	return append(catalog, newKernelLogRules()...)
+	return append(catalog, newKernelLogRules()...), excludable
 }
 
 // Catalog returns the enabled detections.

@@ -95,6 +95,7 @@ func (r *kmodLoadTool) Evaluate(ev *auditevent.Event, st State) []Alert {
 		a.Reason = "modprobe of crypto-authencesn (CVE-2026-31431 Copy-Fail indicator): " + a.Reason
 	}
 	s := subjectOf(&proc, parent)
+	s.setFile(a.File)
 	suppress(&a, r.exclusions, &s)
 	return []Alert{a}
 }

@@ -104,6 +104,7 @@ func (r *moduleLoadLocation) Evaluate(ev *auditevent.Event, st State) []Alert {
 	}
 	a.Reason = "kernel module load from an unusual location: " + why
 	s := subjectOf(&proc, parent)
+	s.setFile(a.File)
 	suppress(&a, r.exclusions, &s)
 	return []Alert{a}
 }

@@ -53,3 +53,12 @@ func suppress(a *Alert, xs []Exclusion, s *Subject) {
 		a.Suppressed = reason
 	}
 }
+
+// setFile fills the file criteria of s from the alert's file, if any.
+func (s *Subject) setFile(f *File) {
+	if f == nil || f.Path == "" {
+		return
+	}
+	s.Path, s.FileName = f.Path, BaseName(f.Path)
+	s.Extension = Extension(s.FileName)
+}
