@@ -232,8 +232,7 @@ func (e *Event) decodeSyscall(body []byte) {
 	// extracting and matching keys; the first surprise (a log edited by
 	// hand, another kernel) hands the rest to the generic loop.
 	i := 0
-	var f Field
-	for _, pfx := range syscallOrder {
+	for k, pfx := range syscallOrder {
 		if len(body)-i < len(pfx) || string(body[i:i+len(pfx)]) != pfx {
 			break
 		}
@@ -245,8 +244,7 @@ func (e *Event) decodeSyscall(body []byte) {
 		if end < len(body) && j < end && (body[j] == '"' || body[j] == '\'') {
 			break // quoted: let the scanner handle it
 		}
-		f.Key, f.Value = body[i:j-1], body[j:end]
-		e.syscallField(s, &f)
+		s.setNumeric(k, body[j:end])
 		i = end
 		for i < len(body) && body[i] == ' ' {
 			i++
@@ -259,6 +257,63 @@ func (e *Event) decodeSyscall(body []byte) {
 	}
 	if s.ArchName != "" {
 		s.Name = syscallName(s.ArchName, s.Number)
+	}
+}
+
+// setNumeric sets the k-th field of syscallOrder from its unquoted value.
+func (s *Syscall) setNumeric(k int, v []byte) {
+	switch k {
+	case 0:
+		if x, ok := atox(v, 32); ok {
+			s.Arch = uint32(x)
+			s.ArchName = archName(s.Arch)
+		}
+	case 1:
+		s.Number = atoiDefault(v, -1)
+	case 2:
+		switch string(v) {
+		case "yes":
+			s.Success = SuccessYes
+		case "no":
+			s.Success = SuccessNo
+		}
+	case 3:
+		if x, ok := atoi64(v); ok {
+			s.Exit = x
+		}
+	case 4, 5, 6, 7:
+		if x, ok := atox(v, 64); ok {
+			s.Args[k-4] = x
+		}
+	case 8:
+		s.Items = atoiDefault(v, 0)
+	case 9:
+		s.PPID = atoiDefault(v, 0)
+	case 10:
+		s.PID = atoiDefault(v, 0)
+	case 11:
+		s.AUID = id32(v)
+	case 12:
+		s.UID = id32(v)
+	case 13:
+		s.GID = id32(v)
+	case 14:
+		s.EUID = id32(v)
+	case 15:
+		s.SUID = id32(v)
+	case 16:
+		s.FSUID = id32(v)
+	case 17:
+		s.EGID = id32(v)
+	case 18, 19: // sgid, fsgid: not kept
+	case 20:
+		if string(v) == "(none)" {
+			s.TTY = "(none)"
+		} else {
+			s.TTY = string(v)
+		}
+	case 21:
+		s.Session = id32(v)
 	}
 }
 

@@ -147,6 +147,21 @@ func parseLine(line []byte, a *Arena) (Record, error) {
 }
 
 func parseTypeName(b []byte) (auparse.AuditMessageType, error) {
+	// The types that make up almost every event, without a hash lookup.
+	switch string(b) {
+	case "SYSCALL":
+		return auparse.AUDIT_SYSCALL, nil
+	case "PATH":
+		return auparse.AUDIT_PATH, nil
+	case "CWD":
+		return auparse.AUDIT_CWD, nil
+	case "EXECVE":
+		return auparse.AUDIT_EXECVE, nil
+	case "PROCTITLE":
+		return auparse.AUDIT_PROCTITLE, nil
+	case "EOE":
+		return auparse.AUDIT_EOE, nil
+	}
 	if bytes.HasPrefix(b, []byte("UNKNOWN[")) && len(b) > len("UNKNOWN[]") && b[len(b)-1] == ']' {
 		n, ok := atou(b[len("UNKNOWN[") : len(b)-1])
 		if !ok || n > 0xffff {

@@ -165,18 +165,18 @@ func (p *Processor) handle(ev *auditevent.Event) {
 		p.store.Observe(ev)
 		st = p.store
 	}
-	var first rules.Alert
-	matched := false
+	var first *rules.Alert // only with an event sink: an Alert is large
 	for _, r := range p.rules {
 		for _, a := range r.Evaluate(ev, st) {
-			if p.events != nil && !matched {
-				first, matched = a, true
+			if p.events != nil && first == nil {
+				f := a
+				first = &f
 			}
 			p.deliver(&a, st)
 		}
 	}
-	if matched {
-		p.writeEvent(&first, st)
+	if first != nil {
+		p.writeEvent(first, st)
 	}
 	p.loads.Observe(ev)
 	if p.onEvent != nil {
