@@ -39,6 +39,10 @@ type Metrics struct {
 	parseErrors   *prometheus.CounterVec
 	replaceProbes prometheus.Counter
 	queueLength   prometheus.Gauge
+
+	// receivedBy caches the received counter's child per record type
+	// (1000..2999); only the reader goroutine uses it.
+	receivedBy [2000]prometheus.Counter
 }
 
 // NewMetrics creates the package's metrics and registers them with reg
@@ -84,6 +88,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 
 func (m *Metrics) recordReceived(t auparse.AuditMessageType) {
 	if m == nil {
+		return
+	}
+	if i := int(t) - 1000; i >= 0 && i < len(m.receivedBy) {
+		c := m.receivedBy[i]
+		if c == nil {
+			c = m.received.WithLabelValues(typeLabel(t))
+			m.receivedBy[i] = c
+		}
+		c.Inc()
 		return
 	}
 	m.received.WithLabelValues(typeLabel(t)).Inc()

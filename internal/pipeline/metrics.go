@@ -8,6 +8,10 @@ type Metrics struct {
 	suppressedC *prometheus.CounterVec
 	writeErrors prometheus.Counter
 	aggregatedC *prometheus.CounterVec
+
+	// Resolved children by rule id: alerts come in bursts, and a label
+	// lookup per alert is measurable. Used from the processor's goroutine.
+	alertBy, aggregatedBy map[string]prometheus.Counter
 }
 
 // NewMetrics registers the detection and output metrics with reg; ruleIDs
@@ -35,8 +39,21 @@ func NewMetrics(reg prometheus.Registerer, ruleIDs []string) *Metrics {
 
 func (m *Metrics) alert(id string) {
 	if m != nil {
-		m.alerts.WithLabelValues(id).Inc()
+		child(&m.alertBy, m.alerts, id).Inc()
 	}
+}
+
+// child returns vec's child for id, resolved once.
+func child(cache *map[string]prometheus.Counter, vec *prometheus.CounterVec, id string) prometheus.Counter {
+	c, ok := (*cache)[id]
+	if !ok {
+		if *cache == nil {
+			*cache = map[string]prometheus.Counter{}
+		}
+		c = vec.WithLabelValues(id)
+		(*cache)[id] = c
+	}
+	return c
 }
 
 func (m *Metrics) suppressed(id, reason string) {
@@ -53,6 +70,6 @@ func (m *Metrics) writeError() {
 
 func (m *Metrics) aggregated(id string) {
 	if m != nil {
-		m.aggregatedC.WithLabelValues(id).Inc()
+		child(&m.aggregatedBy, m.aggregatedC, id).Inc()
 	}
 }
