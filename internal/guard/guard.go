@@ -166,12 +166,24 @@ func (g *Guard) runCheck(trigger string) {
 	}
 }
 
+// selfPIDWithin bounds how far into a SYSCALL record the pid field is
+// looked for: the fields before it are numbers, at most about 200 bytes.
+const selfPIDWithin = 256
+
 // Observe looks at one record and schedules a check when it shows a rule
 // removed, auditing disabled, or a watched configuration path changed. It
 // never blocks and is cheap for every other record.
 func (g *Guard) Observe(rec *auditevent.Record) {
-	if rec.Type == auparse.AUDIT_SYSCALL && bytes.Contains(rec.Body(), g.selfPID) {
-		g.selfSends.Add(1)
+	if rec.Type == auparse.AUDIT_SYSCALL {
+		// pid= comes within the first fields (arch syscall success exit
+		// a0-a3 items ppid pid): no need to scan comm, exe and key.
+		b := rec.Body()
+		if len(b) > selfPIDWithin {
+			b = b[:selfPIDWithin]
+		}
+		if bytes.Contains(b, g.selfPID) {
+			g.selfSends.Add(1)
+		}
 	}
 	if triggers(rec) {
 		select {
