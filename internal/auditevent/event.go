@@ -318,58 +318,12 @@ func (s *Syscall) setNumeric(k int, v []byte) {
 }
 
 func (e *Event) syscallField(s *Syscall, f *Field) {
+	if k := numericField(f.Key); k >= 0 {
+		s.setNumeric(k, f.Value)
+		return
+	}
 	v := f.Value
 	switch string(f.Key) {
-	case "arch":
-		if x, ok := atox(v, 32); ok {
-			s.Arch = uint32(x)
-			s.ArchName = archName(s.Arch)
-		}
-	case "syscall":
-		s.Number = atoiDefault(v, -1)
-	case "success":
-		switch string(v) {
-		case "yes":
-			s.Success = SuccessYes
-		case "no":
-			s.Success = SuccessNo
-		}
-	case "exit":
-		if x, ok := atoi64(v); ok {
-			s.Exit = x
-		}
-	case "a0", "a1", "a2", "a3":
-		if x, ok := atox(v, 64); ok {
-			s.Args[f.Key[1]-'0'] = x
-		}
-	case "items":
-		s.Items = atoiDefault(v, 0)
-	case "ppid":
-		s.PPID = atoiDefault(v, 0)
-	case "pid":
-		s.PID = atoiDefault(v, 0)
-	case "auid":
-		s.AUID = id32(v)
-	case "uid":
-		s.UID = id32(v)
-	case "gid":
-		s.GID = id32(v)
-	case "euid":
-		s.EUID = id32(v)
-	case "suid":
-		s.SUID = id32(v)
-	case "fsuid":
-		s.FSUID = id32(v)
-	case "egid":
-		s.EGID = id32(v)
-	case "ses":
-		s.Session = id32(v)
-	case "tty":
-		if string(v) == "(none)" {
-			s.TTY = "(none)"
-		} else {
-			s.TTY = string(v)
-		}
 	case "comm":
 		s.Comm, _ = e.untrusted("comm", *f)
 	case "exe":
@@ -381,6 +335,17 @@ func (e *Event) syscallField(s *Syscall, f *Field) {
 			s.Keys = strings.Split(k, "\x01")
 		}
 	}
+}
+
+// numericField returns the position in syscallOrder of an unquoted
+// SYSCALL field, or -1.
+func numericField(key []byte) int {
+	for i, pfx := range syscallOrder {
+		if len(key) == len(pfx)-1 && string(key) == pfx[:len(pfx)-1] {
+			return i
+		}
+	}
+	return -1
 }
 
 func (e *Event) decodePath(body []byte) Path {

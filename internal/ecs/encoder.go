@@ -205,28 +205,23 @@ func sameProcess(ev *auditevent.Event, p *auditevent.Process) bool {
 
 func (e *Encoder) appendEvent(w *writer, a *rules.Alert, ev *auditevent.Event, alert bool) {
 	w.open("event")
-	if !alert {
-		w.str("kind", "event")
-		w.str("module", "auditlkm")
-		w.str("dataset", "auditlkm.event")
-		w.strs("category", a.Category)
-		w.strs("type", a.Type)
-		w.str("action", a.Action)
-		if ev != nil && len(ev.Records) > 0 {
-			w.int("sequence", int64(ev.Serial))
-		}
-		appendOutcome(w, ev)
-		w.close()
-		return
+	kind := "event"
+	if alert {
+		kind = "alert"
 	}
-	w.str("kind", "alert")
+	w.str("kind", kind)
 	w.str("module", "auditlkm")
-	w.str("dataset", "auditlkm.alert")
+	w.str("dataset", "auditlkm."+kind)
 	w.strs("category", a.Category)
 	w.strs("type", a.Type)
 	w.str("action", a.Action)
 	if ev != nil && len(ev.Records) > 0 {
 		w.int("sequence", int64(ev.Serial))
+	}
+	if !alert {
+		appendOutcome(w, ev)
+		w.close()
+		return
 	}
 	sev, risk := a.Severity, a.RiskScore
 	if a.Rule != nil {
