@@ -10,7 +10,8 @@ import (
 // loop would otherwise raise thousands of identical alerts a second, each
 // kilobytes of JSON, and the daemon would spend its time writing them
 // instead of reading the kernel. Alerts are therefore aggregated: per
-// detection, process (pid and executable) and file, the first Burst alerts
+// detection, process (pid and executable), file, severity, action and
+// reason (see aggKey), the first Burst alerts
 // of a Window go out one by one; the rest are counted, and when the window
 // ends one summary alert goes out (the first one held back) carrying how
 // many alerts it stands for (rules.Alert.Aggregated, auditd.aggregated_count
@@ -26,11 +27,18 @@ const (
 	maxAggregateKeys = 4096
 )
 
+// aggKey: only alerts identical in everything a reader acts on are
+// aggregated. Severity, action and reason are part of it, so a successful
+// load after a loop of refused attempts (or another module, another exit
+// code) is never folded into their summary.
 type aggKey struct {
-	rule string
-	pid  int
-	exe  string
-	path string
+	rule     string
+	pid      int
+	exe      string
+	path     string
+	severity rules.Severity
+	action   string
+	reason   string
 }
 
 type aggState struct {
@@ -60,7 +68,8 @@ func (p *Processor) deliver(a *rules.Alert, st rules.State) {
 		return
 	}
 	if p.aggBurst > 0 {
-		k := aggKey{rule: a.Rule.ID, pid: a.Process.PID, exe: a.Process.Exe}
+		k := aggKey{rule: a.Rule.ID, pid: a.Process.PID, exe: a.Process.Exe,
+			severity: a.Severity, action: a.Action, reason: a.Reason}
 		if a.File != nil {
 			k.path = a.File.Path
 		}

@@ -35,9 +35,14 @@ func (s *lines) Next(context.Context) (auditevent.Record, error) {
 
 // finit is one refused finit_module event of pid at ms after a base time.
 func finit(serial, pid int, ms int) []string {
+	return finitResult(serial, pid, ms, "success=no exit=-38")
+}
+
+// finitResult is a finit_module event with the given result fields.
+func finitResult(serial, pid int, ms int, result string) []string {
 	stamp := fmt.Sprintf("%d.%03d:%d", 1763790000+ms/1000, ms%1000, serial)
 	return []string{
-		fmt.Sprintf(`type=SYSCALL msg=audit(%s): arch=c000003e syscall=313 success=no exit=-38 a0=3 a1=0 a2=0 a3=0 items=0 ppid=1 pid=%d auid=0 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=(none) ses=1 comm="loadgen" exe="/usr/local/bin/loadgen" key=(null)`, stamp, pid),
+		fmt.Sprintf(`type=SYSCALL msg=audit(%s): arch=c000003e syscall=313 %s a0=3 a1=0 a2=0 a3=0 items=0 ppid=1 pid=%d auid=0 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=(none) ses=1 comm="loadgen" exe="/usr/local/bin/loadgen" key=(null)`, stamp, result, pid),
 		fmt.Sprintf(`type=EOE msg=audit(%s): `, stamp),
 	}
 }
@@ -121,4 +126,41 @@ func otherRules(t *testing.T, keep string) []string {
 		}
 	}
 	return ids
+}
+
+// TestASuccessfulLoadIsNeverFoldedIntoRefusedAttempts: a loop of refused
+// attempts is aggregated, but the one that succeeds goes out on its own.
+func TestASuccessfulLoadIsNeverFoldedIntoRefusedAttempts(t *testing.T) {
+	var src lines
+	for i := 0; i < 20; i++ {
+		src.l = append(src.l, finit(i+1, 10, i)...)
+	}
+	src.l = append(src.l, finitResult(21, 10, 20, "success=yes exit=0")...)
+	cat, err := rules.Catalog(rules.Config{Disabled: otherRules(t, rules.ModuleLoadID)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &collect{}
+	p, err := NewProcessor(reassemble.DefaultConfig(), cat, nil, sink, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Replay(context.Background(), &src, p); err != nil {
+		t.Fatal(err)
+	}
+	var success, summaries int
+	for _, a := range sink.alerts {
+		if a.Event.Syscall.Success == auditevent.SuccessYes {
+			success++
+			if a.Aggregated != 0 {
+				t.Errorf("the successful load was aggregated (%d)", a.Aggregated)
+			}
+		}
+		if a.Aggregated > 0 {
+			summaries++
+		}
+	}
+	if success != 1 || summaries != 1 {
+		t.Errorf("%d successful-load alerts and %d summaries, want 1 and 1", success, summaries)
+	}
 }
