@@ -217,6 +217,21 @@ type watched struct {
 	g   *Guard
 }
 
+// TryNext forwards a non-blocking read when the source has one.
+func (w *watched) TryNext() (auditevent.Record, bool) {
+	t, ok := w.src.(interface {
+		TryNext() (auditevent.Record, bool)
+	})
+	if !ok {
+		return auditevent.Record{}, false
+	}
+	rec, ok := t.TryNext()
+	if ok {
+		w.g.Observe(&rec)
+	}
+	return rec, ok
+}
+
 func (w *watched) Next(ctx context.Context) (auditevent.Record, error) {
 	rec, err := w.src.Next(ctx)
 	if err == nil {

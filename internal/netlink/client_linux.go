@@ -315,6 +315,20 @@ func (c *Client) Control() *Control { return c.ctl }
 // Next returns the next record. After Close it returns the records still
 // queued and then io.EOF; if the reader failed it returns the reader's
 // error instead of io.EOF.
+// TryNext returns the next queued record without waiting; ok is false
+// when none is queued (or the queue is closed: Next then says why).
+func (c *Client) TryNext() (rec auditevent.Record, ok bool) {
+	select {
+	case rec, ok = <-c.queue:
+		if ok {
+			c.m.setQueueLength(len(c.queue))
+		}
+		return rec, ok
+	default:
+		return auditevent.Record{}, false
+	}
+}
+
 func (c *Client) Next(ctx context.Context) (auditevent.Record, error) {
 	select {
 	case rec, ok := <-c.queue:

@@ -269,6 +269,15 @@ type LiveOptions struct {
 	KernelLog <-chan *rules.KernelLogLine
 }
 
+// tryNexter is a Source that can hand out a record it already holds
+// without waiting (the netlink client's queue).
+type tryNexter interface {
+	TryNext() (auditevent.Record, bool)
+}
+
+// maxBatch bounds the records handed to the processor at once.
+const maxBatch = 256
+
 // flushGap is the least time between two output flushes when the input
 // goes idle: alerts still leave within a tick, but a stream that keeps
 // draining the queue does not pay a write per record.
@@ -290,8 +299,11 @@ func Live(ctx context.Context, src Source, p *Processor, o LiveOptions) error {
 	readCtx, cancelRead := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelRead()
 	g, gctx := errgroup.WithContext(readCtx)
-	ch := make(chan auditevent.Record, o.Queue)
-
+	// Records cross from the reader to the processor in batches: one
+	// channel operation (and wake-up) per batch, not per record, when the
+	// source can hand out what it already holds without waiting.
+	ch := make(chan []auditevent.Record, max(o.Queue/maxBatch, 4))
+	tn, _ := src.(tryNexter)
 	g.Go(func() error {
 		defer close(ch)
 		for {
@@ -305,8 +317,17 @@ func Live(ctx context.Context, src Source, p *Processor, o LiveOptions) error {
 				}
 				return fmt.Errorf("read source: %w", err)
 			}
+			batch := make([]auditevent.Record, 1, 16)
+			batch[0] = rec
+			for tn != nil && len(batch) < maxBatch {
+				r, ok := tn.TryNext()
+				if !ok {
+					break
+				}
+				batch = append(batch, r)
+			}
 			select {
-			case ch <- rec:
+			case ch <- batch:
 			case <-gctx.Done():
 				return nil
 			}
@@ -334,14 +355,16 @@ func Live(ctx context.Context, src Source, p *Processor, o LiveOptions) error {
 				}
 				p.KernelLog(l)
 				p.FlushOutput()
-			case rec, ok := <-ch:
+			case batch, ok := <-ch:
 				if !ok {
 					p.Advance(time.Now().UnixMilli())
 					p.Flush()
 					p.FlushOutput()
 					return nil
 				}
-				p.Push(rec)
+				for _, rec := range batch {
+					p.Push(rec)
+				}
 				if len(ch) == 0 {
 					if now := time.Now(); now.Sub(lastFlush) >= flushGap {
 						p.FlushOutput()
@@ -353,11 +376,13 @@ func Live(ctx context.Context, src Source, p *Processor, o LiveOptions) error {
 				// otherwise an event whose last records wait in the queue
 				// (after a slow stop, say) would be handed on idle, split.
 				for n := len(ch); n > 0; n-- {
-					rec, ok := <-ch
+					batch, ok := <-ch
 					if !ok {
 						break
 					}
-					p.Push(rec)
+					for _, rec := range batch {
+						p.Push(rec)
+					}
 				}
 				p.Advance(now.UnixMilli())
 				p.FlushOutput()

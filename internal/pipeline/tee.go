@@ -13,13 +13,17 @@ import (
 // recorded and replayed later. Write errors end the stream: a recording
 // with holes would be worse than none.
 type Tee struct {
-	Src Source
-	W   io.Writer
-	buf []byte
+	Src     Source
+	W       io.Writer
+	buf     []byte
+	pending error // a write error met in TryNext, for Next to return
 }
 
 // Next returns the next record of Src after writing it to W.
 func (t *Tee) Next(ctx context.Context) (auditevent.Record, error) {
+	if err := t.pending; err != nil {
+		return auditevent.Record{}, err
+	}
 	rec, err := t.Src.Next(ctx)
 	if err != nil {
 		return rec, err
@@ -29,4 +33,23 @@ func (t *Tee) Next(ctx context.Context) (auditevent.Record, error) {
 		return rec, fmt.Errorf("write raw record: %w", err)
 	}
 	return rec, nil
+}
+
+// TryNext forwards a non-blocking read when Src has one. A record whose
+// write fails is kept for Next, which returns the error.
+func (t *Tee) TryNext() (auditevent.Record, bool) {
+	tn, ok := t.Src.(tryNexter)
+	if !ok || t.pending != nil {
+		return auditevent.Record{}, false
+	}
+	rec, ok := tn.TryNext()
+	if !ok {
+		return rec, false
+	}
+	t.buf = append(append(t.buf[:0], rec.Line()...), '\n')
+	if _, err := t.W.Write(t.buf); err != nil {
+		t.pending = fmt.Errorf("write raw record: %w", err)
+		return auditevent.Record{}, false
+	}
+	return rec, true
 }
