@@ -76,17 +76,7 @@ func readCorrAlerts(t *testing.T, path string) []corrAlert {
 
 func (d *daemon) waitCorr(t *testing.T, what string, match func(a corrAlert) bool) corrAlert {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		for _, a := range readCorrAlerts(t, d.alerts) {
-			if match(a) {
-				return a
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("no alert for %s; alerts:\n%s\ndaemon log:\n%s", what, mustRead(d.alerts), d.stderr)
-	return corrAlert{}
+	return waitFor(t, d, what, readCorrAlerts, match)
 }
 
 // auditDir adds, for the test's duration, an audit rule recording file

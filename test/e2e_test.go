@@ -150,9 +150,16 @@ func (d *daemon) stop(t *testing.T) {
 // waitAlerts polls the alert file until match finds what it wants.
 func (d *daemon) waitAlerts(t *testing.T, what string, match func(a alert) bool) alert {
 	t.Helper()
+	return waitFor(t, d, what, readAlerts, match)
+}
+
+// waitFor polls d's alert file, decoded by read, until match finds an
+// alert, for at most 10 s.
+func waitFor[A any](t *testing.T, d *daemon, what string, read func(*testing.T, string) []A, match func(A) bool) A {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		for _, a := range readAlerts(t, d.alerts) {
+		for _, a := range read(t, d.alerts) {
 			if match(a) {
 				return a
 			}
@@ -160,7 +167,8 @@ func (d *daemon) waitAlerts(t *testing.T, what string, match func(a alert) bool)
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("no alert for %s; alerts:\n%s\ndaemon log:\n%s", what, mustRead(d.alerts), d.stderr)
-	return alert{}
+	var zero A
+	return zero
 }
 
 func readAlerts(t *testing.T, path string) []alert {

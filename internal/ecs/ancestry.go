@@ -52,23 +52,14 @@ func appendAncestry(w *writer, a *rules.Alert) {
 		return
 	}
 	w.open("process")
-	w.field("ancestry")
-	w.b = append(w.b, '[')
-	for i := range a.Ancestors {
-		if i == MaxArrayLen {
-			w.truncated = append(w.truncated, w.dotted("ancestry", -1))
-			break
-		}
+	w.objects("ancestry", len(a.Ancestors), func(i int) {
 		p := &a.Ancestors[i]
-		w.openElem("ancestry", i)
 		appendProcessIdentity(w, p)
 		appendProcessStart(w, p)
 		if p.PPID > 0 {
 			w.int("ppid", int64(p.PPID))
 		}
-		w.closeElem()
-	}
-	w.b = append(w.b, ']')
+	})
 	w.bool("ancestry_complete", a.Ancestors[len(a.Ancestors)-1].PID == initPID)
 	w.close()
 }
@@ -80,15 +71,8 @@ func appendRelated(w *writer, a *rules.Alert) {
 	if len(a.Related) == 0 {
 		return
 	}
-	w.field("related")
-	w.b = append(w.b, '[')
-	for i := range a.Related {
-		if i == MaxArrayLen {
-			w.truncated = append(w.truncated, w.dotted("related", -1))
-			break
-		}
+	w.objects("related", len(a.Related), func(i int) {
 		r := &a.Related[i]
-		w.openElem("related", i)
 		w.str("role", r.Role)
 		w.int("sequence", int64(r.Serial))
 		if t, ok := unixMilli(r.AtMilli); ok && r.AtMilli > 0 {
@@ -116,9 +100,7 @@ func appendRelated(w *writer, a *rules.Alert) {
 			w.uintStr("auid", uint64(r.Process.AUID))
 		}
 		w.close()
-		w.closeElem()
-	}
-	w.b = append(w.b, ']')
+	})
 }
 
 // appendFirstSeen writes auditd.first_seen: the values seen for the first
@@ -127,18 +109,9 @@ func appendFirstSeen(w *writer, a *rules.Alert) {
 	if len(a.FirstSeen) == 0 {
 		return
 	}
-	w.field("first_seen")
-	w.b = append(w.b, '[')
-	for i := range a.FirstSeen {
-		if i == MaxArrayLen {
-			w.truncated = append(w.truncated, w.dotted("first_seen", -1))
-			break
-		}
+	w.objects("first_seen", len(a.FirstSeen), func(i int) {
 		v := &a.FirstSeen[i]
-		w.openElem("first_seen", i)
 		w.str("kind", v.Kind)
 		w.str("value", v.Value)
-		w.closeElem()
-	}
-	w.b = append(w.b, ']')
+	})
 }

@@ -708,15 +708,8 @@ func appendAuditdEvent(w *writer, ev *auditevent.Event) {
 	}
 	w.close()
 	if len(ev.Paths) > 0 {
-		w.field("paths")
-		w.b = append(w.b, '[')
-		for i := range ev.Paths {
-			if i == MaxArrayLen {
-				w.truncated = append(w.truncated, w.dotted("paths", -1))
-				break
-			}
+		w.objects("paths", len(ev.Paths), func(i int) {
 			p := &ev.Paths[i]
-			w.openElem("paths", i)
 			if p.Item >= 0 {
 				w.int("item", int64(p.Item))
 			}
@@ -734,9 +727,7 @@ func appendAuditdEvent(w *writer, ev *auditevent.Event) {
 			if p.OUID != auditevent.Unset {
 				w.uint("ouid", uint64(p.OUID))
 			}
-			w.closeElem()
-		}
-		w.b = append(w.b, ']')
+		})
 	}
 }
 

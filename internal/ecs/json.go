@@ -145,6 +145,23 @@ func (w *writer) open(key string) {
 
 // openElem starts the i-th object element of an array that the caller
 // opened with '['. Its dotted name is the array's name plus i.
+// objects writes key as an array of n objects, each filled by elem, cut at
+// MaxArrayLen (the cut is listed in auditd.truncated_fields).
+func (w *writer) objects(key string, n int, elem func(i int)) {
+	w.field(key)
+	w.b = append(w.b, '[')
+	for i := 0; i < n; i++ {
+		if i == MaxArrayLen {
+			w.truncated = append(w.truncated, w.dotted(key, -1))
+			break
+		}
+		w.openElem(key, i)
+		elem(i)
+		w.closeElem()
+	}
+	w.b = append(w.b, ']')
+}
+
 func (w *writer) openElem(key string, i int) {
 	if i > 0 {
 		w.b = append(w.b, ',')

@@ -63,15 +63,8 @@ func newKmodLoadTool(extra []Exclusion) *kmodLoadTool {
 func (r *kmodLoadTool) Definition() *Definition { return &r.def }
 
 func (r *kmodLoadTool) Evaluate(ev *auditevent.Event, st State) []Alert {
-	if !successfulExec(ev) {
-		return nil
-	}
-	if c := ev.Syscall.Comm; !isKmodTool(c) && c != "kmod" && !strings.HasPrefix(c, "busybox") && !isKmodTool(argv0Name(ev)) {
-		return nil
-	}
-	proc, parent := actor(ev, st)
-	c := kmodInvocation(&proc)
-	if c.Op != kmodLoad {
+	proc, parent, c, ok := kmodRun(ev, st, kmodLoad)
+	if !ok {
 		return nil
 	}
 	a := newAlert(&r.def, ev, proc, parent)
@@ -127,4 +120,23 @@ func parentDesc(parent *auditevent.Process) string {
 		return parent.Comm + " (pid " + itoa(int64(parent.PID)) + ")"
 	}
 	return "pid " + itoa(int64(parent.PID))
+}
+
+// kmodRun recognises a successful exec of a kmod tool (by comm, the kmod
+// binary, busybox, or argv0) doing op, and returns the acting process, its
+// parent and the parsed invocation. The cheap checks come first: most
+// events are not kmod runs.
+func kmodRun(ev *auditevent.Event, st State, op kmodOp) (auditevent.Process, *auditevent.Process, kmodCall, bool) {
+	if !successfulExec(ev) {
+		return auditevent.Process{}, nil, kmodCall{}, false
+	}
+	if c := ev.Syscall.Comm; !isKmodTool(c) && c != "kmod" && !strings.HasPrefix(c, "busybox") && !isKmodTool(argv0Name(ev)) {
+		return auditevent.Process{}, nil, kmodCall{}, false
+	}
+	proc, parent := actor(ev, st)
+	c := kmodInvocation(&proc)
+	if c.Op != op {
+		return auditevent.Process{}, nil, kmodCall{}, false
+	}
+	return proc, parent, c, true
 }

@@ -49,15 +49,8 @@ func newKmodUnloadTool(extra []Exclusion) *kmodUnloadTool {
 func (r *kmodUnloadTool) Definition() *Definition { return &r.def }
 
 func (r *kmodUnloadTool) Evaluate(ev *auditevent.Event, st State) []Alert {
-	if !successfulExec(ev) {
-		return nil
-	}
-	if c := ev.Syscall.Comm; !isKmodTool(c) && c != "kmod" && !strings.HasPrefix(c, "busybox") && !isKmodTool(argv0Name(ev)) {
-		return nil
-	}
-	proc, parent := actor(ev, st)
-	c := kmodInvocation(&proc)
-	if c.Op != kmodUnload {
+	proc, parent, c, ok := kmodRun(ev, st, kmodUnload)
+	if !ok {
 		return nil
 	}
 	a := newAlert(&r.def, ev, proc, parent)
