@@ -79,7 +79,13 @@ func (o *outputOptions) build(stdout io.Writer, reg prometheus.Registerer, log *
 	if err != nil {
 		return nil, err
 	}
-	fan, err := o.alertFanout(stdout, m, log)
+	ecfg := ecs.DefaultConfig()
+	ecfg.IncludeRecords = o.includeRecords
+	enc, err := ecs.NewEncoder(io.Discard, hostInfo(), ecfg)
+	if err != nil {
+		return nil, err
+	}
+	fan, err := o.alertFanout(stdout, enc, m, log)
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +98,7 @@ func (o *outputOptions) build(stdout io.Writer, reg prometheus.Registerer, log *
 			w, err = output.OpenFile(o.events, output.DefaultFileMode)
 		}
 		if err == nil {
-			s.events, err = output.NewFanout(fan.Encoder(), []output.Output{{Name: "events", W: w}}, m)
+			s.events, err = output.NewFanout(enc, []output.Output{{Name: "events", W: w}}, m)
 		}
 		if err != nil {
 			_ = fan.Close()
@@ -102,7 +108,9 @@ func (o *outputOptions) build(stdout io.Writer, reg prometheus.Registerer, log *
 	return s, nil
 }
 
-func (o *outputOptions) alertFanout(stdout io.Writer, m *output.Metrics, log *slog.Logger) (*output.Fanout, error) {
+// alertFanout builds the alert outputs behind enc (shared with the event
+// output: both are used from the processor's goroutine).
+func (o *outputOptions) alertFanout(stdout io.Writer, enc *ecs.Encoder, m *output.Metrics, log *slog.Logger) (*output.Fanout, error) {
 	var outs []output.Output
 	closeAll := func() {
 		for _, o := range outs {
@@ -136,13 +144,6 @@ func (o *outputOptions) alertFanout(stdout io.Writer, m *output.Metrics, log *sl
 	}
 	if len(outs) == 0 && o.events == "" {
 		return nil, errors.New("no output: set --output.alerts, --output.syslog.address or --output.events")
-	}
-	ecfg := ecs.DefaultConfig()
-	ecfg.IncludeRecords = o.includeRecords
-	enc, err := ecs.NewEncoder(io.Discard, hostInfo(), ecfg)
-	if err != nil {
-		closeAll()
-		return nil, err
 	}
 	fan, err := output.NewFanout(enc, outs, m)
 	if err != nil {

@@ -67,14 +67,6 @@ func (f *Fanout) WriteAlert(a *rules.Alert) error {
 	return err
 }
 
-// Encoder returns the fan-out's encoder, to share with another fan-out.
-func (f *Fanout) Encoder() interface {
-	AppendAlert(dst []byte, a *rules.Alert) []byte
-	AppendEventDoc(dst []byte, a *rules.Alert) []byte
-} {
-	return f.enc
-}
-
 // WriteEvent encodes the event behind a (event.kind "event") and writes it
 // to every output (syslog MSGID "event", severity info).
 func (f *Fanout) WriteEvent(a *rules.Alert) error {
