@@ -113,6 +113,12 @@ func TestInputRewritesSerials(t *testing.T) {
 // /proc, and the ECS encoder writing to io.Discard.
 func newProcessor(b *testing.B) *pipeline.Processor {
 	b.Helper()
+	return newProcessorConfig(b, reassemble.ReplayConfig())
+}
+
+// newProcessorConfig is newProcessor with the reassembly configuration rc.
+func newProcessorConfig(b *testing.B, rc reassemble.Config) *pipeline.Processor {
+	b.Helper()
 	log := slog.New(slog.DiscardHandler)
 	ccfg := correlate.DefaultConfig()
 	ccfg.StateDir, ccfg.ProcRoot = "", ""
@@ -136,7 +142,7 @@ func newProcessor(b *testing.B) *pipeline.Processor {
 	for i, r := range catalog {
 		ids[i] = r.Definition().ID
 	}
-	p, err := pipeline.NewProcessor(reassemble.ReplayConfig(), catalog, store, enc,
+	p, err := pipeline.NewProcessor(rc, catalog, store, enc,
 		reassemble.NewMetrics(nil), pipeline.NewMetrics(nil, ids), log)
 	if err != nil {
 		b.Fatal(err)
