@@ -232,6 +232,26 @@ func (w *watched) TryNext() (auditevent.Record, bool) {
 	return rec, ok
 }
 
+// NextBatch forwards a batch read when the source has one (else one
+// record, as Next), observing every record.
+func (w *watched) NextBatch(ctx context.Context) ([]auditevent.Record, error) {
+	bs, ok := w.src.(interface {
+		NextBatch(ctx context.Context) ([]auditevent.Record, error)
+	})
+	if !ok {
+		rec, err := w.Next(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return []auditevent.Record{rec}, nil
+	}
+	b, err := bs.NextBatch(ctx)
+	for i := range b {
+		w.g.Observe(&b[i])
+	}
+	return b, err
+}
+
 func (w *watched) Next(ctx context.Context) (auditevent.Record, error) {
 	rec, err := w.src.Next(ctx)
 	if err == nil {

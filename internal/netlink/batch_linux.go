@@ -2,6 +2,7 @@ package netlink
 
 import (
 	"errors"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -10,7 +11,11 @@ import (
 // batchMessages is how many messages one recvmmsg(2) may return. Under
 // load the socket holds many records and one system call takes up to this
 // many, instead of one recvmsg per record.
-const batchMessages = 32
+const batchMessages = 256
+
+// lingerBelow: a receive that brought fewer messages than this found the
+// socket drained, and the next one waits Config.ReceiveLinger first.
+const lingerBelow = batchMessages / 4
 
 // batchReceiver is implemented by receivers that can read several
 // messages per system call; the reader uses it when it can.
@@ -48,10 +53,15 @@ type batch struct {
 	names []unix.RawSockaddrNetlink
 	// next and count walk the messages of the last batch.
 	next, count int
+	// linger is how long to wait before a receive that follows one that
+	// found the socket drained (fewer than lingerBelow messages); 0: never.
+	linger time.Duration
+	// sleep is time.Sleep; tests record the lingers instead.
+	sleep func(time.Duration)
 }
 
 func newBatch(r batchReceiver, n, bufBytes int) *batch {
-	b := &batch{r: r, msgs: make([]batchMsg, n), hdrs: make([]mmsghdr, n),
+	b := &batch{r: r, sleep: time.Sleep, msgs: make([]batchMsg, n), hdrs: make([]mmsghdr, n),
 		iovs: make([]unix.Iovec, n), names: make([]unix.RawSockaddrNetlink, n)}
 	for i := range n {
 		b.msgs[i].buf = make([]byte, bufBytes)
@@ -68,17 +78,41 @@ func newBatch(r batchReceiver, n, bufBytes int) *batch {
 // each message's length its full length, so truncation is detected per
 // message.
 func (s *sock) recvBatch(b *batch) (int, error) {
+	for i := range b.hdrs {
+		b.hdrs[i].hdr.Namelen = unix.SizeofSockaddrNetlink
+		b.hdrs[i].hdr.Flags = 0
+		b.hdrs[i].len = 0
+	}
+	var (
+		count int
+		err   error
+	)
+	if s.det != nil {
+		count, err = s.det.recvmmsg(b.hdrs)
+	} else {
+		count, err = s.recvmmsgPolled(b.hdrs)
+	}
+	if err != nil {
+		return 0, err
+	}
+	for i := range count {
+		m, h := &b.msgs[i], &b.hdrs[i]
+		m.n = int(h.len)
+		m.trunc = h.hdr.Flags&unix.MSG_TRUNC != 0 || m.n > len(m.buf)
+		m.notKernel = b.names[i].Pid != 0
+	}
+	return count, nil
+}
+
+// recvmmsgPolled is a non-blocking recvmmsg(2) that waits in the Go
+// runtime poller while the socket is empty.
+func (s *sock) recvmmsgPolled(hdrs []mmsghdr) (int, error) {
 	var (
 		count int
 		rerr  error
 	)
 	err := s.rc.Read(func(fd uintptr) bool {
-		for i := range b.hdrs {
-			b.hdrs[i].hdr.Namelen = unix.SizeofSockaddrNetlink
-			b.hdrs[i].hdr.Flags = 0
-			b.hdrs[i].len = 0
-		}
-		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.hdrs[0])), uintptr(len(b.hdrs)),
+		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&hdrs[0])), uintptr(len(hdrs)),
 			unix.MSG_DONTWAIT|unix.MSG_TRUNC, 0, 0)
 		if e != 0 {
 			count, rerr = 0, e
@@ -90,22 +124,21 @@ func (s *sock) recvBatch(b *batch) (int, error) {
 	if err != nil {
 		return 0, s.wrapIOErr(err)
 	}
-	if rerr != nil {
-		return 0, rerr
-	}
-	for i := range count {
-		m, h := &b.msgs[i], &b.hdrs[i]
-		m.n = int(h.len)
-		m.trunc = h.hdr.Flags&unix.MSG_TRUNC != 0 || m.n > len(m.buf)
-		m.notKernel = b.names[i].Pid != 0
-	}
-	return count, nil
+	return count, rerr
 }
+
+// empty reports that every message of the last batch was taken.
+func (b *batch) empty() bool { return b.next >= b.count }
 
 // take returns the next message of the batch, reading a new batch when
 // the last one is used up.
 func (b *batch) take() (msg []byte, n int, trunc bool, err error) {
 	if b.next >= b.count {
+		if b.linger > 0 && b.count > 0 && b.count < lingerBelow {
+			// The socket was drained: let records gather instead of
+			// being woken for each (see detached).
+			b.sleep(b.linger)
+		}
 		b.next, b.count = 0, 0
 		c, err := b.r.recvBatch(b)
 		if err != nil {

@@ -43,8 +43,11 @@ type Client struct {
 	data *sock
 	pid  uint32
 
-	queue chan auditevent.Record
-	done  chan struct{} // closed when the reader has returned
+	queue *recordQueue
+	// cur is what Next and TryNext still have of the last batch taken.
+	cur    []auditevent.Record
+	linger time.Duration
+	done   chan struct{} // closed when the reader has returned
 	// readErr is the reader's error; written before queue is closed.
 	readErr error
 
@@ -121,7 +124,8 @@ func Open(cfg Config, log *slog.Logger, m *Metrics) (*Client, error) {
 func newClient(cfg Config, log *slog.Logger, m *Metrics, ctl *Control, mode string) *Client {
 	c := &Client{
 		log: log, m: m, mode: mode, ctl: ctl, pid: uint32(os.Getpid()),
-		queue:      make(chan auditevent.Record, cfg.QueueRecords),
+		queue:      newRecordQueue(cfg.QueueRecords),
+		linger:     cfg.ReceiveLinger,
 		done:       make(chan struct{}),
 		releaseAck: make(chan error, 1),
 		// The first reading is the base of auditlkm_kernel_lost_total:
@@ -272,6 +276,9 @@ func (c *Client) setReceiveBuffer(cfg Config) {
 // which it closes when it returns.
 func (c *Client) start() {
 	_ = c.data.setDeadline(time.Time{})
+	if err := c.data.detach(); err != nil {
+		c.log.Warn("audit netlink data socket stays in the Go poller (one wake-up per few records under load)", "error", err)
+	}
 	c.startReader(c.data, c.data.rbuf)
 }
 
@@ -290,11 +297,15 @@ func (c *Client) startReader(r receiver, buf []byte) {
 	}
 	if br, ok := r.(batchReceiver); ok {
 		rd.batch = newBatch(br, batchMessages, len(buf))
+		rd.batch.linger = c.linger
 	}
 	go func() {
 		defer close(c.done)
 		c.readErr = rd.run()
-		close(c.queue)
+		if s, ok := r.(*sock); ok && s.det != nil {
+			s.det.readerDone()
+		}
+		c.queue.close()
 	}()
 	if c.pollEvery <= 0 {
 		c.pollEvery = time.Second
@@ -312,37 +323,63 @@ func (c *Client) Mode() string { return c.mode }
 // closed by Close.
 func (c *Client) Control() *Control { return c.ctl }
 
+// NextBatch returns the next batch of records (what one receive call
+// brought), waiting for one; the caller owns it. After Close it returns
+// what is still queued and then io.EOF, or the reader's error if it
+// failed. What Next and TryNext left of a batch comes first.
+func (c *Client) NextBatch(ctx context.Context) ([]auditevent.Record, error) {
+	if len(c.cur) > 0 {
+		b := c.cur
+		c.cur = nil
+		return b, nil
+	}
+	b, ok, err := c.queue.take(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		if c.readErr != nil {
+			return nil, c.readErr
+		}
+		return nil, io.EOF
+	}
+	c.m.setQueueLength(c.queue.len())
+	return b, nil
+}
+
 // Next returns the next record. After Close it returns the records still
 // queued and then io.EOF; if the reader failed it returns the reader's
 // error instead of io.EOF.
+func (c *Client) Next(ctx context.Context) (auditevent.Record, error) {
+	for len(c.cur) == 0 {
+		b, err := c.NextBatch(ctx)
+		if err != nil {
+			return auditevent.Record{}, err
+		}
+		c.cur = b
+	}
+	return c.pop(), nil
+}
+
 // TryNext returns the next queued record without waiting; ok is false
 // when none is queued (or the queue is closed: Next then says why).
 func (c *Client) TryNext() (rec auditevent.Record, ok bool) {
-	select {
-	case rec, ok = <-c.queue:
-		if ok {
-			c.m.setQueueLength(len(c.queue))
+	for len(c.cur) == 0 {
+		b, ok := c.queue.tryTake()
+		if !ok {
+			return auditevent.Record{}, false
 		}
-		return rec, ok
-	default:
-		return auditevent.Record{}, false
+		c.m.setQueueLength(c.queue.len())
+		c.cur = b
 	}
+	return c.pop(), true
 }
 
-func (c *Client) Next(ctx context.Context) (auditevent.Record, error) {
-	select {
-	case rec, ok := <-c.queue:
-		if !ok {
-			if c.readErr != nil {
-				return auditevent.Record{}, c.readErr
-			}
-			return auditevent.Record{}, io.EOF
-		}
-		c.m.setQueueLength(len(c.queue))
-		return rec, nil
-	case <-ctx.Done():
-		return auditevent.Record{}, ctx.Err()
-	}
+func (c *Client) pop() auditevent.Record {
+	rec := c.cur[0]
+	c.cur[0] = auditevent.Record{}
+	c.cur = c.cur[1:]
+	return rec
 }
 
 // Close stops the reader and gives the kernel back as Open found it. In

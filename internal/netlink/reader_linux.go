@@ -42,7 +42,12 @@ type receiver interface {
 	setDeadline(t time.Time) error
 }
 
-func (s *sock) setDeadline(t time.Time) error { return s.f.SetReadDeadline(t) }
+func (s *sock) setDeadline(t time.Time) error {
+	if s.det != nil {
+		return s.det.setDeadline(t)
+	}
+	return s.f.SetReadDeadline(t)
+}
 
 // reader is the socket reader loop. It only reads, parses and queues: it
 // never blocks on the consumer (a full queue drops and counts) and never
@@ -52,8 +57,11 @@ type reader struct {
 	// buf is the read buffer, reused for every message; records are
 	// copied out of it by auditevent.ParseNetlink before the next recv.
 	buf   []byte
-	queue chan<- auditevent.Record
-	m     *Metrics
+	queue *recordQueue
+	// out collects the records of the current receive batch; flush hands
+	// it to the queue whole when the batch is used up.
+	out []auditevent.Record
+	m   *Metrics
 	// serials, if set, remembers the first and highest serial received.
 	serials *serialTracker
 	// batch, if set, reads with recvmmsg instead of r.recv.
@@ -77,8 +85,14 @@ type reader struct {
 // run reads until the socket is closed or fails. It returns nil on a clean
 // end (closed during Close, or drained after the pid release).
 func (rd *reader) run() error {
+	defer rd.flush()
 	transient := 0
 	for {
+		if rd.batch == nil || rd.batch.empty() {
+			// Whatever the last batch brought leaves before the next
+			// receive, which may wait.
+			rd.flush()
+		}
 		if rd.draining {
 			d := time.Now().Add(drainIdle)
 			if d.After(rd.drainUntil) {
@@ -182,12 +196,32 @@ func (rd *reader) handle(msg []byte) {
 	if rd.serials != nil {
 		rd.serials.see(rec.Serial)
 	}
-	select {
-	case rd.queue <- rec:
-	default:
-		rd.m.queueDrop(rec.Type)
+	if rd.out == nil {
+		n := 1
+		if rd.batch != nil {
+			n = rd.batch.count
+		}
+		rd.out = make([]auditevent.Record, 0, n)
 	}
-	rd.m.setQueueLength(len(rd.queue))
+	rd.out = append(rd.out, rec)
+}
+
+// flush offers the records collected so far to the queue as one batch. A
+// batch the queue cannot take is dropped whole and counted per record.
+func (rd *reader) flush() {
+	if len(rd.out) == 0 {
+		return
+	}
+	if rd.queue.offer(rd.out) {
+		rd.out = nil // the consumer owns it now
+	} else {
+		for i := range rd.out {
+			rd.m.queueDrop(rd.out[i].Type)
+		}
+		clear(rd.out)
+		rd.out = rd.out[:0]
+	}
+	rd.m.setQueueLength(rd.queue.len())
 }
 
 // logLimiter lets one log line through per logEvery and counts the rest.

@@ -17,8 +17,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	"golang.org/x/sys/unix"
-
-	"github.com/auditlkm/auditlkm/internal/auditevent"
 )
 
 // step is one scripted result of recv.
@@ -162,7 +160,7 @@ func TestReaderHandlesErrnosAndMessages(t *testing.T) {
 			if tt.queue == 0 {
 				tt.queue = 16
 			}
-			queue := make(chan auditevent.Record, tt.queue)
+			queue := newRecordQueue(tt.queue)
 			rd := &reader{
 				r: &fakeReceiver{steps: tt.steps, end: tt.end}, buf: make([]byte, 256),
 				queue: queue, m: m, log: testLogger(t),
@@ -174,8 +172,8 @@ func TestReaderHandlesErrnosAndMessages(t *testing.T) {
 			if tt.wantErr == nil && err != nil || tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
 				t.Fatalf("run() = %v, want %v", err, tt.wantErr)
 			}
-			if len(queue) != tt.wantRecords {
-				t.Errorf("queued %d records, want %d", len(queue), tt.wantRecords)
+			if queue.len() != tt.wantRecords {
+				t.Errorf("queued %d records, want %d", queue.len(), tt.wantRecords)
 			}
 			for key, want := range tt.want {
 				if got := metricValue(t, m, key); got != want {
@@ -193,7 +191,7 @@ func TestReaderDrainsAfterReleaseACK(t *testing.T) {
 		steps: []step{record(1), ack(seq-1, 0), ack(seq, 0), record(2), record(3)},
 		end:   fmt.Errorf("fake: %w", os.ErrDeadlineExceeded),
 	}
-	queue := make(chan auditevent.Record, 8)
+	queue := newRecordQueue(8)
 	rd := &reader{
 		r: f, buf: make([]byte, 256), queue: queue, log: testLogger(t),
 		closing:    func() bool { return true },
@@ -207,8 +205,8 @@ func TestReaderDrainsAfterReleaseACK(t *testing.T) {
 	if len(released) != 1 || released[0] != nil {
 		t.Fatalf("release ACKs reported = %v, want one nil", released)
 	}
-	if len(queue) != 3 {
-		t.Errorf("queued %d records, want 3 (records after the ACK are drained, not lost)", len(queue))
+	if queue.len() != 3 {
+		t.Errorf("queued %d records, want 3 (records after the ACK are drained, not lost)", queue.len())
 	}
 	if len(f.deadlines) == 0 {
 		t.Fatal("the drain set no read deadline: it could block forever")
@@ -224,7 +222,7 @@ func TestReleaseACKCarriesTheKernelErrno(t *testing.T) {
 	var released []error
 	rd := &reader{
 		r: &fakeReceiver{steps: []step{ack(3, unix.EACCES)}}, buf: make([]byte, 256),
-		queue: make(chan auditevent.Record, 1), log: testLogger(t),
+		queue: newRecordQueue(1), log: testLogger(t),
 		closing:    func() bool { return true },
 		releaseSeq: func() uint32 { return 3 },
 		onRelease:  func(err error) { released = append(released, err) },

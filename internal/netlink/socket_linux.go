@@ -53,6 +53,9 @@ type sock struct {
 	// rbuf is Receive's read buffer. It is reused on every call: the
 	// messages Receive returns alias it until the next call.
 	rbuf []byte
+	// det is set once the reader owns the socket (detach): from then on
+	// it receives and sends through det, outside the Go runtime poller.
+	det *detached
 }
 
 var _ libaudit.NetlinkSendReceiver = (*sock)(nil)
@@ -130,6 +133,12 @@ func (s *sock) send(seq uint32, typ, flags uint16, data []byte, block bool) (uin
 	binary.NativeEndian.PutUint32(b[8:12], seq)
 	binary.NativeEndian.PutUint32(b[12:16], s.port)
 	copy(b[nlmsgHdrLen:], data)
+	if s.det != nil {
+		if err := s.det.sendto(b); err != nil {
+			return 0, err
+		}
+		return seq, nil
+	}
 	var serr error
 	err := s.rc.Write(func(fd uintptr) bool {
 		serr = unix.Sendto(int(fd), b, unix.MSG_DONTWAIT, &unix.SockaddrNetlink{Family: unix.AF_NETLINK})
@@ -176,6 +185,9 @@ func (s *sock) Receive(nonBlocking bool, p libaudit.NetlinkParser) ([]syscall.Ne
 // deadline, if any). n is the message's full length, which exceeds len(buf)
 // when trunc is set. Messages from user-space ports return errNotKernel.
 func (s *sock) recv(buf []byte) (n int, trunc bool, err error) {
+	if s.det != nil {
+		return s.det.recv(buf)
+	}
 	var (
 		rflags int
 		from   unix.Sockaddr
@@ -197,6 +209,21 @@ func (s *sock) recv(buf []byte) (n int, trunc bool, err error) {
 	return n, rflags&unix.MSG_TRUNC != 0 || n > len(buf), nil
 }
 
+// control runs f on the socket's fd (a detached socket's included), which
+// stays open while f runs.
+func (s *sock) control(f func(fd uintptr)) error {
+	if s.det == nil {
+		return s.rc.Control(f)
+	}
+	s.det.mu.RLock()
+	defer s.det.mu.RUnlock()
+	if s.det.fd < 0 {
+		return fmt.Errorf("audit netlink socket: %w", ErrClosed)
+	}
+	f(uintptr(s.det.fd))
+	return nil
+}
+
 // wrapIOErr turns any error after Close into ErrClosed.
 func (s *sock) wrapIOErr(err error) error {
 	if s.closed.Load() || errors.Is(err, os.ErrClosed) {
@@ -211,7 +238,7 @@ func (s *sock) wrapIOErr(err error) error {
 func (s *sock) setReceiveBuffer(bytes int) (int, error) {
 	var got int
 	var serr, gerr error
-	err := s.rc.Control(func(fd uintptr) {
+	err := s.control(func(fd uintptr) {
 		if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, bytes); serr != nil {
 			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, bytes)
 		}
@@ -226,10 +253,15 @@ func (s *sock) setReceiveBuffer(bytes int) (int, error) {
 	return got, nil
 }
 
-// Close closes the socket, waking any receive blocked in the poller. It
-// is idempotent.
+// Close closes the socket, waking any receive blocked in the poller; a
+// detached socket's reader notices within detachedPoll and closes the fd.
+// It is idempotent.
 func (s *sock) Close() error {
 	if s.closed.Swap(true) {
+		return nil
+	}
+	if s.det != nil {
+		// The reader closes a detached fd when it notices (detachedPoll).
 		return nil
 	}
 	return s.f.Close()
@@ -284,7 +316,7 @@ type memInfo struct {
 func (s *sock) memInfo() (memInfo, error) {
 	var buf [skMeminfoMax]uint32
 	var serr error
-	err := s.rc.Control(func(fd uintptr) {
+	err := s.control(func(fd uintptr) {
 		l := uint32(unsafe.Sizeof(buf))
 		_, _, e := unix.Syscall6(unix.SYS_GETSOCKOPT, fd, unix.SOL_SOCKET, unix.SO_MEMINFO,
 			uintptr(unsafe.Pointer(&buf[0])), uintptr(unsafe.Pointer(&l)), 0)

@@ -42,6 +42,36 @@ type tryNexter interface {
 	TryNext() (auditevent.Record, bool)
 }
 
+// BatchSource is a Source that hands out records in batches, the caller
+// owning each.
+type BatchSource interface {
+	Source
+	NextBatch(ctx context.Context) ([]auditevent.Record, error)
+}
+
+// nextBatch waits for the next records of src: a batch of bs when src is a
+// BatchSource, else one record and whatever tn holds already (at most
+// maxBatch).
+func nextBatch(ctx context.Context, src Source, bs BatchSource, tn tryNexter) ([]auditevent.Record, error) {
+	if bs != nil {
+		return bs.NextBatch(ctx)
+	}
+	rec, err := src.Next(ctx)
+	if err != nil {
+		return nil, err
+	}
+	batch := make([]auditevent.Record, 1, 16)
+	batch[0] = rec
+	for tn != nil && len(batch) < maxBatch {
+		r, ok := tn.TryNext()
+		if !ok {
+			break
+		}
+		batch = append(batch, r)
+	}
+	return batch, nil
+}
+
 // maxBatch bounds the records handed to the processor at once.
 const maxBatch = 256
 
@@ -67,14 +97,17 @@ func Live(ctx context.Context, src Source, p *Processor, o LiveOptions) error {
 	defer cancelRead()
 	g, gctx := errgroup.WithContext(readCtx)
 	// Records cross from the reader to the processor in batches: one
-	// channel operation (and wake-up) per batch, not per record, when the
-	// source can hand out what it already holds without waiting.
+	// channel operation (and wake-up) per batch, not per record: the
+	// source's own batches (a BatchSource, such as the netlink client,
+	// hands out what one receive call brought), or what a tryNexter
+	// already holds.
 	ch := make(chan []auditevent.Record, max(o.Queue/maxBatch, 4))
 	tn, _ := src.(tryNexter)
+	bs, _ := src.(BatchSource)
 	g.Go(func() error {
 		defer close(ch)
 		for {
-			rec, err := src.Next(gctx)
+			batch, err := nextBatch(gctx, src, bs, tn)
 			if errors.Is(err, io.EOF) {
 				return nil
 			}
@@ -83,15 +116,6 @@ func Live(ctx context.Context, src Source, p *Processor, o LiveOptions) error {
 					return nil // drain period over
 				}
 				return fmt.Errorf("read source: %w", err)
-			}
-			batch := make([]auditevent.Record, 1, 16)
-			batch[0] = rec
-			for tn != nil && len(batch) < maxBatch {
-				r, ok := tn.TryNext()
-				if !ok {
-					break
-				}
-				batch = append(batch, r)
 			}
 			select {
 			case ch <- batch:

@@ -53,3 +53,31 @@ func (t *Tee) TryNext() (auditevent.Record, bool) {
 	}
 	return rec, true
 }
+
+// NextBatch returns Src's next batch after writing it to W, when Src is a
+// BatchSource; else one record, as Next.
+func (t *Tee) NextBatch(ctx context.Context) ([]auditevent.Record, error) {
+	bs, ok := t.Src.(BatchSource)
+	if !ok {
+		rec, err := t.Next(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return []auditevent.Record{rec}, nil
+	}
+	if err := t.pending; err != nil {
+		return nil, err
+	}
+	b, err := bs.NextBatch(ctx)
+	if err != nil {
+		return nil, err
+	}
+	t.buf = t.buf[:0]
+	for i := range b {
+		t.buf = append(append(t.buf, b[i].Line()...), '\n')
+	}
+	if _, err := t.W.Write(t.buf); err != nil {
+		return nil, fmt.Errorf("write raw records: %w", err)
+	}
+	return b, nil
+}
