@@ -22,6 +22,7 @@ import (
 	"github.com/auditlkm/auditlkm/internal/guard"
 	"github.com/auditlkm/auditlkm/internal/netlink"
 	"github.com/auditlkm/auditlkm/internal/pipeline"
+	"github.com/auditlkm/auditlkm/internal/priority"
 	"github.com/auditlkm/auditlkm/internal/reassemble"
 	"github.com/auditlkm/auditlkm/internal/web"
 )
@@ -39,6 +40,7 @@ type runOptions struct {
 	kmsg      kmsgOptions  // kernel log source (issue 3)
 	file      *config.File // --config.file, if any
 	cpuProf   string       // --debug.cpu-profile
+	boost     int          // --process.priority-boost
 }
 
 func newRunCmd(lo *logOptions) *cobra.Command {
@@ -72,6 +74,8 @@ already received before exiting.`,
 	f.Uint32Var(&o.audit.RateLimit, "audit.rate-limit", o.audit.RateLimit, "Kernel message rate limit per second in unicast mode (0 = unlimited). Default 0.")
 	f.IntVar(&o.audit.ReceiveBufferBytes, "audit.receive-buffer-bytes", o.audit.ReceiveBufferBytes, "Netlink socket receive buffer (SO_RCVBUFFORCE). Default 8 MiB.")
 	f.IntVar(&o.audit.QueueRecords, "audit.queue-records", o.audit.QueueRecords, "Records queued between the netlink reader and the pipeline; a full queue drops and counts (auditlkm_netlink_queue_dropped_total). Default 65536.")
+	f.DurationVar(&o.audit.ReceiveLinger, "audit.receive-linger", o.audit.ReceiveLinger, "After a netlink read that found the socket drained, wait this long before the next one, so that under load the kernel queues records without waking the reader for each and one read takes hundreds (0: read again at once). Records wait at most this much longer. Default 1ms.")
+	f.IntVar(&o.boost, "process.priority-boost", 4, "Run every thread at nice -N (like auditd's priority_boost), so that under an audit storm the reader keeps up with the processes it audits; 0 leaves the priority as started, and a higher priority given by the service manager is kept. Needs CAP_SYS_NICE unless the unit sets Nice=. Default 4.")
 	f.DurationVar(&o.audit.StatusPollInterval, "audit.status-poll-interval", o.audit.StatusPollInterval, "How often the kernel audit status (lost counter) is polled between scrapes. Default 1s.")
 	f.BoolVar(&o.loadRules, "audit.load-rules", true, "Load the embedded audit rules into the kernel at start and remove exactly those at exit. Default true.")
 	f.BoolVar(&o.guard.Repair, "audit.repair", o.guard.Repair, "Put back auditlkm's audit rules when someone removes them (and switch auditing back on in unicast mode); off, differences are only logged and measured. Default true.")
@@ -90,9 +94,26 @@ already received before exiting.`,
 	return cmd
 }
 
+// boostPriority applies --process.priority-boost; failing is not fatal.
+func boostPriority(boost int, log *slog.Logger) {
+	if boost == 0 {
+		return
+	}
+	res, err := priority.Boost(boost)
+	nice, nerr := priority.Nice(0)
+	if err = errors.Join(err, nerr); err != nil {
+		log.Warn("scheduling priority not boosted (needs CAP_SYS_NICE, or Nice= in the unit)", "boost", boost, "nice", nice, "err", err)
+		return
+	}
+	log.Info("scheduling priority", "nice", nice, "threads_changed", res.Threads)
+}
+
 func (o *runOptions) validate() error {
 	if err := rulesConfig(o.file).Validate(); err != nil {
 		return fmt.Errorf("detections: %w", err)
+	}
+	if o.boost < 0 || o.boost > priority.MaxBoost {
+		return fmt.Errorf("process priority boost %d: want 0..%d", o.boost, priority.MaxBoost)
 	}
 	for _, err := range []error{o.audit.Validate(), o.web.Validate(), o.correlate.Validate(), o.out.validate()} {
 		if err != nil {
@@ -125,6 +146,7 @@ func (o *runOptions) run(cmd *cobra.Command) (err error) {
 	}
 	ctx := cmd.Context()
 	reg := newRegistry()
+	boostPriority(o.boost, log)
 	if o.cpuProf != "" {
 		pf, err := os.Create(o.cpuProf)
 		if err != nil {
