@@ -73,7 +73,8 @@ type Syscall struct {
 	Comm     string
 	Exe      string
 	Subj     string
-	Keys     []string
+	// Keys may be shared with other events (see Interner): read only.
+	Keys []string
 }
 
 // Path is one decoded PATH record.
@@ -106,6 +107,7 @@ type Event struct {
 	Argv        []string
 	ArgvPartial bool // an argument or piece announced by argc/aN_len is missing
 
+	// Proctitle may be shared with other events (see Interner): read only.
 	Proctitle []string
 
 	HasCwd bool
@@ -151,10 +153,11 @@ func Build(records []Record, how Completion) *Event {
 // BuildInterned is Build with the repeating short strings taken from in
 // (see Interner); the reassembler keeps one per stream.
 func BuildInterned(records []Record, how Completion, in *Interner) *Event {
-	e := &Event{Completion: how, Records: records, in: in}
+	e := &Event{Completion: how, Records: records}
 	if len(records) == 0 {
 		return e
 	}
+	e.in = in
 	e.Serial, e.Sec, e.Milli, e.Node = records[0].Serial, records[0].Sec, records[0].Milli, records[0].Node
 	var ex execveBuilder
 	nPaths := 0
@@ -170,8 +173,9 @@ func BuildInterned(records []Record, how Completion, in *Interner) *Event {
 		r := &records[i]
 		switch r.Type {
 		case auparse.AUDIT_SYSCALL:
+			first := !e.HasSyscall
 			e.HasSyscall = true
-			e.decodeSyscall(r.Body())
+			e.syscallRecord(r.Body(), first)
 		case auparse.AUDIT_EXECVE:
 			e.HasExecve = true
 			ex.add(e, r.Body())
@@ -182,11 +186,7 @@ func BuildInterned(records []Record, how Completion, in *Interner) *Event {
 		case auparse.AUDIT_PATH:
 			e.Paths = append(e.Paths, e.decodePath(r.Body()))
 		case auparse.AUDIT_PROCTITLE:
-			if f, ok := Lookup(r.Body(), "proctitle"); ok {
-				if s, ok := e.untrusted("proctitle", f); ok {
-					e.Proctitle = strings.Split(strings.TrimRight(s, "\x00"), "\x00")
-				}
-			}
+			e.proctitleRecord(r.Body())
 		case auparse.AUDIT_KERN_MODULE:
 			if f, ok := Lookup(r.Body(), "name"); ok {
 				e.Module, e.HasModule = e.untrusted("name", f)
@@ -200,6 +200,48 @@ func BuildInterned(records []Record, how Completion, in *Interner) *Event {
 	e.resolvePaths()
 	e.in = nil
 	return e
+}
+
+// syscallRecord decodes a SYSCALL body; first says e.Syscall is still
+// empty (the event's first SYSCALL record).
+func (e *Event) syscallRecord(body []byte, first bool) {
+	var slot *memoSlot[Syscall]
+	if e.in != nil && first {
+		slot = e.in.syscalls.slot(body)
+		if s, ok := slot.get(body); ok {
+			e.Syscall = s
+			return
+		}
+	}
+	nw := len(e.Warnings)
+	e.decodeSyscall(body)
+	if len(e.Warnings) == nw {
+		slot.put(body, e.Syscall)
+	}
+}
+
+func (e *Event) proctitleRecord(body []byte) {
+	var slot *memoSlot[proctitleMemo]
+	if e.in != nil {
+		slot = e.in.proctitles.slot(body)
+		if m, ok := slot.get(body); ok {
+			if m.set {
+				e.Proctitle = m.args
+			}
+			return
+		}
+	}
+	nw := len(e.Warnings)
+	var m proctitleMemo
+	if f, ok := Lookup(body, "proctitle"); ok {
+		if s, ok := e.untrusted("proctitle", f); ok {
+			m = proctitleMemo{args: e.in.split(strings.TrimRight(s, "\x00"), "\x00"), set: true}
+			e.Proctitle = m.args
+		}
+	}
+	if len(e.Warnings) == nw {
+		slot.put(body, m)
+	}
 }
 
 func (e *Event) warn(s string) {
@@ -244,7 +286,7 @@ func (e *Event) decodeSyscall(body []byte) {
 		if end < len(body) && j < end && (body[j] == '"' || body[j] == '\'') {
 			break // quoted: let the scanner handle it
 		}
-		s.setNumeric(k, body[j:end])
+		s.setNumeric(k, body[j:end], e.in)
 		i = end
 		for i < len(body) && body[i] == ' ' {
 			i++
@@ -261,7 +303,8 @@ func (e *Event) decodeSyscall(body []byte) {
 }
 
 // setNumeric sets the k-th field of syscallOrder from its unquoted value.
-func (s *Syscall) setNumeric(k int, v []byte) {
+// in interns the tty.
+func (s *Syscall) setNumeric(k int, v []byte, in *Interner) {
 	switch k {
 	case 0:
 		if x, ok := atox(v, 32); ok {
@@ -310,7 +353,7 @@ func (s *Syscall) setNumeric(k int, v []byte) {
 		if string(v) == "(none)" {
 			s.TTY = "(none)"
 		} else {
-			s.TTY = string(v)
+			s.TTY = in.Bytes(v)
 		}
 	case 21:
 		s.Session = id32(v)
@@ -319,7 +362,7 @@ func (s *Syscall) setNumeric(k int, v []byte) {
 
 func (e *Event) syscallField(s *Syscall, f *Field) {
 	if k := numericField(f.Key); k >= 0 {
-		s.setNumeric(k, f.Value)
+		s.setNumeric(k, f.Value, e.in)
 		return
 	}
 	v := f.Value
@@ -332,18 +375,61 @@ func (e *Event) syscallField(s *Syscall, f *Field) {
 		s.Subj = e.in.Bytes(v)
 	case "key":
 		if k, ok := e.untrusted("key", *f); ok {
-			s.Keys = strings.Split(k, "\x01")
+			s.Keys = e.in.split(k, "\x01")
 		}
 	}
 }
 
 // numericField returns the position in syscallOrder of an unquoted
-// SYSCALL field, or -1.
+// SYSCALL field, or -1. (A switch: the compiler searches it by length and
+// value instead of comparing every entry; TestNumericFieldOrder keeps it
+// in step with syscallOrder.)
 func numericField(key []byte) int {
-	for i, pfx := range syscallOrder {
-		if len(key) == len(pfx)-1 && string(key) == pfx[:len(pfx)-1] {
-			return i
-		}
+	switch string(key) {
+	case "arch":
+		return 0
+	case "syscall":
+		return 1
+	case "success":
+		return 2
+	case "exit":
+		return 3
+	case "a0":
+		return 4
+	case "a1":
+		return 5
+	case "a2":
+		return 6
+	case "a3":
+		return 7
+	case "items":
+		return 8
+	case "ppid":
+		return 9
+	case "pid":
+		return 10
+	case "auid":
+		return 11
+	case "uid":
+		return 12
+	case "gid":
+		return 13
+	case "euid":
+		return 14
+	case "suid":
+		return 15
+	case "fsuid":
+		return 16
+	case "egid":
+		return 17
+	case "sgid":
+		return 18
+	case "fsgid":
+		return 19
+	case "tty":
+		return 20
+	case "ses":
+		return 21
 	}
 	return -1
 }

@@ -405,3 +405,58 @@ func TestHostileExecvePieceIndexesAreBounded(t *testing.T) {
 		t.Errorf("argv=%q warnings=%q, want [insmod] and a warning", e.Argv, e.Warnings)
 	}
 }
+
+func TestNumericFieldOrder(t *testing.T) {
+	for i, pfx := range syscallOrder {
+		if got := numericField([]byte(strings.TrimSuffix(pfx, "="))); got != i {
+			t.Errorf("numericField(%q) = %d, want %d", pfx, got, i)
+		}
+	}
+	for _, k := range []string{"", "comm", "exe", "key", "subj", "a4", "arch=", "Pid"} {
+		if got := numericField([]byte(k)); got != -1 {
+			t.Errorf("numericField(%q) = %d, want -1", k, got)
+		}
+	}
+}
+
+// TestBuildInternedRepeatsDecode builds the same records again and again
+// with one Interner, as a storm of identical syscalls does: the remembered
+// decodings must give exactly what decoding gives, warnings included, and
+// a second SYSCALL record must still be decoded over the first.
+func TestBuildInternedRepeatsDecode(t *testing.T) {
+	cases := []struct {
+		name  string
+		lines []string
+	}{
+		{"a refused finit_module with its hex proctitle", []string{
+			line("SYSCALL", `arch=c000003e syscall=313 success=no exit=-38 a0=3 a1=4e0f2a a2=0 a3=0 items=0 ppid=4100 pid=4242 auid=1000 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=pts0 ses=3 comm="loadgen" exe="/tmp/loadgen" key="auditlkm-module"`),
+			line("PROCTITLE", "proctitle=2F746D702F6C6F616467656E002D6D6F6465006D6F64756C65"),
+		}},
+		{"a lower-case hex proctitle, kept verbatim with a warning", []string{
+			sysLine("c000003e", "313", "3", ""),
+			line("PROCTITLE", "proctitle=2f746d70"),
+		}},
+		{"an executable named in hex with a newline and a non-UTF-8 byte", []string{
+			line("SYSCALL", `arch=c000003e syscall=175 success=yes exit=0 a0=7f a1=10 a2=0 a3=0 items=0 ppid=1 pid=2 auid=0 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=(none) ses=4294967295 comm=6576696C0A exe=2F746D702F65FF0A6C key=(null)`),
+		}},
+		{"an unterminated quote in the executable", []string{
+			line("SYSCALL", `arch=c000003e syscall=313 success=yes exit=0 a0=3 a1=0 a2=0 a3=0 items=0 ppid=1 pid=2 auid=0 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=pts1 ses=1 comm="x" exe="/tmp/x`),
+		}},
+		{"two SYSCALL records, the second decoded over the first", []string{
+			sysLine("c000003e", "313", "3", ""),
+			line("SYSCALL", `arch=40000003 syscall=350 pid=99`),
+		}},
+	}
+	var in Interner
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			want := Build(records(t, c.lines...), CompleteEOE)
+			for i := range 3 {
+				got := BuildInterned(records(t, c.lines...), CompleteEOE, &in)
+				if !reflect.DeepEqual(got, want) {
+					t.Fatalf("build %d with the interner\n%+v\nwithout\n%+v", i+1, got, want)
+				}
+			}
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -97,8 +98,25 @@ func FuzzParseNetlink(f *testing.F) {
 			t.Fatalf("type %d, want %d", r.Type, typ)
 		}
 		checkRecord(t, &r, in)
+		// With an arena: the same record, never aliasing the input.
+		in = bytes.Clone(data)
+		ra, err := ParseNetlinkArena(typ, in, &fuzzArena)
+		if err != nil {
+			t.Fatalf("arena: %v, without: none", err)
+		}
+		if ra.Type != r.Type || ra.Serial != r.Serial || ra.Sec != r.Sec || ra.Milli != r.Milli || !bytes.Equal(ra.Body(), r.Body()) {
+			t.Fatalf("arena record %+v, without %+v", ra, r)
+		}
+		checkRecord(t, &ra, in)
 	})
 }
+
+// fuzzArena and fuzzInterner live across fuzz inputs, as the reader's
+// arena and the reassembler's interner live across records.
+var (
+	fuzzArena    Arena
+	fuzzInterner Interner
+)
 
 // checkRecord asserts the invariants of a parsed record: a non-empty
 // private text starting with the header, a body that is a suffix of it.
@@ -198,6 +216,11 @@ func FuzzBuild(f *testing.F) {
 			t.Fatalf("header %d %d", e.Serial, e.Sec)
 		}
 		_ = e.Process()
+		// The interned build (shared strings and splits across inputs)
+		// decodes exactly what the plain one does.
+		if ei := BuildInterned(recs, CompleteEOE, &fuzzInterner); !reflect.DeepEqual(ei, e) {
+			t.Fatalf("interned build\n%+v\nplain build\n%+v", ei, e)
+		}
 	})
 }
 

@@ -1,14 +1,32 @@
 package auditevent
 
+import "strings"
+
 // Interner hands out shared copies of the short strings that repeat from
 // event to event (executables, comm, tty, SELinux contexts, cwd, PATH
 // devices and name types), so that decoding them costs a map lookup rather
-// than an allocation, and tables that keep them share one copy. It is
-// bounded: when full it starts over. A nil *Interner allocates every time.
-// An Interner must be used from one goroutine.
+// than an allocation, and tables that keep them share one copy. It also
+// shares the splits of PROCTITLE arguments and audit keys, and remembers
+// the decodings of recently seen SYSCALL and PROCTITLE bodies (memo.go),
+// so that events built with it share those slices: they are read only.
+// It is bounded: when full it starts over. A nil *Interner allocates every
+// time. An Interner must be used from one goroutine.
 type Interner struct {
 	m       map[string]string
 	scratch []byte
+	// splits caches the split of interned strings (PROCTITLE arguments,
+	// audit keys), keyed by separator and text: the same process sends
+	// the same title event after event. Bounded like m.
+	splits map[splitKey][]string
+
+	// The decodings of recent SYSCALL and PROCTITLE bodies (memo.go).
+	syscalls   decodeMemo[Syscall]
+	proctitles decodeMemo[proctitleMemo]
+}
+
+type splitKey struct {
+	sep string
+	s   string
 }
 
 const (
@@ -63,4 +81,22 @@ func (in *Interner) untrusted(f Field) (s string, present bool, hexErr bool) {
 		return in.hex(v), true, false
 	}
 	return in.Bytes(v), true, true
+}
+
+// split is strings.Split(s, sep), shared with earlier equal splits when s
+// is short enough to be interned. Callers must not modify the result.
+func (in *Interner) split(s, sep string) []string {
+	if in == nil || len(s) > maxInternLen {
+		return strings.Split(s, sep)
+	}
+	k := splitKey{sep, s}
+	if v, ok := in.splits[k]; ok {
+		return v
+	}
+	if in.splits == nil || len(in.splits) >= maxInterned {
+		in.splits = make(map[splitKey][]string, 64)
+	}
+	v := strings.Split(s, sep)
+	in.splits[k] = v[:len(v):len(v)]
+	return v
 }

@@ -82,6 +82,17 @@ func (r *Record) Line() string {
 // netlink message type, data its payload ("audit(...): body"). data is
 // copied, so the caller may reuse its buffer.
 func ParseNetlink(typ uint16, data []byte) (Record, error) {
+	return parseNetlink(typ, data, nil)
+}
+
+// ParseNetlinkArena is ParseNetlink with the record's text copied into a
+// (see Arena), so that a stream of records costs one allocation per arena
+// chunk instead of one per record.
+func ParseNetlinkArena(typ uint16, data []byte, a *Arena) (Record, error) {
+	return parseNetlink(typ, data, a)
+}
+
+func parseNetlink(typ uint16, data []byte, a *Arena) (Record, error) {
 	data = trimTail(data)
 	if len(data) > MaxRecordLen {
 		return Record{}, fmt.Errorf("parse %s record: %w (%d bytes)", TypeName(auparse.AuditMessageType(typ)), ErrTooLong, len(data))
@@ -90,7 +101,7 @@ func ParseNetlink(typ uint16, data []byte) (Record, error) {
 	if err := r.parseHeader(data); err != nil {
 		return Record{}, fmt.Errorf("parse %s record: %w", TypeName(r.Type), err)
 	}
-	r.Text = bytes.Clone(data)
+	r.Text = a.Copy(data)
 	return r, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/elastic/go-libaudit/v2/auparse"
@@ -24,7 +25,9 @@ type stormRecord struct {
 // PROCTITLE and EOE per attempt, serials consecutive, 50 attempts per
 // millisecond (the rate issue 6 asks auditlkm to hold).
 func stormRecords(n int) []stormRecord {
-	title := hex.EncodeToString([]byte("/tmp/tmp.Xq3/loadgen\x00-mode\x00module\x00-rate\x0070000\x00-duration\x0030s\x00-workers\x002"))
+	// The kernel writes hex in upper case (audit_log_n_hex); lower case
+	// would be kept verbatim as a malformed field.
+	title := strings.ToUpper(hex.EncodeToString([]byte("/tmp/tmp.Xq3/loadgen\x00-mode\x00module\x00-rate\x0070000\x00-duration\x0030s\x00-workers\x002")))
 	out := make([]stormRecord, 0, 3*n)
 	for i := range n {
 		ms := int64(i / 50)

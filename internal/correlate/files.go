@@ -72,12 +72,33 @@ func (t *fileTable) init() {
 	t.lru.Init()
 }
 
+// isModuleName reports whether p names a module file: it ends in .ko,
+// .ko.xz, .ko.zst or .ko.gz after a non-empty name.
+func isModuleName(p string) bool {
+	// Every suffix ends in o, z or t: most names are rejected on their
+	// last byte.
+	if len(p) < len(".ko") {
+		return false
+	}
+	switch p[len(p)-1] {
+	case 'o', 'z', 't':
+	default:
+		return false
+	}
+	for _, suf := range moduleSuffixes {
+		if strings.HasSuffix(p, suf) && len(p) > len(suf) && p[len(p)-len(suf)-1] != '/' {
+			return true
+		}
+	}
+	return false
+}
+
+var moduleSuffixes = [...]string{".ko", ".ko.xz", ".ko.zst", ".ko.gz"}
+
 // fileKind classifies a path by name.
 func fileKind(p string) FileKind {
-	for _, suf := range []string{".ko", ".ko.xz", ".ko.zst", ".ko.gz"} {
-		if strings.HasSuffix(p, suf) && len(p) > len(suf) && p[len(p)-len(suf)-1] != '/' {
-			return FileModule
-		}
+	if isModuleName(p) {
+		return FileModule
 	}
 	if p == "/etc/modprobe.conf" || p == "/etc/modules" {
 		return FileModuleConfig

@@ -103,7 +103,7 @@ func (s *Store) live() bool { return s.cfg.ProcRoot != "" }
 // file, made absolute against cwd and cleaned.
 func moduleFileArg(args []string, cwd string) string {
 	for i, a := range args {
-		if i == 0 || strings.HasPrefix(a, "-") || fileKind(a) != FileModule {
+		if i == 0 || strings.HasPrefix(a, "-") || !isModuleName(a) {
 			continue
 		}
 		if !strings.HasPrefix(a, "/") {
@@ -115,6 +115,20 @@ func moduleFileArg(args []string, cwd string) string {
 		return path.Clean(a)
 	}
 	return ""
+}
+
+// sameArgs reports whether a and b hold the same arguments (the table's
+// copy of an event's argv shares its strings, so this is cheap).
+func sameArgs(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // observeLoad resolves a module load event and marks its module name and
@@ -129,11 +143,13 @@ func (s *Store) observeLoad(e *proc, ev *auditevent.Event, at int64) {
 	if ev.HasCwd {
 		cwd = ev.Cwd
 	}
+	var argFile string
+	if argFile = moduleFileArg(e.p.Args, cwd); argFile == "" && !sameArgs(e.p.Args, ev.Args()) {
+		argFile = moduleFileArg(ev.Args(), cwd)
+	}
 	switch {
-	case moduleFileArg(e.p.Args, cwd) != "":
-		ml.File, ml.FileSource = moduleFileArg(e.p.Args, cwd), FileFromArgv
-	case moduleFileArg(ev.Args(), cwd) != "":
-		ml.File, ml.FileSource = moduleFileArg(ev.Args(), cwd), FileFromArgv
+	case argFile != "":
+		ml.File, ml.FileSource = argFile, FileFromArgv
 	case e.opened != "" && e.openedMilli <= at:
 		ml.File, ml.FileSource, ml.Dev, ml.Inode = e.opened, FileFromOpen, e.openedDev, e.openedInode
 	case sc.Name == "finit_module" && sc.Args[0] < 1<<20:
@@ -153,8 +169,8 @@ func (s *Store) observeLoad(e *proc, ev *auditevent.Event, at int64) {
 	}
 	s.linkDrop(&ml, e, at)
 	s.linkConfigs(&ml, e, at)
-	key := ml.File + "\x00" + ml.Name
 	if ml.Drop != nil || len(ml.Configs) > 0 {
+		key := ml.File + "\x00" + ml.Name
 		if e.linkedLoad == key {
 			ml.Repeat = true
 		}

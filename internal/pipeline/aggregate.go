@@ -41,6 +41,17 @@ type aggKey struct {
 	reason   string
 }
 
+// aggRecentSlots is how many recently used aggregation keys the processor
+// checks before the table: a storm repeats the same few keys (one per
+// detection that fires), and comparing keys whose strings are shared is
+// cheaper than hashing them.
+const aggRecentSlots = 4
+
+type aggRecent struct {
+	k aggKey
+	s *aggState // nil: the slot is empty
+}
+
 type aggState struct {
 	start  int64 // window start, event time in ms
 	sent   int
@@ -74,7 +85,7 @@ func (p *Processor) deliver(a *rules.Alert, st rules.State) {
 			k.path = a.File.Path
 		}
 		t := alertMilli(a)
-		s := p.agg[k]
+		s := p.aggLookup(&k)
 		switch {
 		case s == nil:
 			if len(p.agg) >= maxAggregateKeys {
@@ -85,6 +96,7 @@ func (p *Processor) deliver(a *rules.Alert, st rules.State) {
 			}
 			s = &aggState{start: t}
 			p.agg[k] = s
+			p.aggRemember(&k, s)
 		case t-s.start >= p.aggWindow:
 			p.summarize(s)
 			s.start, s.sent = t, 0
@@ -103,6 +115,26 @@ func (p *Processor) deliver(a *rules.Alert, st rules.State) {
 	}
 	p.complete(a, st)
 	p.write(a)
+}
+
+// aggLookup returns the aggregation state of k, or nil.
+func (p *Processor) aggLookup(k *aggKey) *aggState {
+	for i := range p.aggRecent {
+		if r := &p.aggRecent[i]; r.s != nil && r.k == *k {
+			return r.s
+		}
+	}
+	s := p.agg[*k]
+	if s != nil {
+		p.aggRemember(k, s)
+	}
+	return s
+}
+
+// aggRemember puts k in the recent slots, replacing the oldest.
+func (p *Processor) aggRemember(k *aggKey, s *aggState) {
+	p.aggRecent[p.aggNext] = aggRecent{k: *k, s: s}
+	p.aggNext = (p.aggNext + 1) % aggRecentSlots
 }
 
 // complete adds what every written alert carries: the ancestry.
@@ -136,6 +168,9 @@ func (p *Processor) summarize(s *aggState) {
 // expireAggregates writes the summaries of windows ended by nowMs (all of
 // them with all) and forgets idle keys.
 func (p *Processor) expireAggregates(nowMs int64, all bool) {
+	if len(p.agg) > 0 {
+		p.aggRecent = [aggRecentSlots]aggRecent{} // they may go: forget them
+	}
 	for k, s := range p.agg {
 		if all || nowMs-s.start >= p.aggWindow {
 			p.summarize(s)

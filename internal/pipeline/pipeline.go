@@ -17,7 +17,8 @@ type Source interface {
 	Next(ctx context.Context) (auditevent.Record, error)
 }
 
-// Sink receives the alerts that survive their exclusions.
+// Sink receives the alerts that survive their exclusions. The alert is
+// valid only during the call: a sink that keeps it copies it.
 type Sink interface {
 	WriteAlert(a *rules.Alert) error
 }
@@ -52,6 +53,7 @@ type Stats struct {
 type Processor struct {
 	ra    *reassemble.Reassembler
 	rules []rules.Rule
+	eval  rules.Evaluator // runs rules over each event, reusing its buffers
 	store Store
 	sink  Sink
 	m     *Metrics
@@ -74,6 +76,8 @@ type Processor struct {
 	aggBurst   int
 	aggWindow  int64 // ms
 	agg        map[aggKey]*aggState
+	aggRecent  [aggRecentSlots]aggRecent // the last keys used, checked before agg
+	aggNext    int                       // the aggRecent slot to replace next
 	aggregated uint64
 }
 
@@ -162,15 +166,14 @@ func (p *Processor) handle(ev *auditevent.Event) {
 		p.store.Observe(ev)
 		st = p.store
 	}
+	alerts := p.eval.Evaluate(p.rules, ev, st)
 	var first *rules.Alert // only with an event sink: an Alert is large
-	for _, r := range p.rules {
-		for _, a := range r.Evaluate(ev, st) {
-			if p.events != nil && first == nil {
-				f := a
-				first = &f
-			}
-			p.deliver(&a, st)
+	for i := range alerts {
+		if p.events != nil && first == nil {
+			f := alerts[i]
+			first = &f
 		}
+		p.deliver(&alerts[i], st)
 	}
 	if first != nil {
 		p.writeEvent(first, st)

@@ -164,3 +164,53 @@ func TestASuccessfulLoadIsNeverFoldedIntoRefusedAttempts(t *testing.T) {
 		t.Errorf("%d successful-load alerts and %d summaries, want 1 and 1", success, summaries)
 	}
 }
+
+// TestAggregationWindowsEndedByTheClock: windows the stream clock ends
+// (Advance, as the live ticker calls it) write their summaries and are
+// forgotten, and the same storm going on afterwards is counted afresh, in
+// a summary of its own.
+func TestAggregationWindowsEndedByTheClock(t *testing.T) {
+	cat, err := rules.Catalog(rules.Config{Disabled: otherRules(t, rules.ModuleLoadID)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &collect{}
+	p, err := NewProcessor(reassemble.DefaultConfig(), cat, nil, sink, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	push := func(evs [][3]int) {
+		for _, e := range evs {
+			for _, l := range finit(e[0], e[1], e[2]) {
+				rec, err := auditevent.ParseLine([]byte(l))
+				if err != nil {
+					t.Fatal(err)
+				}
+				p.Push(rec)
+			}
+		}
+	}
+	const start = 1763790000 * 1000
+	push(burst(1, 10, 12, 0, 1))
+	p.Advance(start + 1500) // the window of the first burst ends
+	if n := len(sink.alerts); n != 11 || sink.alerts[10].Aggregated != 2 {
+		t.Fatalf("after the first window: %d alerts, want 10 and a summary of 2", n)
+	}
+	push(burst(100, 10, 13, 1600, 1))
+	p.Advance(start + 3000)
+	push(burst(200, 10, 14, 3100, 1))
+	p.Flush()
+	var got []int
+	total := 0
+	for _, a := range sink.alerts {
+		got = append(got, a.Aggregated)
+		total += max(1, a.Aggregated)
+	}
+	want := append(append(append(zeros(10), 2), append(zeros(10), 3)...), append(zeros(10), 4)...)
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("aggregated counts = %v, want %v", got, want)
+	}
+	if total != 12+13+14 {
+		t.Errorf("alerts and counts stand for %d events, %d happened", total, 12+13+14)
+	}
+}

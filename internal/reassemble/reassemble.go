@@ -71,8 +71,20 @@ type Stats struct {
 // forward by more than this is a new stream, not a late record.
 const resetAfterMs = 60_000
 
-// initialRecords is the record capacity a new in-flight event starts with.
-const initialRecords = 4
+// initialRecords is the record capacity a new in-flight event starts
+// with: a module load or most other syscalls without a path send SYSCALL
+// and PROCTITLE (the EOE is not kept).
+const initialRecords = 2
+
+// maxSlabRecords: an event's record slice grows within the slab (doubling)
+// up to this capacity, then on the heap.
+const maxSlabRecords = 16
+
+// recordSlab is how many records one slab allocation holds; events' record
+// slices are carved from it. It is small because an event kept long
+// (RecentLoads, an aggregation sample) keeps its whole slab, and the
+// texts of the slab's other events, alive.
+const recordSlab = 64
 
 var errNilOut = errors.New("reassemble: deliver function is nil")
 
@@ -94,6 +106,12 @@ type Reassembler struct {
 	intern auditevent.Interner // shared strings of the events built
 	stats  Stats
 	free   []*pending
+	// slab is where events' record slices are carved from (each with its
+	// capacity capped, so an append past it moves the event's records
+	// out rather than into its neighbour's). The records go to the
+	// events, so a slab is never reused; it lives as long as one of its
+	// events does.
+	slab []auditevent.Record
 }
 
 type pending struct {
@@ -212,6 +230,9 @@ func (r *Reassembler) Push(rec auditevent.Record) {
 		r.complete(p, auditevent.CompleteEvicted)
 		p = r.newPending(rec.Serial, true)
 	}
+	if len(p.recs) == cap(p.recs) && cap(p.recs) < maxSlabRecords {
+		p.recs = append(r.carve(2*cap(p.recs)), p.recs...)
+	}
 	p.recs = append(p.recs, rec)
 	p.lastMs, p.lastTick = r.clock, r.tick
 	r.housekeep()
@@ -245,16 +266,25 @@ func (r *Reassembler) newPending(serial uint32, late bool) *pending {
 		p = &pending{}
 	}
 	p.serial, p.late, p.lastMs, p.lastTick = serial, late, r.clock, r.tick
-	// Most syscall events have 2 to 4 records (SYSCALL, CWD, PATH...);
-	// one allocation instead of growing 1, 2, 4. The slice goes to the
-	// event, so it cannot be reused.
-	p.recs = make([]auditevent.Record, 0, initialRecords)
+	// The slice goes to the event, so it cannot be reused.
+	p.recs = r.carve(initialRecords)
 	r.pending[serial] = p
 	r.ring = append(r.ring, p)
 	if len(r.pending) > r.cfg.MaxInFlight {
 		r.evictOldest()
 	}
 	return p
+}
+
+// carve returns an empty record slice of capacity n (at most
+// recordSlab) from the slab.
+func (r *Reassembler) carve(n int) []auditevent.Record {
+	if cap(r.slab)-len(r.slab) < n {
+		r.slab = make([]auditevent.Record, 0, recordSlab)
+	}
+	i := len(r.slab)
+	r.slab = r.slab[:i+n]
+	return r.slab[i : i : i+n]
 }
 
 func (r *Reassembler) evictOldest() {

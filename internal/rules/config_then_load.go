@@ -43,11 +43,16 @@ func newConfigThenLoad(extra []Exclusion) *configThenLoad {
 func (r *configThenLoad) Definition() *Definition { return &r.def }
 
 func (r *configThenLoad) Evaluate(ev *auditevent.Event, st State) []Alert {
-	ml, ok := moduleLoadOf(ev, st)
+	return r.appendAlerts(nil, newEvalCtx(ev, st))
+}
+
+func (r *configThenLoad) appendAlerts(dst []Alert, c *evalCtx) []Alert {
+	ml, ok := c.moduleLoad()
 	if !ok || len(ml.Configs) == 0 || ml.Repeat {
-		return nil
+		return dst
 	}
-	proc, parent := actor(ev, st)
+	ev := c.ev
+	proc, parent := c.actor()
 	a := newAlert(&r.def, ev, proc, parent)
 	a.Category, a.Type, a.Action = []string{"driver"}, []string{"start"}, "loaded-configured-kernel-module"
 	if ml.File != "" {
@@ -56,19 +61,19 @@ func (r *configThenLoad) Evaluate(ev *auditevent.Event, st State) []Alert {
 	var excluded string
 	var confs []string
 	for i := range ml.Configs {
-		c := &ml.Configs[i]
-		ws := subjectOf(&c.Write.Process, nil)
-		ws.Path, ws.FileName = c.Write.Path, path.Base(c.Write.Path)
+		cl := &ml.Configs[i]
+		ws := subjectOf(&cl.Write.Process, nil)
+		ws.Path, ws.FileName = cl.Write.Path, path.Base(cl.Write.Path)
 		if reason, ok := firstMatch(r.exclusions, &ws); ok {
 			excluded = reason
 			continue
 		}
-		a.Related = append(a.Related, relatedWrite(RoleModuleConfigWrite, &c.Write, c.Match, c.Module))
-		confs = append(confs, corrQuote(c.Write.Path)+" (by "+corrWho(&c.Write.Process)+", "+corrAgo(ml.At.Sub(c.Write.At))+" earlier)")
+		a.Related = append(a.Related, relatedWrite(RoleModuleConfigWrite, &cl.Write, cl.Match, cl.Module))
+		confs = append(confs, corrQuote(cl.Write.Path)+" (by "+corrWho(&cl.Write.Process)+", "+corrAgo(ml.At.Sub(cl.Write.At))+" earlier)")
 	}
 	if len(a.Related) == 0 {
 		a.Suppressed = excluded
-		return []Alert{a}
+		return append(dst, a)
 	}
 	what := "a kernel module"
 	if ml.Name != "" {
@@ -76,5 +81,5 @@ func (r *configThenLoad) Evaluate(ev *auditevent.Event, st State) []Alert {
 	}
 	a.Reason = corrWho(&proc) + " " + loadVerb(ev) + " " + what + " named by module configuration written before: " +
 		strings.Join(confs, "; ")
-	return []Alert{a}
+	return append(dst, a)
 }

@@ -32,4 +32,11 @@
 //
 // The catalog is listed in one place, catalog.go. Rules hold no mutable
 // state and are safe for concurrent use.
+//
+// An Evaluator runs a catalog over a stream of events for the pipeline:
+// it returns exactly the alerts of every rule's Evaluate, with the work of
+// a module-load storm done once per event or once per storm (the actor's
+// resolution, the module file argument, the store's module load, reason
+// sentences) and the alerts appended to one reused buffer. It holds the
+// per-stream state, so it belongs to one goroutine.
 package rules

@@ -93,12 +93,17 @@ func newDroppedThenLoaded(extra []Exclusion) *droppedThenLoaded {
 func (r *droppedThenLoaded) Definition() *Definition { return &r.def }
 
 func (r *droppedThenLoaded) Evaluate(ev *auditevent.Event, st State) []Alert {
-	ml, ok := moduleLoadOf(ev, st)
+	return r.appendAlerts(nil, newEvalCtx(ev, st))
+}
+
+func (r *droppedThenLoaded) appendAlerts(dst []Alert, c *evalCtx) []Alert {
+	ml, ok := c.moduleLoad()
 	if !ok || ml.Drop == nil || ml.DropBySameProcess || ml.Repeat {
-		return nil
+		return dst
 	}
+	ev := c.ev
 	w := ml.Drop
-	proc, parent := actor(ev, st)
+	proc, parent := c.actor()
 	a := newAlert(&r.def, ev, proc, parent)
 	a.Category, a.Type, a.Action = []string{"driver"}, []string{"start"}, "loaded-dropped-kernel-module"
 	a.File = &File{Path: ml.File}
@@ -113,7 +118,7 @@ func (r *droppedThenLoaded) Evaluate(ev *auditevent.Event, st State) []Alert {
 	if reason, ok := firstMatch(r.exclusions, &ws); ok {
 		a.Suppressed = reason
 	}
-	return []Alert{a}
+	return append(dst, a)
 }
 
 // relatedWrite renders a recorded write for Alert.Related.

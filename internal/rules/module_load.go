@@ -35,35 +35,46 @@ func newModuleLoad() *moduleLoad {
 func (r *moduleLoad) Definition() *Definition { return &r.def }
 
 func (r *moduleLoad) Evaluate(ev *auditevent.Event, st State) []Alert {
+	return r.appendAlerts(nil, newEvalCtx(ev, st))
+}
+
+func (r *moduleLoad) appendAlerts(dst []Alert, c *evalCtx) []Alert {
+	ev := c.ev
 	if !ev.HasSyscall {
-		return nil
+		return dst
 	}
 	if !isModuleLoadSyscall(ev.Syscall.Name) {
-		return nil
+		return dst
 	}
-	proc, parent := actor(ev, st)
-	a := newAlert(&r.def, ev, proc, parent)
-	a.Category, a.Type, a.Action = []string{"driver"}, []string{"start"}, "loaded-kernel-module"
-	what := "a kernel module"
+	proc, parent := c.actor()
+	dst = append(dst, newAlert(&r.def, ev, proc, parent))
+	a := &dst[len(dst)-1]
+	a.Category, a.Type, a.Action = categoryDriver, typeStart, "loaded-kernel-module"
+	whatA, whatB := "a kernel module", ""
 	if ev.HasModule {
-		what = "kernel module " + quoteIfOdd(ev.Module)
+		whatA, whatB = "kernel module ", quoteIfOdd(ev.Module)
 	}
-	if ko := koArgument(proc.Args, proc.Cwd); ko != "" {
+	if ko := c.koArgument(); ko != "" {
 		a.File = &File{Path: ko}
 		if !ev.HasModule {
-			what = "kernel module file " + ko
+			whatA, whatB = "kernel module file ", ko
 		}
 	}
-	by := orUnknown(proc.Exe)
+	var uidA, uid, uidB string
 	if ev.Syscall.UID != 0 && ev.Syscall.UID != auditevent.Unset {
-		by += " (uid " + itoa(int64(ev.Syscall.UID)) + ", not root)"
+		uidA, uid, uidB = " (uid ", itoaUID(ev.Syscall.UID), ", not root)"
+	}
+	var m *joinMemo
+	if c.memo != nil {
+		m = &c.memo.loadReason
 	}
 	if ev.Syscall.Success == auditevent.SuccessNo {
 		// Refused by the kernel: still an attempt, one step lower.
 		a.Severity, a.RiskScore = Medium, 47
-		a.Reason = by + " tried to load " + what + " with " + ev.Syscall.Name + " (refused, exit " + itoa(ev.Syscall.Exit) + ")"
+		a.Reason = m.join(orUnknown(proc.Exe), uidA, uid, uidB, " tried to load ", whatA, whatB, " with ",
+			ev.Syscall.Name, " (refused, exit ", c.memo.itoa(ev.Syscall.Exit), ")")
 	} else {
-		a.Reason = by + " loaded " + what + " with " + ev.Syscall.Name
+		a.Reason = m.join(orUnknown(proc.Exe), uidA, uid, uidB, " loaded ", whatA, whatB, " with ", ev.Syscall.Name)
 	}
 	if ev.Syscall.UID != 0 && ev.Syscall.UID != auditevent.Unset && a.Severity < High {
 		a.Severity, a.RiskScore = High, 73 // E3: only root should ever get this far
@@ -79,7 +90,7 @@ func (r *moduleLoad) Evaluate(ev *auditevent.Event, st State) []Alert {
 		a.Severity, a.RiskScore = Critical, 90
 		a.Reason = "authencesn crypto module requested through modprobe (CVE-2026-31431 Copy-Fail indicator): " + a.Reason
 	}
-	return []Alert{a}
+	return dst
 }
 
 // ActionKernelAutoload is event.action for module loads the kernel itself
@@ -129,10 +140,23 @@ func koArgument(args []string, cwd string) string {
 }
 
 func isModuleFile(s string) bool {
-	for _, ext := range []string{".ko", ".ko.xz", ".ko.zst", ".ko.gz"} {
-		if strings.HasSuffix(s, ext) {
-			return true
-		}
+	// Every module suffix ends in o (.ko), z (.xz, .gz) or t (.zst):
+	// most arguments are rejected on their last byte.
+	if len(s) < len(".ko") {
+		return false
+	}
+	switch s[len(s)-1] {
+	case 'o', 'z', 't':
+	default:
+		return false
+	}
+	i := strings.LastIndex(s, ".ko")
+	if i < 0 {
+		return false
+	}
+	switch s[i+len(".ko"):] {
+	case "", ".xz", ".zst", ".gz":
+		return true
 	}
 	return false
 }

@@ -55,56 +55,66 @@ func newModuleLoadLocation(extra []Exclusion) *moduleLoadLocation {
 func (r *moduleLoadLocation) Definition() *Definition { return &r.def }
 
 func (r *moduleLoadLocation) Evaluate(ev *auditevent.Event, st State) []Alert {
+	return r.appendAlerts(nil, newEvalCtx(ev, st))
+}
+
+func (r *moduleLoadLocation) appendAlerts(dst []Alert, c *evalCtx) []Alert {
+	ev := c.ev
 	if !ev.HasSyscall {
-		return nil
+		return dst
 	}
-	var why string
+	var whyA, whyB string // why = whyA + whyB
 	var proc auditevent.Process
 	var parent *auditevent.Process
 	switch {
 	case successfulExec(ev):
-		if c := ev.Syscall.Comm; !isKmodTool(c) && c != "kmod" && !strings.HasPrefix(c, "busybox") && !isKmodTool(argv0Name(ev)) {
-			return nil
+		if comm := ev.Syscall.Comm; !isKmodTool(comm) && comm != "kmod" && !strings.HasPrefix(comm, "busybox") && !isKmodTool(argv0Name(ev)) {
+			return dst
 		}
-		proc, parent = actor(ev, st)
-		if c := kmodInvocation(&proc); c.Op != kmodLoad {
-			return nil
+		proc, parent = c.actor()
+		if inv := kmodInvocation(&proc); inv.Op != kmodLoad {
+			return dst
 		}
 		for i, arg := range proc.Args {
 			if i > 0 && anyGlob(unusualArgs, arg) {
-				why = "module argument " + arg
+				whyA, whyB = "module argument ", arg
 				break
 			}
 		}
-		if why == "" && anyGlob(unusualDirs, proc.Cwd) {
-			why = "working directory " + proc.Cwd
+		if whyA == "" && anyGlob(unusualDirs, proc.Cwd) {
+			whyA, whyB = "working directory ", proc.Cwd
 		}
-		if why == "" && parent != nil && anyGlob(unusualDirs, parent.Cwd) {
-			why = "parent working directory " + parent.Cwd
+		if whyA == "" && parent != nil && anyGlob(unusualDirs, parent.Cwd) {
+			whyA, whyB = "parent working directory ", parent.Cwd
 		}
 	case isModuleLoadSyscall(ev.Syscall.Name):
 		if !anyGlob(unusualArgs, ev.Syscall.Exe) && trustedLocation(ev.Syscall.Exe) {
-			return nil
+			return dst
 		}
-		proc, parent = actor(ev, st)
-		why = "loader executable " + orUnknown(proc.Exe)
+		proc, parent = c.actor()
+		whyA, whyB = "loader executable ", orUnknown(proc.Exe)
 	default:
-		return nil
+		return dst
 	}
-	if why == "" {
-		return nil
+	if whyA == "" {
+		return dst
 	}
-	a := newAlert(&r.def, ev, proc, parent)
-	a.Category, a.Type, a.Action = []string{"process", "driver"}, []string{"start"}, "load-module-unusual-location"
+	dst = append(dst, newAlert(&r.def, ev, proc, parent))
+	a := &dst[len(dst)-1]
+	a.Category, a.Type, a.Action = categoryProcessDriver, typeStart, "load-module-unusual-location"
 	if isModuleLoadSyscall(ev.Syscall.Name) {
 		a.Action = "loaded-kernel-module"
 	}
-	if ko := koArgument(proc.Args, proc.Cwd); ko != "" {
+	if ko := c.koArgument(); ko != "" {
 		a.File = &File{Path: ko}
 	}
-	a.Reason = "kernel module load from an unusual location: " + why
+	var m *joinMemo
+	if c.memo != nil {
+		m = &c.memo.locationReason
+	}
+	a.Reason = m.join("kernel module load from an unusual location: ", whyA, whyB)
 	s := subjectOf(&proc, parent)
 	s.setFile(a.File)
-	suppress(&a, r.exclusions, &s)
-	return []Alert{a}
+	suppress(a, r.exclusions, &s)
+	return dst
 }

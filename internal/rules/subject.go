@@ -6,6 +6,13 @@ import "github.com/auditlkm/auditlkm/internal/auditevent"
 // state where the event lacks it (no PROCTITLE or EXECVE in the event), and
 // its parent when the state knows it.
 func actor(ev *auditevent.Event, st State) (auditevent.Process, *auditevent.Process) {
+	return actorMemo(ev, st, nil)
+}
+
+// actorMemo is actor, returning the parent m returned last time when it is
+// the same (a storm of events by one process): alerts share it, and
+// nothing modifies an alert's parent. m may be nil.
+func actorMemo(ev *auditevent.Event, st State, m *evalMemo) (auditevent.Process, *auditevent.Process) {
 	p := ev.Process()
 	if st == nil || p.PID == 0 {
 		return p, nil
@@ -25,10 +32,27 @@ func actor(ev *auditevent.Event, st State) (auditevent.Process, *auditevent.Proc
 	if p.PPID == 0 {
 		return p, nil
 	}
-	if par, ok := st.Parent(p.PID); ok {
-		return p, &par
+	par, ok := st.Parent(p.PID)
+	if !ok {
+		par = auditevent.Process{PID: p.PPID}
 	}
-	return p, &auditevent.Process{PID: p.PPID}
+	if m != nil && m.parent != nil && sameProcessValue(m.parent, &par) {
+		return p, m.parent
+	}
+	pp := new(auditevent.Process) // it goes with the alerts
+	*pp = par
+	if m != nil {
+		m.parent = pp
+	}
+	return p, pp
+}
+
+// sameProcessValue reports whether a and b hold the same process, the
+// same arguments slice included.
+func sameProcessValue(a, b *auditevent.Process) bool {
+	return a.PID == b.PID && a.PPID == b.PPID && a.Exe == b.Exe && a.Comm == b.Comm && a.Cwd == b.Cwd &&
+		a.UID == b.UID && a.AUID == b.AUID && a.StartMilli == b.StartMilli &&
+		len(a.Args) == len(b.Args) && (len(a.Args) == 0 || &a.Args[0] == &b.Args[0])
 }
 
 func subjectOf(p *auditevent.Process, parent *auditevent.Process) Subject {
