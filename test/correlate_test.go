@@ -61,7 +61,7 @@ func readCorrAlerts(t *testing.T, path string) []corrAlert {
 	t.Helper()
 	b, _ := os.ReadFile(path)
 	var out []corrAlert
-	for _, l := range bytes.Split(b, []byte("\n")) {
+	for _, l := range bytes.Split(completeLines(b), []byte("\n")) {
 		if len(l) == 0 {
 			continue
 		}
