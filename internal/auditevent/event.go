@@ -205,18 +205,24 @@ func BuildInterned(records []Record, how Completion, in *Interner) *Event {
 // syscallRecord decodes a SYSCALL body; first says e.Syscall is still
 // empty (the event's first SYSCALL record).
 func (e *Event) syscallRecord(body []byte, first bool) {
-	var slot *memoSlot[Syscall]
+	var slot *syscallSlot
+	var pre, post []byte
 	if e.in != nil && first {
-		slot = e.in.syscalls.slot(body)
-		if s, ok := slot.get(body); ok {
-			e.Syscall = s
-			return
+		var args [4]uint64
+		var ok bool
+		if pre, post, args, ok = argsRun(body); ok {
+			slot = e.in.syscalls.slot(pre, post)
+			if s, ok := slot.get(pre, post); ok {
+				s.Args = args
+				e.Syscall = s
+				return
+			}
 		}
 	}
 	nw := len(e.Warnings)
 	e.decodeSyscall(body)
 	if len(e.Warnings) == nw {
-		slot.put(body, e.Syscall)
+		slot.put(pre, post, e.Syscall)
 	}
 }
 

@@ -460,3 +460,80 @@ func TestBuildInternedRepeatsDecode(t *testing.T) {
 		})
 	}
 }
+
+// TestBuildInternedArgumentRegistersVary builds, with one Interner, SYSCALL
+// bodies that differ only in their argument registers, and hostile ones
+// whose other fields repeat or mimic an argument key: each must build
+// exactly as without the Interner.
+func TestBuildInternedArgumentRegistersVary(t *testing.T) {
+	body := func(args, tail string) string {
+		return `arch=c000003e syscall=313 success=no exit=-38 ` + args + ` items=0 ppid=4100 pid=4242 auid=1000 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=pts0 ses=3 comm="loadgen" exe="/tmp/loadgen"` + tail + ` key="auditlkm-module"`
+	}
+	cases := []struct {
+		name   string
+		bodies []string
+	}{
+		{"a storm whose a1 changes on every call", []string{
+			body("a0=6 a1=e22eaf88098 a2=0 a3=0", ""),
+			body("a0=6 a1=e22eaf88099 a2=0 a3=0", ""),
+			body("a0=6 a1=e22eaf200a0 a2=0 a3=0", ""),
+			body("a0=7 a1=e22eaf200a0 a2=1 a3=ffffffffffffff80", ""),
+		}},
+		{"a second a0 after the run wins, as when decoding", []string{
+			body("a0=3 a1=1 a2=0 a3=0", " a0=9"),
+			body("a0=3 a1=2 a2=0 a3=0", " a0=9"),
+		}},
+		{"argument key text inside a quoted value", []string{
+			`arch=c000003e syscall=313 success=no exit=-38 a0=3 a1=1 a2=0 a3=0 items=0 ppid=1 pid=2 comm="x a1=5" exe="/tmp/x"`,
+			`arch=c000003e syscall=313 success=no exit=-38 a0=3 a1=2 a2=0 a3=0 items=0 ppid=1 pid=2 comm="x a1=5" exe="/tmp/x"`,
+		}},
+		{"a register that is not hexadecimal", []string{
+			body("a0=3 a1=1 a2=0 a3=0", ""),
+			body("a0=3 a1=zz a2=0 a3=0", ""),
+			body("a0=3 a1=2 a2=0 a3=0", ""),
+		}},
+		{"registers out of order or missing", []string{
+			body("a0=3 a1=1 a2=0 a3=0", ""),
+			body("a1=1 a0=3 a2=0 a3=0", ""),
+			body("a0=3 a1=1 a2=0", ""),
+			body("a0=3 a1=4 a2=0 a3=0", ""),
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var in Interner
+			for i, b := range c.bodies {
+				l := line("SYSCALL", b)
+				want := Build(records(t, l), CompleteEOE)
+				got := BuildInterned(records(t, l), CompleteEOE, &in)
+				if !reflect.DeepEqual(got.Syscall, want.Syscall) || !reflect.DeepEqual(got.Warnings, want.Warnings) {
+					t.Fatalf("body %d with the interner\n%+v\nwithout\n%+v", i+1, got.Syscall, want.Syscall)
+				}
+			}
+		})
+	}
+}
+
+func TestArgsRunTakesOnlyTheKernelsRun(t *testing.T) {
+	tests := []struct {
+		name, body string
+		ok         bool
+		args       [4]uint64
+	}{
+		{"the kernel's order", "arch=c000003e syscall=313 a0=6 a1=e22eaf88098 a2=0 a3=ff items=0 pid=1", true, [4]uint64{6, 0xe22eaf88098, 0, 0xff}},
+		{"no run", "arch=c000003e syscall=313 items=0", false, [4]uint64{}},
+		{"a register missing", "arch=c000003e a0=6 a1=1 a2=0 items=0", false, [4]uint64{}},
+		{"the run at the end without a following field", "arch=c000003e a0=6 a1=1 a2=0 a3=0", false, [4]uint64{}},
+		{"a second a2 later", "arch=c000003e a0=6 a1=1 a2=0 a3=0 items=0 a2=5", false, [4]uint64{}},
+		{"an argument key before the run", "xa3=1 arch=c000003e a0=6 a1=1 a2=0 a3=0 items=0", false, [4]uint64{}},
+		{"a value that is not hexadecimal", "arch=c000003e a0=6 a1=-1 a2=0 a3=0 items=0", false, [4]uint64{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, args, ok := argsRun([]byte(tt.body))
+			if ok != tt.ok || ok && args != tt.args {
+				t.Fatalf("argsRun = %x, %v; want %x, %v", args, ok, tt.args, tt.ok)
+			}
+		})
+	}
+}

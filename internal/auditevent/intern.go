@@ -20,7 +20,7 @@ type Interner struct {
 	splits map[splitKey][]string
 
 	// The decodings of recent SYSCALL and PROCTITLE bodies (memo.go).
-	syscalls   decodeMemo[Syscall]
+	syscalls   syscallMemo
 	proctitles decodeMemo[proctitleMemo]
 }
 

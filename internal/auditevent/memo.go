@@ -66,3 +66,102 @@ type proctitleMemo struct {
 	args []string
 	set  bool
 }
+
+// A storm's SYSCALL bodies often differ only in the argument registers
+// (a1 of finit_module is the address of a string the caller allocates for
+// every call), so the SYSCALL memory is keyed by the body without its
+// "a0=.. a1=.. a2=.. a3=.." run: a hit takes everything else from the
+// remembered decoding and reads the four registers. Only a body in the
+// kernel's order, with exactly that run and no other a0..a3 key text, is
+// remembered or looked up, so a hit yields what decoding would.
+
+// argsRun splits a SYSCALL body into what comes before its argument run,
+// the run's four values and what follows; ok is false unless the run is
+// " a0=X a1=X a2=X a3=X " with hexadecimal values and no other text of an
+// argument key appears in the body.
+func argsRun(body []byte) (pre, post []byte, args [4]uint64, ok bool) {
+	start := bytes.Index(body, []byte(" a0="))
+	if start < 0 {
+		return nil, nil, args, false
+	}
+	pre = body[:start+1]
+	rest := body[start+1:]
+	for k := range 4 {
+		key := [3]byte{'a', byte('0' + k), '='}
+		if !bytes.HasPrefix(rest, key[:]) {
+			return nil, nil, args, false
+		}
+		rest = rest[3:]
+		sp := bytes.IndexByte(rest, ' ')
+		if sp < 0 {
+			return nil, nil, args, false
+		}
+		x, good := atox(rest[:sp], 64)
+		if !good {
+			return nil, nil, args, false
+		}
+		args[k] = x
+		rest = rest[sp+1:]
+	}
+	post = rest
+	if hasArgKey(pre) || hasArgKey(post) {
+		return nil, nil, args, false
+	}
+	return pre, post, args, true
+}
+
+// hasArgKey reports whether b contains the text "a0=" .. "a3=" anywhere
+// (inside a quoted value too: such a body is simply not remembered).
+func hasArgKey(b []byte) bool {
+	for i := 2; i < len(b); i++ {
+		j := bytes.IndexByte(b[i:], '=')
+		if j < 0 {
+			return false
+		}
+		i += j
+		if b[i-2] == 'a' && b[i-1] >= '0' && b[i-1] <= '3' {
+			return true
+		}
+	}
+	return false
+}
+
+// syscallMemo remembers SYSCALL decodings by body without the argument
+// run (direct-mapped by hash, like decodeMemo).
+type syscallMemo struct {
+	seed  maphash.Seed
+	slots [decodeMemoSlots]syscallSlot
+}
+
+type syscallSlot struct {
+	pre, post []byte
+	val       Syscall
+}
+
+func (m *syscallMemo) slot(pre, post []byte) *syscallSlot {
+	if len(pre)+len(post) > maxMemoBody {
+		return nil
+	}
+	if m.seed == (maphash.Seed{}) {
+		m.seed = maphash.MakeSeed()
+	}
+	var h maphash.Hash
+	h.SetSeed(m.seed)
+	h.Write(pre)
+	h.WriteByte(0)
+	h.Write(post)
+	return &m.slots[h.Sum64()&(decodeMemoSlots-1)]
+}
+
+func (s *syscallSlot) get(pre, post []byte) (Syscall, bool) {
+	if s == nil || s.pre == nil || !bytes.Equal(s.pre, pre) || !bytes.Equal(s.post, post) {
+		return Syscall{}, false
+	}
+	return s.val, true
+}
+
+func (s *syscallSlot) put(pre, post []byte, v Syscall) {
+	if s != nil {
+		s.pre, s.post, s.val = pre, post, v
+	}
+}
