@@ -34,7 +34,7 @@ func stormRecords(n int) []stormRecord {
 		hdr := fmt.Sprintf("audit(%d.%03d:%d): ", 1795324660+ms/1000, ms%1000, 1000+i)
 		pid := 4242 + i%2 // two worker threads
 		out = append(out,
-			stormRecord{uint16(auparse.AUDIT_SYSCALL), []byte(hdr + "arch=c000003e syscall=313 success=no exit=-38 a0=6 a1="+a1(i)+" a2=0 a3=0 items=0 ppid=4100 pid=" +
+			stormRecord{uint16(auparse.AUDIT_SYSCALL), []byte(hdr + "arch=c000003e syscall=313 success=no exit=-38 a0=6 a1=" + a1(i) + " a2=0 a3=0 items=0 ppid=4100 pid=" +
 				strconv.Itoa(pid) + ` auid=1000 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=pts0 ses=3 comm="loadgen" exe="/tmp/tmp.Xq3/loadgen" subj=unconfined key="auditlkm-module"`)},
 			stormRecord{uint16(auparse.AUDIT_PROCTITLE), []byte(hdr + "proctitle=" + title)},
 			stormRecord{uint16(auparse.AUDIT_EOE), []byte(hdr)},
