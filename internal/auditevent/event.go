@@ -205,7 +205,7 @@ func BuildInterned(records []Record, how Completion, in *Interner) *Event {
 // syscallRecord decodes a SYSCALL body; first says e.Syscall is still
 // empty (the event's first SYSCALL record).
 func (e *Event) syscallRecord(body []byte, first bool) {
-	var slot *syscallSlot
+	var slot *memoSlot[Syscall]
 	var pre, post []byte
 	if e.in != nil && first {
 		var args [4]uint64
@@ -229,8 +229,8 @@ func (e *Event) syscallRecord(body []byte, first bool) {
 func (e *Event) proctitleRecord(body []byte) {
 	var slot *memoSlot[proctitleMemo]
 	if e.in != nil {
-		slot = e.in.proctitles.slot(body)
-		if m, ok := slot.get(body); ok {
+		slot = e.in.proctitles.slot(body, nil)
+		if m, ok := slot.get(body, nil); ok {
 			if m.set {
 				e.Proctitle = m.args
 			}
@@ -246,7 +246,7 @@ func (e *Event) proctitleRecord(body []byte) {
 		}
 	}
 	if len(e.Warnings) == nw {
-		slot.put(body, m)
+		slot.put(body, nil, m)
 	}
 }
 

@@ -20,7 +20,7 @@ type Interner struct {
 	splits map[splitKey][]string
 
 	// The decodings of recent SYSCALL and PROCTITLE bodies (memo.go).
-	syscalls   syscallMemo
+	syscalls   decodeMemo[Syscall]
 	proctitles decodeMemo[proctitleMemo]
 }
 

@@ -21,42 +21,49 @@ const (
 	maxMemoBody = 2048
 )
 
-// decodeMemo remembers the values decoded from recently seen bodies. The
-// bodies are record texts, which are never modified, so they are kept
-// without a copy.
+// decodeMemo remembers the values decoded from recently seen bodies. A
+// body is remembered as two parts, pre and post (a SYSCALL body without its
+// argument run; a PROCTITLE body whole, post empty). The bodies are record
+// texts, which are never modified, so they are kept without a copy.
 type decodeMemo[T any] struct {
 	seed  maphash.Seed
 	slots [decodeMemoSlots]memoSlot[T]
 }
 
 type memoSlot[T any] struct {
-	body []byte
-	val  T
+	pre, post []byte
+	val       T
 }
 
-// slot returns the slot of body, or nil when body is not to be memoized.
-func (m *decodeMemo[T]) slot(body []byte) *memoSlot[T] {
-	if len(body) == 0 || len(body) > maxMemoBody {
+// slot returns the slot of the body pre+post, or nil when it is not to be
+// memoized.
+func (m *decodeMemo[T]) slot(pre, post []byte) *memoSlot[T] {
+	if len(pre)+len(post) == 0 || len(pre)+len(post) > maxMemoBody {
 		return nil
 	}
 	if m.seed == (maphash.Seed{}) {
 		m.seed = maphash.MakeSeed()
 	}
-	return &m.slots[maphash.Bytes(m.seed, body)&(decodeMemoSlots-1)]
+	var h maphash.Hash
+	h.SetSeed(m.seed)
+	h.Write(pre)
+	h.WriteByte(0)
+	h.Write(post)
+	return &m.slots[h.Sum64()&(decodeMemoSlots-1)]
 }
 
-// get returns the value remembered for body.
-func (s *memoSlot[T]) get(body []byte) (T, bool) {
-	if s == nil || s.body == nil || !bytes.Equal(s.body, body) {
+// get returns the value remembered for the body pre+post.
+func (s *memoSlot[T]) get(pre, post []byte) (T, bool) {
+	if s == nil || s.pre == nil || !bytes.Equal(s.pre, pre) || !bytes.Equal(s.post, post) {
 		var zero T
 		return zero, false
 	}
 	return s.val, true
 }
 
-func (s *memoSlot[T]) put(body []byte, v T) {
+func (s *memoSlot[T]) put(pre, post []byte, v T) {
 	if s != nil {
-		s.body, s.val = body, v
+		s.pre, s.post, s.val = pre, post, v
 	}
 }
 
@@ -124,44 +131,4 @@ func hasArgKey(b []byte) bool {
 		}
 	}
 	return false
-}
-
-// syscallMemo remembers SYSCALL decodings by body without the argument
-// run (direct-mapped by hash, like decodeMemo).
-type syscallMemo struct {
-	seed  maphash.Seed
-	slots [decodeMemoSlots]syscallSlot
-}
-
-type syscallSlot struct {
-	pre, post []byte
-	val       Syscall
-}
-
-func (m *syscallMemo) slot(pre, post []byte) *syscallSlot {
-	if len(pre)+len(post) > maxMemoBody {
-		return nil
-	}
-	if m.seed == (maphash.Seed{}) {
-		m.seed = maphash.MakeSeed()
-	}
-	var h maphash.Hash
-	h.SetSeed(m.seed)
-	h.Write(pre)
-	h.WriteByte(0)
-	h.Write(post)
-	return &m.slots[h.Sum64()&(decodeMemoSlots-1)]
-}
-
-func (s *syscallSlot) get(pre, post []byte) (Syscall, bool) {
-	if s == nil || s.pre == nil || !bytes.Equal(s.pre, pre) || !bytes.Equal(s.post, post) {
-		return Syscall{}, false
-	}
-	return s.val, true
-}
-
-func (s *syscallSlot) put(pre, post []byte, v Syscall) {
-	if s != nil {
-		s.pre, s.post, s.val = pre, post, v
-	}
 }

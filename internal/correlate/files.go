@@ -72,28 +72,35 @@ func (t *fileTable) init() {
 	t.lru.Init()
 }
 
-// isModuleName reports whether p names a module file: it ends in .ko,
-// .ko.xz, .ko.zst or .ko.gz after a non-empty name.
-func isModuleName(p string) bool {
+// ModuleSuffix returns the module file suffix p ends in (.ko, .ko.xz,
+// .ko.zst or .ko.gz), or "".
+func ModuleSuffix(p string) string {
 	// Every suffix ends in o, z or t: most names are rejected on their
 	// last byte.
 	if len(p) < len(".ko") {
-		return false
+		return ""
 	}
 	switch p[len(p)-1] {
 	case 'o', 'z', 't':
 	default:
-		return false
+		return ""
 	}
 	for _, suf := range moduleSuffixes {
-		if strings.HasSuffix(p, suf) && len(p) > len(suf) && p[len(p)-len(suf)-1] != '/' {
-			return true
+		if strings.HasSuffix(p, suf) {
+			return suf
 		}
 	}
-	return false
+	return ""
 }
 
 var moduleSuffixes = [...]string{".ko", ".ko.xz", ".ko.zst", ".ko.gz"}
+
+// isModuleName reports whether p names a module file: a module suffix
+// after a non-empty name.
+func isModuleName(p string) bool {
+	suf := ModuleSuffix(p)
+	return suf != "" && len(p) > len(suf) && p[len(p)-len(suf)-1] != '/'
+}
 
 // fileKind classifies a path by name.
 func fileKind(p string) FileKind {

@@ -46,10 +46,8 @@ func NormalizeModuleName(s string) string {
 func ModuleNameFromFile(p string) string {
 	b := path.Base(p)
 	b = strings.TrimSuffix(b, " (deleted)")
-	for _, suf := range []string{".ko.xz", ".ko.zst", ".ko.gz", ".ko"} {
-		if strings.HasSuffix(b, suf) {
-			return NormalizeModuleName(b[:len(b)-len(suf)])
-		}
+	if suf := ModuleSuffix(b); suf != "" {
+		return NormalizeModuleName(b[:len(b)-len(suf)])
 	}
 	return ""
 }

@@ -124,28 +124,6 @@ func (d *detached) recvmmsg(hdrs []mmsghdr) (int, error) {
 	}
 }
 
-// recv is one blocking recvmsg(2), as sock.recv.
-func (d *detached) recv(buf []byte) (n int, trunc bool, err error) {
-	for {
-		n, _, rflags, from, rerr := unix.Recvmsg(d.fd, buf, nil, unix.MSG_TRUNC)
-		switch {
-		case rerr == nil:
-			if nl, ok := from.(*unix.SockaddrNetlink); !ok || nl.Pid != 0 {
-				return 0, false, errNotKernel
-			}
-			return n, rflags&unix.MSG_TRUNC != 0 || n > len(buf), nil
-		case errors.Is(rerr, unix.EAGAIN):
-			if err := d.wait(); err != nil {
-				return 0, false, err
-			}
-		case d.closed.Load():
-			return 0, false, fmt.Errorf("audit netlink socket: %w", ErrClosed)
-		default:
-			return 0, false, rerr
-		}
-	}
-}
-
 // sendto sends b without blocking; EAGAIN when the send buffer is full.
 func (d *detached) sendto(b []byte) error {
 	d.mu.RLock()

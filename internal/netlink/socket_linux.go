@@ -35,6 +35,9 @@ const (
 	replyPollWait = 20 * time.Millisecond
 )
 
+// errDetached: a single-message receive on the reader's detached socket.
+var errDetached = errors.New("audit netlink socket is detached for the batch reader")
+
 // errNotKernel: a message on the audit socket came from a user-space port.
 var errNotKernel = errors.New("message not from the kernel")
 
@@ -186,7 +189,8 @@ func (s *sock) Receive(nonBlocking bool, p libaudit.NetlinkParser) ([]syscall.Ne
 // when trunc is set. Messages from user-space ports return errNotKernel.
 func (s *sock) recv(buf []byte) (n int, trunc bool, err error) {
 	if s.det != nil {
-		return s.det.recv(buf)
+		// The reader takes batches (recvBatch); nothing else reads.
+		return 0, false, errDetached
 	}
 	var (
 		rflags int

@@ -11,21 +11,7 @@ type Metrics struct {
 
 	// Resolved children by rule id: alerts come in bursts, and a label
 	// lookup per alert is measurable. Used from the processor's goroutine.
-	alertBy, aggregatedBy counterCache
-}
-
-// recentCounters is how many children a counterCache checks by
-// comparing ids before it hashes one: a storm repeats a few rule ids.
-const recentCounters = 4
-
-// counterCache holds the children of a CounterVec by rule id.
-type counterCache struct {
-	recent [recentCounters]struct {
-		id string
-		c  prometheus.Counter
-	}
-	next int
-	m    map[string]prometheus.Counter
+	alertBy, aggregatedBy map[string]prometheus.Counter
 }
 
 // NewMetrics registers the detection and output metrics with reg; ruleIDs
@@ -58,23 +44,15 @@ func (m *Metrics) alert(id string) {
 }
 
 // child returns vec's child for id, resolved once.
-func child(cache *counterCache, vec *prometheus.CounterVec, id string) prometheus.Counter {
-	for i := range cache.recent {
-		if r := &cache.recent[i]; r.c != nil && r.id == id {
-			return r.c
-		}
-	}
-	c, ok := cache.m[id]
+func child(cache *map[string]prometheus.Counter, vec *prometheus.CounterVec, id string) prometheus.Counter {
+	c, ok := (*cache)[id]
 	if !ok {
-		if cache.m == nil {
-			cache.m = map[string]prometheus.Counter{}
+		if *cache == nil {
+			*cache = map[string]prometheus.Counter{}
 		}
 		c = vec.WithLabelValues(id)
-		cache.m[id] = c
+		(*cache)[id] = c
 	}
-	r := &cache.recent[cache.next]
-	r.id, r.c = id, c
-	cache.next = (cache.next + 1) % recentCounters
 	return c
 }
 

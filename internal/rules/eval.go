@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"strconv"
 	"strings"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
@@ -222,6 +221,3 @@ var (
 	categoryProcessDriver = []string{"process", "driver"}
 	typeStart             = []string{"start"}
 )
-
-// itoaUID renders a uid for a reason sentence.
-func itoaUID(u uint32) string { return strconv.FormatUint(uint64(u), 10) }

@@ -7,6 +7,7 @@ import (
 	"github.com/elastic/go-libaudit/v2/auparse"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
+	"github.com/auditlkm/auditlkm/internal/correlate"
 )
 
 // ModuleLoadID is the stable id of the module load attempt detection.
@@ -62,7 +63,7 @@ func (r *moduleLoad) appendAlerts(dst []Alert, c *evalCtx) []Alert {
 	}
 	var uidA, uid, uidB string
 	if ev.Syscall.UID != 0 && ev.Syscall.UID != auditevent.Unset {
-		uidA, uid, uidB = " (uid ", itoaUID(ev.Syscall.UID), ", not root)"
+		uidA, uid, uidB = " (uid ", itoa(int64(ev.Syscall.UID)), ", not root)"
 	}
 	var m *joinMemo
 	if c.memo != nil {
@@ -139,27 +140,7 @@ func koArgument(args []string, cwd string) string {
 	return ""
 }
 
-func isModuleFile(s string) bool {
-	// Every module suffix ends in o (.ko), z (.xz, .gz) or t (.zst):
-	// most arguments are rejected on their last byte.
-	if len(s) < len(".ko") {
-		return false
-	}
-	switch s[len(s)-1] {
-	case 'o', 'z', 't':
-	default:
-		return false
-	}
-	i := strings.LastIndex(s, ".ko")
-	if i < 0 {
-		return false
-	}
-	switch s[i+len(".ko"):] {
-	case "", ".xz", ".zst", ".gz":
-		return true
-	}
-	return false
-}
+func isModuleFile(s string) bool { return correlate.ModuleSuffix(s) != "" }
 
 func quoteIfOdd(s string) string {
 	for _, c := range []byte(s) {

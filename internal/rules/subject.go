@@ -48,7 +48,8 @@ func actorMemo(ev *auditevent.Event, st State, m *evalMemo) (auditevent.Process,
 }
 
 // sameProcessValue reports whether a and b hold the same process, the
-// same arguments slice included.
+// same arguments slice included. It compares every field of Process
+// (TestSameProcessValueComparesEveryField fails when one is added).
 func sameProcessValue(a, b *auditevent.Process) bool {
 	return a.PID == b.PID && a.PPID == b.PPID && a.Exe == b.Exe && a.Comm == b.Comm && a.Cwd == b.Cwd &&
 		a.UID == b.UID && a.AUID == b.AUID && a.StartMilli == b.StartMilli &&
