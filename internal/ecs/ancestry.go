@@ -86,6 +86,11 @@ func appendRelated(w *writer, a *rules.Alert) {
 		if r.Path != "" {
 			w.open("file")
 			w.str("path", r.Path)
+			if r.SHA256 != "" {
+				w.open("hash")
+				w.str("sha256", r.SHA256)
+				w.close()
+			}
 			w.close()
 		}
 		w.open("process")

@@ -142,6 +142,9 @@ func (e *Encoder) appendDoc(dst []byte, a *rules.Alert, alert bool) []byte {
 	ev := a.Event
 
 	ts, ok := eventTime(ev)
+	if !ok && a.CrossView != nil && !a.CrossView.At.IsZero() {
+		ts, ok = a.CrossView.At, true // when the kernel was read
+	}
 	if !ok {
 		ts = e.now()
 		e.warn("event time missing or out of range: @timestamp is the encoding time")
@@ -643,6 +646,7 @@ func (e *Encoder) appendAuditd(w *writer, a *rules.Alert, ev *auditevent.Event) 
 	}
 	appendAncestry(w, a)
 	appendRelated(w, a)
+	appendCrossView(w, a.CrossView)
 	appendFirstSeen(w, a)
 	if ev != nil && e.cfg.IncludeRecords {
 		appendRecords(w, ev.Records)

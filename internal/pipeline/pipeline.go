@@ -199,6 +199,22 @@ func (p *Processor) KernelLog(l *rules.KernelLogLine) {
 	}
 }
 
+// CrossView runs the cross-view detections over one finding of the module
+// inventory (internal/inventory). Like Push, it must be called from the
+// processor's goroutine (LiveOptions.Do carries it there).
+func (p *Processor) CrossView(f *rules.CrossViewFinding) {
+	for _, r := range p.rules {
+		cr, ok := r.(rules.CrossViewRule)
+		if !ok {
+			continue
+		}
+		for _, a := range cr.EvaluateCrossView(f) {
+			p.emit(&a)
+		}
+	}
+	p.FlushOutput()
+}
+
 // emit counts a and writes it unless it was suppressed.
 func (p *Processor) emit(a *rules.Alert) { p.deliver(a, noState) }
 

@@ -102,7 +102,8 @@ func catalogOf(c Config) ([]Rule, map[string]bool) {
 		newConfigThenLoad(user(ConfigThenLoadID)),
 		newFirstSeen(user(FirstSeenID)),
 	}
-	return append(catalog, newKernelLogRules()...), excludable
+	catalog = append(catalog, newKernelLogRules()...)
+	return append(catalog, newCrossViewRules()...), excludable
 }
 
 // Catalog returns the enabled detections.

@@ -94,6 +94,10 @@ type Alert struct {
 	Related []Related
 	// FirstSeen lists the values this host had never seen before the event.
 	FirstSeen []SeenValue
+	// CrossView is the finding a cross-view detection reported (the audit
+	// trail joined with the kernel's module views, internal/inventory);
+	// Event is nil then.
+	CrossView *CrossViewFinding
 	// Aggregated, on a summary alert of an alert storm, is how many
 	// identical alerts (same detection, process and file) it stands for,
 	// itself included; 0 on an ordinary alert (which stands for one).
@@ -114,6 +118,7 @@ type Related struct {
 	Modules  []string           // module names the written configuration names
 	Match    string             // how the link was made
 	LinkedBy string             // the module name or file that matched
+	SHA256   string             // of Path, when known (hex)
 }
 
 // Roles of a Related event.

@@ -1,0 +1,319 @@
+package inventory
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+	"unicode/utf8"
+
+	"github.com/auditlkm/auditlkm/internal/auditevent"
+	"github.com/auditlkm/auditlkm/internal/rules"
+)
+
+// StateFileName is the inventory's file in the state directory.
+const StateFileName = "inventory.json"
+
+// MaxStateFileBytes bounds the state file read.
+const MaxStateFileBytes = 16 << 20
+
+const stateFormat = "auditlkm-inventory"
+const stateVersion = 1
+
+// jstr is a string kept exactly in JSON: as a string when it is UTF-8,
+// else as {"b64": ...} (module names, paths and arguments are bytes).
+type jstr string
+
+func (s jstr) MarshalJSON() ([]byte, error) {
+	if utf8.ValidString(string(s)) {
+		return json.Marshal(string(s))
+	}
+	return json.Marshal(struct {
+		B64 string `json:"b64"`
+	}{base64.StdEncoding.EncodeToString([]byte(s))})
+}
+
+func (s *jstr) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '{' {
+		var o struct {
+			B64 *string `json:"b64"`
+		}
+		if err := json.Unmarshal(b, &o); err != nil {
+			return err
+		}
+		if o.B64 == nil {
+			return errors.New("string object without b64")
+		}
+		d, err := base64.StdEncoding.DecodeString(*o.B64)
+		if err != nil {
+			return err
+		}
+		*s = jstr(d)
+		return nil
+	}
+	var x string
+	if err := json.Unmarshal(b, &x); err != nil {
+		return err
+	}
+	*s = jstr(x)
+	return nil
+}
+
+func jstrs(ss []string) []jstr {
+	if len(ss) == 0 {
+		return nil
+	}
+	out := make([]jstr, len(ss))
+	for i, s := range ss {
+		out[i] = jstr(s)
+	}
+	return out
+}
+
+func strs(js []jstr) []string {
+	if len(js) == 0 {
+		return nil
+	}
+	out := make([]string, len(js))
+	for i, s := range js {
+		out[i] = string(s)
+	}
+	return out
+}
+
+type stateFile struct {
+	Format     string        `json:"format"`
+	Version    int           `json:"version"`
+	SavedAt    time.Time     `json:"saved_at"`
+	BootID     string        `json:"boot_id,omitempty"`
+	TaintKnown bool          `json:"taint_known"`
+	Tainted    uint64        `json:"tainted"`
+	Unaudited  uint64        `json:"unaudited_unloads,omitempty"`
+	Modules    []stateModule `json:"modules"`
+}
+
+type stateModule struct {
+	Name            jstr       `json:"name"`
+	Baseline        bool       `json:"baseline,omitempty"`
+	AtStart         bool       `json:"at_start,omitempty"`
+	FirstSeen       time.Time  `json:"first_seen,omitzero"`
+	LastSeen        time.Time  `json:"last_seen,omitzero"`
+	Present         bool       `json:"present"`
+	Hidden          string     `json:"hidden,omitempty"`
+	Unknown         bool       `json:"unknown,omitempty"`
+	ReportedHidden  bool       `json:"reported_hidden,omitempty"`
+	ReportedUnknown bool       `json:"reported_unknown,omitempty"`
+	View            stateView  `json:"view"`
+	Load            *stateLoad `json:"load,omitempty"`
+}
+
+type stateView struct {
+	InProc    bool   `json:"in_proc_modules"`
+	InSysfs   bool   `json:"in_sysfs"`
+	State     string `json:"state,omitempty"`
+	InitState string `json:"initstate,omitempty"`
+	Size      uint64 `json:"size,omitempty"`
+	Refcount  int    `json:"refcount"`
+	UsedBy    []jstr `json:"used_by,omitempty"`
+	Holders   []jstr `json:"holders,omitempty"`
+	Sections  int    `json:"sections,omitempty"`
+	Taint     string `json:"taint,omitempty"`
+	Address   string `json:"address,omitempty"`
+}
+
+type stateLoad struct {
+	Serial    uint32         `json:"serial"`
+	At        time.Time      `json:"at"`
+	Syscall   string         `json:"syscall"`
+	File      jstr           `json:"file,omitempty"`
+	SHA256    string         `json:"sha256,omitempty"`
+	Process   stateProcess   `json:"process"`
+	Parent    *stateProcess  `json:"parent,omitempty"`
+	Ancestors []stateProcess `json:"ancestors,omitempty"`
+}
+
+type stateProcess struct {
+	PID   int    `json:"pid"`
+	PPID  int    `json:"ppid,omitempty"`
+	Exe   jstr   `json:"exe,omitempty"`
+	Comm  jstr   `json:"comm,omitempty"`
+	Args  []jstr `json:"args,omitempty"`
+	Cwd   jstr   `json:"cwd,omitempty"`
+	UID   uint32 `json:"uid"`
+	AUID  uint32 `json:"auid"`
+	Start int64  `json:"start_ms,omitempty"`
+}
+
+func toStateProcess(p *auditevent.Process) stateProcess {
+	return stateProcess{PID: p.PID, PPID: p.PPID, Exe: jstr(p.Exe), Comm: jstr(p.Comm), Args: jstrs(p.Args),
+		Cwd: jstr(p.Cwd), UID: p.UID, AUID: p.AUID, Start: p.StartMilli}
+}
+
+func (s *stateProcess) process() auditevent.Process {
+	return auditevent.Process{PID: s.PID, PPID: s.PPID, Exe: string(s.Exe), Comm: string(s.Comm), Args: strs(s.Args),
+		Cwd: string(s.Cwd), UID: s.UID, AUID: s.AUID, StartMilli: s.Start}
+}
+
+// encodeState renders the tracker as the state file.
+func (t *Tracker) encodeState(now time.Time) ([]byte, error) {
+	sf := stateFile{Format: stateFormat, Version: stateVersion, SavedAt: now.UTC(), BootID: t.bootID,
+		TaintKnown: t.taintKnown, Tainted: t.taint, Unaudited: t.unaudited, Modules: []stateModule{}}
+	for _, n := range sortedEntryNames(t.entries) {
+		e := t.entries[n]
+		v := &e.View
+		sm := stateModule{Name: jstr(n), Baseline: e.Baseline, AtStart: e.AtStart, FirstSeen: e.FirstSeen, LastSeen: e.LastSeen,
+			Present: e.Present, Hidden: e.Hidden, Unknown: e.Unknown, ReportedHidden: e.ReportedHidden, ReportedUnknown: e.ReportedUnknown,
+			View: stateView{InProc: v.InProcModules, InSysfs: v.InSysfs, State: v.State, InitState: v.InitState, Size: v.Size,
+				Refcount: v.Refcount, UsedBy: jstrs(v.UsedBy), Holders: jstrs(v.Holders), Sections: v.Sections, Taint: v.Taint, Address: v.Address}}
+		if l := e.Load; l != nil {
+			sl := &stateLoad{Serial: l.Serial, At: l.At.UTC(), Syscall: l.Syscall, File: jstr(l.File), SHA256: l.SHA256,
+				Process: toStateProcess(&l.Process)}
+			if l.Parent != nil {
+				pp := toStateProcess(l.Parent)
+				sl.Parent = &pp
+			}
+			for i := range l.Ancestors {
+				sl.Ancestors = append(sl.Ancestors, toStateProcess(&l.Ancestors[i]))
+			}
+			sm.Load = sl
+		}
+		sf.Modules = append(sf.Modules, sm)
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", " ")
+	if err := enc.Encode(&sf); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// decodeState parses a state file.
+func decodeState(data []byte) (*stateFile, error) {
+	var sf stateFile
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&sf); err != nil {
+		return nil, err
+	}
+	if sf.Format != stateFormat {
+		return nil, fmt.Errorf("format %q, want %q", sf.Format, stateFormat)
+	}
+	if sf.Version != stateVersion {
+		return nil, fmt.Errorf("version %d, want %d", sf.Version, stateVersion)
+	}
+	if len(sf.Modules) > maxEntries {
+		return nil, fmt.Errorf("%d modules, more than %d", len(sf.Modules), maxEntries)
+	}
+	return &sf, nil
+}
+
+// restore fills an empty tracker from the previous run's state. On the
+// same boot the entries come back whole (loads, reports, taint mask); on
+// another boot only the names of the modules that were present remain,
+// to tell which modules are new at this start.
+func (t *Tracker) restore(sf *stateFile, bootID string) {
+	t.prev = map[string]bool{}
+	sameBoot := sf.BootID != "" && sf.BootID == bootID
+	for i := range sf.Modules {
+		sm := &sf.Modules[i]
+		n := string(sm.Name)
+		if n == "" {
+			continue
+		}
+		if sm.Present {
+			t.prev[n] = true
+		}
+		if !sameBoot {
+			continue
+		}
+		v := &sm.View
+		e := &Entry{Name: n, Baseline: sm.Baseline, AtStart: sm.AtStart, FirstSeen: sm.FirstSeen, LastSeen: sm.LastSeen,
+			Present: sm.Present, Hidden: sm.Hidden, Unknown: sm.Unknown, ReportedHidden: sm.ReportedHidden,
+			ReportedUnknown: sm.ReportedUnknown,
+			View: rules.KernelModuleView{Name: n, InProcModules: v.InProc, InSysfs: v.InSysfs, State: v.State, InitState: v.InitState,
+				Size: v.Size, Refcount: v.Refcount, UsedBy: strs(v.UsedBy), Holders: strs(v.Holders), Sections: v.Sections,
+				Taint: v.Taint, Address: v.Address}}
+		if sl := sm.Load; sl != nil {
+			l := &rules.ModuleLoadRecord{Serial: sl.Serial, At: sl.At, Syscall: sl.Syscall, Module: n, File: string(sl.File),
+				SHA256: sl.SHA256, Process: sl.Process.process()}
+			if sl.Parent != nil {
+				pp := sl.Parent.process()
+				l.Parent = &pp
+			}
+			for i := range sl.Ancestors {
+				l.Ancestors = append(l.Ancestors, sl.Ancestors[i].process())
+			}
+			e.Load = l
+			e.hashTried = l.SHA256 != ""
+		}
+		t.entries[n] = e
+	}
+	if sameBoot {
+		t.bootID, t.taintKnown, t.taint, t.unaudited = sf.BootID, sf.TaintKnown, sf.Tainted, sf.Unaudited
+	}
+}
+
+// ReadState reads the state file in dir: regular files only, never
+// through a symbolic link, at most MaxStateFileBytes. A missing file is
+// (nil, nil).
+func ReadState(dir string) (*stateFile, error) {
+	p := filepath.Join(dir, StateFileName)
+	b, err := ReadBounded(p, MaxStateFileBytes)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("inventory state %s: %w", p, err)
+	}
+	sf, err := decodeState(b)
+	if err != nil {
+		return nil, fmt.Errorf("inventory state %s: %w", p, err)
+	}
+	return sf, nil
+}
+
+// writeState writes data to dir/StateFileName atomically: a new file
+// (O_EXCL, O_NOFOLLOW) beside it, fsync, rename over it, fsync of dir.
+func writeState(dir string, data []byte) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("inventory state dir %s: %w", dir, err)
+	}
+	p := filepath.Join(dir, StateFileName)
+	if fi, err := os.Lstat(p); err == nil && !fi.Mode().IsRegular() {
+		return fmt.Errorf("inventory state %s: not a regular file", p)
+	}
+	tmp := p + ".tmp-" + strconv.Itoa(os.Getpid())
+	_ = os.Remove(tmp)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return fmt.Errorf("inventory state %s: %w", tmp, err)
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, p)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("inventory state %s: %w", p, err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
