@@ -85,5 +85,8 @@ func source(r rules.Rule) string {
 	if _, ok := r.(rules.KernelLogRule); ok {
 		return "kmsg"
 	}
+	if _, ok := r.(rules.CrossViewRule); ok {
+		return "cross-view"
+	}
 	return "audit"
 }

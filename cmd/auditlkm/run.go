@@ -36,11 +36,12 @@ type runOptions struct {
 	correlate correlate.Config
 	saveEvery time.Duration
 	records   string
-	guard     guard.Config // tamper guard (issue 5)
-	kmsg      kmsgOptions  // kernel log source (issue 3)
-	file      *config.File // --config.file, if any
-	cpuProf   string       // --debug.cpu-profile
-	boost     int          // --process.priority-boost
+	guard     guard.Config     // tamper guard (issue 5)
+	kmsg      kmsgOptions      // kernel log source (issue 3)
+	inventory inventoryOptions // module inventory, cross-view (issue 15)
+	file      *config.File     // --config.file, if any
+	cpuProf   string           // --debug.cpu-profile
+	boost     int              // --process.priority-boost
 }
 
 func newRunCmd(lo *logOptions) *cobra.Command {
@@ -86,7 +87,8 @@ already received before exiting.`,
 	f.StringVar(&o.correlate.StateDir, "state.dir", o.correlate.StateDir, "Directory for state kept across restarts (first-seen history); empty keeps it in memory. Default /var/lib/auditlkm.")
 	f.StringVar(&o.records, "output.records", "", "Also write every raw audit record received to this file, in audit.log format (replayable with auditlkm replay). Default none.")
 	f.DurationVar(&o.saveEvery, "state.save-interval", time.Minute, "How often to save the state. Default 1m.")
-	o.kmsg.bind(f) // kernel log source (issue 3)
+	o.kmsg.bind(f)      // kernel log source (issue 3)
+	o.inventory.bind(f) // module inventory (issue 15)
 	f.StringVar(&o.cpuProf, "debug.cpu-profile", "", "Write a Go CPU profile of the whole run to this file (for performance work). Default none.")
 	_ = f.MarkHidden("debug.cpu-profile")
 	f.DurationVar(&o.correlate.LearningPeriod, "correlate.learning-period", o.correlate.LearningPeriod, "How long after the first start on this host (kept in --state.dir) first-seen alerts are held back; 0 raises them from the start. Default 24h.")
@@ -121,6 +123,9 @@ func (o *runOptions) validate() error {
 		}
 	}
 	if err := o.guard.Validate(); err != nil {
+		return err
+	}
+	if err := o.inventory.cfg.Validate(); err != nil {
 		return err
 	}
 	if o.saveEvery < time.Second {
@@ -280,6 +285,11 @@ func (o *runOptions) run(cmd *cobra.Command) (err error) {
 	}
 	klog := o.kmsg.start(gctx, g, reg, log) // kernel log lines (issue 3); nil when disabled
 	do := make(chan func(*pipeline.Processor), 1)
+	inv, err := o.inventory.start(gctx, g, o.correlate.StateDir, do, reg, log) // issue 15
+	if err != nil {
+		return err
+	}
+	observeInventory(p, inv, store)
 	g.Go(func() error {
 		return handleSignals(gctx, sink, func() { o.reload(cmd, want, gd, do, log) }, log)
 	})

@@ -317,3 +317,24 @@ func writeState(dir string, data []byte) error {
 	}
 	return nil
 }
+
+// StateEntries returns the inventory saved in dir, for a reader other than
+// the daemon (auditlkm inventory). Entries of another boot than bootID
+// ("" accepts any) carry only their names.
+func StateEntries(dir, bootID string) ([]Entry, error) {
+	sf, err := ReadState(dir)
+	if err != nil || sf == nil {
+		return nil, err
+	}
+	if bootID == "" {
+		bootID = sf.BootID
+	}
+	t := NewTracker(0, 0)
+	t.restore(sf, bootID)
+	if len(t.entries) == 0 {
+		for n := range t.prev {
+			t.entries[n] = &Entry{Name: n}
+		}
+	}
+	return t.Entries(), nil
+}

@@ -1,0 +1,229 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/auditlkm/auditlkm/internal/auditevent"
+	"github.com/auditlkm/auditlkm/internal/correlate"
+	"github.com/auditlkm/auditlkm/internal/inventory"
+	"github.com/auditlkm/auditlkm/internal/pipeline"
+	"github.com/auditlkm/auditlkm/internal/rules"
+)
+
+// inventoryOptions are run's module inventory flags (issue 15).
+type inventoryOptions struct {
+	enable bool
+	cfg    inventory.Config
+}
+
+func (o *inventoryOptions) bind(f *pflag.FlagSet) {
+	o.cfg = inventory.DefaultConfig()
+	f.BoolVar(&o.enable, "inventory.enable", true, "Keep the module inventory: join the audit trail's loads and unloads with /proc/modules, /sys/module and /proc/sys/kernel/tainted (hidden module, unknown module, taint change). Default true.")
+	f.DurationVar(&o.cfg.Interval, "inventory.interval", o.cfg.Interval, "How often the kernel's module views are read besides the reads after each audited load and unload (0: only then). Default 1m.")
+	f.DurationVar(&o.cfg.Settle, "inventory.settle", o.cfg.Settle, "How long after an audited load or unload the kernel's views are read (the module's init runs meanwhile). Default 1.5s.")
+	f.StringVar(&o.cfg.ProcRoot, "inventory.proc-root", o.cfg.ProcRoot, "Where procfs is mounted. Default /proc.")
+	f.StringVar(&o.cfg.SysRoot, "inventory.sys-root", o.cfg.SysRoot, "Where sysfs is mounted. Default /sys.")
+}
+
+// start builds the inventory and runs it in g until ctx ends, its findings
+// going to the processor through do. It returns nil when disabled.
+func (o *inventoryOptions) start(ctx context.Context, g *errgroup.Group, stateDir string, do chan<- func(*pipeline.Processor),
+	reg prometheus.Registerer, log *slog.Logger) (*inventory.Component, error) {
+	if !o.enable {
+		return nil, nil
+	}
+	cfg := o.cfg
+	cfg.StateDir = stateDir
+	emit := func(ctx context.Context, f *rules.CrossViewFinding) {
+		select {
+		case do <- func(p *pipeline.Processor) { p.CrossView(f) }:
+		case <-ctx.Done():
+		}
+	}
+	c, err := inventory.New(cfg, log.With("component", "inventory"), inventory.NewMetrics(reg), emit)
+	if err != nil {
+		return nil, err
+	}
+	g.Go(func() error { return c.Run(ctx) })
+	return c, nil
+}
+
+// observeInventory hands every event to the inventory after detection
+// (the correlation store still holds what it resolved of the event).
+func observeInventory(p *pipeline.Processor, c *inventory.Component, store *correlate.Store) {
+	if c == nil {
+		return
+	}
+	p.OnEvent(func(ev *auditevent.Event) { c.Observe(ev, store) })
+}
+
+// inventoryRow is one module as `auditlkm inventory` prints it.
+type inventoryRow struct {
+	Name          string     `json:"name"`
+	Verdict       string     `json:"verdict"`
+	InProcModules bool       `json:"in_proc_modules"`
+	InSysfs       bool       `json:"in_sysfs"`
+	State         string     `json:"state,omitempty"`
+	InitState     string     `json:"initstate,omitempty"`
+	Size          uint64     `json:"size,omitempty"`
+	Taint         string     `json:"taint,omitempty"`
+	Baseline      bool       `json:"baseline"`
+	LoadedBy      string     `json:"loaded_by,omitempty"`
+	LoadedAt      *time.Time `json:"loaded_at,omitempty"`
+	File          string     `json:"file,omitempty"`
+	SHA256        string     `json:"sha256,omitempty"`
+}
+
+type inventoryReport struct {
+	Tainted     uint64         `json:"tainted"`
+	TaintLetter string         `json:"taint_letters"`
+	TaintNames  []string       `json:"taint_names"`
+	Modules     []inventoryRow `json:"modules"`
+}
+
+func newInventoryCmd() *cobra.Command {
+	var format, stateDir string
+	views := inventory.DefaultConfig().Views
+	cmd := &cobra.Command{
+		Use:   "inventory",
+		Short: "Print the module inventory: the kernel's views joined with what the daemon recorded",
+		Long: `inventory reads /proc/modules, /sys/module and /proc/sys/kernel/tainted now and joins
+them with the inventory the daemon keeps in --state.dir (who loaded each module, from
+which file, its hash). VERDICT is what the two views say right now: ok, hidden
+(in sysfs but not in /proc/modules, or Live without its sysfs directory), unknown
+(the daemon never saw it load and it is not in its baseline), gone (recorded, in no
+view). This is one read: the daemon confirms a suspect with a second read before it
+alerts.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			rep, err := buildInventoryReport(views, stateDir)
+			if err != nil {
+				return err
+			}
+			return printInventory(cmd.OutOrStdout(), rep, format)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&format, "format", "table", "Output format: table or json. Default table.")
+	f.StringVar(&stateDir, "state.dir", correlate.DefaultConfig().StateDir, "The daemon's state directory (its inventory.json); empty reads only the kernel. Default /var/lib/auditlkm.")
+	f.StringVar(&views.ProcRoot, "inventory.proc-root", views.ProcRoot, "Where procfs is mounted. Default /proc.")
+	f.StringVar(&views.SysRoot, "inventory.sys-root", views.SysRoot, "Where sysfs is mounted. Default /sys.")
+	return cmd
+}
+
+func buildInventoryReport(views inventory.Views, stateDir string) (*inventoryReport, error) {
+	snap, err := views.Read(time.Now())
+	if err != nil && !snap.ProcOK && !snap.TaintOK {
+		return nil, err
+	}
+	var recorded []inventory.Entry
+	if stateDir != "" {
+		if recorded, err = inventory.StateEntries(stateDir, snap.BootID); err != nil {
+			return nil, err
+		}
+	}
+	rep := &inventoryReport{Tainted: snap.Tainted, TaintLetter: inventory.Letters(snap.Tainted), TaintNames: []string{}}
+	for _, fl := range inventory.Flags(snap.Tainted) {
+		rep.TaintNames = append(rep.TaintNames, fl.Name)
+	}
+	rows := map[string]*inventoryRow{}
+	row := func(n string) *inventoryRow {
+		if r := rows[n]; r != nil {
+			return r
+		}
+		r := &inventoryRow{Name: n}
+		rows[n] = r
+		return r
+	}
+	for n, m := range snap.Proc {
+		r := row(n)
+		r.InProcModules, r.State, r.Size, r.Taint = true, m.State, m.Size, m.Taint
+	}
+	for n, m := range snap.Sys {
+		r := row(n)
+		r.InSysfs, r.InitState = true, m.InitState
+		if r.Taint == "" {
+			r.Taint = m.Taint
+		}
+		if r.Size == 0 && m.CoreSize > 0 {
+			r.Size = uint64(m.CoreSize)
+		}
+	}
+	known := map[string]inventory.Entry{}
+	for _, e := range recorded {
+		known[e.Name] = e
+		r := row(e.Name)
+		r.Baseline = e.Baseline
+		if l := e.Load; l != nil {
+			at := l.At.UTC()
+			r.LoadedAt, r.File, r.SHA256 = &at, l.File, l.SHA256
+			r.LoadedBy = fmt.Sprintf("%s (pid %d, %s)", orDash(l.Process.Exe), l.Process.PID, l.Syscall)
+		}
+	}
+	for n, r := range rows {
+		e, rec := known[n]
+		switch {
+		case r.InSysfs && !r.InProcModules && snap.ProcOK:
+			r.Verdict = "hidden"
+		case r.InProcModules && !r.InSysfs && r.State == inventory.StateLive:
+			r.Verdict = "hidden"
+		case !r.InProcModules && !r.InSysfs:
+			r.Verdict = "gone"
+		case stateDir != "" && (!rec || e.Unknown || (!e.Baseline && e.Load == nil)):
+			r.Verdict = "unknown"
+		default:
+			r.Verdict = "ok"
+		}
+		rep.Modules = append(rep.Modules, *r)
+	}
+	sort.Slice(rep.Modules, func(i, j int) bool { return rep.Modules[i].Name < rep.Modules[j].Name })
+	if rep.Modules == nil {
+		rep.Modules = []inventoryRow{}
+	}
+	return rep, nil
+}
+
+func printInventory(w io.Writer, rep *inventoryReport, format string) error {
+	switch format {
+	case "json":
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	case "table":
+	default:
+		return fmt.Errorf("--format %q: want table or json", format)
+	}
+	fmt.Fprintf(w, "kernel taint: %d", rep.Tainted)
+	if rep.TaintLetter != "" {
+		fmt.Fprintf(w, " (%s: %s)", rep.TaintLetter, strings.Join(rep.TaintNames, ", "))
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tVERDICT\tPROC\tSYSFS\tSIZE\tTAINT\tBASELINE\tLOADED BY\tAT\tFILE")
+	for _, r := range rep.Modules {
+		at := "-"
+		if r.LoadedAt != nil {
+			at = r.LoadedAt.Format(time.RFC3339)
+		}
+		file := "-"
+		if r.File != "" {
+			file = fmt.Sprintf("%q", r.File)
+		}
+		fmt.Fprintf(tw, "%q\t%s\t%s\t%s\t%d\t%s\t%v\t%s\t%s\t%s\n", r.Name, r.Verdict, orDash(r.State), orDash(r.InitState), r.Size,
+			orDash(r.Taint), r.Baseline, orDash(r.LoadedBy), at, file)
+	}
+	return tw.Flush()
+}
