@@ -48,6 +48,23 @@ if ! command -v rsyslogd >/dev/null || ! command -v logrotate >/dev/null; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rsyslog logrotate >/dev/null
 fi
 
+# The VM suite (test/vm) boots Debian's kernel under QEMU (TCG) with an
+# initramfs it builds from static busybox, kmod, kexec-tools and cpio, and
+# builds a module against the kernel's headers (make, gcc-12). The kernel
+# and header packages themselves are fetched by the test with apt-get
+# download into /var/cache/auditlkm-vm, never installed.
+if ! command -v qemu-system-x86_64 >/dev/null || ! command -v kexec >/dev/null ||
+	! command -v cpio >/dev/null || ! command -v make >/dev/null || ! command -v gcc-12 >/dev/null ||
+	! [ -x /bin/busybox ] || ! ldd /bin/busybox 2>&1 | grep -q "not a dynamic"; then
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		qemu-system-x86 busybox-static kexec-tools cpio make gcc-12 libc6-dev libelf-dev >/dev/null
+fi
+# apt-get download needs current package lists to find the kernel.
+if ! apt-cache show --no-all-versions linux-image-amd64 >/dev/null 2>&1; then
+	apt-get update -qq
+fi
+
 unformatted=$(gofmt -l .)
 if [ -n "$unformatted" ]; then
 	echo "gofmt would change: $unformatted" >&2
@@ -57,5 +74,5 @@ go vet ./...
 go mod tidy -diff
 
 # Kernel and corpus tests must run, not skip.
-export AUDITLKM_REQUIRE_KERNEL=1 AUDITLKM_REQUIRE_CORPUS=1
+export AUDITLKM_REQUIRE_KERNEL=1 AUDITLKM_REQUIRE_CORPUS=1 AUDITLKM_REQUIRE_VM=1
 go test -count=1 ./...

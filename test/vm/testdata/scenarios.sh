@@ -1,0 +1,72 @@
+# scenarios.sh: run by the guest's /init (test/vm). auditlkm runs
+# (unicast, embedded rules) while each scenario does what a user or an
+# attacker would; alerts, raw records and logs are left in /out for the
+# host to assert on. Real kmod is called by path: busybox's shell would
+# otherwise run its own applet of the same name. Scenario markers go to
+# the console.
+M=/lib/modules/$(uname -r)
+step() { echo "@@SCENARIO $*"; }
+fail() { echo "@@SCENARIO-FAILED $*"; }
+
+/sbin/depmod -a || fail depmod
+mkdir -p /tmp/state
+/bin/auditlkm run --audit.mode unicast --output.alerts /out/alerts.json \
+	--output.records /out/audit.log --web.listen-address "" \
+	--state.dir /tmp/state 2>/out/auditlkm.log &
+daemon=$!
+i=0
+until grep -q 'auditlkm started' /out/auditlkm.log; do
+	i=$((i + 1))
+	if [ $i -gt 600 ] || ! kill -0 $daemon 2>/dev/null; then
+		echo "auditlkm did not start"; cat /out/auditlkm.log; exit 1
+	fi
+	sleep 0.1
+done
+
+if [ "$VM_SCENARIOS" = sig_enforce ]; then
+	step sig-enforce-unsigned
+	/sbin/insmod /root/auditlkm_vm_oot.ko && fail "unsigned module loaded under sig_enforce"
+	step sig-enforce-signed
+	/sbin/insmod $M/kernel/drivers/net/dummy.ko || fail "signed dummy refused"
+else
+	step insmod
+	/sbin/insmod $M/kernel/drivers/net/dummy.ko numdummies=2 || fail insmod
+	step rmmod
+	/sbin/rmmod dummy || fail rmmod
+	step modprobe
+	/sbin/modprobe dummy numdummies=0 || fail modprobe
+	/sbin/modprobe -r dummy || fail "modprobe -r"
+	step kernel-request
+	ip link add vmdummy0 type dummy || fail "ip link add"
+	ip link del vmdummy0
+	/sbin/rmmod -v dummy || fail "rmmod after autoload"
+	step out-of-tree
+	/sbin/insmod /root/auditlkm_vm_oot.ko level=3 || fail "out-of-tree insmod"
+	/sbin/rmmod auditlkm_vm_oot || fail "out-of-tree rmmod"
+	step modprobe-install
+	echo 'install auditlkm_vm_fake /bin/sh -c "echo ran >/tmp/install-ran"' >/etc/modprobe.d/auditlkm-vm.conf
+	/sbin/modprobe auditlkm_vm_fake || fail "modprobe install line"
+	[ -f /tmp/install-ran ] || fail "install line did not run"
+	step dropped-then-loaded
+	mkdir -p $M/updates
+	cp $M/kernel/drivers/net/nlmon.ko $M/updates/vmdrop.ko
+	/sbin/insmod $M/updates/vmdrop.ko || fail "dropped insmod"
+	/sbin/rmmod nlmon
+	step dropped-shm
+	cp $M/kernel/drivers/net/nlmon.ko /dev/shm/.x.ko
+	/sbin/insmod /dev/shm/.x.ko || fail "/dev/shm insmod"
+	step init-module
+	/root/initmod /root/auditlkm_vm_oot.ko level=7 || fail init_module
+	step busybox-insmod
+	insmod $M/kernel/drivers/net/ifb.ko || fail "busybox insmod"
+	step kexec
+	/usr/sbin/kexec -l /boot/vmlinuz --append="console=ttyS0" || fail "kexec -l"
+	cat /sys/kernel/kexec_loaded >/out/kexec_loaded
+fi
+step done
+sleep 1
+kill -TERM $daemon
+wait $daemon
+echo "auditlkm exit $?"
+cat /proc/sys/kernel/tainted >/out/tainted
+dmesg >/out/dmesg
