@@ -112,3 +112,25 @@ func TestViewsRead(t *testing.T) {
 		t.Error("ProcOK without /proc/modules")
 	}
 }
+
+// TestRecordedGuest reads the views recorded in a 6.1 guest after a module
+// unlinked itself from the module list: the tracker finds it hidden.
+func TestRecordedGuest(t *testing.T) {
+	root := filepath.Join("testdata", "guest-6.1-recorded", "tree")
+	v := Views{ProcRoot: filepath.Join(root, "proc"), SysRoot: filepath.Join(root, "sys")}
+	s, err := v.Read(t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Proc) != 2 || len(s.Sys) != 3 || s.Sys["auditlkm_cv_hide"].Taint != "OE" || s.Sys["auditlkm_cv_hide"].Sections != 12 {
+		t.Fatalf("recorded views: proc %v sys %+v", s.Proc, s.Sys)
+	}
+	tr := NewTracker(0, time.Minute)
+	tr.RecordLoad(load(-5, "auditlkm_cv_hide", 146))
+	tr.RecordLoad(load(-4, "nlmon", 147))
+	tr.RecordLoad(load(-3, "ifb", 148))
+	fs, _ := tr.Check(&s)
+	if got := describe(fs); len(got) != 1 || got[0] != "hidden:auditlkm_cv_hide" {
+		t.Errorf("findings %v", got)
+	}
+}
