@@ -70,6 +70,12 @@ func observeInventory(p *pipeline.Processor, c *inventory.Component, store *corr
 	p.OnEvent(func(ev *auditevent.Event) { c.Observe(ev, store) })
 }
 
+func saveInventory(c *inventory.Component, log *slog.Logger) {
+	if err := c.Save(); err != nil {
+		log.Error("save inventory", "err", err)
+	}
+}
+
 // inventoryRow is one module as `auditlkm inventory` prints it.
 type inventoryRow struct {
 	Name          string     `json:"name"`

@@ -296,6 +296,7 @@ func (o *runOptions) run(cmd *cobra.Command) (err error) {
 	lastSave := time.Now()
 	g.Go(func() error {
 		defer saveState(store, log)
+		defer saveInventory(inv, log) // the loads of the drain after the inventory stopped
 		return pipeline.Live(gctx, src, p, pipeline.LiveOptions{
 			Stop:      stop,
 			KernelLog: klog,

@@ -17,6 +17,10 @@ func appendCrossView(w *writer, f *rules.CrossViewFinding) {
 	if f.AtStart {
 		w.bool("at_start", true)
 	}
+	if !f.LastSeen.IsZero() {
+		w.field("last_seen")
+		w.b = appendTime(w.b, f.LastSeen)
+	}
 	if m := &f.Module; m.Name != "" {
 		w.open("module")
 		w.str("name", m.Name)

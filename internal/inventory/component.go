@@ -75,12 +75,13 @@ type Component struct {
 	m    *Metrics
 	emit func(context.Context, *rules.CrossViewFinding)
 
-	mu   sync.Mutex
-	tr   *Tracker
-	due  time.Time // the next check asked for; zero when none
-	why  string    // its trigger
-	kick chan struct{}
-	now  func() time.Time
+	saveMu sync.Mutex // one Save at a time
+	mu     sync.Mutex
+	tr     *Tracker
+	due    time.Time // the next check asked for; zero when none
+	why    string    // its trigger
+	kick   chan struct{}
+	now    func() time.Time
 }
 
 // New builds a component and restores the previous run's inventory from
@@ -335,9 +336,11 @@ func hashFile(p string, max int64) (string, error) {
 
 // Save writes the inventory to the state directory.
 func (c *Component) Save() error {
-	if c.cfg.StateDir == "" {
+	if c == nil || c.cfg.StateDir == "" {
 		return nil
 	}
+	c.saveMu.Lock()
+	defer c.saveMu.Unlock()
 	c.mu.Lock()
 	data, err := c.tr.encodeState(c.now())
 	c.mu.Unlock()

@@ -9,8 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
-	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -291,12 +289,12 @@ func writeState(dir string, data []byte) error {
 	if fi, err := os.Lstat(p); err == nil && !fi.Mode().IsRegular() {
 		return fmt.Errorf("inventory state %s: not a regular file", p)
 	}
-	tmp := p + ".tmp-" + strconv.Itoa(os.Getpid())
-	_ = os.Remove(tmp)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+	// CreateTemp opens O_EXCL: a new file, never one planted in advance.
+	f, err := os.CreateTemp(dir, StateFileName+".tmp-*")
 	if err != nil {
-		return fmt.Errorf("inventory state %s: %w", tmp, err)
+		return fmt.Errorf("inventory state %s: %w", p, err)
 	}
+	tmp := f.Name()
 	_, err = f.Write(data)
 	if err == nil {
 		err = f.Sync()

@@ -89,3 +89,21 @@ func TestStateFileSafety(t *testing.T) {
 		t.Errorf("state dir holds %d files", len(ents))
 	}
 }
+
+func TestRestartModuleGoneWhileStopped(t *testing.T) {
+	tr := NewTracker(0, time.Minute)
+	tr.Check(snap(0, "a b", "a b", 0))
+	data, err := tr.encodeState(t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sf, err := decodeState(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := NewTracker(0, time.Minute)
+	next.restore(sf, "boot-1")
+	if fs, _ := next.Check(snap(100, "a", "a", 0)); len(fs) != 0 || next.Unaudited() != 1 || len(next.Entries()) != 1 {
+		t.Errorf("findings %v unaudited %d entries %d", describe(fs), next.Unaudited(), len(next.Entries()))
+	}
+}

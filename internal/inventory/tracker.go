@@ -211,23 +211,32 @@ func (t *Tracker) checkModules(s *Snapshot, first bool) (out []*rules.CrossViewF
 			delete(t.entries, n) // an audited unload explains it
 			continue
 		}
+		if first && !e.LastSeen.IsZero() {
+			// In the previous run's inventory, in no view at this start:
+			// unloaded while the daemon was stopped.
+			t.unaudited++
+			delete(t.entries, n)
+			continue
+		}
 		if !t.confirmed(&e.suspectGone, s.At, &recheck) {
 			continue
 		}
-		if e.LastSeen.IsZero() && e.Load != nil {
-			// Loaded (the trail says so), never seen in any view, never
-			// unloaded: hidden from both views, or unloaded while blind.
-			if !e.ReportedHidden {
-				e.ReportedHidden, e.Hidden = true, "none"
-				v := e.View
-				v.Name = n
-				out = append(out, &rules.CrossViewFinding{Kind: rules.FindingHidden, At: s.At, Module: v,
-					Load: e.Load, Trace: "none"})
-			}
+		if e.Load == nil && (e.View.State == StateLoading || e.View.InitState == "coming") {
+			delete(t.entries, n) // last seen while its init ran: a load that failed
 			continue
 		}
-		t.unaudited++
-		delete(t.entries, n)
+		if e.Hidden == "none" {
+			continue // reported
+		}
+		// Loaded (the trail says so) and never seen, or seen and gone, with
+		// no audited unload: hidden from every view, or unloaded while
+		// auditing was blind (rules removed, events lost).
+		if !e.LastSeen.IsZero() {
+			t.unaudited++
+		}
+		e.ReportedHidden, e.Hidden = true, "none"
+		out = append(out, &rules.CrossViewFinding{Kind: rules.FindingHidden, At: s.At,
+			Module: rules.KernelModuleView{Name: n, Refcount: -1}, Load: e.Load, Trace: "none", LastSeen: e.LastSeen})
 	}
 	return out, recheck
 }

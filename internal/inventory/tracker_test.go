@@ -155,12 +155,21 @@ func TestTracker(t *testing.T) {
 			{check: snap(2, "a n", "a n", 0), want: []string{"unknown:n"}},
 			{check: snap(62, "a n", "a n", 0)},
 		}},
-		{"a module gone without an audited unload is forgotten, no alert", nil, []step{
+		{"a module leaving every view without an audited unload: hidden without a trace, once", nil, []step{
 			{check: snap(0, "a b", "a b", 0)},
 			{check: snap(60, "a", "a", 0)},
-			{check: snap(62, "a", "a", 0)},
-			{check: snap(64, "a b", "a b", 0), want: nil},
-			{check: snap(66, "a b", "a b", 0), want: []string{"unknown:b"}},
+			{check: snap(62, "a", "a", 0), want: []string{"hidden:b"}},
+			{check: snap(122, "a", "a", 0)},
+		}},
+		{"seen while its init ran, then gone: a failed load, no alert", nil, []step{
+			{check: snap(0, "a", "a", 0)},
+			{check: snap(60, "a x:Loading", "a", 0)},
+			{check: snap(61, "a", "a", 0)},
+			{check: snap(63, "a", "a", 0)},
+		}},
+		{"restart: a module of the previous run gone at start was unloaded while stopped: no alert", map[string]bool{"a": true, "b": true}, []step{
+			{check: snap(0, "a", "a", 0)},
+			{check: snap(2, "a", "a", 0)},
 		}},
 		{"new taint bits are named and blamed on the module carrying them", nil, []step{
 			{check: snap(0, "a", "a", 0)},

@@ -90,6 +90,8 @@ type CrossViewFinding struct {
 	// gone); AtStart says the finding was made on the daemon's first look.
 	Trace   string
 	AtStart bool
+	// LastSeen is when a module in no view was last in one (zero: never).
+	LastSeen time.Time
 	// Taint: the mask before and after, and the bits that appeared.
 	TaintBefore, TaintAfter uint64
 	NewTaint                []TaintBit
@@ -168,6 +170,17 @@ func hiddenAlert(d *Definition, f *CrossViewFinding) Alert {
 	b.WriteString("kernel module ")
 	b.WriteString(corrQuote(m.Name))
 	switch f.Trace {
+	case "none":
+		// Hidden from every view, or unloaded while auditing was blind:
+		// the two cannot be told apart.
+		a.Severity, a.RiskScore = High, 73
+		if f.LastSeen.IsZero() {
+			b.WriteString(" was loaded and is in no kernel view")
+		} else {
+			b.WriteString(" left every kernel view (last seen " + f.LastSeen.UTC().Format(time.RFC3339) + ")")
+		}
+		b.WriteString(" (not in /proc/modules, no /sys/module directory) with no audited unload: " +
+			"hidden from every view, or unloaded while auditing was blind")
 	case "proc-modules":
 		b.WriteString(" is in /proc/modules but its /sys/module directory is gone")
 	default:
