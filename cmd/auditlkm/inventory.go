@@ -110,8 +110,9 @@ func newInventoryCmd() *cobra.Command {
 them with the inventory the daemon keeps in --state.dir (who loaded each module, from
 which file, its hash). VERDICT is what the two views say right now: ok, hidden
 (in sysfs but not in /proc/modules, or Live without its sysfs directory), unknown
-(the daemon never saw it load and it is not in its baseline), gone (recorded, in no
-view). This is one read: the daemon confirms a suspect with a second read before it
+(the daemon never saw it load and it is not in its baseline), no-trace (the daemon
+saw it load, no view shows it, no unload was audited: hidden from both views or
+removed while auditing was blind), gone (recorded, in no view). This is one read: the daemon confirms a suspect with a second read before it
 alerts.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -186,6 +187,8 @@ func buildInventoryReport(views inventory.Views, stateDir string) (*inventoryRep
 			r.Verdict = "hidden"
 		case r.InProcModules && !r.InSysfs && r.State == inventory.StateLive:
 			r.Verdict = "hidden"
+		case !r.InProcModules && !r.InSysfs && rec && e.Hidden == "none":
+			r.Verdict = "no-trace"
 		case !r.InProcModules && !r.InSysfs:
 			r.Verdict = "gone"
 		case stateDir != "" && (!rec || e.Unknown || (!e.Baseline && e.Load == nil)):

@@ -16,8 +16,8 @@
 //
 //   - hidden: a module in sysfs but missing from /proc/modules (a rootkit
 //     unlinked itself from the module list), Live in /proc/modules without
-//     its sysfs directory, or loaded per the trail and in no view at all
-//     with no audited unload;
+//     its sysfs directory, or loaded per the trail (or seen) and now in no
+//     view at all with no audited unload (trace "none");
 //   - unknown: a module in the kernel the trail never saw load, outside the
 //     baseline (the modules present at the first start on this host; after
 //     a restart, a module not in the previous run's inventory);
@@ -37,7 +37,8 @@
 // reads (unlinked from the list and its kobject deleted, or hooking the
 // reads of /proc and /sys) leaves only the trail's load without an unload,
 // which is reported as hidden with trace "none" but cannot be told from a
-// module unloaded while auditing was blind. /proc/kallsyms lists module
+// module unloaded while auditing was blind; if the load itself was not
+// audited, nothing is left. /proc/kallsyms lists module
 // symbols from the same module list, so it hides with /proc/modules and is
 // not read.
 package inventory

@@ -14,21 +14,26 @@ import (
 // its own, with the module that unlinks itself from the module list built
 // against the headers here.
 
-// cvModule builds testdata/crossview's module (once per test binary is
-// not needed: one test uses it).
-func cvModule(t *testing.T, a *assets) string {
+// cvModules builds testdata/crossview's modules and returns the .ko of
+// the one that hides from /proc/modules and of the one that hides from
+// both views.
+func cvModules(t *testing.T, a *assets) (hide, ghost string) {
 	t.Helper()
 	src := t.TempDir()
-	for _, f := range []string{"Kbuild", "auditlkm_cv_hide.c"} {
+	for _, f := range []string{"Kbuild", "auditlkm_cv_hide.c", "auditlkm_cv_ghost.c"} {
 		if err := copyFile(filepath.Join("testdata", "crossview", f), filepath.Join(src, f)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	ko, err := a.kernel.BuildModule(context.Background(), src, "auditlkm_cv_hide")
+	hide, err := a.kernel.BuildModule(context.Background(), src, "auditlkm_cv_hide")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ko
+	ghost = filepath.Join(src, "auditlkm_cv_ghost.ko")
+	if _, err := os.Stat(ghost); err != nil {
+		t.Fatal(err)
+	}
+	return hide, ghost
 }
 
 func decodeAlerts(t *testing.T, name string, b []byte) []alert {
@@ -61,7 +66,7 @@ func crossView(alerts []alert) []alert {
 func TestGuestCrossView(t *testing.T) {
 	t.Parallel()
 	a := setup(t)
-	hide := cvModule(t, a)
+	hide, ghost := cvModules(t, a)
 	cvScript, err := os.ReadFile(filepath.Join("testdata", "crossview", "crossview.sh"))
 	if err != nil {
 		t.Fatal(err)
@@ -70,9 +75,10 @@ func TestGuestCrossView(t *testing.T) {
 		Kernel:  a.kernel,
 		WorkDir: t.TempDir(),
 		Files: map[string]string{
-			"/bin/auditlkm":             a.auditlk,
-			"/root/auditlkm_vm_oot.ko":  a.oot,
-			"/root/auditlkm_cv_hide.ko": hide,
+			"/bin/auditlkm":              a.auditlk,
+			"/root/auditlkm_vm_oot.ko":   a.oot,
+			"/root/auditlkm_cv_hide.ko":  hide,
+			"/root/auditlkm_cv_ghost.ko": ghost,
 		},
 		Modules: []string{"nlmon", "ifb"},
 		Script:  string(cvScript),
@@ -114,7 +120,7 @@ func TestGuestCrossView(t *testing.T) {
 
 	// The module that unlinked itself: hidden, naming the insmod that
 	// loaded it (process, parent, file, hash under auditd.related).
-	hidden := find(cv1, map[string]string{"rule.id": "kernel-module-hidden"})
+	hidden := find(cv1, map[string]string{"rule.id": "kernel-module-hidden", "auditd.kernel_view.trace": "sysfs"})
 	if len(hidden) != 1 {
 		t.Fatalf("%d hidden-module alerts, want 1", len(hidden))
 	}
@@ -144,6 +150,22 @@ func TestGuestCrossView(t *testing.T) {
 		t.Errorf("related load: %v", r)
 	}
 
+	// The module that also deleted its sysfs directory: the audited load
+	// without an unload is all that is left, hidden without a trace.
+	ghosts := find(cv1, map[string]string{"rule.id": "kernel-module-hidden", "auditd.kernel_view.trace": "none"})
+	if len(ghosts) != 1 {
+		t.Fatalf("%d hidden-without-a-trace alerts, want 1", len(ghosts))
+	}
+	for k, want := range map[string]string{
+		"event.severity":                 "3",
+		"auditd.kernel_view.module.name": "auditlkm_cv_ghost",
+		"process.command_line":           "/sbin/insmod /root/auditlkm_cv_ghost.ko",
+		"file.path":                      "/root/auditlkm_cv_ghost.ko",
+		"event.reason":                   "~auditlkm_cv_ghost was loaded and is in no kernel view",
+	} {
+		checkField(t, "ghost", ghosts[0], k, want)
+	}
+
 	// Loaded while auditlkm's rules were out of the kernel: unknown.
 	if u := find(cv1, map[string]string{"rule.id": "kernel-module-unknown"}); len(u) != 1 ||
 		u[0].str("auditd.kernel_view.module.name") != "nlmon" || u[0].str("auditd.kernel_view.at_start") != "" {
@@ -151,8 +173,8 @@ func TestGuestCrossView(t *testing.T) {
 	}
 	// Nothing else: the audited load and unload pair raised nothing, the
 	// baseline nothing.
-	if len(cv1) != 3 {
-		t.Errorf("%d cross-view alerts in the first run, want 3:\n%s", len(cv1), summary(cv1))
+	if len(cv1) != 4 {
+		t.Errorf("%d cross-view alerts in the first run, want 4:\n%s", len(cv1), summary(cv1))
 	}
 
 	// The restart: the module loaded while the daemon was stopped is
@@ -182,7 +204,7 @@ func TestGuestCrossView(t *testing.T) {
 			t.Errorf("inventory after the restart: %+v", m)
 		}
 	}
-	if got["auditlkm_cv_hide"] != "hidden" || got["nlmon"] != "unknown" || got["ifb"] != "unknown" || !strings.Contains(rep.TaintLetters, "OE") {
+	if got["auditlkm_cv_hide"] != "hidden" || got["auditlkm_cv_ghost"] != "no-trace" || got["nlmon"] != "unknown" || got["ifb"] != "unknown" || !strings.Contains(rep.TaintLetters, "OE") {
 		t.Errorf("inventory verdicts %v taint %q", got, rep.TaintLetters)
 	}
 }

@@ -2,7 +2,8 @@
 # cross-view scenarios: an out-of-tree unsigned load and its unload (the
 # taint bits, nothing else), a module that unlinks itself from the module
 # list (hidden), a module loaded while auditlkm's rules are out of the
-# kernel (unknown), a module loaded while the daemon is stopped (unknown at
+# kernel (unknown), a module that also deletes its sysfs directory (hidden
+# without a trace), a module loaded while the daemon is stopped (unknown at
 # the restart, and what was known before survives the restart). Real kmod
 # is called by path (busybox's shell has applets of the same names).
 step() { echo "@@SCENARIO $*"; }
@@ -44,6 +45,11 @@ step cv-hidden
 sleep 5
 grep -q '^auditlkm_cv_hide ' /proc/modules && fail "auditlkm_cv_hide still in /proc/modules"
 [ -f /sys/module/auditlkm_cv_hide/initstate ] || fail "auditlkm_cv_hide has no sysfs directory"
+step cv-ghost
+/sbin/insmod /root/auditlkm_cv_ghost.ko || fail "insmod ghost"
+sleep 5
+grep -q '^auditlkm_cv_ghost ' /proc/modules && fail "auditlkm_cv_ghost still in /proc/modules"
+[ -e /sys/module/auditlkm_cv_ghost ] && fail "auditlkm_cv_ghost still has a sysfs directory"
 step cv-blind
 /bin/auditlkm rules unload || fail "rules unload"
 /sbin/modprobe nlmon || fail "modprobe nlmon"
