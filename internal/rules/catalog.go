@@ -38,7 +38,7 @@ func (c Config) Validate() error {
 			return fmt.Errorf("exclusions for unknown detection %q", id)
 		}
 		if !excludable[id] {
-			return fmt.Errorf("exclusions for detection %q: it takes none (module loads and unloads, module sysctl writes, bpftool loads, audit tampering and kernel log lines are always reported)", id)
+			return fmt.Errorf("exclusions for detection %q: it takes none (module loads and unloads, module sysctl writes, bpftool loads, audit tampering, kernel log lines and cross-view findings are always reported)", id)
 		}
 		for i, x := range xs {
 			if err := x.Validate(); err != nil {
