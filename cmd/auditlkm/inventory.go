@@ -180,12 +180,13 @@ func buildInventoryReport(views inventory.Views, stateDir string) (*inventoryRep
 			r.LoadedBy = fmt.Sprintf("%s (pid %d, %s)", orDash(l.Process.Exe), l.Process.PID, l.Syscall)
 		}
 	}
+	compare := snap.ProcOK && snap.SysOK && (len(snap.Sys) > 0 || len(snap.Proc) == 0) // both views to compare
 	for n, r := range rows {
 		e, rec := known[n]
 		switch {
-		case r.InSysfs && !r.InProcModules && snap.ProcOK:
+		case compare && r.InSysfs && !r.InProcModules:
 			r.Verdict = "hidden"
-		case r.InProcModules && !r.InSysfs && r.State == inventory.StateLive:
+		case compare && r.InProcModules && !r.InSysfs && r.State == inventory.StateLive:
 			r.Verdict = "hidden"
 		case !r.InProcModules && !r.InSysfs && rec && e.Hidden == "none":
 			r.Verdict = "no-trace"

@@ -17,7 +17,10 @@ type Snapshot struct {
 	// none; the module checks are then skipped).
 	ProcOK bool
 	Proc   map[string]ProcModule
-	Sys    map[string]SysModule
+	// SysOK: /sys/module was listed (a container without /sys has none;
+	// the hidden checks then have nothing to compare and are skipped).
+	SysOK bool
+	Sys   map[string]SysModule
 	// TaintOK: /proc/sys/kernel/tainted was read into Tainted.
 	TaintOK bool
 	Tainted uint64
@@ -47,6 +50,7 @@ func (v Views) Read(now time.Time) (Snapshot, error) {
 	if s.Sys, err = ReadSysModules(filepath.Join(v.SysRoot, "module")); err != nil {
 		errs = append(errs, err)
 	}
+	s.SysOK = s.Sys != nil
 	second, err2 := readProcModules(procPath)
 	if err2 != nil && !errors.Is(err2, fs.ErrNotExist) {
 		errs = append(errs, err2)

@@ -155,6 +155,9 @@ func (t *Tracker) checkModules(s *Snapshot, first bool) (out []*rules.CrossViewF
 	for n := range s.Sys {
 		names[n] = true
 	}
+	// Without a sysfs view (not mounted, or no loadable module has a
+	// directory in it) there is nothing to compare /proc/modules with.
+	compare := s.SysOK && (len(s.Sys) > 0 || len(s.Proc) == 0)
 	for _, n := range sortedKeys(names) {
 		e := t.entries[n]
 		if e == nil {
@@ -177,6 +180,7 @@ func (t *Tracker) checkModules(s *Snapshot, first bool) (out []*rules.CrossViewF
 
 		trace := ""
 		switch {
+		case !compare:
 		case inS && !inP:
 			trace = "sysfs"
 		case inP && !inS && p.State == StateLive:

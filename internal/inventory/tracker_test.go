@@ -14,7 +14,7 @@ var t0 = time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
 // snap builds a snapshot at t0+sec: proc lists "name" or "name:State" or
 // "name:State:TAINT", sys lists "name" or "name:TAINT".
 func snap(sec float64, proc, sys string, taint uint64) *Snapshot {
-	s := &Snapshot{At: t0.Add(time.Duration(sec * float64(time.Second))), ProcOK: true, Proc: map[string]ProcModule{},
+	s := &Snapshot{At: t0.Add(time.Duration(sec * float64(time.Second))), ProcOK: true, SysOK: true, Proc: map[string]ProcModule{},
 		Sys: map[string]SysModule{}, TaintOK: true, Tainted: taint, BootID: "boot-1"}
 	for _, f := range strings.Fields(proc) {
 		p := strings.Split(f, ":")
@@ -170,6 +170,12 @@ func TestTracker(t *testing.T) {
 		{"restart: a module of the previous run gone at start was unloaded while stopped: no alert", map[string]bool{"a": true, "b": true}, []step{
 			{check: snap(0, "a", "a", 0)},
 			{check: snap(2, "a", "a", 0)},
+		}},
+		{"no sysfs view (a container without /sys): nothing looks hidden", nil, []step{
+			{check: snap(0, "a", "a", 0)},
+			{load: load(10, "x", 500)},
+			{check: snap(11.5, "a x", "", 0)},
+			{check: snap(13.5, "a x", "", 0)},
 		}},
 		{"new taint bits are named and blamed on the module carrying them", nil, []step{
 			{check: snap(0, "a", "a", 0)},
