@@ -94,6 +94,10 @@ func TestTracker(t *testing.T) {
 			{check: snap(0, "a b", "a b", 0)},
 			{check: snap(60, "a b", "a b", 0)},
 		}},
+		{"first start with a module already hiding: hidden (at start), not unknown", nil, []step{
+			{check: snap(0, "a", "a rk", 0)},
+			{check: snap(2, "a", "a rk", 0), want: []string{"hidden:rk"}},
+		}},
 		{"an audited load and unload raise nothing", nil, []step{
 			{check: snap(0, "a", "a", 0)},
 			{load: load(10, "x", 500)},
