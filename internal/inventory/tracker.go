@@ -191,7 +191,7 @@ func (t *Tracker) checkModules(s *Snapshot, first bool) (out []*rules.CrossViewF
 		} else if !e.ReportedHidden && t.confirmed(&e.suspectHidden, s.At, &recheck) {
 			e.ReportedHidden, e.Hidden = true, trace
 			out = append(out, &rules.CrossViewFinding{Kind: rules.FindingHidden, At: s.At, Module: e.View,
-				Load: e.Load, Trace: trace, AtStart: e.AtStart && first})
+				Load: e.Load, Trace: trace, AtStart: e.AtStart})
 		}
 
 		if !e.Baseline && e.Load == nil && !e.ReportedUnknown && t.confirmed(&e.suspectUnknown, s.At, &recheck) {
