@@ -50,7 +50,7 @@ func (o *pluginOptions) run(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
-	if err := store.Seed(cmd.Context()); err != nil {
+	if err := store.Local().Seed(cmd.Context()); err != nil {
 		log.Warn("seed process table", "err", err)
 	}
 	p, err := buildProcessor(sink, rulesConfig(o.file), reassemble.ReplayConfig(), store, nil, log)
