@@ -36,6 +36,12 @@ func TestParseLine(t *testing.T) {
 			body: syscallBody,
 		},
 		{
+			name: "a node name of MaxNodeLen bytes, any bytes but a space, is kept",
+			line: "node=\xff" + strings.Repeat("n", MaxNodeLen-1) + ` type=CWD msg=audit(1576087603.005:44): cwd="/root"`,
+			typ:  auparse.AUDIT_CWD, serial: 44, sec: 1576087603, milli: 5, node: "\xff" + strings.Repeat("n", MaxNodeLen-1),
+			body: `cwd="/root"`,
+		},
+		{
 			name: "a node= prefix becomes Node",
 			line: `node=web-01.example type=CWD msg=audit(1576087603.005:44): cwd="/root"`,
 			typ:  auparse.AUDIT_CWD, serial: 44, sec: 1576087603, milli: 5, node: "web-01.example",
@@ -88,6 +94,8 @@ func TestParseLine(t *testing.T) {
 		{name: "a stamp with no seconds is rejected", line: `type=EOE msg=audit(.000:1): `, wantErr: ErrNoHeader},
 		{name: "a line without type= is rejected", line: `msg=audit(1.000:1): x=1`, wantErr: ErrNoType},
 		{name: "a node= prefix alone is rejected", line: `node=host`, wantErr: ErrNoType},
+		{name: "an empty node name is rejected, not taken for this machine", line: `node= type=CWD msg=audit(1.000:1): cwd="/"`, wantErr: ErrBadNode},
+		{name: "a node name longer than a host name is rejected", line: "node=" + strings.Repeat("n", MaxNodeLen+1) + ` type=CWD msg=audit(1.000:1): cwd="/"`, wantErr: ErrBadNode},
 		{name: "a node= prefix followed by garbage is rejected", line: `node=host msg=audit(1.000:1): x`, wantErr: ErrNoType},
 		{name: "an unknown type name is rejected", line: `type=NOT_A_TYPE msg=audit(1.000:1): x=1`, wantErr: ErrUnknownType},
 		{name: "UNKNOWN[N] above 65535 is rejected", line: `type=UNKNOWN[65536] msg=audit(1.000:1): x=1`, wantErr: ErrUnknownType},
