@@ -227,7 +227,8 @@ func (o *outputOptions) validate() error {
 // (procRoot "": a log's processes are not this host's) and plugin mode
 // (procRoot /proc: auditd runs here): a store for events without a node
 // name, and one per named node (auditd's node=, never read from /proc).
-func memoryStore(log *slog.Logger, procRoot string) (*correlate.Nodes, error) {
+// reg (nil: none) receives the node stores' metrics.
+func memoryStore(log *slog.Logger, procRoot string, reg prometheus.Registerer) (*correlate.Nodes, error) {
 	ccfg := correlate.DefaultConfig()
 	ccfg.StateDir, ccfg.ProcRoot = "", procRoot
 	cm, err := correlate.NewMetrics(prometheus.NewRegistry())
@@ -238,5 +239,5 @@ func memoryStore(log *slog.Logger, procRoot string) (*correlate.Nodes, error) {
 	if err != nil {
 		return nil, err
 	}
-	return correlate.NewNodes(local, correlate.NodeConfig(ccfg, correlate.DefaultMaxNodes), correlate.DefaultMaxNodes, log, nil)
+	return correlate.NewNodes(local, correlate.NodeConfig(ccfg, correlate.DefaultMaxNodes), correlate.DefaultMaxNodes, log, reg)
 }

@@ -61,7 +61,7 @@ func (o *replayOptions) run(cmd *cobra.Command, args []string) error {
 	defer sink.Close()
 	// Replays correlate from the events alone: this host's /proc says
 	// nothing about the host the log came from.
-	store, err := memoryStore(log, "")
+	store, err := memoryStore(log, "", nil)
 	if err != nil {
 		return err
 	}
