@@ -259,15 +259,22 @@ func TestFleetCollector(t *testing.T) {
 	name := unique(t)
 	plugin := installPluginBinary(t, dir)
 	alertsPath := filepath.Join(dir, name+"-alerts.json")
+	// auditd passes a plugin two arguments at most: the rest is in the
+	// configuration file, the metrics address included.
+	metricsAddr := freePort(t)
+	pluginConf := filepath.Join(dir, "plugin.yml")
+	if err := os.WriteFile(pluginConf, []byte(fmt.Sprintf("output:\n  alerts: %s\nplugin:\n  listen_address: %q\n", alertsPath, metricsAddr)), 0o640); err != nil {
+		t.Fatal(err)
+	}
 	collector := auditdtest.Start(t, auditdtest.Options{
 		ListenPort: port,
 		Plugins: map[string]string{"auditlkm.conf": fmt.Sprintf(`active = yes
 direction = out
 path = %s
 type = always
-args = plugin --output.alerts=%s
+args = plugin --config.file=%s
 format = string
-`, plugin, alertsPath)},
+`, plugin, pluginConf)},
 	})
 	key := "t-fleet"
 	hostA := auditdtest.Start(t, auditdtest.Options{
@@ -353,11 +360,15 @@ format = string
 	}
 
 	// hostB: the recorded load, once per hostA serial, with the same
-	// serial and time and a pid of its own.
+	// serial and time and a pid of its own; hostB's third serial is
+	// missing, as if its sender had dropped it: one gap, on hostB only.
 	rec := recordedLoad(t)
 	wantB := map[uint32]int{}
 	var feed strings.Builder
 	for i, l := range loadsA {
+		if i == 2 {
+			continue
+		}
 		pid := 31000 + i
 		wantB[l.serial] = pid
 		hdr := fmt.Sprintf("msg=audit(%d.%03d:%d):", l.sec, l.milli, l.serial)
@@ -418,7 +429,34 @@ format = string
 			}
 		}
 	}
-	t.Logf("%d loads per host with the same serials, %d kernel-module-load alerts", len(loadsA), count())
+	t.Logf("%d loads on hostA, %d on hostB with the same serials, %d kernel-module-load alerts", len(wantA), len(wantB), count())
+	// The plugin's metrics count the nodes and hostB's gap (settled once
+	// the later serials waited the reassembly timeout).
+	var metrics string
+	for deadline := time.Now().Add(fleetTimeout); ; {
+		metrics = scrape(t, metricsAddr)
+		if strings.Contains(metrics, "auditlkm_reassembly_node_sequence_gaps_total{node=\"hostB\"} 1\n") || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, want := range []string{
+		"auditlkm_reassembly_nodes 2\n",
+		"auditlkm_correlate_nodes 2\n",
+		"auditlkm_reassembly_node_sequence_gaps_total{node=\"hostB\"} 1\n",
+		"auditlkm_reassembly_node_late_records_total{node=\"hostB\"} 0\n",
+		"auditlkm_reassembly_node_late_records_total{node=\"hostA\"} 0\n",
+		"auditlkm_reassembly_untracked_records_total 0\n",
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("the plugin's /metrics lacks %q", strings.TrimSpace(want))
+		}
+	}
+	for _, l := range strings.Split(metrics, "\n") {
+		if strings.HasPrefix(l, "auditlkm_reassembly_node_sequence_gaps_total{node=\"hostA\"}") {
+			t.Logf("%s (hostA's real kernel serials: any event lost on the way shows here)", l)
+		}
+	}
 	// The collector got the node names from the senders: it logs each
 	// record with its sender's node= prefix.
 	for _, h := range []string{"hostA", "hostB"} {
