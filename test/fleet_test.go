@@ -263,7 +263,7 @@ func TestFleetCollector(t *testing.T) {
 	// configuration file, the metrics address included.
 	metricsAddr := freePort(t)
 	pluginConf := filepath.Join(dir, "plugin.yml")
-	if err := os.WriteFile(pluginConf, []byte(fmt.Sprintf("output:\n  alerts: %s\nplugin:\n  listen_address: %q\n", alertsPath, metricsAddr)), 0o640); err != nil {
+	if err := os.WriteFile(pluginConf, []byte(fmt.Sprintf("output:\n  alerts: %s\nweb:\n  listen_address: %q\n", alertsPath, metricsAddr)), 0o640); err != nil {
 		t.Fatal(err)
 	}
 	collector := auditdtest.Start(t, auditdtest.Options{

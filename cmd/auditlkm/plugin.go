@@ -39,10 +39,10 @@ keeps the audit pid and its own rules and log.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd) },
 	}
 	o.out.bind(cmd.Flags())
-	// Not --web.*: a configuration file shared with run must not make
-	// the plugin take run's metrics port.
-	cmd.Flags().StringVar(&o.web.ListenAddress, "plugin.listen-address", "", "Address for /metrics and /healthz of the plugin (on a collector: per-node serial gaps, see docs/operations.md); empty disables. auditd passes a plugin two arguments at most: set it in --config.file (plugin: {listen_address: ...}). Default empty.")
-	cmd.Flags().StringVar(&o.web.ConfigFile, "plugin.web-config-file", "", "Exporter-toolkit web configuration file for TLS and basic authentication of --plugin.listen-address. Default none (plain HTTP).")
+	// The keys of run: a configuration file shared with run sets them
+	// for the plugin too (give the plugin a file of its own then).
+	cmd.Flags().StringVar(&o.web.ListenAddress, "web.listen-address", "", "Address for /metrics and /healthz of the plugin (on a collector: per-node serial gaps, see docs/operations.md); empty disables. auditd passes a plugin two arguments at most: set it in --config.file (web: {listen_address: ...}). Default empty.")
+	cmd.Flags().StringVar(&o.web.ConfigFile, "web.config.file", "", "Exporter-toolkit web configuration file for TLS and basic authentication of --web.listen-address. Default none (plain HTTP).")
 	return cmd
 }
 
