@@ -30,7 +30,14 @@ func newPluginCmd(lo *logOptions) *cobra.Command {
 		Long: `plugin reads audit records from stdin, one per line, as auditd's dispatcher
 writes them to a plugin with "format = string" (see contrib/auditlkm-plugin.conf
 for /etc/audit/plugins.d/). It runs until stdin ends or it is signalled. auditd
-keeps the audit pid and its own rules and log.`,
+keeps the audit pid and its own rules and log.
+
+On a collector auditd (records of other hosts received from audisp-remote,
+each with its sender's node= name), every node is a host of its own: events
+are reassembled by node and serial, serial gaps and correlation state are
+kept per node, and alerts carry the node as host.name (see the fleet set-up
+in docs/operations.md). --web.listen-address serves the metrics, per-node
+serial gaps included.`,
 		Args: cobra.NoArgs,
 		PreRunE: func(cmd *cobra.Command, _ []string) (err error) {
 			o.file, err = loadConfigFile(cmd, o.log)
