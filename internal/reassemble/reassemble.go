@@ -124,7 +124,11 @@ type Reassembler struct {
 	deliver func(*auditevent.Event)
 	m       *Metrics
 
-	pending  map[eventKey]*pending
+	// pending holds the events in flight of the stream without a node
+	// name, by serial (the common case keeps the fast uint32 map);
+	// nodePending those of named nodes, by (node, serial).
+	pending     map[uint32]*pending
+	nodePending map[eventKey]*pending
 	ring     []*pending // arrival order of first record; head at ringHead
 	ringHead int
 	clock    int64  // stream time, ms
@@ -185,7 +189,7 @@ func New(cfg Config, deliver func(*auditevent.Event), m *Metrics) (*Reassembler,
 	}
 	return &Reassembler{
 		cfg: cfg, deliver: deliver, m: m,
-		pending: make(map[eventKey]*pending, cfg.MaxInFlight),
+		pending: make(map[uint32]*pending, cfg.MaxInFlight),
 		local:   nodeState{gaps: newSerialTracker()},
 		log:     slog.New(slog.DiscardHandler),
 	}, nil
@@ -201,7 +205,7 @@ func (r *Reassembler) SetLogger(l *slog.Logger) {
 // Stats returns the running totals.
 func (r *Reassembler) Stats() Stats {
 	s := r.stats
-	s.InFlight = len(r.pending)
+	s.InFlight = r.inFlight()
 	s.Nodes = len(r.nodes)
 	if len(r.nodes) > 0 {
 		s.ByNode = make(map[string]NodeStats, len(r.nodes))
@@ -285,7 +289,7 @@ func (r *Reassembler) Push(rec auditevent.Record) {
 	// auditd's own DAEMON_* records have their own serials.
 	tracked := ns != nil && (t < 1200 || t > 1299)
 	key := eventKey{node: rec.Node, serial: rec.Serial}
-	p := r.pending[key]
+	p := r.lookup(key)
 	if p == nil {
 		late := false
 		if tracked {
@@ -382,12 +386,46 @@ func (r *Reassembler) newPending(key eventKey, late bool) *pending {
 	p.key, p.late, p.lastMs, p.lastTick = key, late, r.clock, r.tick
 	// The slice goes to the event, so it cannot be reused.
 	p.recs = r.carve(initialRecords)
-	r.pending[key] = p
+	r.insert(key, p)
 	r.ring = append(r.ring, p)
-	if len(r.pending) > r.cfg.MaxInFlight {
+	if r.inFlight() > r.cfg.MaxInFlight {
 		r.evictOldest()
 	}
 	return p
+}
+
+func (r *Reassembler) inFlight() int { return len(r.pending) + len(r.nodePending) }
+
+func (r *Reassembler) lookup(k eventKey) *pending {
+	if k.node == "" {
+		return r.pending[k.serial]
+	}
+	return r.nodePending[k]
+}
+
+func (r *Reassembler) insert(k eventKey, p *pending) {
+	if k.node == "" {
+		r.pending[k.serial] = p
+		return
+	}
+	if r.nodePending == nil {
+		r.nodePending = make(map[eventKey]*pending)
+	}
+	r.nodePending[k] = p
+}
+
+// remove takes p out of the in-flight map unless a newer event of its key
+// replaced it there.
+func (r *Reassembler) remove(p *pending) {
+	if p.key.node == "" {
+		if r.pending[p.key.serial] == p {
+			delete(r.pending, p.key.serial)
+		}
+		return
+	}
+	if r.nodePending[p.key] == p {
+		delete(r.nodePending, p.key)
+	}
 }
 
 // carve returns an empty record slice of capacity n (at most
@@ -471,9 +509,7 @@ func (r *Reassembler) expire() {
 
 func (r *Reassembler) complete(p *pending, how auditevent.Completion) {
 	p.done = true
-	if r.pending[p.key] == p {
-		delete(r.pending, p.key)
-	}
+	r.remove(p)
 	if p.late {
 		how = auditevent.CompleteLate
 	}
