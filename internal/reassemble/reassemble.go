@@ -129,10 +129,10 @@ type Reassembler struct {
 	// nodePending those of named nodes, by (node, serial).
 	pending     map[uint32]*pending
 	nodePending map[eventKey]*pending
-	ring     []*pending // arrival order of first record; head at ringHead
-	ringHead int
-	clock    int64  // stream time, ms
-	tick     uint64 // records pushed
+	ring        []*pending // arrival order of first record; head at ringHead
+	ringHead    int
+	clock       int64  // stream time, ms
+	tick        uint64 // records pushed
 
 	// local is the stream without a node name (the kernel's, or a log
 	// written without name_format); nodes are the named ones, at most
