@@ -42,6 +42,12 @@ func TestParseLine(t *testing.T) {
 			body: `cwd="/root"`,
 		},
 		{
+			name: "an ENRICHED line keeps its node and loses the interpreted tail",
+			line: "node=web-01 type=CWD msg=audit(1576087603.005:44): cwd=\"/root\"\x1dUID=\"root\"",
+			typ:  auparse.AUDIT_CWD, serial: 44, sec: 1576087603, milli: 5, node: "web-01",
+			body: `cwd="/root"`,
+		},
+		{
 			name: "a node= prefix becomes Node",
 			line: `node=web-01.example type=CWD msg=audit(1576087603.005:44): cwd="/root"`,
 			typ:  auparse.AUDIT_CWD, serial: 44, sec: 1576087603, milli: 5, node: "web-01.example",
@@ -199,6 +205,7 @@ func TestParseNetlink(t *testing.T) {
 		{name: "an EOE with an empty body parses", typ: 1320, data: "audit(1576087603.167:43): \x00", serial: 43, body: ""},
 		{name: "a type unknown to go-libaudit is kept", typ: 1999, data: "audit(1.000:1): x=1", serial: 1, body: "x=1"},
 		{name: "a payload without header is rejected", typ: 1300, data: "arch=c000003e", wantErr: ErrNoHeader},
+		{name: "the kernel never sends a node name: a node= payload is no record", typ: 1300, data: "node=evil audit(1.000:1): x=1", wantErr: ErrNoHeader},
 		{name: "an empty payload is rejected", typ: 1300, data: "", wantErr: ErrNoHeader},
 		{name: "a payload cut in the stamp is rejected", typ: 1300, data: "audit(1576087603.16", wantErr: ErrNoHeader},
 		{name: "an oversized payload is rejected", typ: 1309, data: "audit(1.000:1): a0=" + strings.Repeat("41", MaxRecordLen), wantErr: ErrTooLong},
