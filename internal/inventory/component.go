@@ -113,10 +113,11 @@ func New(cfg Config, log *slog.Logger, m *Metrics, emit func(context.Context, *r
 // Observe takes one event: a successful init_module or finit_module is
 // recorded as a load of its KERN_MODULE name (with the process, parent and
 // file st knows), a successful delete_module as an unload; both ask for a
-// check Settle later. Other events cost a compare. It does not keep ev.
+// check Settle later. Other events, and events of another host (a node
+// name), cost a compare. It does not keep ev.
 func (c *Component) Observe(ev *auditevent.Event, st rules.State) {
-	if c == nil || !ev.HasSyscall || ev.Syscall.Success != auditevent.SuccessYes {
-		return
+	if c == nil || !ev.HasSyscall || ev.Syscall.Success != auditevent.SuccessYes || ev.Node != "" {
+		return // another host's events (auditd's node=) say nothing of this kernel
 	}
 	switch ev.Syscall.Name {
 	case "init_module", "finit_module":

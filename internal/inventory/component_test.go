@@ -217,6 +217,16 @@ func TestComponentTaintAndUnload(t *testing.T) {
 	}
 	col.none(t, 400*time.Millisecond) // audited load, in both views: nothing else
 
+	// Another host's load (a node name) says nothing of this kernel.
+	remote := insmodEvent(t, time.Now().Unix(), 90, "remote_only")
+	remote.Node = "hostB"
+	c.Observe(remote, nil)
+	for _, e := range c.Entries() {
+		if e.Name == "remote_only" {
+			t.Errorf("another host's load recorded: %+v", e)
+		}
+	}
+
 	// rmmod: the module leaves both views; the audited unload explains it.
 	if err := os.RemoveAll(filepath.Join(root, "sys", "module", "oot")); err != nil {
 		t.Fatal(err)
