@@ -20,7 +20,9 @@ import (
 	"github.com/auditlkm/auditlkm/internal/rules"
 )
 
-func buildEvent(t *testing.T, lines ...string) *auditevent.Event {
+func buildEvent(t *testing.T, lines ...string) *auditevent.Event { return buildEventB(t, lines...) }
+
+func buildEventB(t testing.TB, lines ...string) *auditevent.Event {
 	t.Helper()
 	var recs []auditevent.Record
 	for _, l := range lines {
