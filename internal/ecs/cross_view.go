@@ -41,6 +41,8 @@ func appendCrossView(w *writer, f *rules.CrossViewFinding) {
 		}
 		w.str("taint", m.Taint)
 		w.str("address", m.Address)
+		w.str("srcversion", m.SrcVersion)
+		w.str("version", m.Version)
 		w.close()
 	}
 	if f.Kind == rules.FindingTaint {

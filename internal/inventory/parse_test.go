@@ -102,7 +102,7 @@ func TestViewsRead(t *testing.T) {
 	if nf.InitState != "live" || nf.Refcnt != 1 || nf.CoreSize != 57344 || !reflect.DeepEqual(nf.Holders, []string{"nft_chain_nat"}) || nf.Sections != 13 {
 		t.Errorf("nf_nat = %+v", nf)
 	}
-	if h := s.Sys["hello"]; h.Taint != "OE" {
+	if h := s.Sys["hello"]; h.Taint != "OE" || h.SrcVersion != "5B3B8D7B5A2E0D4E4A4C3E1" {
 		t.Errorf("hello taint %q", h.Taint)
 	}
 	// A kernel without module support: no /proc/modules, no error for it.

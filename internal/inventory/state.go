@@ -124,6 +124,8 @@ type stateView struct {
 	Sections  int    `json:"sections,omitempty"`
 	Taint     string `json:"taint,omitempty"`
 	Address   string `json:"address,omitempty"`
+	SrcVer    string `json:"srcversion,omitempty"`
+	Version   string `json:"version,omitempty"`
 }
 
 type stateLoad struct {
@@ -169,7 +171,8 @@ func (t *Tracker) encodeState(now time.Time) ([]byte, error) {
 		sm := stateModule{Name: jstr(n), Baseline: e.Baseline, AtStart: e.AtStart, FirstSeen: e.FirstSeen, LastSeen: e.LastSeen,
 			Present: e.Present, Hidden: e.Hidden, Unknown: e.Unknown, ReportedHidden: e.ReportedHidden, ReportedUnknown: e.ReportedUnknown,
 			View: stateView{InProc: v.InProcModules, InSysfs: v.InSysfs, State: v.State, InitState: v.InitState, Size: v.Size,
-				Refcount: v.Refcount, UsedBy: jstrs(v.UsedBy), Holders: jstrs(v.Holders), Sections: v.Sections, Taint: v.Taint, Address: v.Address}}
+				Refcount: v.Refcount, UsedBy: jstrs(v.UsedBy), Holders: jstrs(v.Holders), Sections: v.Sections, Taint: v.Taint, Address: v.Address,
+				SrcVer: v.SrcVersion, Version: v.Version}}
 		if l := e.Load; l != nil {
 			sl := &stateLoad{Serial: l.Serial, At: l.At.UTC(), Syscall: l.Syscall, File: jstr(l.File), SHA256: l.SHA256,
 				Process: toStateProcess(&l.Process)}
@@ -239,7 +242,7 @@ func (t *Tracker) restore(sf *stateFile, bootID string) {
 			ReportedUnknown: sm.ReportedUnknown,
 			View: rules.KernelModuleView{Name: n, InProcModules: v.InProc, InSysfs: v.InSysfs, State: v.State, InitState: v.InitState,
 				Size: v.Size, Refcount: v.Refcount, UsedBy: strs(v.UsedBy), Holders: strs(v.Holders), Sections: v.Sections,
-				Taint: v.Taint, Address: v.Address}}
+				Taint: v.Taint, Address: v.Address, SrcVersion: v.SrcVer, Version: v.Version}}
 		if sl := sm.Load; sl != nil {
 			l := &rules.ModuleLoadRecord{Serial: sl.Serial, At: sl.At, Syscall: sl.Syscall, Module: n, File: string(sl.File),
 				SHA256: sl.SHA256, Process: sl.Process.process()}

@@ -22,7 +22,11 @@ type SysModule struct {
 	Refcnt   int
 	Taint    string // the module's taint letters
 	CoreSize int64  // -1 when absent
-	Holders  []string
+	// SrcVersion and Version are the module's srcversion (a hash of its
+	// sources, for modules built with MODULE_VERSION or out of tree) and
+	// version, when it has them.
+	SrcVersion, Version string
+	Holders             []string
 	// Sections is how many ELF sections the kernel lists under sections/
 	// (needs CONFIG_KALLSYMS), a trace that survives an unlink from the
 	// module list.
@@ -94,6 +98,8 @@ func readSysModule(dir, name string) (SysModule, bool, error) {
 	if s, err := readAttr(filepath.Join(dir, "taint")); err == nil {
 		m.Taint = s
 	}
+	m.SrcVersion, _ = readAttr(filepath.Join(dir, "srcversion"))
+	m.Version, _ = readAttr(filepath.Join(dir, "version"))
 	m.Holders, _ = listNames(filepath.Join(dir, "holders"), maxHolders)
 	secs, _ := listNames(filepath.Join(dir, "sections"), maxSectionNames)
 	m.Sections = len(secs)

@@ -251,7 +251,7 @@ func viewOf(n string, p ProcModule, inP bool, sm SysModule, inS bool) rules.Kern
 		v.State, v.Size, v.Refcount, v.UsedBy, v.Address, v.Taint = p.State, p.Size, p.Refcount, p.UsedBy, p.Address, p.Taint
 	}
 	if inS {
-		v.InitState, v.Holders, v.Sections = sm.InitState, sm.Holders, sm.Sections
+		v.InitState, v.Holders, v.Sections, v.SrcVersion, v.Version = sm.InitState, sm.Holders, sm.Sections, sm.SrcVersion, sm.Version
 		if !inP {
 			v.Refcount, v.Taint = sm.Refcnt, sm.Taint
 			if sm.CoreSize > 0 {

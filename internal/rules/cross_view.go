@@ -64,6 +64,7 @@ type KernelModuleView struct {
 	Sections               int
 	Taint                  string
 	Address                string
+	SrcVersion, Version    string // sysfs, when the module has them
 }
 
 // TaintBit is one bit of the kernel taint mask, named, and the module a
