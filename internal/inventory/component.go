@@ -265,6 +265,10 @@ func (c *Component) check(ctx context.Context, trigger string) {
 	findings, recheck := c.tr.Check(&snap)
 	c.m.observe(c.tr, &snap, trigger, err != nil)
 	c.mu.Unlock()
+	if trigger == triggerStart {
+		c.log.Info("kernel module views read", "proc_modules", len(snap.Proc), "sysfs_modules", len(snap.Sys),
+			"module_list", snap.ProcOK, "tainted", snap.Tainted)
+	}
 	if recheck {
 		c.schedule(c.now().Add(c.cfg.Confirm), triggerConfirm)
 	}

@@ -25,7 +25,20 @@ start() {
 		fi
 		sleep 0.1
 	done
-	sleep 1 # the inventory's first read
+	until grep -q 'kernel module views read' /out/cv-auditlkm-$1.log; do # the baseline
+		i=$((i + 1))
+		[ $i -gt 1200 ] && { echo "no inventory read"; cat /out/cv-auditlkm-$1.log; exit 1; }
+		sleep 0.1
+	done
+}
+# waitfor RUN RULE MODULE: wait (at most 60 s) for RULE's alert naming MODULE.
+waitfor() {
+	i=0
+	until grep "\"$2\"" /out/cv-alerts-$1.json 2>/dev/null | grep -q "\"$3\""; do
+		i=$((i + 1))
+		[ $i -gt 300 ] && { fail "no $2 alert for $3"; return; }
+		sleep 0.2
+	done
 }
 stop() {
 	kill -TERM $daemon
@@ -36,30 +49,31 @@ stop() {
 start 1
 step cv-taint
 /sbin/insmod /root/auditlkm_vm_oot.ko || fail "insmod out-of-tree"
-sleep 4
+waitfor 1 kernel-taint-change auditlkm_vm_oot
 cat /proc/sys/kernel/tainted >/out/cv-tainted
 /sbin/rmmod auditlkm_vm_oot || fail "rmmod out-of-tree"
 sleep 4
 step cv-hidden
 /sbin/insmod /root/auditlkm_cv_hide.ko || fail "insmod hide"
-sleep 5
+waitfor 1 kernel-module-hidden auditlkm_cv_hide
 grep -q '^auditlkm_cv_hide ' /proc/modules && fail "auditlkm_cv_hide still in /proc/modules"
 [ -f /sys/module/auditlkm_cv_hide/initstate ] || fail "auditlkm_cv_hide has no sysfs directory"
 step cv-ghost
 /sbin/insmod /root/auditlkm_cv_ghost.ko || fail "insmod ghost"
-sleep 5
+waitfor 1 kernel-module-hidden auditlkm_cv_ghost
 grep -q '^auditlkm_cv_ghost ' /proc/modules && fail "auditlkm_cv_ghost still in /proc/modules"
 [ -e /sys/module/auditlkm_cv_ghost ] && fail "auditlkm_cv_ghost still has a sysfs directory"
 step cv-blind
 /bin/auditlkm rules unload || fail "rules unload"
 /sbin/modprobe nlmon || fail "modprobe nlmon"
-sleep 6
+waitfor 1 kernel-module-unknown nlmon
 /bin/auditlkm rules load || fail "rules load"
 step cv-restart
 stop
 /sbin/modprobe ifb || fail "modprobe ifb"
 start 2
-sleep 6
+waitfor 2 kernel-module-unknown ifb
+sleep 3 # time for anything reported twice to show
 /bin/auditlkm inventory --state.dir /var/lib/cv >/out/cv-inventory.txt 2>&1 || fail "auditlkm inventory"
 /bin/auditlkm inventory --format json --state.dir /var/lib/cv >/out/cv-inventory.json 2>&1 || fail "auditlkm inventory json"
 stop
