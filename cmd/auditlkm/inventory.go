@@ -190,6 +190,8 @@ func buildInventoryReport(views inventory.Views, stateDir string) (*inventoryRep
 			r.Verdict = "hidden"
 		case !r.InProcModules && !r.InSysfs && rec && e.Hidden == "none":
 			r.Verdict = "no-trace"
+		case !r.InProcModules && !r.InSysfs && rec && e.Hidden != "":
+			r.Verdict = "hidden"
 		case !r.InProcModules && !r.InSysfs:
 			r.Verdict = "gone"
 		case stateDir != "" && (!rec || e.Unknown || (!e.Baseline && e.Load == nil)):

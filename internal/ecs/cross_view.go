@@ -43,6 +43,7 @@ func appendCrossView(w *writer, f *rules.CrossViewFinding) {
 		w.str("address", m.Address)
 		w.str("srcversion", m.SrcVersion)
 		w.str("version", m.Version)
+		w.str("referenced_by", m.ReferencedBy)
 		w.close()
 	}
 	if f.Kind == rules.FindingTaint {

@@ -16,7 +16,9 @@
 //
 //   - hidden: a module in sysfs but missing from /proc/modules (a rootkit
 //     unlinked itself from the module list), Live in /proc/modules without
-//     its sysfs directory, or loaded per the trail (or seen) and now in no
+//     its sysfs directory, in neither but still named as the user of a
+//     module it depends on (trace "used-by"), or loaded per the trail (or
+//     seen) and now in no
 //     view at all with no audited unload (trace "none");
 //   - unknown: a module in the kernel the trail never saw load, outside the
 //     baseline (the modules present at the first start on this host; after

@@ -155,6 +155,12 @@ func (t *Tracker) checkModules(s *Snapshot, first bool) (out []*rules.CrossViewF
 	for n := range s.Sys {
 		names[n] = true
 	}
+	// A module another module depends on names it (/proc/modules' used-by
+	// column, sysfs holders/) even when it left both views itself.
+	refs := referrers(s)
+	for n := range refs {
+		names[n] = true
+	}
 	// Without a sysfs view (not mounted, or no loadable module has a
 	// directory in it) there is nothing to compare /proc/modules with.
 	compare := s.SysOK && (len(s.Sys) > 0 || len(s.Proc) == 0)
@@ -177,9 +183,12 @@ func (t *Tracker) checkModules(s *Snapshot, first bool) (out []*rules.CrossViewF
 		sm, inS := s.Sys[n]
 		e.Present, e.LastSeen, e.suspectGone = true, s.At, time.Time{}
 		e.View = viewOf(n, p, inP, sm, inS)
+		e.View.ReferencedBy = refs[n]
 
 		trace := ""
 		switch {
+		case !inP && !inS:
+			trace = "used-by" // only another module's reference is left
 		case !compare:
 		case inS && !inP:
 			trace = "sysfs"
@@ -243,6 +252,41 @@ func (t *Tracker) checkModules(s *Snapshot, first bool) (out []*rules.CrossViewF
 			Module: rules.KernelModuleView{Name: n, Refcount: -1}, Load: e.Load, Trace: "none", LastSeen: e.LastSeen})
 	}
 	return out, recheck
+}
+
+// referrers maps each module named as a user (used-by) or holder of a
+// listed module to one module that names it, for the modules in neither
+// view.
+func referrers(s *Snapshot) map[string]string {
+	var refs map[string]string
+	add := func(user, by string) {
+		if user == "" || user == "[permanent]" || len(user) > maxNameBytes {
+			return
+		}
+		if _, ok := s.Proc[user]; ok {
+			return
+		}
+		if _, ok := s.Sys[user]; ok {
+			return
+		}
+		if refs == nil {
+			refs = map[string]string{}
+		}
+		if cur, ok := refs[user]; !ok || by < cur {
+			refs[user] = by
+		}
+	}
+	for n, p := range s.Proc {
+		for _, u := range p.UsedBy {
+			add(u, n)
+		}
+	}
+	for n, m := range s.Sys {
+		for _, h := range m.Holders {
+			add(h, n)
+		}
+	}
+	return refs
 }
 
 func viewOf(n string, p ProcModule, inP bool, sm SysModule, inS bool) rules.KernelModuleView {

@@ -137,6 +137,12 @@ func TestTracker(t *testing.T) {
 			{check: snap(11.5, "a", "a", 0)},
 			{check: snap(13.5, "a", "a", 0), want: []string{"hidden:rk"}},
 		}},
+		{"gone from both views but still another module's user: hidden (used-by)", nil, []step{
+			{check: snap(0, "a", "a", 0)},
+			{load: load(10, "rk", 500)},
+			{check: usedBy(snap(11.5, "a", "a", 0), "a", "rk")},
+			{check: usedBy(snap(13.5, "a", "a", 0), "a", "rk"), want: []string{"hidden:rk"}},
+		}},
 		{"a module without an audited load: unknown once, after confirmation", nil, []step{
 			{check: snap(0, "a", "a", 0)},
 			{check: snap(60, "a u", "a u", 0)},
@@ -248,4 +254,15 @@ func TestTrackerFindingContent(t *testing.T) {
 	if len(fs) != 1 || fs[0].Load != nil || fs[0].NewTaint[0].Module != "" {
 		t.Fatalf("taint blame out of window: %+v", fs)
 	}
+}
+
+// usedBy makes module user a user of module of in both views.
+func usedBy(s *Snapshot, of, user string) *Snapshot {
+	p := s.Proc[of]
+	p.UsedBy = append(p.UsedBy, user)
+	s.Proc[of] = p
+	m := s.Sys[of]
+	m.Holders = append(m.Holders, user)
+	s.Sys[of] = m
+	return s
 }

@@ -65,6 +65,9 @@ type KernelModuleView struct {
 	Taint                  string
 	Address                string
 	SrcVersion, Version    string // sysfs, when the module has them
+	// ReferencedBy is a module that names this one as its user (used-by,
+	// holders/) while this one is in neither view.
+	ReferencedBy string
 }
 
 // TaintBit is one bit of the kernel taint mask, named, and the module a
@@ -182,6 +185,9 @@ func hiddenAlert(d *Definition, f *CrossViewFinding) Alert {
 		}
 		b.WriteString(" (not in /proc/modules, no /sys/module directory) with no audited unload: " +
 			"hidden from every view, or unloaded while auditing was blind")
+	case "used-by":
+		b.WriteString(" is in neither /proc/modules nor /sys/module, yet module " + corrQuote(m.ReferencedBy) +
+			" lists it as its user (used by, holders)")
 	case "proc-modules":
 		b.WriteString(" is in /proc/modules but its /sys/module directory is gone")
 	default:
