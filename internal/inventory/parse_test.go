@@ -113,8 +113,11 @@ func TestViewsRead(t *testing.T) {
 	}
 }
 
-// TestRecordedGuest reads the views recorded in a 6.1 guest after a module
-// unlinked itself from the module list: the tracker finds it hidden.
+// TestRecordedGuest reads the views recorded in a 6.1 guest after one
+// module unlinked itself from the module list (auditlkm_cv_hide, in sysfs
+// only) and another hid from both views while using a third
+// (auditlkm_cv_ghost_user, named only in auditlkm_cv_lib's used-by): the
+// tracker finds both hidden.
 func TestRecordedGuest(t *testing.T) {
 	root := filepath.Join("testdata", "guest-6.1-recorded", "tree")
 	v := Views{ProcRoot: filepath.Join(root, "proc"), SysRoot: filepath.Join(root, "sys")}
@@ -122,15 +125,22 @@ func TestRecordedGuest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(s.Proc) != 2 || len(s.Sys) != 3 || s.Sys["auditlkm_cv_hide"].Taint != "OE" || s.Sys["auditlkm_cv_hide"].Sections != 12 {
-		t.Fatalf("recorded views: proc %v sys %+v", s.Proc, s.Sys)
+	lib := s.Proc["auditlkm_cv_lib"]
+	if len(s.Proc) != 3 || len(s.Sys) != 4 || s.Sys["auditlkm_cv_hide"].Taint != "OE" || s.Sys["auditlkm_cv_hide"].Sections != 12 ||
+		lib.Taint != "OE" || lib.Refcount != 1 || !reflect.DeepEqual(lib.UsedBy, []string{"auditlkm_cv_ghost_user"}) {
+		t.Fatalf("recorded views: proc %+v sys %+v", s.Proc, s.Sys)
 	}
 	tr := NewTracker(0, time.Minute)
-	tr.RecordLoad(load(-5, "auditlkm_cv_hide", 146))
-	tr.RecordLoad(load(-4, "nlmon", 147))
-	tr.RecordLoad(load(-3, "ifb", 148))
+	for i, n := range []string{"auditlkm_cv_hide", "auditlkm_cv_ghost_user", "auditlkm_cv_lib", "nlmon", "ifb"} {
+		tr.RecordLoad(load(float64(i-10), n, 140+i))
+	}
 	fs, _ := tr.Check(&s)
-	if got := describe(fs); len(got) != 1 || got[0] != "hidden:auditlkm_cv_hide" {
+	if got := describe(fs); strings.Join(got, " ") != "hidden:auditlkm_cv_ghost_user hidden:auditlkm_cv_hide" {
 		t.Errorf("findings %v", got)
+	}
+	for _, f := range fs {
+		if f.Module.Name == "auditlkm_cv_ghost_user" && (f.Trace != "used-by" || f.Module.ReferencedBy != "auditlkm_cv_lib") {
+			t.Errorf("used-by finding: %+v", f)
+		}
 	}
 }

@@ -14,26 +14,33 @@ import (
 // its own, with the module that unlinks itself from the module list built
 // against the headers here.
 
-// cvModules builds testdata/crossview's modules and returns the .ko of
-// the one that hides from /proc/modules and of the one that hides from
-// both views.
-func cvModules(t *testing.T, a *assets) (hide, ghost string) {
+// cvModules builds testdata/crossview's modules and returns the .ko files
+// by guest path.
+func cvModules(t *testing.T, a *assets) map[string]string {
 	t.Helper()
 	src := t.TempDir()
-	for _, f := range []string{"Kbuild", "auditlkm_cv_hide.c", "auditlkm_cv_ghost.c"} {
+	names := []string{"auditlkm_cv_hide", "auditlkm_cv_ghost", "auditlkm_cv_lib", "auditlkm_cv_ghost_user"}
+	files := []string{"Kbuild"}
+	for _, n := range names {
+		files = append(files, n+".c")
+	}
+	for _, f := range files {
 		if err := copyFile(filepath.Join("testdata", "crossview", f), filepath.Join(src, f)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	hide, err := a.kernel.BuildModule(context.Background(), src, "auditlkm_cv_hide")
-	if err != nil {
+	if _, err := a.kernel.BuildModule(context.Background(), src, names[0]); err != nil {
 		t.Fatal(err)
 	}
-	ghost = filepath.Join(src, "auditlkm_cv_ghost.ko")
-	if _, err := os.Stat(ghost); err != nil {
-		t.Fatal(err)
+	out := map[string]string{}
+	for _, n := range names {
+		ko := filepath.Join(src, n+".ko")
+		if _, err := os.Stat(ko); err != nil {
+			t.Fatal(err)
+		}
+		out["/root/"+n+".ko"] = ko
 	}
-	return hide, ghost
+	return out
 }
 
 func decodeAlerts(t *testing.T, name string, b []byte) []alert {
@@ -66,7 +73,8 @@ func crossView(alerts []alert) []alert {
 func TestGuestCrossView(t *testing.T) {
 	t.Parallel()
 	a := setup(t)
-	hide, ghost := cvModules(t, a)
+	files := cvModules(t, a)
+	files["/bin/auditlkm"], files["/root/auditlkm_vm_oot.ko"] = a.auditlk, a.oot
 	cvScript, err := os.ReadFile(filepath.Join("testdata", "crossview", "crossview.sh"))
 	if err != nil {
 		t.Fatal(err)
@@ -74,12 +82,7 @@ func TestGuestCrossView(t *testing.T) {
 	res, err := Boot(context.Background(), Guest{
 		Kernel:  a.kernel,
 		WorkDir: t.TempDir(),
-		Files: map[string]string{
-			"/bin/auditlkm":              a.auditlk,
-			"/root/auditlkm_vm_oot.ko":   a.oot,
-			"/root/auditlkm_cv_hide.ko":  hide,
-			"/root/auditlkm_cv_ghost.ko": ghost,
-		},
+		Files:   files,
 		Modules: []string{"nlmon", "ifb"},
 		Script:  string(cvScript),
 	})
@@ -166,6 +169,21 @@ func TestGuestCrossView(t *testing.T) {
 		checkField(t, "ghost", ghosts[0], k, want)
 	}
 
+	// The same, using another module: that module still names it.
+	users := find(cv1, map[string]string{"rule.id": "kernel-module-hidden", "auditd.kernel_view.trace": "used-by"})
+	if len(users) != 1 {
+		t.Fatalf("%d hidden used-by alerts, want 1", len(users))
+	}
+	for k, want := range map[string]string{
+		"event.severity":                          "4",
+		"auditd.kernel_view.module.name":          "auditlkm_cv_ghost_user",
+		"auditd.kernel_view.module.referenced_by": "auditlkm_cv_lib",
+		"process.command_line":                    "/sbin/insmod /root/auditlkm_cv_ghost_user.ko",
+		"event.reason":                            "~yet module auditlkm_cv_lib lists it as its user",
+	} {
+		checkField(t, "ghost user", users[0], k, want)
+	}
+
 	// Loaded while auditlkm's rules were out of the kernel: unknown.
 	if u := find(cv1, map[string]string{"rule.id": "kernel-module-unknown"}); len(u) != 1 ||
 		u[0].str("auditd.kernel_view.module.name") != "nlmon" || u[0].str("auditd.kernel_view.at_start") != "" {
@@ -173,8 +191,8 @@ func TestGuestCrossView(t *testing.T) {
 	}
 	// Nothing else: the audited load and unload pair raised nothing, the
 	// baseline nothing.
-	if len(cv1) != 4 {
-		t.Errorf("%d cross-view alerts in the first run, want 4:\n%s", len(cv1), summary(cv1))
+	if len(cv1) != 5 {
+		t.Errorf("%d cross-view alerts in the first run, want 5:\n%s", len(cv1), summary(cv1))
 	}
 
 	// The restart: the module loaded while the daemon was stopped is
@@ -204,7 +222,7 @@ func TestGuestCrossView(t *testing.T) {
 			t.Errorf("inventory after the restart: %+v", m)
 		}
 	}
-	if got["auditlkm_cv_hide"] != "hidden" || got["auditlkm_cv_ghost"] != "no-trace" || got["nlmon"] != "unknown" || got["ifb"] != "unknown" || !strings.Contains(rep.TaintLetters, "OE") {
+	if got["auditlkm_cv_hide"] != "hidden" || got["auditlkm_cv_ghost"] != "no-trace" || got["auditlkm_cv_ghost_user"] != "hidden" || got["auditlkm_cv_lib"] != "ok" || got["nlmon"] != "unknown" || got["ifb"] != "unknown" || !strings.Contains(rep.TaintLetters, "OE") {
 		t.Errorf("inventory verdicts %v taint %q", got, rep.TaintLetters)
 	}
 }

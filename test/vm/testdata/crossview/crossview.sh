@@ -3,7 +3,8 @@
 # taint bits, nothing else), a module that unlinks itself from the module
 # list (hidden), a module loaded while auditlkm's rules are out of the
 # kernel (unknown), a module that also deletes its sysfs directory (hidden
-# without a trace), a module loaded while the daemon is stopped (unknown at
+# without a trace), one that does the same but uses another module (the
+# kernel still names it as that module's user), a module loaded while the daemon is stopped (unknown at
 # the restart, and what was known before survives the restart). Real kmod
 # is called by path (busybox's shell has applets of the same names).
 step() { echo "@@SCENARIO $*"; }
@@ -63,6 +64,11 @@ step cv-ghost
 waitfor 1 kernel-module-hidden auditlkm_cv_ghost
 grep -q '^auditlkm_cv_ghost ' /proc/modules && fail "auditlkm_cv_ghost still in /proc/modules"
 [ -e /sys/module/auditlkm_cv_ghost ] && fail "auditlkm_cv_ghost still has a sysfs directory"
+step cv-ghost-user
+/sbin/insmod /root/auditlkm_cv_lib.ko || fail "insmod lib"
+/sbin/insmod /root/auditlkm_cv_ghost_user.ko || fail "insmod ghost user"
+waitfor 1 kernel-module-hidden auditlkm_cv_ghost_user
+grep -q 'auditlkm_cv_ghost_user,' /proc/modules || fail "the lib's used-by does not name its hidden user"
 step cv-blind
 /bin/auditlkm rules unload || fail "rules unload"
 /sbin/modprobe nlmon || fail "modprobe nlmon"
@@ -86,7 +92,7 @@ for d in /sys/module/*; do
 	for f in coresize initsize initstate refcnt taint srcversion; do
 		[ -f $d/$f ] && echo "$n/$f=$(cat $d/$f)"
 	done
-	for h in $d/holders/*; do [ -e "$h" ] && echo "$n/holders/${h##*/}"; done
+	for h in $d/holders/*; do { [ -e "$h" ] || [ -L "$h" ]; } && echo "$n/holders/${h##*/}"; done
 	for s in $d/sections/.* $d/sections/*; do [ -f "$s" ] && echo "$n/sections/${s##*/}"; done
 done >/out/cv-sys-module
 step done
