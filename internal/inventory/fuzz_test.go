@@ -7,8 +7,10 @@ import (
 )
 
 func FuzzParseProcModules(f *testing.F) {
-	if b, err := os.ReadFile(filepath.Join("testdata", "debian12-6.1", "proc", "modules")); err == nil {
-		f.Add(b)
+	for _, p := range []string{filepath.Join("testdata", "debian12-6.1", "proc", "modules"), filepath.Join("testdata", "guest-6.1-recorded", "proc-modules.txt")} {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(b)
+		}
 	}
 	f.Add([]byte("a 1 - - Loading 0x0 (OE+)\nevil name 1 0 a,b, Unloading 0x0 (-)\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
