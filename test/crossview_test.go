@@ -105,7 +105,7 @@ func TestCrossViewWiring(t *testing.T) {
 	kerneltest.Require(t)
 	root, state := kernelTree(t), t.TempDir()
 	args := []string{"--state.dir", state, "--inventory.proc-root", filepath.Join(root, "proc"),
-		"--inventory.sys-root", filepath.Join(root, "sys"), "--inventory.interval", "1s"}
+		"--inventory.sys-root", filepath.Join(root, "sys"), "--inventory.interval", "1s", "--inventory.unknown-grace", "1s"}
 	d := startDaemon(t, args...)
 	time.Sleep(1500 * time.Millisecond) // the baseline read
 	addModule(t, root, "e2e_blind", true)

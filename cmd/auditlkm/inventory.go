@@ -34,6 +34,7 @@ func (o *inventoryOptions) bind(f *pflag.FlagSet) {
 	f.BoolVar(&o.enable, "inventory.enable", true, "Keep the module inventory: join the audit trail's loads and unloads with /proc/modules, /sys/module and /proc/sys/kernel/tainted (hidden module, unknown module, taint change). Default true.")
 	f.DurationVar(&o.cfg.Interval, "inventory.interval", o.cfg.Interval, "How often the kernel's module views are read besides the reads after each audited load and unload (0: only then). Default 1m.")
 	f.DurationVar(&o.cfg.Settle, "inventory.settle", o.cfg.Settle, "How long after an audited load or unload the kernel's views are read (the module's init runs meanwhile). Default 1.5s.")
+	f.DurationVar(&o.cfg.UnknownGrace, "inventory.unknown-grace", o.cfg.UnknownGrace, "How long a module must be listed without an audited load before it is reported unknown (the audit event of a load may reach the daemon seconds after the kernel lists the module when the pipeline is busy). Default 10s.")
 	f.StringVar(&o.cfg.ProcRoot, "inventory.proc-root", o.cfg.ProcRoot, "Where procfs is mounted. Default /proc.")
 	f.StringVar(&o.cfg.SysRoot, "inventory.sys-root", o.cfg.SysRoot, "Where sysfs is mounted. Default /sys.")
 }

@@ -36,6 +36,9 @@ type Config struct {
 	Confirm time.Duration
 	// TaintWindow is how far before a taint change a load is blamed for it.
 	TaintWindow time.Duration
+	// UnknownGrace is how long a module must be listed without an audited
+	// load before it is reported unknown (the pipeline may lag under load).
+	UnknownGrace time.Duration
 	// StateDir keeps the inventory across restarts ("" keeps it in memory).
 	StateDir string
 	// MaxHashBytes bounds the module file read to hash it.
@@ -45,7 +48,7 @@ type Config struct {
 // DefaultConfig reads the live system every minute.
 func DefaultConfig() Config {
 	return Config{Views: Views{ProcRoot: "/proc", SysRoot: "/sys"}, Interval: time.Minute, Settle: 1500 * time.Millisecond,
-		Confirm: 2 * time.Second, TaintWindow: 10 * time.Minute, MaxHashBytes: 256 << 20}
+		Confirm: 2 * time.Second, TaintWindow: 10 * time.Minute, UnknownGrace: 10 * time.Second, MaxHashBytes: 256 << 20}
 }
 
 // Validate checks c.
@@ -59,6 +62,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--inventory.settle %s: between 0 and 1m", c.Settle)
 	case c.Confirm < 0 || c.Confirm > time.Minute:
 		return fmt.Errorf("inventory confirm delay %s: between 0 and 1m", c.Confirm)
+	case c.UnknownGrace < 0 || c.UnknownGrace > time.Hour:
+		return fmt.Errorf("inventory unknown grace %s: between 0 and 1h", c.UnknownGrace)
 	case c.TaintWindow < 0:
 		return fmt.Errorf("inventory taint window %s: negative", c.TaintWindow)
 	}
@@ -97,6 +102,7 @@ func New(cfg Config, log *slog.Logger, m *Metrics, emit func(context.Context, *r
 	}
 	c := &Component{cfg: cfg, log: log, m: m, emit: emit, tr: NewTracker(cfg.Confirm, cfg.TaintWindow),
 		kick: make(chan struct{}, 1), now: time.Now}
+	c.tr.UnknownGrace = cfg.UnknownGrace
 	if cfg.StateDir != "" {
 		sf, err := ReadState(cfg.StateDir)
 		if err != nil {

@@ -122,7 +122,7 @@ func (c collector) none(t *testing.T, d time.Duration) {
 func testConfig(root, state string) Config {
 	cfg := DefaultConfig()
 	cfg.ProcRoot, cfg.SysRoot, cfg.StateDir = filepath.Join(root, "proc"), filepath.Join(root, "sys"), state
-	cfg.Interval, cfg.Settle, cfg.Confirm = 0, 50*time.Millisecond, 150*time.Millisecond
+	cfg.Interval, cfg.Settle, cfg.Confirm, cfg.UnknownGrace = 0, 50*time.Millisecond, 150*time.Millisecond, 300*time.Millisecond
 	return cfg
 }
 

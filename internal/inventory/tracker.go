@@ -47,6 +47,11 @@ const (
 type Tracker struct {
 	Confirm     time.Duration // a suspect must still hold this much later
 	TaintWindow time.Duration // how far back a load is blamed for new taint
+	// UnknownGrace is how long a module must be listed without an audited
+	// load before it is unknown, when longer than Confirm: under load the
+	// pipeline may hand on a load's event seconds after the kernel lists
+	// the module.
+	UnknownGrace time.Duration
 
 	entries map[string]*Entry
 	started bool
@@ -135,12 +140,16 @@ func (t *Tracker) Check(s *Snapshot) (findings []*rules.CrossViewFinding, rechec
 // confirmed runs the suspect/confirm pattern: the first sighting starts
 // the clock, a sighting Confirm later confirms.
 func (t *Tracker) confirmed(since *time.Time, now time.Time, recheck *bool) bool {
+	return t.confirmedAfter(since, now, t.Confirm, recheck)
+}
+
+func (t *Tracker) confirmedAfter(since *time.Time, now time.Time, d time.Duration, recheck *bool) bool {
 	if since.IsZero() {
 		*since = now
 		*recheck = true
-		return t.Confirm <= 0
+		return d <= 0
 	}
-	if now.Sub(*since) >= t.Confirm {
+	if now.Sub(*since) >= d {
 		return true
 	}
 	*recheck = true
@@ -203,7 +212,7 @@ func (t *Tracker) checkModules(s *Snapshot, first bool) (out []*rules.CrossViewF
 				Load: e.Load, Trace: trace, AtStart: e.AtStart})
 		}
 
-		if !e.Baseline && e.Load == nil && !e.ReportedUnknown && t.confirmed(&e.suspectUnknown, s.At, &recheck) {
+		if !e.Baseline && e.Load == nil && !e.ReportedUnknown && t.confirmedAfter(&e.suspectUnknown, s.At, max(t.Confirm, t.UnknownGrace), &recheck) {
 			e.ReportedUnknown, e.Unknown = true, true
 			out = append(out, &rules.CrossViewFinding{Kind: rules.FindingUnknown, At: s.At, Module: e.View,
 				AtStart: e.AtStart})

@@ -217,6 +217,29 @@ func TestTracker(t *testing.T) {
 	}
 }
 
+// TestUnknownGrace: a module listed without an audited load is unknown
+// only once it has been so for the grace period, so a load whose event the
+// pipeline hands on late is not reported.
+func TestUnknownGrace(t *testing.T) {
+	tr := NewTracker(2*time.Second, time.Minute)
+	tr.UnknownGrace = 10 * time.Second
+	tr.Check(snap(0, "a", "a", 0))
+	for _, sec := range []float64{60, 62, 64, 66, 68} {
+		if fs, recheck := tr.Check(snap(sec, "a u", "a u", 0)); len(fs) != 0 || !recheck {
+			t.Fatalf("at %v: %v (recheck %v)", sec, describe(fs), recheck)
+		}
+	}
+	if fs, _ := tr.Check(snap(70, "a u", "a u", 0)); len(describe(fs)) != 1 {
+		t.Errorf("at 70: %v, want unknown:u", describe(fs))
+	}
+	// A late event inside the grace period: nothing.
+	tr.Check(snap(80, "a u v", "a u v", 0))
+	tr.RecordLoad(load(79, "v", 9))
+	if fs, _ := tr.Check(snap(91, "a u v", "a u v", 0)); len(fs) != 0 {
+		t.Errorf("late load: %v", describe(fs))
+	}
+}
+
 func TestTrackerFindingContent(t *testing.T) {
 	tr := NewTracker(2*time.Second, 10*time.Minute)
 	tr.Check(snap(0, "a", "a", 0))

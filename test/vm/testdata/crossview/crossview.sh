@@ -15,7 +15,7 @@ mkdir -p /var/lib/cv
 daemon=
 start() {
 	/bin/auditlkm run --audit.mode unicast --audit.repair=false --output.alerts /out/cv-alerts-$1.json \
-		--web.listen-address "" --state.dir /var/lib/cv --inventory.interval 2s --inventory.settle 1s \
+		--web.listen-address "" --state.dir /var/lib/cv --inventory.interval 2s --inventory.settle 1s --inventory.unknown-grace 3s \
 		2>/out/cv-auditlkm-$1.log &
 	daemon=$!
 	i=0
