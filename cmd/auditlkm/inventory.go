@@ -107,14 +107,21 @@ func newInventoryCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "inventory",
 		Short: "Print the module inventory: the kernel's views joined with what the daemon recorded",
-		Long: `inventory reads /proc/modules, /sys/module and /proc/sys/kernel/tainted now and joins
-them with the inventory the daemon keeps in --state.dir (who loaded each module, from
-which file, its hash). VERDICT is what the two views say right now: ok, hidden
-(in sysfs but not in /proc/modules, or Live without its sysfs directory), unknown
-(the daemon never saw it load and it is not in its baseline), no-trace (the daemon
-saw it load, no view shows it, no unload was audited: hidden from both views or
-removed while auditing was blind), gone (recorded, in no view). This is one read: the daemon confirms a suspect with a second read before it
-alerts.`,
+		Long: `inventory reads /proc/modules, /sys/module and /proc/sys/kernel/tainted now and
+joins them with the inventory the daemon keeps in --state.dir (who loaded each
+module, from which file, its hash). VERDICT is what the views say right now:
+
+  ok        in both views
+  hidden    in sysfs but not in /proc/modules, Live without its sysfs directory,
+            or in neither but named as the user of a module it depends on
+  unknown   the daemon never saw it load and it is not in its baseline
+  no-trace  the daemon saw it load, no view shows it and no unload was audited
+            (hidden from both views, or removed while auditing was blind)
+  gone      recorded, in no view
+
+This is one read: the daemon confirms a suspect with a second read before it
+alerts. Without a saved inventory (the daemon never ran with this --state.dir)
+only ok, hidden and gone can be told.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			rep, err := buildInventoryReport(views, stateDir)
@@ -138,8 +145,9 @@ func buildInventoryReport(views inventory.Views, stateDir string) (*inventoryRep
 		return nil, err
 	}
 	var recorded []inventory.Entry
+	haveState := false
 	if stateDir != "" {
-		if recorded, err = inventory.StateEntries(stateDir, snap.BootID); err != nil {
+		if recorded, haveState, err = inventory.StateEntries(stateDir, snap.BootID); err != nil {
 			return nil, err
 		}
 	}
@@ -170,6 +178,10 @@ func buildInventoryReport(views inventory.Views, stateDir string) (*inventoryRep
 			r.Size = uint64(m.CoreSize)
 		}
 	}
+	refs := snap.Referenced()
+	for n := range refs {
+		row(n)
+	}
 	known := map[string]inventory.Entry{}
 	for _, e := range recorded {
 		known[e.Name] = e
@@ -189,13 +201,15 @@ func buildInventoryReport(views inventory.Views, stateDir string) (*inventoryRep
 			r.Verdict = "hidden"
 		case compare && r.InProcModules && !r.InSysfs && r.State == inventory.StateLive:
 			r.Verdict = "hidden"
+		case !r.InProcModules && !r.InSysfs && refs[n] != "":
+			r.Verdict = "hidden" // only another module's used-by names it
 		case !r.InProcModules && !r.InSysfs && rec && e.Hidden == "none":
 			r.Verdict = "no-trace"
 		case !r.InProcModules && !r.InSysfs && rec && e.Hidden != "":
 			r.Verdict = "hidden"
 		case !r.InProcModules && !r.InSysfs:
 			r.Verdict = "gone"
-		case stateDir != "" && (!rec || e.Unknown || (!e.Baseline && e.Load == nil)):
+		case haveState && (!rec || e.Unknown || (!e.Baseline && e.Load == nil)):
 			r.Verdict = "unknown"
 		default:
 			r.Verdict = "ok"

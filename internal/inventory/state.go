@@ -320,12 +320,13 @@ func writeState(dir string, data []byte) error {
 }
 
 // StateEntries returns the inventory saved in dir, for a reader other than
-// the daemon (auditlkm inventory). Entries of another boot than bootID
-// ("" accepts any) carry only their names.
-func StateEntries(dir, bootID string) ([]Entry, error) {
+// the daemon (auditlkm inventory); found is false when there is none.
+// Entries of another boot than bootID ("" accepts any) carry only their
+// names.
+func StateEntries(dir, bootID string) (entries []Entry, found bool, err error) {
 	sf, err := ReadState(dir)
 	if err != nil || sf == nil {
-		return nil, err
+		return nil, false, err
 	}
 	if bootID == "" {
 		bootID = sf.BootID
@@ -337,5 +338,5 @@ func StateEntries(dir, bootID string) ([]Entry, error) {
 			t.entries[n] = &Entry{Name: n}
 		}
 	}
-	return t.Entries(), nil
+	return t.Entries(), true, nil
 }

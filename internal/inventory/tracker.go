@@ -263,6 +263,10 @@ func (t *Tracker) checkModules(s *Snapshot, first bool) (out []*rules.CrossViewF
 	return out, recheck
 }
 
+// Referenced maps each module in neither view that a listed module names
+// as its user (used-by) or holder to one module naming it.
+func (s *Snapshot) Referenced() map[string]string { return referrers(s) }
+
 // referrers maps each module named as a user (used-by) or holder of a
 // listed module to one module that names it, for the modules in neither
 // view.
