@@ -63,15 +63,24 @@ func aptShow(ctx context.Context, pkg string) (version string, deps []string, er
 	if err != nil {
 		return "", nil, fmt.Errorf("apt-cache show %s: %w", pkg, exitDetail(err))
 	}
+	version, deps = parseAptShow(out)
+	if version == "" {
+		return "", nil, fmt.Errorf("apt-cache show %s: no Version field", pkg)
+	}
+	return version, deps, nil
+}
+
+// parseAptShow returns the Version and the Depends package names (first
+// of each alternative) of the first stanza of apt-cache show output.
+func parseAptShow(out []byte) (version string, deps []string) {
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
 		switch {
 		case line == "":
-			// First stanza only.
 			if version != "" {
-				return version, deps, nil
+				return version, deps // first stanza only
 			}
 		case strings.HasPrefix(line, "Version: "):
 			version = strings.TrimSpace(strings.TrimPrefix(line, "Version: "))
@@ -84,10 +93,7 @@ func aptShow(ctx context.Context, pkg string) (version string, deps []string, er
 			}
 		}
 	}
-	if version == "" {
-		return "", nil, fmt.Errorf("apt-cache show %s: no Version field", pkg)
-	}
-	return version, deps, nil
+	return version, deps
 }
 
 func exitDetail(err error) error {

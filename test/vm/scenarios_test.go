@@ -1,11 +1,15 @@
 package vm
 
 import (
+	"bytes"
+	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // keep copies what the guest sent back to $AUDITLKM_VM_KEEP/<name>/ when
@@ -238,6 +242,7 @@ func TestGuestScenarios(t *testing.T) {
 	a := setup(t)
 	res, alerts := bootScenarios(t, scenarioGuest(t, a, "main"))
 	keep(t, "main", res)
+	recordLog(t, a, "main", res)
 	if tn := taint(t, res); tn&taintOOT == 0 || tn&taintUnsigned == 0 {
 		t.Errorf("guest kernel taint %d lacks O and E: the out-of-tree load did not happen as planned", tn)
 	}
@@ -257,11 +262,40 @@ func TestGuestSigEnforce(t *testing.T) {
 	a := setup(t)
 	res, alerts := bootScenarios(t, scenarioGuest(t, a, "sig_enforce", "module.sig_enforce=1"))
 	keep(t, "sig_enforce", res)
+	recordLog(t, a, "sig-enforce", res)
 	if tn := taint(t, res); tn&(taintOOT|taintUnsigned) != 0 {
 		t.Errorf("guest kernel taint %d: the unsigned module got in", tn)
 	}
 	checkExpectations(t, alerts, sigEnforceExpectations)
 	if t.Failed() {
 		t.Logf("alerts:\n%s", summary(alerts))
+	}
+}
+
+var record = flag.Bool("record", false, "write each guest's raw audit records to ../testdata/vm-debian12-6.1-<boot>.log with a .meta (then regenerate the replay goldens: go test ./test -run TestReplayGolden -update)")
+
+// recordLog writes the audit records auditlkm received in the guest as
+// replay test data, with where they came from.
+func recordLog(t *testing.T, a *assets, boot string, res *Result) {
+	if !*record {
+		return
+	}
+	recs := res.Files["audit.log"]
+	if len(recs) == 0 {
+		t.Fatal("record: the guest sent no audit.log")
+	}
+	base := filepath.Join("..", "testdata", "vm-debian12-6.1-"+boot)
+	if err := os.WriteFile(base+".log", recs, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	meta := fmt.Sprintf(`recorded: %s by test/vm (go test ./test/vm -run TestGuest -record)
+kernel: %s %s (Debian's linux-image-amd64 kernel, GPL-2.0), booted under qemu-system-x86_64 -accel %s
+guest: initramfs with busybox-static, kmod, kexec-tools; auditlkm run --audit.mode unicast with its embedded rules
+scenarios: test/vm/testdata/scenarios.sh, VM_SCENARIOS=%s
+format: --output.records (audit.log lines as the kernel sent them, kernel log lines not included)
+records: %d
+`, time.Now().UTC().Format(time.RFC3339), a.kernel.Package, a.kernel.Version, accel(), boot, bytes.Count(recs, []byte("\n")))
+	if err := os.WriteFile(base+".meta", []byte(meta), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
