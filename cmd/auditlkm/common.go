@@ -220,10 +220,12 @@ func (o *outputOptions) validate() error {
 
 // memoryStore is a correlation store without persisted state, for replay
 // (procRoot "": a log's processes are not this host's) and plugin mode
-// (procRoot /proc: auditd runs here).
-func memoryStore(log *slog.Logger, procRoot string) (*correlate.Store, error) {
+// (procRoot /proc: auditd runs here). readModules reads the module file
+// of each load (a replay only when asked: the file here may not be the
+// one the log's host loaded).
+func memoryStore(log *slog.Logger, procRoot string, readModules bool) (*correlate.Store, error) {
 	ccfg := correlate.DefaultConfig()
-	ccfg.StateDir, ccfg.ProcRoot = "", procRoot
+	ccfg.StateDir, ccfg.ProcRoot, ccfg.ReadModuleFiles = "", procRoot, readModules
 	cm, err := correlate.NewMetrics(prometheus.NewRegistry())
 	if err != nil {
 		return nil, err

@@ -46,7 +46,7 @@ func (o *pluginOptions) run(cmd *cobra.Command) error {
 		return err
 	}
 	defer sink.Close()
-	store, err := memoryStore(log, correlate.DefaultProcRoot)
+	store, err := memoryStore(log, correlate.DefaultProcRoot, true)
 	if err != nil {
 		return err
 	}

@@ -55,6 +55,12 @@ type Config struct {
 	// loaded", "config then load"). Writes older than FileTTL are
 	// forgotten whatever the window.
 	LinkWindow time.Duration
+
+	// ReadModuleFiles reads the module file of each load (internal/modfile:
+	// hash, .modinfo, signature) when the load is observed, for the alert.
+	// A live daemon wants it; a replay only when asked: the file on the
+	// replaying machine may not be the one that was loaded.
+	ReadModuleFiles bool
 }
 
 // DefaultConfig returns the configuration of a live daemon.
@@ -70,6 +76,8 @@ func DefaultConfig() Config {
 		SeenTTL:        DefaultSeenTTL,
 		LearningPeriod: DefaultLearningPeriod,
 		LinkWindow:     DefaultLinkWindow,
+
+		ReadModuleFiles: true,
 	}
 }
 

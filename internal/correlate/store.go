@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
+	"github.com/auditlkm/auditlkm/internal/modfile"
 )
 
 // Store is auditlkm's correlation state: the process table, the
@@ -39,6 +40,10 @@ type Store struct {
 	budgetUsed int
 
 	cur eventRef // the event being observed
+
+	modCache     *modfile.Cache // module files read for loads (modfile.go)
+	modBudgetSec int64
+	modBudgetUse int
 
 	// What the event being observed did, for the detections.
 	load    ModuleLoad  // valid when hasLoad

@@ -159,7 +159,8 @@ func (e *Encoder) appendDoc(dst []byte, a *rules.Alert, alert bool) []byte {
 	e.appendHost(w)
 	appendProcess(w, a)
 	appendUser(w, a, ev)
-	appendFile(w, a.File, ev)
+	appendFile(w, a.File, ev, a.ModuleFile)
+	appendRelatedHash(w, a.ModuleFile)
 	e.appendAuditd(w, a, ev)
 
 	out := w.finish()
@@ -517,7 +518,7 @@ const (
 	modeSymlink  = 0o120000
 )
 
-func appendFile(w *writer, f *rules.File, ev *auditevent.Event) {
+func appendFile(w *writer, f *rules.File, ev *auditevent.Event, mf *rules.ModuleFile) {
 	if f == nil || f.Path == "" {
 		return
 	}
@@ -549,6 +550,9 @@ func appendFile(w *writer, f *rules.File, ev *auditevent.Event) {
 				w.uintStr("uid", uint64(p.OUID))
 			}
 		}
+	}
+	if mf != nil && mf.Info != nil && mf.Path == f.Path {
+		appendModuleFileECS(w, mf.Info)
 	}
 	w.close()
 }
@@ -641,6 +645,7 @@ func (e *Encoder) appendAuditd(w *writer, a *rules.Alert, ev *auditevent.Event) 
 		w.strs("covers", a.Rule.Covers)
 		w.close()
 	}
+	appendModule(w, a.ModuleFile)
 	appendAncestry(w, a)
 	appendRelated(w, a)
 	appendFirstSeen(w, a)

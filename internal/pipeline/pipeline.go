@@ -167,6 +167,16 @@ func (p *Processor) handle(ev *auditevent.Event) {
 		st = p.store
 	}
 	alerts := p.eval.Evaluate(p.rules, ev, st)
+	var mf *rules.ModuleFile
+	if len(alerts) > 0 {
+		// What the loaded module's file says, read by the store when it
+		// observed the load: on every alert of the load.
+		if mf = rules.ModuleFileOf(ev, st); mf != nil {
+			for i := range alerts {
+				rules.AttachModuleFile(&alerts[i], mf)
+			}
+		}
+	}
 	var first *rules.Alert // only with an event sink: an Alert is large
 	for i := range alerts {
 		if p.events != nil && first == nil {

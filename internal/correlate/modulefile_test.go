@@ -1,0 +1,112 @@
+package correlate
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+func copyTestModule(t *testing.T, dst string) {
+	t.Helper()
+	b, err := os.ReadFile("../modfile/testdata/hello_oot-unsigned.ko")
+	must(t, err)
+	must(t, os.WriteFile(dst, b, 0o600))
+}
+
+func TestLoadReadsItsModuleFile(t *testing.T) {
+	dir := t.TempDir()
+	ko := filepath.Join(dir, "hello_oot.ko")
+	copyTestModule(t, ko)
+	ins := tp{pid: 2001, ppid: 100, comm: "insmod", exe: "/usr/bin/kmod", args: []string{"insmod", ko}, cwd: "/"}
+	s, m, _ := testStore(t, nil)
+	s.Observe(execEv(t, 100, 2, ins))
+	s.Observe(finitEv(t, 101, 3, ins, "hello_oot"))
+	ml, _ := s.ModuleLoad()
+	if ml.FileInfo == nil || ml.FileErr != "" {
+		t.Fatalf("file info %+v err %q", ml.FileInfo, ml.FileErr)
+	}
+	if in := ml.FileInfo; in.Path != ko || in.Modinfo.Name != "hello_oot" || in.Signed() || len(in.SHA256) != 64 {
+		t.Errorf("info %+v", in)
+	}
+	s.Observe(finitEv(t, 102, 4, ins, "hello_oot"))
+	if got := testutil.ToFloat64(m.moduleReads.WithLabelValues(moduleReadCached)); got != 1 {
+		t.Errorf("cached reads %v, want 1", got)
+	}
+
+	t.Run("a file that is gone is an error, not a failure", func(t *testing.T) {
+		gone := with(ins, func(p *tp) { p.args = []string{"insmod", filepath.Join(dir, "gone.ko")} })
+		s.Observe(execEv(t, 200, 5, gone))
+		s.Observe(finitEv(t, 201, 6, gone, ""))
+		ml, _ := s.ModuleLoad()
+		if ml.FileInfo == nil || !strings.Contains(ml.FileErr, "no such file") {
+			t.Errorf("info %+v err %q", ml.FileInfo, ml.FileErr)
+		}
+	})
+
+	t.Run("a replay does not read unless configured", func(t *testing.T) {
+		r, _, _ := testStore(t, func(c *Config) { c.ReadModuleFiles = false })
+		r.Observe(execEv(t, 100, 2, ins))
+		r.Observe(finitEv(t, 101, 3, ins, "hello_oot"))
+		if ml, _ := r.ModuleLoad(); ml.FileInfo != nil || ml.FileErr != "" || ml.File != ko {
+			t.Errorf("load %+v", ml)
+		}
+	})
+
+	t.Run("the file opened is compared by inode", func(t *testing.T) {
+		py := tp{pid: 2002, ppid: 100, comm: "python3", exe: "/usr/bin/python3", args: []string{"python3", "l.py"}, cwd: "/"}
+		s.Observe(execEv(t, 300, 7, py))
+		s.Observe(openEv(t, 301, 8, py, ko, 0, "NORMAL", 4242, "yes"))
+		s.Observe(finitEv(t, 302, 9, py, "hello_oot"))
+		ml, _ := s.ModuleLoad()
+		if ml.FileSource != FileFromOpen || len(ml.FileMismatch) != 1 || !strings.Contains(ml.FileMismatch[0], "inode") {
+			t.Errorf("load %+v", ml)
+		}
+	})
+
+	t.Run("the budget bounds the files read per second", func(t *testing.T) {
+		b, m, _ := testStore(t, nil)
+		now := time.Unix(1000, 0)
+		b.now = func() time.Time { return now }
+		b.Observe(execEv(t, 100, 2, ins))
+		for i := 0; i < ModuleFileReadBudget+3; i++ {
+			b.Observe(finitEv(t, int64(101+i), 3+i, ins, ""))
+		}
+		ml, _ := b.ModuleLoad()
+		if ml.FileInfo != nil || !strings.Contains(ml.FileErr, "module files in a second") {
+			t.Errorf("load %+v", ml)
+		}
+		if got := testutil.ToFloat64(m.moduleReads.WithLabelValues(moduleReadBudget)); got != 3 {
+			t.Errorf("budget skips %v, want 3", got)
+		}
+	})
+}
+
+// TestProcFDReadsTheLoadedFile: a loader that deletes its module right
+// after finit_module still has the fd open; the file is read through
+// /proc/<pid>/fd, not the path (gone).
+func TestProcFDReadsTheLoadedFile(t *testing.T) {
+	dir := t.TempDir()
+	ko := filepath.Join(dir, "x.ko")
+	copyTestModule(t, ko)
+	f, err := os.Open(ko)
+	must(t, err)
+	defer f.Close()
+	must(t, os.Remove(ko))
+	me := tp{pid: os.Getpid(), ppid: os.Getppid(), comm: "modfile.test", exe: "/proc/self/exe", args: []string{"python3", "l.py"}, cwd: "/"}
+	s, _, _ := testStore(t, func(c *Config) { c.ProcRoot = "/proc" })
+	now := time.Now().UnixMilli()
+	e := finitEv(t, now, 1, me, "")
+	e.Syscall.Args[0] = uint64(f.Fd())
+	s.Observe(e)
+	ml, _ := s.ModuleLoad()
+	if ml.FileSource != FileFromProcFD || !strings.HasSuffix(ml.File, " (deleted)") {
+		t.Fatalf("load %+v", ml)
+	}
+	if ml.FileInfo == nil || ml.FileErr != "" || ml.FileInfo.Modinfo.Name != "hello_oot" || ml.FileInfo.Path != ml.File {
+		t.Fatalf("info %+v err %q", ml.FileInfo, ml.FileErr)
+	}
+}
