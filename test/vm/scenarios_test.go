@@ -2,6 +2,7 @@ package vm
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"flag"
@@ -382,5 +383,26 @@ records: %d
 `, time.Now().UTC().Format(time.RFC3339), a.kernel.Package, a.kernel.Version, accel(), boot, bytes.Count(recs, []byte("\n")))
 	if err := os.WriteFile(base+".meta", []byte(meta), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestGuestHangKilled: a guest that never powers off is killed at its
+// timeout and the error carries its console, so a hung scenario fails the
+// suite with what the guest printed instead of hanging it.
+func TestGuestHangKilled(t *testing.T) {
+	t.Parallel()
+	a := setup(t)
+	g := Guest{Kernel: a.kernel, WorkDir: t.TempDir(), Timeout: 40 * time.Second,
+		Script: "echo hang-marker; while :; do sleep 1; done\n"}
+	start := time.Now()
+	res, err := Boot(context.Background(), g)
+	if err == nil {
+		t.Fatalf("a hung guest returned no error (script exit %d)", res.ScriptExit)
+	}
+	if !strings.Contains(err.Error(), "timeout") || !strings.Contains(err.Error(), "hang-marker") {
+		t.Errorf("error does not name the timeout and carry the console: %v", err)
+	}
+	if el := time.Since(start); el > 2*time.Minute {
+		t.Errorf("killing the guest took %v", el)
 	}
 }
