@@ -23,8 +23,15 @@ func TestReplayVMRecords(t *testing.T) {
 		{"vm-debian12-6.1-main.log", []load{
 			{"kernel-module-load", "loaded-kernel-module", "finit_module", "0", "dummy", "/sbin/insmod /lib/modules/6.1.0-57-amd64/kernel/drivers/net/dummy.ko numdummies=2"},
 			{"kernel-module-unload", "unloaded-kernel-module", "delete_module", "0", "dummy", "/sbin/rmmod dummy"},
+			// Refused after the KERN_MODULE record: a bad parameter value.
+			{"kernel-module-load", "loaded-kernel-module", "finit_module", "-22", "dummy", "/sbin/insmod /lib/modules/6.1.0-57-amd64/kernel/drivers/net/dummy.ko numdummies=abc"},
 			{"kernel-module-load", "loaded-kernel-module", "finit_module", "0", "dummy", "/sbin/modprobe dummy numdummies=0"},
 			{"kernel-module-unload", "unloaded-kernel-module", "delete_module", "0", "dummy", "/sbin/modprobe -r dummy"},
+			// One modprobe, two loads (the dependency first), two unloads.
+			{"kernel-module-load", "loaded-kernel-module", "finit_module", "0", "can_dev", "/sbin/modprobe vcan"},
+			{"kernel-module-load", "loaded-kernel-module", "finit_module", "0", "vcan", "/sbin/modprobe vcan"},
+			{"kernel-module-unload", "unloaded-kernel-module", "delete_module", "0", "vcan", "/sbin/modprobe -r vcan"},
+			{"kernel-module-unload", "unloaded-kernel-module", "delete_module", "0", "can_dev", "/sbin/modprobe -r vcan"},
 			// The kernel's own request_module: replay has no process table
 			// to see the kworker parent, so it is not marked kernel-requested
 			// here (the live test is).

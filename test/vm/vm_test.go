@@ -134,7 +134,7 @@ func scenarioGuest(t *testing.T, a *assets, mode string, extraArgs ...string) Gu
 			"/boot/vmlinuz":            a.kernel.Image(),
 		},
 		Binaries: []string{kexec},
-		Modules:  []string{"dummy", "nlmon", "ifb"},
+		Modules:  []string{"dummy", "nlmon", "ifb", "vcan"},
 		Append:   extraArgs,
 		Script:   "VM_SCENARIOS=" + mode + "\n" + string(script),
 	}
@@ -203,14 +203,26 @@ func (a alert) str(path string) string {
 	return string(b)
 }
 
-// find returns the alerts whose fields equal every value in match (a
-// value matches a string field, or the JSON of a non-string one).
+// matches reports whether a field's value (a string, or the JSON of
+// anything else) satisfies want: equal, or with a leading "~" containing
+// the rest, with a leading "^" starting with it.
+func matches(have, want string) bool {
+	switch {
+	case strings.HasPrefix(want, "~"):
+		return strings.Contains(have, want[1:])
+	case strings.HasPrefix(want, "^"):
+		return strings.HasPrefix(have, want[1:])
+	}
+	return have == want
+}
+
+// find returns the alerts whose fields satisfy every value in match.
 func find(alerts []alert, match map[string]string) []alert {
 	var out []alert
 	for _, a := range alerts {
 		ok := true
 		for k, v := range match {
-			if a.str(k) != v {
+			if !matches(a.str(k), v) {
 				ok = false
 				break
 			}

@@ -33,9 +33,14 @@ else
 	/sbin/insmod $M/kernel/drivers/net/dummy.ko numdummies=2 || fail insmod
 	step rmmod
 	/sbin/rmmod dummy || fail rmmod
+	step insmod-einval
+	/sbin/insmod $M/kernel/drivers/net/dummy.ko numdummies=abc && fail "bad parameter accepted"
 	step modprobe
 	/sbin/modprobe dummy numdummies=0 || fail modprobe
 	/sbin/modprobe -r dummy || fail "modprobe -r"
+	step modprobe-deps
+	/sbin/modprobe vcan || fail "modprobe vcan"
+	/sbin/modprobe -r vcan || fail "modprobe -r vcan"
 	step kernel-request
 	ip link add vmdummy0 type dummy || fail "ip link add"
 	ip link del vmdummy0
