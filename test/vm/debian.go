@@ -161,6 +161,14 @@ func PrepareKernel(ctx context.Context, cacheDir string) (*Kernel, error) {
 	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) //nolint:errcheck // released on close anyway
 
 	k.Root = filepath.Join(cacheDir, k.Package+"_"+k.Version)
+	// Older kernels (the metapackage moved on) are half a gigabyte each.
+	if old, _ := filepath.Glob(filepath.Join(cacheDir, "linux-image-*_*")); len(old) > 0 {
+		for _, o := range old {
+			if o != k.Root && !strings.HasSuffix(o, ".download") {
+				_ = os.RemoveAll(o)
+			}
+		}
+	}
 	stamp := filepath.Join(k.Root, ".complete")
 	if _, err := os.Stat(stamp); err == nil {
 		return &k, nil
