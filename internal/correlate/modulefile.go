@@ -3,6 +3,7 @@ package correlate
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/auditlkm/auditlkm/internal/modfile"
 )
@@ -12,6 +13,9 @@ const (
 	// ModuleFileReadBudget bounds the module files opened per second; a
 	// storm of loads of ever new files is not read past it (counted).
 	ModuleFileReadBudget = 16
+	// ModuleFileReadTime bounds the time spent reading module files per
+	// second (the pipeline waits while a file is read).
+	ModuleFileReadTime = 500 * time.Millisecond
 	// moduleFileCacheSize bounds the parses kept (a few KiB each).
 	moduleFileCacheSize = 256
 )
@@ -36,7 +40,7 @@ func (s *Store) readModuleFile(ml *ModuleLoad, fdPath string) {
 		return
 	}
 	if !s.spendModuleBudget() {
-		ml.FileErr = fmt.Sprintf("not read: more than %d module files in a second", ModuleFileReadBudget)
+		ml.FileErr = fmt.Sprintf("not read: more than %d module files or %s of reading in a second", ModuleFileReadBudget, ModuleFileReadTime)
 		s.m.moduleReads.WithLabelValues(moduleReadBudget).Inc()
 		return
 	}
@@ -44,7 +48,11 @@ func (s *Store) readModuleFile(ml *ModuleLoad, fdPath string) {
 		s.modCache = modfile.NewCache(moduleFileCacheSize)
 	}
 	hits := s.modCache.Hits
-	info, err := s.modCache.ReadFile(open, ModuleFileLimits)
+	start := time.Now()
+	lim := ModuleFileLimits
+	lim.Timeout = min(lim.Timeout, ModuleFileReadTime-s.modBudgetTime)
+	info, err := s.modCache.ReadFile(open, lim)
+	s.modBudgetTime += time.Since(start)
 	if open != ml.File && info != nil {
 		cp := *info
 		cp.Path = ml.File
@@ -70,9 +78,9 @@ func (s *Store) readModuleFile(ml *ModuleLoad, fdPath string) {
 func (s *Store) spendModuleBudget() bool {
 	sec := s.now().Unix()
 	if sec != s.modBudgetSec {
-		s.modBudgetSec, s.modBudgetUse = sec, 0
+		s.modBudgetSec, s.modBudgetUse, s.modBudgetTime = sec, 0, 0
 	}
-	if s.modBudgetUse >= ModuleFileReadBudget {
+	if s.modBudgetUse >= ModuleFileReadBudget || s.modBudgetTime >= ModuleFileReadTime {
 		return false
 	}
 	s.modBudgetUse++

@@ -76,11 +76,22 @@ func TestLoadReadsItsModuleFile(t *testing.T) {
 			b.Observe(finitEv(t, int64(101+i), 3+i, ins, ""))
 		}
 		ml, _ := b.ModuleLoad()
-		if ml.FileInfo != nil || !strings.Contains(ml.FileErr, "module files in a second") {
+		if ml.FileInfo != nil || !strings.Contains(ml.FileErr, "in a second") {
 			t.Errorf("load %+v", ml)
 		}
 		if got := testutil.ToFloat64(m.moduleReads.WithLabelValues(moduleReadBudget)); got != 3 {
 			t.Errorf("budget skips %v, want 3", got)
+		}
+		// The next second has a new budget, unless reading took its time.
+		now = now.Add(time.Second)
+		b.Observe(finitEv(t, 200, 40, ins, ""))
+		if ml, _ := b.ModuleLoad(); ml.FileInfo == nil {
+			t.Errorf("a new second: %+v", ml)
+		}
+		b.modBudgetTime = ModuleFileReadTime
+		b.Observe(finitEv(t, 201, 41, ins, ""))
+		if ml, _ := b.ModuleLoad(); ml.FileInfo != nil || !strings.Contains(ml.FileErr, "of reading in a second") {
+			t.Errorf("reading time spent: %+v", ml)
 		}
 	})
 }

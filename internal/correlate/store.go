@@ -41,9 +41,10 @@ type Store struct {
 
 	cur eventRef // the event being observed
 
-	modCache     *modfile.Cache // module files read for loads (modfile.go)
-	modBudgetSec int64
-	modBudgetUse int
+	modCache      *modfile.Cache // module files read for loads (modfile.go)
+	modBudgetSec  int64
+	modBudgetUse  int
+	modBudgetTime time.Duration
 
 	// What the event being observed did, for the detections.
 	load    ModuleLoad  // valid when hasLoad

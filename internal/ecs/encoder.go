@@ -142,6 +142,11 @@ func (e *Encoder) appendDoc(dst []byte, a *rules.Alert, alert bool) []byte {
 	ev := a.Event
 
 	ts, ok := eventTime(ev)
+	if l := a.KernelLog; l != nil && !l.Time.IsZero() {
+		// A kernel-log alert is dated by its line (the reader converts
+		// the kernel's time since boot), even when tied to a load.
+		ts, ok = unixMilli(l.Time.UnixMilli())
+	}
 	if !ok {
 		ts = e.now()
 		e.warn("event time missing or out of range: @timestamp is the encoding time")
@@ -151,6 +156,9 @@ func (e *Encoder) appendDoc(dst []byte, a *rules.Alert, alert bool) []byte {
 	w.open("ecs")
 	w.str("version", Version)
 	w.close()
+	if a.KernelLog != nil {
+		w.str("message", a.KernelLog.Message)
+	}
 
 	e.appendEvent(w, a, ev, alert)
 	if alert {
@@ -646,6 +654,7 @@ func (e *Encoder) appendAuditd(w *writer, a *rules.Alert, ev *auditevent.Event) 
 		w.close()
 	}
 	appendModule(w, a.ModuleFile)
+	appendKernelLog(w, a.KernelLog)
 	appendAncestry(w, a)
 	appendRelated(w, a)
 	appendFirstSeen(w, a)

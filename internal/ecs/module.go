@@ -93,3 +93,17 @@ func appendModule(w *writer, mf *rules.ModuleFile) {
 	}
 	w.close()
 }
+
+// appendKernelLog writes auditd.kernel_log: where a kernel-log alert's
+// line sits in the kernel's log (its text is in message).
+func appendKernelLog(w *writer, l *rules.KernelLogLine) {
+	if l == nil {
+		return
+	}
+	w.open("kernel_log")
+	w.uint("sequence", l.Seq)
+	w.int("facility", int64(l.Facility))
+	w.int("level", int64(l.Level))
+	w.int("since_boot_us", l.Monotonic.Microseconds())
+	w.close()
+}

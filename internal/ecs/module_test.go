@@ -2,8 +2,10 @@ package ecs
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/auditlkm/auditlkm/internal/modfile"
 	"github.com/auditlkm/auditlkm/internal/rules"
@@ -131,5 +133,46 @@ func TestModuleFileOtherPath(t *testing.T) {
 	}
 	if v, _ := get(doc, "auditd.module.read_error"); v != "module file too large" {
 		t.Errorf("read_error = %v", v)
+	}
+}
+
+// TestKernelLogAlertTime: a kernel-log alert is dated by its line (the
+// reader's wall time of the kernel's time since boot), whether or not it
+// is tied to a load, and carries the line as message.
+func TestKernelLogAlertTime(t *testing.T) {
+	fields, err := LoadFields(moduleFieldsCSV)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 4, 21, 0, 0, 123e6, time.UTC)
+	l := &rules.KernelLogLine{Seq: 812, Level: 4, Monotonic: 95*time.Second + 1234*time.Microsecond, Time: at,
+		Message: "hello_oot: loading out-of-tree module taints kernel."}
+	untied := &rules.Alert{Rule: defLoad, Severity: rules.Medium, RiskScore: 47, Category: []string{"driver"},
+		Type: []string{"info"}, Action: "kernel-log-message", Reason: "kernel: " + l.Message, KernelLog: l}
+	tied, _ := moduleAlert(t, "hello_oot-unsigned.ko")
+	tied.KernelLog = l
+	for name, a := range map[string]*rules.Alert{"untied": untied, "tied": tied} {
+		t.Run(name, func(t *testing.T) {
+			var out bytes.Buffer
+			if err := newTestEncoder(t, &out).WriteAlert(a); err != nil {
+				t.Fatal(err)
+			}
+			doc := decode(t, out.Bytes())
+			if v, _ := get(doc, "@timestamp"); v != "2026-12-04T21:00:00.123Z" {
+				t.Errorf("@timestamp = %v", v)
+			}
+			if v, ok := get(doc, "auditd.warnings"); ok {
+				t.Errorf("warnings %v", v)
+			}
+			if v, _ := get(doc, "message"); v != l.Message {
+				t.Errorf("message = %v", v)
+			}
+			if v, _ := get(doc, "auditd.kernel_log.since_boot_us"); fmt.Sprint(v) != "95001234" {
+				t.Errorf("since_boot_us = %v", v)
+			}
+			for _, err := range ValidateDocument(doc, fields) {
+				t.Error(err)
+			}
+		})
 	}
 }

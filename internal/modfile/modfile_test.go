@@ -327,3 +327,21 @@ func gz(t *testing.T, b []byte) []byte {
 	}
 	return buf.Bytes()
 }
+
+func TestReadFileTimeout(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big.ko")
+	if err := os.WriteFile(big, make([]byte, 3*chunkBytes), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadFile(big, Limits{Timeout: time.Nanosecond}); !errors.Is(err, ErrTimeout) {
+		t.Errorf("3 chunks in 1ns: %v, want ErrTimeout", err)
+	}
+	small := filepath.Join(dir, "small.ko")
+	if err := os.WriteFile(small, readTestdata(t, "hello_oot-unsigned.ko"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if in, err := ReadFile(small, Limits{Timeout: time.Nanosecond}); err != nil || in.Modinfo.Name != "hello_oot" {
+		t.Errorf("one chunk is always read: %v", err)
+	}
+}

@@ -132,8 +132,8 @@ func readAll(fd int, size int64, lim Limits) ([]byte, error) {
 	buf := make([]byte, size+1) // one more: a file that grew is noticed
 	n := 0
 	for n < len(buf) {
-		if time.Now().After(deadline) {
-			return nil, ErrTimeout
+		if n > 0 && int64(n) < size && time.Now().After(deadline) {
+			return nil, ErrTimeout // checked between chunks: the first is always read
 		}
 		m, err := unix.Read(fd, buf[n:min(len(buf), n+chunkBytes)])
 		if errors.Is(err, unix.EINTR) {

@@ -87,6 +87,11 @@ type Alert struct {
 	// KernelLog is the kernel log line a kernel-log detection matched;
 	// Event is then the audit event of the same load, or nil.
 	KernelLog *KernelLogLine
+	// KernelLogModule is the module a kernel-log line names ("" when it
+	// names none); KernelLogTie says the alert may be tied to a load (the
+	// pipeline holds it briefly for a load that comes after the line).
+	KernelLogModule string
+	KernelLogTie    bool
 	// Ancestors are the process's known ancestors, parent first, at most
 	// MaxAncestors (from State.Ancestry). The pipeline fills them for an
 	// alert that has none.
