@@ -84,6 +84,35 @@ var (
 	}
 )
 
+// ootTied is what a kernel-log alert tied to a load of the out-of-tree
+// module carries from that load.
+var ootTied = merge(ootModinfo, map[string]string{
+	"event.action": "kernel-log-message", "process.name": "insmod", "process.executable": "/usr/bin/kmod",
+	"process.parent.command_line": script, "file.path": "/root/auditlkm_vm_oot.ko", "auditd.data.syscall": "finit_module",
+	"auditd.warnings": "",
+})
+
+// tiedToLoad checks the kernel-log alert's load under auditd.related is
+// the load's own audit event, close in time to the line.
+func tiedToLoad(t *testing.T, a alert, _ map[string]string) {
+	rel, _ := a.get("auditd.related").([]any)
+	if len(rel) != 1 {
+		t.Fatalf("auditd.related = %s, want the one load", a.str("auditd.related"))
+	}
+	r := alert(rel[0].(map[string]any))
+	if r.str("role") != "module-load" || r.str("sequence") != a.str("auditd.sequence") || r.str("process.pid") != a.str("process.pid") {
+		t.Errorf("related %s is not this alert's load (sequence %s, pid %s)", r, a.str("auditd.sequence"), a.str("process.pid"))
+	}
+	line, err1 := time.Parse(time.RFC3339Nano, a.str("@timestamp"))
+	load, err2 := time.Parse(time.RFC3339Nano, r.str("timestamp"))
+	if err1 != nil || err2 != nil {
+		t.Fatalf("timestamps: %v %v", err1, err2)
+	}
+	if d := line.Sub(load); d < -2*time.Second || d > 2*time.Second {
+		t.Errorf("kernel line dated %v, its load %v: %v apart", line, load, d)
+	}
+}
+
 // modprobeFile: modprobe names no file; the daemon reads the one the
 // finit_module descriptor points at through /proc/<pid>/fd, which races
 // with modprobe's exit (under TCG it loses about every other time: then
@@ -185,10 +214,23 @@ var mainExpectations = []expect{
 			"auditd.data.syscall": "finit_module", "file.path": "/root/auditlkm_vm_oot.ko",
 			"process.command_line": "/sbin/insmod /root/auditlkm_vm_oot.ko level=3",
 		}, ootModinfo)},
+	// The kernel prints both lines inside load_module, before the syscall
+	// returns and its records are emitted: tied to the load all the same,
+	// dated by the line (microseconds since boot made wall time).
 	{scenario: "out-of-tree", match: map[string]string{"rule.id": "kernel-log-out-of-tree-module"},
-		want: map[string]string{"event.action": "kernel-log-message", "event.reason": "kernel: auditlkm_vm_oot: loading out-of-tree module taints kernel."}},
+		want: merge(ootTied, map[string]string{
+			"message": "auditlkm_vm_oot: loading out-of-tree module taints kernel.", "auditd.kernel_log.level": "4",
+			"event.reason":         "^kernel: auditlkm_vm_oot: loading out-of-tree module taints kernel. (audit event ",
+			"process.command_line": "/sbin/insmod /root/auditlkm_vm_oot.ko level=3", "auditd.related": "~\"match\":\"kern-module-name\"",
+		}),
+		check: tiedToLoad},
 	{scenario: "out-of-tree", match: map[string]string{"rule.id": "kernel-log-unsigned-module"},
-		want: map[string]string{"event.reason": "kernel: auditlkm_vm_oot: module verification failed: signature and/or required key missing - tainting kernel"}},
+		want: merge(ootTied, map[string]string{
+			"message":              "auditlkm_vm_oot: module verification failed: signature and/or required key missing - tainting kernel",
+			"event.reason":         "^kernel: auditlkm_vm_oot: module verification failed: signature and/or required key missing - tainting kernel (audit event ",
+			"process.command_line": "/sbin/insmod /root/auditlkm_vm_oot.ko level=3", "auditd.related": "~\"match\":\"kern-module-name\"",
+		}),
+		check: tiedToLoad},
 	{scenario: "out-of-tree", match: map[string]string{"rule.id": "kernel-module-unload", "auditd.data.name": "auditlkm_vm_oot"},
 		want: merge(fromScript, map[string]string{"process.command_line": "/sbin/rmmod auditlkm_vm_oot"})},
 	{scenario: "modprobe-install", match: map[string]string{"rule.id": "lkm-config-file-creation", "file.path": "/etc/modprobe.d/auditlkm-vm.conf"},
@@ -260,8 +302,15 @@ var sigEnforceExpectations = []expect{
 				t.Errorf("refused load has a KERN_MODULE name: %v", a.get("auditd.data.name"))
 			}
 		}},
+	// The rejection line names no module: tied to the load the kernel
+	// refused for its signature.
 	{scenario: "unsigned refused", match: map[string]string{"rule.id": "kernel-log-module-rejected"},
-		want: map[string]string{"event.reason": "kernel: Loading of unsigned module is rejected"}},
+		want: merge(ootTied, map[string]string{
+			"message": "Loading of unsigned module is rejected", "event.reason": "^kernel: Loading of unsigned module is rejected (audit event ",
+			"process.command_line": "/sbin/insmod /root/auditlkm_vm_oot.ko", "auditd.data.exit": "-129", "event.outcome": "failure",
+			"auditd.related": "~\"match\":\"refused-load\"",
+		}),
+		check: tiedToLoad},
 	{scenario: "signed loaded", match: map[string]string{"rule.id": "kernel-module-load", "auditd.data.name": "dummy"},
 		want: merge(fromScript, map[string]string{"auditd.data.exit": "0", "process.name": "insmod", "file.hash.sha256": "$dummy"}, debianSigned)},
 }
