@@ -48,6 +48,8 @@ func TestReplayVMRecords(t *testing.T) {
 			// busybox's insmod applet, run by the shell without exec.
 			{"kernel-module-load", "loaded-kernel-module", "finit_module", "0", "ifb", "/bin/sh /script.sh"},
 			{"kexec-kernel-load", "kexec_load", "kexec_load", "0", "", "/usr/sbin/kexec -l /boot/vmlinuz --append=console=ttyS0"},
+			{"kexec-kernel-load", "kexec_load", "kexec_load", "0", "", "/usr/sbin/kexec -u"},
+			{"kexec-kernel-load", "kexec_file_load", "kexec_file_load", "0", "", "/usr/sbin/kexec -s -l /boot/vmlinuz --append=console=ttyS0 kexec-file"},
 		}},
 		{"vm-debian12-6.1-sig-enforce.log", []load{
 			// module.sig_enforce=1: the unsigned module is refused with
@@ -77,7 +79,7 @@ func TestReplayVMRecords(t *testing.T) {
 				if err := json.Unmarshal(line, &a); err != nil {
 					t.Fatalf("%v: %s", err, line)
 				}
-				if !strings.Contains(a.Auditd.Data.Syscall, "module") && a.Auditd.Data.Syscall != "kexec_load" {
+				if !strings.Contains(a.Auditd.Data.Syscall, "module") && !strings.HasPrefix(a.Auditd.Data.Syscall, "kexec_") {
 					continue
 				}
 				got = append(got, load{a.Rule.ID, a.Event.Action, a.Auditd.Data.Syscall, a.Auditd.Data.Exit.String(), a.Auditd.Data.Name, a.Proc.CommandLine})

@@ -280,13 +280,26 @@ var mainExpectations = []expect{
 			"event.outcome": "success", "auditd.data.syscall": "finit_module", "process.executable": "/bin/busybox",
 			"process.name": "insmod",
 		}},
-	{scenario: "kexec", match: map[string]string{"rule.id": "kexec-kernel-load", "event.action": "kexec_load"},
+	{scenario: "kexec", match: map[string]string{"rule.id": "kexec-kernel-load", "event.action": "kexec_load", "process.command_line": "^/usr/sbin/kexec -l "},
 		want: merge(fromScript, map[string]string{
-			"auditd.data.syscall": "kexec_load", "auditd.data.exit": "0", "process.name": "kexec",
+			"auditd.data.syscall": "kexec_load", "auditd.data.exit": "0", "process.name": "kexec", "event.severity": "3",
 			"process.executable": "/usr/sbin/kexec", "process.command_line": "/usr/sbin/kexec -l /boot/vmlinuz --append=console=ttyS0",
+			"event.reason": "/usr/sbin/kexec loaded a new kernel image with kexec_load",
 		})},
-	{scenario: "kexec", match: map[string]string{"rule.id": "kexec-kernel-load", "event.action": "kexec-tool"},
+	{scenario: "kexec", match: map[string]string{"rule.id": "kexec-kernel-load", "event.action": "kexec-tool", "process.command_line": "^/usr/sbin/kexec -l "},
 		want: merge(fromScript, map[string]string{"auditd.data.syscall": "execve", "process.executable": "/usr/sbin/kexec"})},
+	// kexec -u: kexec_load with no segments unloads; not a new image.
+	{scenario: "kexec", match: map[string]string{"rule.id": "kexec-kernel-load", "event.action": "kexec_load", "process.command_line": "/usr/sbin/kexec -u"},
+		want: merge(fromScript, map[string]string{
+			"auditd.data.syscall": "kexec_load", "auditd.data.a1": "0", "event.severity": "2",
+			"event.reason": "/usr/sbin/kexec unloaded the staged kexec kernel image (kexec_load with no segments)",
+		})},
+	{scenario: "kexec-file", match: map[string]string{"rule.id": "kexec-kernel-load", "event.action": "kexec_file_load"},
+		want: merge(fromScript, map[string]string{
+			"auditd.data.syscall": "kexec_file_load", "auditd.data.exit": "0", "process.name": "kexec", "event.severity": "3",
+			"process.command_line": "/usr/sbin/kexec -s -l /boot/vmlinuz --append=console=ttyS0 kexec-file",
+			"event.reason":         "/usr/sbin/kexec loaded a new kernel image with kexec_file_load",
+		})},
 }
 
 // sigEnforceExpectations are the alerts of the module.sig_enforce=1 boot.

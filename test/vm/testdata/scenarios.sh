@@ -67,6 +67,9 @@ else
 	step kexec
 	/usr/sbin/kexec -l /boot/vmlinuz --append="console=ttyS0" || fail "kexec -l"
 	cat /sys/kernel/kexec_loaded >/out/kexec_loaded
+	/usr/sbin/kexec -u || fail "kexec -u"
+	step kexec-file
+	/usr/sbin/kexec -s -l /boot/vmlinuz --append="console=ttyS0 kexec-file" || fail "kexec -s -l"
 fi
 step done
 sleep 1
