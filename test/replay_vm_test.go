@@ -39,6 +39,11 @@ func TestReplayVMRecords(t *testing.T) {
 			{"kernel-module-unload", "unloaded-kernel-module", "delete_module", "0", "dummy", "/sbin/rmmod -v dummy"},
 			{"kernel-module-load", "loaded-kernel-module", "finit_module", "0", "auditlkm_vm_oot", "/sbin/insmod /root/auditlkm_vm_oot.ko level=3"},
 			{"kernel-module-unload", "unloaded-kernel-module", "delete_module", "0", "auditlkm_vm_oot", "/sbin/rmmod auditlkm_vm_oot"},
+			// Loaded by a modprobe.d install command. Live, it is also linked
+			// to the configuration (lkm-config-then-load); replay does not
+			// link it.
+			{"kernel-module-load", "loaded-kernel-module", "finit_module", "0", "nlmon", "/sbin/modprobe nlmon"},
+			{"kernel-module-unload", "unloaded-kernel-module", "delete_module", "0", "nlmon", "/sbin/rmmod nlmon"},
 			{"kernel-module-load", "loaded-kernel-module", "finit_module", "0", "nlmon", "/sbin/insmod /lib/modules/6.1.0-57-amd64/updates/vmdrop.ko"},
 			{"lkm-dropped-then-loaded", "loaded-dropped-kernel-module", "finit_module", "0", "nlmon", "/sbin/insmod /lib/modules/6.1.0-57-amd64/updates/vmdrop.ko"},
 			{"kernel-module-unload", "unloaded-kernel-module", "delete_module", "0", "nlmon", "/sbin/rmmod nlmon"},

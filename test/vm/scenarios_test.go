@@ -241,6 +241,34 @@ var mainExpectations = []expect{
 		}},
 	{scenario: "modprobe-install", match: map[string]string{"rule.id": "kmod-load-tool", "process.command_line": "/sbin/modprobe auditlkm_vm_fake"},
 		want: merge(fromScript, map[string]string{"process.executable": "/usr/bin/kmod", "event.reason": "~modprobe run to load auditlkm_vm_fake"})},
+	// The install command ran by modprobe loads nlmon: linked to the
+	// configuration that named the module modprobe was asked for.
+	{scenario: "modprobe-install", match: map[string]string{"rule.id": "kernel-module-load", "process.command_line": "/sbin/modprobe nlmon"},
+		want: map[string]string{
+			"event.outcome": "success", "auditd.data.name": "nlmon", "process.name": "modprobe",
+			"process.parent.command_line": "/sbin/modprobe auditlkm_vm_fake", "process.parent.executable": "/usr/bin/kmod",
+		}},
+	{scenario: "modprobe-install", match: map[string]string{"rule.id": "lkm-config-then-load", "process.command_line": "/sbin/modprobe nlmon"},
+		want: map[string]string{
+			"event.outcome": "success", "auditd.data.name": "nlmon", "auditd.data.syscall": "finit_module",
+			"process.parent.command_line": "/sbin/modprobe auditlkm_vm_fake",
+			"event.reason":                "~named by module configuration written before: /etc/modprobe.d/auditlkm-vm.conf",
+		},
+		check: func(t *testing.T, a alert, _ map[string]string) {
+			rel, _ := a.get("auditd.related").([]any)
+			if len(rel) != 1 {
+				t.Fatalf("auditd.related = %s, want the configuration write", a.str("auditd.related"))
+			}
+			r := alert(rel[0].(map[string]any))
+			for k, want := range map[string]string{
+				"role": "module-config-write", "file.path": "/etc/modprobe.d/auditlkm-vm.conf", "linked_by": "auditlkm_vm_fake",
+				"process.command_line": script,
+			} {
+				if r.str(k) != want {
+					t.Errorf("related %s = %q, want %q", k, r.str(k), want)
+				}
+			}
+		}},
 	{scenario: "dropped-then-loaded", match: map[string]string{"rule.id": "kernel-object-file-creation", "file.name": "vmdrop.ko"},
 		// busybox's cp applet, forked by the script's shell without exec:
 		// the record's comm names it (issue 12).

@@ -49,9 +49,12 @@ else
 	/sbin/insmod /root/auditlkm_vm_oot.ko level=3 || fail "out-of-tree insmod"
 	/sbin/rmmod auditlkm_vm_oot || fail "out-of-tree rmmod"
 	step modprobe-install
-	echo 'install auditlkm_vm_fake /bin/sh -c "echo ran >/tmp/install-ran"' >/etc/modprobe.d/auditlkm-vm.conf
+	# The install command of a name nothing provides loads a real module:
+	# the persistence hook an attacker leaves in modprobe.d.
+	echo 'install auditlkm_vm_fake /bin/sh -c "echo ran >/tmp/install-ran; /sbin/modprobe nlmon"' >/etc/modprobe.d/auditlkm-vm.conf
 	/sbin/modprobe auditlkm_vm_fake || fail "modprobe install line"
 	[ -f /tmp/install-ran ] || fail "install line did not run"
+	/sbin/rmmod nlmon || fail "install line loaded no nlmon"
 	step dropped-then-loaded
 	mkdir -p $M/updates
 	cp $M/kernel/drivers/net/nlmon.ko $M/updates/vmdrop.ko
