@@ -43,6 +43,9 @@ type assets struct {
 	oot     string // out-of-tree module built against the headers
 	initmod string // static init_module(2) caller
 	err     error
+	// missing: err is about getting the kernel (apt, network), not about
+	// this checkout: a skip outside CI instead of a failure.
+	missing bool
 }
 
 var (
@@ -67,7 +70,7 @@ func setup(t *testing.T) *assets {
 		shared.err = buildAssets(&shared)
 	})
 	if shared.err != nil {
-		if os.Getenv(EnvRequire) == "1" || os.Getenv("AUDITLKM_REQUIRE_KERNEL") == "1" {
+		if !shared.missing || os.Getenv(EnvRequire) == "1" || os.Getenv("AUDITLKM_REQUIRE_KERNEL") == "1" {
 			t.Fatal(shared.err)
 		}
 		t.Skip(shared.err)
@@ -84,6 +87,7 @@ func buildAssets(a *assets) error {
 	}
 	start := time.Now()
 	if a.kernel, err = PrepareKernel(ctx, DefaultCacheDir()); err != nil {
+		a.missing = true
 		return fmt.Errorf("prepare Debian kernel: %w", err)
 	}
 	prepared := time.Since(start)
