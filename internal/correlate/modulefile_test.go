@@ -121,3 +121,12 @@ func TestProcFDReadsTheLoadedFile(t *testing.T) {
 		t.Fatalf("info %+v err %q", ml.FileInfo, ml.FileErr)
 	}
 }
+
+// TestNodeStoresDoNotReadModuleFiles: a named node's load names a file on
+// another host; this machine's file of that name is not it.
+func TestNodeStoresDoNotReadModuleFiles(t *testing.T) {
+	cfg := DefaultConfig()
+	if !cfg.ReadModuleFiles || NodeConfig(cfg, DefaultMaxNodes).ReadModuleFiles {
+		t.Errorf("local reads %v, node reads %v", cfg.ReadModuleFiles, NodeConfig(cfg, DefaultMaxNodes).ReadModuleFiles)
+	}
+}
