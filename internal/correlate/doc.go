@@ -74,7 +74,9 @@
 // load is observed (FileInfo, FileErr, FileMismatch): through
 // /proc/<pid>/fd when that is how it was found (the very file loaded,
 // even if deleted since), within ModuleFileReadBudget files a second and
-// ModuleFileLimits, cached by device, inode, size, mtime and ctime.
+// ModuleFileLimits, cached by device, inode, size, mtime and ctime. A
+// modprobe load names no file: live, its file is looked up by the
+// KERN_MODULE name in the running kernel's modules.dep (FileFromModulesDep).
 //
 // # Bounds
 //

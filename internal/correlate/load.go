@@ -168,6 +168,16 @@ func (s *Store) observeLoad(e *proc, ev *auditevent.Event, at int64) {
 			ml.File, ml.FileSource, fdPath = f, FileFromProcFD, link
 		}
 	}
+	if ml.File == "" && ml.Name != "" && s.live() && s.cfg.ReadModuleFiles && s.cfg.ModulesRoot != "" && modprobeUsesModulesDep(e.p.Args) {
+		// modprobe (a person's or the kernel's autoload) found the file
+		// in the running kernel's modules.dep: so does the store.
+		if s.modDep.path == "" {
+			s.modDep.path = modulesDepPath(s.cfg.ModulesRoot)
+		}
+		if f := s.modDep.lookup(ml.Name); f != "" {
+			ml.File, ml.FileSource = f, FileFromModulesDep
+		}
+	}
 	s.readModuleFile(&ml, fdPath)
 	if ml.Name == "" && ml.File != "" {
 		ml.Name, ml.NameFromFile = ModuleNameFromFile(ml.File), true
