@@ -177,3 +177,31 @@ func TestModprobeLoadFileFromModulesDep(t *testing.T) {
 		}
 	})
 }
+
+// TestFinitFDWinsOverSpoofedArguments: a live loader whose arguments (or
+// rewritten proctitle) name an innocent module while it hands finit_module
+// another file: the fd is what the kernel loaded.
+func TestFinitFDWinsOverSpoofedArguments(t *testing.T) {
+	dir := t.TempDir()
+	innocent := filepath.Join(dir, "dummy.ko")
+	must(t, os.WriteFile(innocent, []byte("not read"), 0o600))
+	evil := filepath.Join(dir, "evil.ko")
+	copyTestModule(t, evil)
+	f, err := os.Open(evil)
+	must(t, err)
+	defer f.Close()
+	me := tp{pid: os.Getpid(), ppid: os.Getppid(), comm: "insmod", exe: "/proc/self/exe", args: []string{"insmod", innocent}, cwd: "/"}
+	s, _, _ := testStore(t, func(c *Config) { c.ProcRoot = "/proc" })
+	now := time.Now().UnixMilli()
+	s.Observe(execEv(t, now-5, 1, me))
+	e := finitEv(t, now, 2, me, "")
+	e.Syscall.Args[0] = uint64(f.Fd())
+	s.Observe(e)
+	ml, _ := s.ModuleLoad()
+	if ml.File != evil || ml.FileSource != FileFromProcFD || len(ml.FileMismatch) != 1 || !strings.Contains(ml.FileMismatch[0], innocent) {
+		t.Fatalf("load %+v", ml)
+	}
+	if ml.FileInfo == nil || ml.FileInfo.Modinfo.Name != "hello_oot" {
+		t.Errorf("file read %+v", ml.FileInfo)
+	}
+}
