@@ -25,6 +25,10 @@ type outputOptions struct {
 	events         string // like alerts; "" (the default) writes no events
 	includeRecords bool
 	syslog         output.SyslogConfig
+	// unknownSource: events without a node name may come from any
+	// machine (replay): host.* only from node names, this machine as
+	// observer.* (see ecs.Config.UnknownSource). Not a flag.
+	unknownSource bool
 }
 
 func (o *outputOptions) bind(fs *pflag.FlagSet) {
@@ -81,6 +85,7 @@ func (o *outputOptions) build(stdout io.Writer, reg prometheus.Registerer, log *
 	}
 	ecfg := ecs.DefaultConfig()
 	ecfg.IncludeRecords = o.includeRecords
+	ecfg.UnknownSource = o.unknownSource
 	enc, err := ecs.NewEncoder(io.Discard, hostInfo(), ecfg)
 	if err != nil {
 		return nil, err
@@ -218,17 +223,23 @@ func (o *outputOptions) validate() error {
 	return nil
 }
 
-// memoryStore is a correlation store without persisted state, for replay
+// memoryStore is the correlation state without persistence, for replay
 // (procRoot "": a log's processes are not this host's) and plugin mode
-// (procRoot /proc: auditd runs here). readModules reads the module file
-// of each load (a replay only when asked: the file here may not be the
-// one the log's host loaded).
-func memoryStore(log *slog.Logger, procRoot string, readModules bool) (*correlate.Store, error) {
+// (procRoot /proc: auditd runs here): a store for events without a node
+// name, and one per named node (auditd's node=, never read from /proc).
+// reg (nil: none) receives the node stores' metrics. readModules reads the
+// module file of each local load (a replay only when asked: the file here
+// may not be the one the log's host loaded); named nodes' never.
+func memoryStore(log *slog.Logger, procRoot string, readModules bool, reg prometheus.Registerer) (*correlate.Nodes, error) {
 	ccfg := correlate.DefaultConfig()
 	ccfg.StateDir, ccfg.ProcRoot, ccfg.ReadModuleFiles = "", procRoot, readModules
 	cm, err := correlate.NewMetrics(prometheus.NewRegistry())
 	if err != nil {
 		return nil, err
 	}
-	return correlate.New(ccfg, log, cm)
+	local, err := correlate.New(ccfg, log, cm)
+	if err != nil {
+		return nil, err
+	}
+	return correlate.NewNodes(local, correlate.NodeConfig(ccfg, correlate.DefaultMaxNodes), correlate.DefaultMaxNodes, log, reg)
 }

@@ -19,6 +19,7 @@ const (
 	DefaultSeenTTL        = 90 * 24 * time.Hour
 	DefaultLearningPeriod = 24 * time.Hour
 	DefaultLinkWindow     = 24 * time.Hour
+	DefaultModulesRoot    = "/lib/modules"
 )
 
 // maxTableEntries bounds every table cap a Config may ask for.
@@ -61,6 +62,9 @@ type Config struct {
 	// A live daemon wants it; a replay only when asked: the file on the
 	// replaying machine may not be the one that was loaded.
 	ReadModuleFiles bool
+	// ModulesRoot holds <release>/modules.dep, where a modprobe load's
+	// file is looked up (live, with ReadModuleFiles). Default /lib/modules.
+	ModulesRoot string
 }
 
 // DefaultConfig returns the configuration of a live daemon.
@@ -78,6 +82,7 @@ func DefaultConfig() Config {
 		LinkWindow:     DefaultLinkWindow,
 
 		ReadModuleFiles: true,
+		ModulesRoot:     DefaultModulesRoot,
 	}
 }
 

@@ -168,6 +168,28 @@ func (s *Store) observeLoad(e *proc, ev *auditevent.Event, at int64) {
 			ml.File, ml.FileSource, fdPath = f, FileFromProcFD, link
 		}
 	}
+	if ml.FileSource != FileFromProcFD && ml.File != "" && sc.Name == "finit_module" && sc.Args[0] < 1<<20 &&
+		s.cfg.ReadModuleFiles {
+		// Arguments and opens are what the process says or did before;
+		// the fd finit_module was given is what the kernel loaded. While
+		// the loader lives, the fd wins and a disagreement is noted (a
+		// loader that rewrote its proctitle to name an innocent module).
+		if f, link := s.readFD(e, int(sc.Args[0]), at); f != "" && strings.TrimSuffix(f, " (deleted)") != ml.File {
+			ml.FileMismatch = append(ml.FileMismatch, "the loader's "+ml.FileSource+" names "+strconv.Quote(ml.File)+
+				", the fd it gave finit_module is "+strconv.Quote(f))
+			ml.File, ml.FileSource, ml.Dev, ml.Inode, fdPath = f, FileFromProcFD, "", 0, link
+		}
+	}
+	if ml.File == "" && ml.Name != "" && s.live() && s.cfg.ReadModuleFiles && s.cfg.ModulesRoot != "" && modprobeUsesModulesDep(e.p.Args) {
+		// modprobe (a person's or the kernel's autoload) found the file
+		// in the running kernel's modules.dep: so does the store.
+		if s.modDep.path == "" {
+			s.modDep.path = modulesDepPath(s.cfg.ModulesRoot)
+		}
+		if f := s.modDep.lookup(ml.Name); f != "" {
+			ml.File, ml.FileSource = f, FileFromModulesDep
+		}
+	}
 	s.readModuleFile(&ml, fdPath)
 	if ml.Name == "" && ml.File != "" {
 		ml.Name, ml.NameFromFile = ModuleNameFromFile(ml.File), true

@@ -2,6 +2,7 @@ package correlate
 
 import (
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -119,5 +120,88 @@ func TestProcFDReadsTheLoadedFile(t *testing.T) {
 	}
 	if ml.FileInfo == nil || ml.FileErr != "" || ml.FileInfo.Modinfo.Name != "hello_oot" || ml.FileInfo.Path != ml.File {
 		t.Fatalf("info %+v err %q", ml.FileInfo, ml.FileErr)
+	}
+}
+
+// TestNodeStoresDoNotReadModuleFiles: a named node's load names a file on
+// another host; this machine's file of that name is not it.
+func TestNodeStoresDoNotReadModuleFiles(t *testing.T) {
+	cfg := DefaultConfig()
+	if !cfg.ReadModuleFiles || NodeConfig(cfg, DefaultMaxNodes).ReadModuleFiles {
+		t.Errorf("local reads %v, node reads %v", cfg.ReadModuleFiles, NodeConfig(cfg, DefaultMaxNodes).ReadModuleFiles)
+	}
+}
+
+// TestModprobeLoadFileFromModulesDep: modprobe names a module, not a
+// file; live, the store finds the file where modprobe did, in the
+// running kernel's modules.dep, and reads it.
+func TestModprobeLoadFileFromModulesDep(t *testing.T) {
+	fp := newFakeProc(t)
+	root := t.TempDir()
+	dep := modulesDepPath(root)
+	must(t, os.MkdirAll(filepath.Join(filepath.Dir(dep), "kernel/drivers/net"), 0o755))
+	ko := filepath.Join(filepath.Dir(dep), "kernel/drivers/net/hello-oot.ko")
+	copyTestModule(t, ko)
+	must(t, os.WriteFile(dep, []byte("kernel/net/6lowpan/nhc_hop.ko: kernel/net/6lowpan/6lowpan.ko\nkernel/drivers/net/hello-oot.ko:\n"), 0o644))
+	for _, c := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"modprobe by name", []string{"modprobe", "hello_oot"}, ko},
+		{"the kernel's autoload", []string{"/sbin/modprobe", "-q", "--", "hello-oot"}, ko},
+		{"modprobe from another directory", []string{"modprobe", "-d", "/tmp/x", "hello_oot"}, ""},
+		{"insmod is not modprobe", []string{"insmod"}, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s, _, _ := testStore(t, func(cfg *Config) { cfg.ProcRoot, cfg.ModulesRoot = fp.root, root })
+			p := tp{pid: 2300, ppid: 1, comm: path.Base(c.args[0]), exe: "/usr/bin/kmod", args: c.args, cwd: "/"}
+			s.Observe(execEv(t, 100, 1, p))
+			s.Observe(finitEv(t, 101, 2, p, "hello_oot"))
+			ml, _ := s.ModuleLoad()
+			if ml.File != c.want {
+				t.Fatalf("file %q (%s), want %q", ml.File, ml.FileSource, c.want)
+			}
+			if c.want != "" && (ml.FileSource != FileFromModulesDep || ml.FileInfo == nil || ml.FileInfo.Modinfo.Name != "hello_oot") {
+				t.Errorf("load %+v", ml)
+			}
+		})
+	}
+	t.Run("a replay never looks", func(t *testing.T) {
+		s, _, _ := testStore(t, func(cfg *Config) { cfg.ModulesRoot = root })
+		p := tp{pid: 2301, ppid: 1, comm: "modprobe", exe: "/usr/bin/kmod", args: []string{"modprobe", "hello_oot"}, cwd: "/"}
+		s.Observe(execEv(t, 100, 1, p))
+		s.Observe(finitEv(t, 101, 2, p, "hello_oot"))
+		if ml, _ := s.ModuleLoad(); ml.File != "" {
+			t.Errorf("replay resolved %q", ml.File)
+		}
+	})
+}
+
+// TestFinitFDWinsOverSpoofedArguments: a live loader whose arguments (or
+// rewritten proctitle) name an innocent module while it hands finit_module
+// another file: the fd is what the kernel loaded.
+func TestFinitFDWinsOverSpoofedArguments(t *testing.T) {
+	dir := t.TempDir()
+	innocent := filepath.Join(dir, "dummy.ko")
+	must(t, os.WriteFile(innocent, []byte("not read"), 0o600))
+	evil := filepath.Join(dir, "evil.ko")
+	copyTestModule(t, evil)
+	f, err := os.Open(evil)
+	must(t, err)
+	defer f.Close()
+	me := tp{pid: os.Getpid(), ppid: os.Getppid(), comm: "insmod", exe: "/proc/self/exe", args: []string{"insmod", innocent}, cwd: "/"}
+	s, _, _ := testStore(t, func(c *Config) { c.ProcRoot = "/proc" })
+	now := time.Now().UnixMilli()
+	s.Observe(execEv(t, now-5, 1, me))
+	e := finitEv(t, now, 2, me, "")
+	e.Syscall.Args[0] = uint64(f.Fd())
+	s.Observe(e)
+	ml, _ := s.ModuleLoad()
+	if ml.File != evil || ml.FileSource != FileFromProcFD || len(ml.FileMismatch) != 1 || !strings.Contains(ml.FileMismatch[0], innocent) {
+		t.Fatalf("load %+v", ml)
+	}
+	if ml.FileInfo == nil || ml.FileInfo.Modinfo.Name != "hello_oot" {
+		t.Errorf("file read %+v", ml.FileInfo)
 	}
 }

@@ -41,7 +41,8 @@ type Store struct {
 
 	cur eventRef // the event being observed
 
-	modCache      *modfile.Cache // module files read for loads (modfile.go)
+	modCache      *modfile.Cache // module files read for loads (modulefile.go)
+	modDep        modulesDep     // the running kernel's modules.dep (modulesdep.go)
 	modBudgetSec  int64
 	modBudgetUse  int
 	modBudgetTime time.Duration

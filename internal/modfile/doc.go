@@ -19,6 +19,8 @@
 // at most Limits.MaxBytes and within Limits.Timeout. A Cache keyed by
 // (device, inode, size, mtime, ctime) spares re-reading the same file.
 //
-// Gzip-compressed modules (.ko.gz) are decompressed (bounded) before
-// parsing; xz and zstd ones are hashed and reported as compressed only.
+// Gzip- and zstd-compressed modules (.ko.gz, .ko.zst) are decompressed
+// (bounded: output, zstd window and memory) before parsing; xz ones are
+// hashed and reported as compressed only (no decoder here bounds the
+// dictionary a hostile header may ask for).
 package modfile

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // Bounds of what one module file may make the parser do.
@@ -148,7 +150,7 @@ func parseContent(in *Info, data []byte, depth int) {
 	case bytes.HasPrefix(data, []byte{0x1f, 0x8b}):
 		in.Compression = "gzip"
 		if depth > 0 {
-			in.problem("gzip inside gzip: not unpacked")
+			in.problem("gzip inside a compressed module: not unpacked")
 			return
 		}
 		raw, err := gunzip(data, maxUnpacked(len(data)))
@@ -164,7 +166,16 @@ func parseContent(in *Info, data []byte, depth int) {
 		return
 	case bytes.HasPrefix(data, []byte{0x28, 0xb5, 0x2f, 0xfd}):
 		in.Compression = "zstd"
-		in.problem("zstd-compressed module: content not parsed")
+		if depth > 0 {
+			in.problem("zstd inside a compressed module: not unpacked")
+			return
+		}
+		raw, err := unzstd(data, maxUnpacked(len(data)))
+		if err != nil {
+			in.problem("zstd: %v", err)
+			return
+		}
+		parseContent(in, raw, depth+1)
 		return
 	}
 	body := data
@@ -180,6 +191,28 @@ func parseContent(in *Info, data []byte, depth int) {
 // times; 16 times the file, at most 256 MiB, leaves room without letting a
 // small bomb take the memory.
 func maxUnpacked(n int) int64 { return min(int64(n)*16+1<<20, 256<<20) }
+
+// unzstd decompresses one zstd stream, at most limit bytes, with the
+// decoder's window and memory bounded by limit too (a hostile frame header
+// cannot ask for more).
+func unzstd(data []byte, limit int64) ([]byte, error) {
+	zr, err := zstd.NewReader(bytes.NewReader(data), zstd.WithDecoderConcurrency(1),
+		zstd.WithDecoderMaxMemory(uint64(limit)), zstd.WithDecoderMaxWindow(uint64(min(limit, 64<<20))),
+		zstd.WithDecoderLowmem(true))
+	if err != nil {
+		return nil, err
+	}
+	defer zr.Close()
+	var out bytes.Buffer
+	n, err := io.Copy(&out, io.LimitReader(zr, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if n > limit {
+		return nil, fmt.Errorf("more than %d bytes unpacked", limit)
+	}
+	return out.Bytes(), nil
+}
 
 func gunzip(data []byte, limit int64) ([]byte, error) {
 	zr, err := gzip.NewReader(bytes.NewReader(data))

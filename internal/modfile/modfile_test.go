@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 func readTestdata(t testing.TB, name string) []byte {
@@ -52,6 +54,7 @@ func TestParseRealModules(t *testing.T) {
 				DigestAlgorithm: "sha256", SigAlgorithm: "rsa"}},
 		{"hello_oot-unsigned.ko", "37a5d14a88b7c91991148a230cfb9ed51acadcb2f2ec8414d565c9aa419ad65d", "", hello, nil},
 		{"hello_oot-unsigned.ko.gz", "", "gzip", hello, nil},
+		{"hello_oot-unsigned.ko.zst", "", "zstd", hello, nil},
 		{"hello_oot-signed-sha512.ko", "f5eb7547fa869c7f808c5d889b2417f80c0db44536b83efe590870e168e4e4ec", "", hello,
 			&Signature{IDType: IDTypePKCS7, Type: "PKCS#7", Signer: "auditlkm test signing key", Serial: "12:34:AB:CD",
 				DigestAlgorithm: "sha512", SigAlgorithm: "rsa"}},
@@ -226,6 +229,31 @@ func TestParseForgedModinfoName(t *testing.T) {
 func TestGzipBomb(t *testing.T) {
 	if _, err := gunzip(gz(t, make([]byte, 1<<20)), 1<<16); err == nil {
 		t.Error("a bomb past the limit was unpacked")
+	}
+}
+
+func TestZstdBounds(t *testing.T) {
+	enc, err := zstd.NewWriter(nil, zstd.WithWindowSize(1<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bomb := enc.EncodeAll(make([]byte, 4<<20), nil)
+	if _, err := unzstd(bomb, 1<<16); err == nil {
+		t.Error("a bomb past the limit was unpacked")
+	}
+	// A frame header asking for a 2 GiB window (zstd --long=31) of a
+	// 1 KiB file: refused, not allocated.
+	huge := []byte{0x28, 0xb5, 0x2f, 0xfd, 0x00, 0xa8}
+	in := Parse(append(huge, make([]byte, 64)...))
+	if in.Compression != "zstd" || len(in.Problems) == 0 || in.ELF {
+		t.Errorf("%+v", in)
+	}
+}
+
+func TestXzIsHashedNotUnpacked(t *testing.T) {
+	in := Parse(readTestdata(t, "hello_oot-unsigned.ko.xz"))
+	if in.Compression != "xz" || in.ELF || len(in.SHA256) != 64 || !strings.Contains(strings.Join(in.Problems, ""), "xz") {
+		t.Errorf("%+v", in)
 	}
 }
 

@@ -15,8 +15,10 @@ import (
 // names the load's process, file and event) or KernelLogHold passes (then
 // it goes out as it is), at most maxHeldKernelLog at once.
 const (
-	// KernelLogHold is how long a kernel-log alert waits for its load.
-	KernelLogHold = 2 * time.Second
+	// KernelLogHold is how long a kernel-log alert waits for its load
+	// (milliseconds on a real machine; a slow guest under emulation or a
+	// module whose init takes its time need more).
+	KernelLogHold = 5 * time.Second
 	// maxHeldKernelLog bounds the alerts held; when full, the oldest goes
 	// out untied.
 	maxHeldKernelLog = 64
@@ -46,13 +48,20 @@ func (p *Processor) KernelLog(l *rules.KernelLogLine) {
 			continue
 		}
 		for _, a := range kr.EvaluateKernelLog(l, &p.loads) {
-			if a.Event == nil && a.KernelLogTie && a.Suppressed == "" {
+			if a.Event == nil && a.KernelLogTie && a.Suppressed == "" && p.recent(l) {
 				p.hold(a)
 				continue
 			}
 			p.deliver(&a, p.state()) // the state gives a tied load's process its ancestry
 		}
 	}
+}
+
+// recent reports whether l was logged within KernelLogHold of now: an
+// older line (the ring buffer's backlog at start) belongs to a load that
+// came before, if any, and is not held for one to come.
+func (p *Processor) recent(l *rules.KernelLogLine) bool {
+	return l.Time.IsZero() || p.now().Sub(l.Time) <= KernelLogHold
 }
 
 func (p *Processor) hold(a rules.Alert) {

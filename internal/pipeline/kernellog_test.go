@@ -213,6 +213,13 @@ func TestKernelLogTiedToItsLoadInEitherOrder(t *testing.T) {
 			t.Fatalf("after flush: alerts %d held %d", len(f.kernelLogAlerts()), len(f.p.held))
 		}
 	})
+	t.Run("a line from the backlog (logged before the hold) is not held", func(t *testing.T) {
+		f := newKlogFixture(t)
+		f.line(lineOutOfTree, rules.FacilityKernel, loadAt.Add(-time.Hour))
+		if len(f.p.held) != 0 || len(f.kernelLogAlerts()) != 1 {
+			t.Fatalf("held %d written %d", len(f.p.held), len(f.kernelLogAlerts()))
+		}
+	})
 	t.Run("a line a user process wrote is not held", func(t *testing.T) {
 		f := newKlogFixture(t)
 		f.line(lineOutOfTree, 1, loadAt)

@@ -102,6 +102,7 @@ func NewProcessor(cfg reassemble.Config, catalog []rules.Rule, store Store, sink
 	if err != nil {
 		return nil, fmt.Errorf("new processor: %w", err)
 	}
+	r.SetLogger(log)
 	p.ra = r
 	return p, nil
 }
@@ -198,7 +199,11 @@ func (p *Processor) handle(ev *auditevent.Event) {
 	if first != nil {
 		p.writeEvent(first, st)
 	}
-	p.observeLoad(ev, st, mf)
+	if ev.Node == "" {
+		// Kernel log lines are this machine's: only its own loads
+		// (the stream without a node name) may explain them.
+		p.observeLoad(ev, st, mf)
+	}
 	if p.onEvent != nil {
 		p.onEvent(ev)
 	}

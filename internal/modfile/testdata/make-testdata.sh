@@ -15,6 +15,8 @@ cp "$here/hello_oot.c" "$work/" && echo 'obj-m := hello_oot.o' > "$work/Kbuild"
 make -s -C "$hdr" M="$work" modules
 strip --strip-debug -o "$here/hello_oot-unsigned.ko" "$work/hello_oot.ko"
 gzip -9 -n -c "$here/hello_oot-unsigned.ko" > "$here/hello_oot-unsigned.ko.gz"
+zstd -q -19 -c "$here/hello_oot-unsigned.ko" > "$here/hello_oot-unsigned.ko.zst"
+xz -z -c --check=crc32 --lzma2=dict=1MiB "$here/hello_oot-unsigned.ko" > "$here/hello_oot-unsigned.ko.xz"
 openssl req -new -nodes -utf8 -sha256 -days 36500 -batch -x509 -newkey rsa:2048 \
   -subj "/O=auditlkm test/CN=auditlkm test signing key" -set_serial 0x1234abcd \
   -outform PEM -out "$work/key.pem" -keyout "$work/key.pem" 2>/dev/null
