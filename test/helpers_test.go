@@ -16,7 +16,7 @@ func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 func replayStore(t *testing.T) *correlate.Store {
 	t.Helper()
 	ccfg := correlate.DefaultConfig()
-	ccfg.StateDir, ccfg.ProcRoot = "", ""
+	ccfg.StateDir, ccfg.ProcRoot, ccfg.ReadModuleFiles = "", "", false // as auditlkm replay
 	cm, err := correlate.NewMetrics(prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)

@@ -77,4 +77,5 @@ go mod tidy -diff
 
 # Kernel and corpus tests must run, not skip.
 export AUDITLKM_REQUIRE_KERNEL=1 AUDITLKM_REQUIRE_CORPUS=1 AUDITLKM_REQUIRE_VM=1
-go test -count=1 ./...
+# test/vm: a cold first run downloads a kernel and builds a static auditlkm.
+go test -count=1 -timeout 20m ./...

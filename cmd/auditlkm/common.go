@@ -227,10 +227,12 @@ func (o *outputOptions) validate() error {
 // (procRoot "": a log's processes are not this host's) and plugin mode
 // (procRoot /proc: auditd runs here): a store for events without a node
 // name, and one per named node (auditd's node=, never read from /proc).
-// reg (nil: none) receives the node stores' metrics.
-func memoryStore(log *slog.Logger, procRoot string, reg prometheus.Registerer) (*correlate.Nodes, error) {
+// reg (nil: none) receives the node stores' metrics. readModules reads the
+// module file of each local load (a replay only when asked: the file here
+// may not be the one the log's host loaded); named nodes' never.
+func memoryStore(log *slog.Logger, procRoot string, readModules bool, reg prometheus.Registerer) (*correlate.Nodes, error) {
 	ccfg := correlate.DefaultConfig()
-	ccfg.StateDir, ccfg.ProcRoot = "", procRoot
+	ccfg.StateDir, ccfg.ProcRoot, ccfg.ReadModuleFiles = "", procRoot, readModules
 	cm, err := correlate.NewMetrics(prometheus.NewRegistry())
 	if err != nil {
 		return nil, err

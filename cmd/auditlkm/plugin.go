@@ -67,7 +67,7 @@ func (o *pluginOptions) run(cmd *cobra.Command) error {
 		return err
 	}
 	defer sink.Close()
-	store, err := memoryStore(log, correlate.DefaultProcRoot, reg)
+	store, err := memoryStore(log, correlate.DefaultProcRoot, true, reg)
 	if err != nil {
 		return err
 	}

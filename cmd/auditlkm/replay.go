@@ -21,6 +21,7 @@ type replayOptions struct {
 	log     *logOptions
 	out     outputOptions
 	summary bool
+	modules bool
 	file    *config.File
 }
 
@@ -43,6 +44,7 @@ otherwise. Lines that are not audit records are counted and reported on stderr.`
 	}
 	o.out.bind(cmd.Flags())
 	cmd.Flags().BoolVar(&o.summary, "summary", false, "Print a summary table (records, events, alerts, losses) on stderr at the end even when stderr is not a terminal. Default false (on a terminal: progress and summary are shown).")
+	cmd.Flags().BoolVar(&o.modules, "correlate.read-module-files", false, "Read the module file each load names, on this machine, now, and put its sha256, .modinfo and signature in the alert. Only right when this machine still has the files the log's host loaded. Default false.")
 	return cmd
 }
 
@@ -61,7 +63,7 @@ func (o *replayOptions) run(cmd *cobra.Command, args []string) error {
 	defer sink.Close()
 	// Replays correlate from the events alone: this host's /proc says
 	// nothing about the host the log came from.
-	store, err := memoryStore(log, "", nil)
+	store, err := memoryStore(log, "", o.modules, nil)
 	if err != nil {
 		return err
 	}

@@ -93,6 +93,7 @@ already received before exiting.`,
 	_ = f.MarkHidden("debug.cpu-profile")
 	f.DurationVar(&o.correlate.LearningPeriod, "correlate.learning-period", o.correlate.LearningPeriod, "How long after the first start on this host (kept in --state.dir) first-seen alerts are held back; 0 raises them from the start. Default 24h.")
 	f.DurationVar(&o.correlate.LinkWindow, "correlate.link-window", o.correlate.LinkWindow, "How long before a module load a write of its file or of configuration naming it is linked to it. Default 24h.")
+	f.BoolVar(&o.correlate.ReadModuleFiles, "correlate.read-module-files", o.correlate.ReadModuleFiles, "Read the module file of each load when the load is processed (at most 64 MiB and 2s a file, 16 files and 500ms of reading a second; not on FUSE or network filesystems) and put its sha256, .modinfo and signature in the alert. Default true.")
 	return cmd
 }
 

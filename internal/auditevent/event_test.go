@@ -372,7 +372,14 @@ func TestProcessName(t *testing.T) {
 		p    Process
 		want string
 	}{
-		{"argv0's basename wins over comm (kmod symlinks)", Process{Comm: "kmod", Args: []string{"/sbin/insmod", "x.ko"}}, "insmod"},
+		{"argv0's basename names a kmod symlink as comm does", Process{Comm: "insmod", Exe: "/usr/bin/kmod", Args: []string{"/sbin/insmod", "x.ko"}}, "insmod"},
+		{"argv0 gives in full the name comm cuts at 15 bytes", Process{Comm: "auditlkm-det-lk", Args: []string{"/tmp/auditlkm-det-lkmcall", "finit"}}, "auditlkm-det-lkmcall"},
+		{"busybox's shell runs insmod without exec: comm wins over the shell's proctitle", Process{Comm: "insmod", Exe: "/bin/busybox", Args: []string{"/bin/sh", "/init"}}, "insmod"},
+		{"kmod run under another argv0 (exec -a): comm, from the file exec'd, wins", Process{Comm: "kmod", Exe: "/usr/bin/kmod", Args: []string{"insmod", "x.ko"}}, "kmod"},
+		{"a process that renamed itself (prctl PR_SET_NAME) is named as at the event", Process{Comm: "kworker/0:1", Exe: "/tmp/.x/loader", Args: []string{"/tmp/.x/loader", "rk.ko"}}, "kworker/0:1"},
+		{"a login shell's dash is not a name", Process{Comm: "bash", Exe: "/usr/bin/bash", Args: []string{"-bash"}}, "bash"},
+		{"a script keeps its interpreter's name", Process{Comm: "load-rk.sh", Exe: "/usr/bin/dash", Args: []string{"/bin/sh", "/root/load-rk.sh", "x"}}, "sh"},
+		{"a script with an interpreter option too", Process{Comm: "load.py", Exe: "/usr/bin/python3.11", Args: []string{"/usr/bin/python3", "-u", "/opt/load.py"}}, "python3"},
 		{"comm is used without argv", Process{Comm: "modprobe"}, "modprobe"},
 		{"comm is used when argv0 is empty", Process{Comm: "modprobe", Args: []string{""}}, "modprobe"},
 	}

@@ -13,13 +13,42 @@ type Process struct {
 	StartMilli int64 // start time in ms since the epoch, 0 if unknown
 }
 
-// Name is the process name as ECS wants it: the basename of argv0 when
-// known (kmod tools are symlinks to one binary), else comm.
+// Name is the process name as ECS wants it. The record's comm (the name
+// the kernel gave the task, from the file exec'd, cut to CommLen bytes) is
+// what the process was called at the event; the basename of argv[0] gives
+// it in full when comm is cut from it (kmod tools are symlinks to one
+// binary: argv[0] "insmod", comm "insmod", exe kmod). When argv[0] names
+// another program, comm wins: the arguments are the process's memory (a
+// PROCTITLE), inherited across a fork without exec (busybox's shell runs
+// insmod so: comm "insmod", proctitle "/bin/sh /init") or rewritten by the
+// process, or an argv[0] chosen by whoever called exec. The exception is a
+// script run by its interpreter (comm is the script's name, argv[1] or
+// argv[2] its path): the interpreter's name stays, as before.
 func (p *Process) Name() string {
-	if len(p.Args) > 0 && p.Args[0] != "" {
-		return baseName(p.Args[0])
+	if len(p.Args) == 0 || p.Args[0] == "" {
+		return p.Comm
+	}
+	a0 := baseName(p.Args[0])
+	if p.Comm == "" || commOf(a0) == p.Comm {
+		return a0
+	}
+	for _, a := range p.Args[1:min(3, len(p.Args))] {
+		if commOf(baseName(a)) == p.Comm {
+			return a0 // binfmt_script: [interpreter, (option,) script, ...]
+		}
 	}
 	return p.Comm
+}
+
+// CommLen is the longest comm the kernel keeps (TASK_COMM_LEN - 1).
+const CommLen = 15
+
+// commOf is the comm the kernel derives from a file name.
+func commOf(name string) string {
+	if len(name) > CommLen {
+		return name[:CommLen]
+	}
+	return name
 }
 
 func baseName(s string) string {

@@ -121,7 +121,7 @@ func newProcessorConfig(b *testing.B, rc reassemble.Config) *pipeline.Processor 
 	b.Helper()
 	log := slog.New(slog.DiscardHandler)
 	ccfg := correlate.DefaultConfig()
-	ccfg.StateDir, ccfg.ProcRoot = "", ""
+	ccfg.StateDir, ccfg.ProcRoot, ccfg.ReadModuleFiles = "", "", false // as auditlkm replay
 	cm, err := correlate.NewMetrics(prometheus.NewRegistry())
 	if err != nil {
 		b.Fatal(err)

@@ -19,6 +19,7 @@ const (
 	DefaultSeenTTL        = 90 * 24 * time.Hour
 	DefaultLearningPeriod = 24 * time.Hour
 	DefaultLinkWindow     = 24 * time.Hour
+	DefaultModulesRoot    = "/lib/modules"
 )
 
 // maxTableEntries bounds every table cap a Config may ask for.
@@ -55,6 +56,15 @@ type Config struct {
 	// loaded", "config then load"). Writes older than FileTTL are
 	// forgotten whatever the window.
 	LinkWindow time.Duration
+
+	// ReadModuleFiles reads the module file of each load (internal/modfile:
+	// hash, .modinfo, signature) when the load is observed, for the alert.
+	// A live daemon wants it; a replay only when asked: the file on the
+	// replaying machine may not be the one that was loaded.
+	ReadModuleFiles bool
+	// ModulesRoot holds <release>/modules.dep, where a modprobe load's
+	// file is looked up (live, with ReadModuleFiles). Default /lib/modules.
+	ModulesRoot string
 }
 
 // DefaultConfig returns the configuration of a live daemon.
@@ -70,6 +80,9 @@ func DefaultConfig() Config {
 		SeenTTL:        DefaultSeenTTL,
 		LearningPeriod: DefaultLearningPeriod,
 		LinkWindow:     DefaultLinkWindow,
+
+		ReadModuleFiles: true,
+		ModulesRoot:     DefaultModulesRoot,
 	}
 }
 

@@ -69,6 +69,15 @@
 // Repeat so detections raise one linked alert. FirstSeenNow lists the
 // values an event marked first on this host.
 //
+// With ReadModuleFiles (live by default, replays only when asked) the
+// resolved module file is read and parsed by internal/modfile when the
+// load is observed (FileInfo, FileErr, FileMismatch): through
+// /proc/<pid>/fd when that is how it was found (the very file loaded,
+// even if deleted since), within ModuleFileReadBudget files a second and
+// ModuleFileLimits, cached by device, inode, size, mtime and ctime. A
+// modprobe load names no file: live, its file is looked up by the
+// KERN_MODULE name in the running kernel's modules.dep (FileFromModulesDep).
+//
 // # Bounds
 //
 // Every table has a cap and a TTL (Config). Eviction is oldest first

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
+	"github.com/auditlkm/auditlkm/internal/modfile"
 )
 
 // Bounds of the work one module load event may cause.
@@ -60,6 +61,16 @@ type ModuleLoad struct {
 	// before the load that name its module (or its file), newest first,
 	// at most MaxConfigLinks.
 	Configs []ConfigLink
+	// FileInfo is what the module file said about itself when the load
+	// was observed (Config.ReadModuleFiles); nil when it was not read.
+	// It may be shared with later loads of the same file: read only.
+	// FileErr says why it was not read, or read only in part (FileInfo
+	// then holds the size and identity).
+	FileInfo *modfile.Info
+	FileErr  string
+	// FileMismatch lists where the file read disagrees with the load's
+	// records (another inode than the one opened).
+	FileMismatch []string
 	// Repeat: the same process already made a load of the same file or
 	// module that linked the same writes (insmod tries finit_module, then
 	// init_module): detections raise their linked alert once.
@@ -143,7 +154,7 @@ func (s *Store) observeLoad(e *proc, ev *auditevent.Event, at int64) {
 	if ev.HasCwd {
 		cwd = ev.Cwd
 	}
-	var argFile string
+	var argFile, fdPath string
 	if argFile = moduleFileArg(e.p.Args, cwd); argFile == "" && !sameArgs(e.p.Args, ev.Args()) {
 		argFile = moduleFileArg(ev.Args(), cwd)
 	}
@@ -153,10 +164,33 @@ func (s *Store) observeLoad(e *proc, ev *auditevent.Event, at int64) {
 	case e.opened != "" && e.openedMilli <= at:
 		ml.File, ml.FileSource, ml.Dev, ml.Inode = e.opened, FileFromOpen, e.openedDev, e.openedInode
 	case sc.Name == "finit_module" && sc.Args[0] < 1<<20:
-		if f := s.readFD(e, int(sc.Args[0]), at); f != "" {
-			ml.File, ml.FileSource = f, FileFromProcFD
+		if f, link := s.readFD(e, int(sc.Args[0]), at); f != "" {
+			ml.File, ml.FileSource, fdPath = f, FileFromProcFD, link
 		}
 	}
+	if ml.FileSource != FileFromProcFD && ml.File != "" && sc.Name == "finit_module" && sc.Args[0] < 1<<20 &&
+		s.cfg.ReadModuleFiles {
+		// Arguments and opens are what the process says or did before;
+		// the fd finit_module was given is what the kernel loaded. While
+		// the loader lives, the fd wins and a disagreement is noted (a
+		// loader that rewrote its proctitle to name an innocent module).
+		if f, link := s.readFD(e, int(sc.Args[0]), at); f != "" && strings.TrimSuffix(f, " (deleted)") != ml.File {
+			ml.FileMismatch = append(ml.FileMismatch, "the loader's "+ml.FileSource+" names "+strconv.Quote(ml.File)+
+				", the fd it gave finit_module is "+strconv.Quote(f))
+			ml.File, ml.FileSource, ml.Dev, ml.Inode, fdPath = f, FileFromProcFD, "", 0, link
+		}
+	}
+	if ml.File == "" && ml.Name != "" && s.live() && s.cfg.ReadModuleFiles && s.cfg.ModulesRoot != "" && modprobeUsesModulesDep(e.p.Args) {
+		// modprobe (a person's or the kernel's autoload) found the file
+		// in the running kernel's modules.dep: so does the store.
+		if s.modDep.path == "" {
+			s.modDep.path = modulesDepPath(s.cfg.ModulesRoot)
+		}
+		if f := s.modDep.lookup(ml.Name); f != "" {
+			ml.File, ml.FileSource = f, FileFromModulesDep
+		}
+	}
+	s.readModuleFile(&ml, fdPath)
 	if ml.Name == "" && ml.File != "" {
 		ml.Name, ml.NameFromFile = ModuleNameFromFile(ml.File), true
 	}
@@ -180,28 +214,30 @@ func (s *Store) observeLoad(e *proc, ev *auditevent.Event, at int64) {
 }
 
 // readFD resolves /proc/<pid>/fd/<fd> of a live loader, within the read
-// budget, if /proc still shows the same process.
-func (s *Store) readFD(e *proc, fd int, at int64) string {
+// budget, if /proc still shows the same process. It returns the link's
+// target and the link itself.
+func (s *Store) readFD(e *proc, fd int, at int64) (string, string) {
 	if !s.live() || !s.spendBudget() {
-		return ""
+		return "", ""
 	}
 	s.m.procReads.Inc()
 	root := filepath.Join(s.cfg.ProcRoot, strconv.Itoa(e.p.PID))
-	target, err := os.Readlink(filepath.Join(root, "fd", strconv.Itoa(fd)))
+	link := filepath.Join(root, "fd", strconv.Itoa(fd))
+	target, err := os.Readlink(link)
 	if err != nil || !strings.HasPrefix(target, "/") {
-		return ""
+		return "", ""
 	}
 	st, err := readStartTicks(s.cfg.ProcRoot, e.p.PID)
 	if err != nil {
-		return ""
+		return "", ""
 	}
 	if e.startTicks != 0 && st != e.startTicks {
-		return "" // the pid was reused since
+		return "", "" // the pid was reused since
 	}
 	if start := s.startMilli(st); start == 0 || start > at+startSlackMilli {
-		return ""
+		return "", ""
 	}
-	return target
+	return target, link
 }
 
 // sameImage reports whether the writer recorded in w is the process e.

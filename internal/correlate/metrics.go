@@ -29,6 +29,7 @@ type Metrics struct {
 	loadErrors     prometheus.Counter
 	saveErrors     prometheus.Counter
 	configReads    prometheus.Counter
+	moduleReads    *prometheus.CounterVec
 
 	// Children cached at construction: the hot path never looks a label
 	// up (tables in tableIndex order, reasons capacity then ttl).
@@ -90,8 +91,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Namespace: ns, Subsystem: sub, Name: "config_reads_total",
 			Help: "Module configuration files read to learn the modules they name.",
 		}),
+		moduleReads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "module_file_reads_total",
+			Help: "Module files of loads read for the alert, by result: read, cached (same device, inode, size, mtime and ctime as an earlier read), error (gone, unreadable, too large, not a regular file, on FUSE or a network filesystem), budget (skipped: more than ModuleFileReadBudget reads in a second).",
+		}, []string{"result"}),
 	}
-	for _, c := range []prometheus.Collector{m.entries, m.evictions, m.procReads, m.budgetExceeded, m.loadErrors, m.saveErrors, m.configReads} {
+	for _, c := range []prometheus.Collector{m.entries, m.evictions, m.procReads, m.budgetExceeded, m.loadErrors, m.saveErrors, m.configReads, m.moduleReads} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register correlate metrics: %w", err)
 		}
@@ -103,5 +108,18 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			m.evictCount[ti][ri] = m.evictions.WithLabelValues(t, r)
 		}
 	}
+	for _, r := range moduleReadResults {
+		m.moduleReads.WithLabelValues(r)
+	}
 	return m, nil
 }
+
+// Results of a module file read (auditlkm_correlate_module_file_reads_total).
+const (
+	moduleReadOK     = "read"
+	moduleReadCached = "cached"
+	moduleReadError  = "error"
+	moduleReadBudget = "budget"
+)
+
+var moduleReadResults = [...]string{moduleReadOK, moduleReadCached, moduleReadError, moduleReadBudget}

@@ -31,7 +31,8 @@ const (
 // local one.
 func NodeConfig(cfg Config, maxNodes int) Config {
 	c := cfg
-	c.StateDir, c.ProcRoot = "", ""
+	// Another host's events: nothing on this machine is theirs to read.
+	c.StateDir, c.ProcRoot, c.ReadModuleFiles = "", "", false
 	if maxNodes > 1 {
 		c.MaxProcesses = max(cfg.MaxProcesses/maxNodes, min(cfg.MaxProcesses, minNodeProcesses))
 		c.MaxFiles = max(cfg.MaxFiles/maxNodes, min(cfg.MaxFiles, minNodeFiles))

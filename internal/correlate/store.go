@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
+	"github.com/auditlkm/auditlkm/internal/modfile"
 )
 
 // Store is auditlkm's correlation state: the process table, the
@@ -39,6 +40,12 @@ type Store struct {
 	budgetUsed int
 
 	cur eventRef // the event being observed
+
+	modCache      *modfile.Cache // module files read for loads (modulefile.go)
+	modDep        modulesDep     // the running kernel's modules.dep (modulesdep.go)
+	modBudgetSec  int64
+	modBudgetUse  int
+	modBudgetTime time.Duration
 
 	// What the event being observed did, for the detections.
 	load    ModuleLoad  // valid when hasLoad

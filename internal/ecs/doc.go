@@ -49,6 +49,15 @@
 //	user.id, user.effective.id, group.id   numeric ids as strings
 //	file.path, .name, .directory, .extension (without the dot, case kept)
 //	file.inode, .device, .mode ("0644"), .type, .uid  from the PATH record
+//	file.size, file.hash.sha256, file.code_signature.{exists,subject_name,
+//	digest_algorithm}           a load's module file as read (Alert.ModuleFile),
+//	                            when file.path is that file; trusted/valid/status
+//	                            are never written: nothing here verifies it
+//	related.hash                the module file's sha256
+//	message                     a kernel-log alert's line
+//
+// @timestamp is the event's time, or for a kernel-log alert its line's
+// wall time (the kmsg reader converts the kernel's time since boot).
 //
 // threat.technique.id holds both "T1547" and "T1547.006" (and
 // threat.technique.name both names, in the same order), so that a query
@@ -68,6 +77,16 @@
 //	                            mode in octal with a leading 0 as the kernel logs it
 //	auditd.file.original_path   a rename's source path
 //	auditd.rule.covers          public rule ids the detection implements
+//	auditd.module.*             the load's module file: path, sha256, size,
+//	                            compression, read_error, mismatch, .modinfo
+//	                            (name, struct_name, vermagic, license, author,
+//	                            description, version, srcversion, depends,
+//	                            intree, retpoline, staging, livepatch, import_ns),
+//	                            signed, signature.{type,signer,issuer,serial,key_id,
+//	                            digest_algorithm,algorithm,length}, problems
+//	auditd.kernel_log.{sequence,facility,level,since_boot_us}  a kernel-log line
+//	auditd.related              linked events; role module-load for the load a
+//	                            kernel-log line is about
 //	auditd.records              raw records as Record.Line renders them,
 //	                            in arrival order (Config.IncludeRecords)
 //	auditd.warnings             decoding and encoding problems

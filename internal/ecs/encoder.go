@@ -151,6 +151,11 @@ func (e *Encoder) appendDoc(dst []byte, a *rules.Alert, alert bool) []byte {
 	ev := a.Event
 
 	ts, ok := eventTime(ev)
+	if l := a.KernelLog; l != nil && !l.Time.IsZero() {
+		// A kernel-log alert is dated by its line (the reader converts
+		// the kernel's time since boot), even when tied to a load.
+		ts, ok = unixMilli(l.Time.UnixMilli())
+	}
 	if !ok && a.CrossView != nil && !a.CrossView.At.IsZero() {
 		ts, ok = a.CrossView.At, true // when the kernel was read
 	}
@@ -163,6 +168,9 @@ func (e *Encoder) appendDoc(dst []byte, a *rules.Alert, alert bool) []byte {
 	w.open("ecs")
 	w.str("version", Version)
 	w.close()
+	if a.KernelLog != nil {
+		w.str("message", a.KernelLog.Message)
+	}
 
 	e.appendEvent(w, a, ev, alert)
 	if alert {
@@ -171,7 +179,8 @@ func (e *Encoder) appendDoc(dst []byte, a *rules.Alert, alert bool) []byte {
 	e.appendHost(w, ev)
 	appendProcess(w, a)
 	appendUser(w, a, ev)
-	appendFile(w, a.File, ev)
+	appendFile(w, a.File, ev, a.ModuleFile)
+	appendRelatedHash(w, a.ModuleFile)
 	e.appendAuditd(w, a, ev)
 
 	out := w.finish()
@@ -558,7 +567,7 @@ const (
 	modeSymlink  = 0o120000
 )
 
-func appendFile(w *writer, f *rules.File, ev *auditevent.Event) {
+func appendFile(w *writer, f *rules.File, ev *auditevent.Event, mf *rules.ModuleFile) {
 	if f == nil || f.Path == "" {
 		return
 	}
@@ -590,6 +599,9 @@ func appendFile(w *writer, f *rules.File, ev *auditevent.Event) {
 				w.uintStr("uid", uint64(p.OUID))
 			}
 		}
+	}
+	if mf != nil && mf.Info != nil && mf.Path == f.Path {
+		appendModuleFileECS(w, mf.Info)
 	}
 	w.close()
 }
@@ -682,6 +694,8 @@ func (e *Encoder) appendAuditd(w *writer, a *rules.Alert, ev *auditevent.Event) 
 		w.strs("covers", a.Rule.Covers)
 		w.close()
 	}
+	appendModule(w, a.ModuleFile)
+	appendKernelLog(w, a.KernelLog)
 	appendAncestry(w, a)
 	appendRelated(w, a)
 	appendCrossView(w, a.CrossView)

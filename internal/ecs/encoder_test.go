@@ -435,6 +435,7 @@ func TestBoundsCutAndListTruncatedFields(t *testing.T) {
 	ev := readEvent(t, "testdata/ubuntu2204-insmod-finit_module.log", auditevent.CompleteIdle)
 	a := loadAlert(ev, nil)
 	a.Process.Args = args
+	a.Process.Comm = long[:auditevent.CommLen] // the kernel's cut of the long name
 	a.File = &rules.File{Path: "/" + long}
 	var out bytes.Buffer
 	if err := newTestEncoder(t, &out).WriteAlert(a); err != nil {

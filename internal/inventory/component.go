@@ -173,6 +173,9 @@ func loadRecord(ev *auditevent.Event, st rules.State) *rules.ModuleLoadRecord {
 	}); ok {
 		if ml, ok := c.ModuleLoad(); ok && ml.Serial == ev.Serial && ml.At.UnixMilli() == ev.UnixMilli() {
 			r.File = ml.File
+			if ml.FileInfo != nil {
+				r.SHA256 = ml.FileInfo.SHA256 // read by the store as the load was observed
+			}
 			if r.Module == "" {
 				r.Module = ml.Name
 			}
@@ -289,8 +292,8 @@ func (c *Component) check(ctx context.Context, trigger string) {
 	}
 }
 
-// hashLoads hashes the files of the loads not hashed yet (outside the
-// lock: a file may be large).
+// hashLoads hashes the files of the loads the correlation store did not
+// read (outside the lock: a file may be large).
 func (c *Component) hashLoads() {
 	c.mu.Lock()
 	var todo []*Entry

@@ -89,7 +89,7 @@ func (t *Tracker) RecordLoad(r *rules.ModuleLoadRecord) {
 		e = &Entry{Name: r.Module}
 		t.entries[r.Module] = e
 	}
-	e.Load, e.hashTried = r, false
+	e.Load, e.hashTried = r, r.SHA256 != ""
 	e.ReportedHidden, e.ReportedUnknown, e.Hidden, e.Unknown = false, false, "", false
 	e.suspectHidden, e.suspectUnknown, e.suspectGone, e.unloadedAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
 }

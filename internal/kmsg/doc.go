@@ -7,7 +7,9 @@
 // its log. A Reader reads /dev/kmsg without blocking, in a loop owned by a
 // context, and hands each record, parsed by Parse, to the pipeline, whose
 // kernel-log detections (internal/rules) match it and tie it to the audit
-// event of the same load.
+// event of the same load. Each line's time since boot is converted to wall
+// time (WallTime: boot = CLOCK_REALTIME - CLOCK_MONOTONIC, the clock the
+// kernel's local_clock follows across suspend).
 //
 // Each read(2) of /dev/kmsg returns one record: "pri,seq,ts,flags;message"
 // followed by continuation lines " KEY=value". Non-printable bytes arrive

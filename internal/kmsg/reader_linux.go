@@ -103,13 +103,28 @@ func (r *Reader) Run(ctx context.Context, out chan<- *rules.KernelLogLine) error
 	return nil
 }
 
-// WallTime converts a kernel log timestamp (time since boot on the
-// monotonic clock /dev/kmsg uses) to wall-clock time.
+// WallTime converts a kernel log timestamp to wall-clock time.
+//
+// /dev/kmsg stamps each record with the kernel's local_clock(): time since
+// boot that, like CLOCK_MONOTONIC and unlike CLOCK_BOOTTIME, does not
+// advance while the machine is suspended. The boot instant on the wall
+// clock is therefore CLOCK_REALTIME - CLOCK_MONOTONIC, read at each call
+// (so it follows NTP steps of the wall clock). /proc/stat's btime and
+// CLOCK_REALTIME - CLOCK_BOOTTIME (what dmesg -T uses) would date every
+// line logged after a suspend too early by the time spent suspended. What
+// remains is the drift between local_clock (the TSC) and the NTP-slewed
+// monotonic clock: parts per million of the uptime.
 func WallTime(since time.Duration) time.Time {
 	var ts unix.Timespec
 	now := time.Now()
 	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
 		return now
 	}
-	return now.Add(since - time.Duration(ts.Nano()))
+	return wallTime(since, now, time.Duration(ts.Nano()))
+}
+
+// wallTime is the wall-clock time of the kernel timestamp since, given the
+// wall clock now and the monotonic clock mono read at the same instant.
+func wallTime(since time.Duration, now time.Time, mono time.Duration) time.Time {
+	return now.Add(since - mono)
 }

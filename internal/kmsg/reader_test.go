@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"golang.org/x/sys/unix"
 
 	"github.com/auditlkm/auditlkm/internal/rules"
 )
@@ -126,3 +127,29 @@ func TestReaderBacklog(t *testing.T) {
 
 // maxBacklogScan bounds the backlog records TestReaderBacklog looks at.
 const maxBacklogScan = 100000
+
+func TestWallTime(t *testing.T) {
+	now := time.Date(2026, 12, 4, 21, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name        string
+		since, mono time.Duration
+		want        time.Time
+	}{
+		{"a line logged now", 3 * time.Hour, 3 * time.Hour, now},
+		{"a line at boot", 0, 3 * time.Hour, now.Add(-3 * time.Hour)},
+		{"a line 95.001234 s after boot, 100 s of uptime", 95001234 * time.Microsecond, 100 * time.Second, now.Add(-4998766 * time.Microsecond)},
+	}
+	for _, c := range cases {
+		if got := wallTime(c.since, now, c.mono); !got.Equal(c.want) {
+			t.Errorf("%s: %s, want %s", c.name, got, c.want)
+		}
+	}
+	// The real clocks: the kernel's "now" is now.
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(WallTime(time.Duration(ts.Nano()))); d < 0 || d > time.Second {
+		t.Errorf("WallTime(monotonic now) is %s from now", d)
+	}
+}

@@ -8,6 +8,7 @@ type Metrics struct {
 	suppressedC *prometheus.CounterVec
 	writeErrors prometheus.Counter
 	aggregatedC *prometheus.CounterVec
+	kernelLogC  *prometheus.CounterVec
 
 	// Resolved children by rule id: alerts come in bursts, and a label
 	// lookup per alert is measurable. Used from the processor's goroutine.
@@ -26,13 +27,18 @@ func NewMetrics(reg prometheus.Registerer, ruleIDs []string) *Metrics {
 			Help: "Alerts that could not be written to the output."}),
 		aggregatedC: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "auditlkm", Subsystem: "rules", Name: "aggregated_total",
 			Help: "Alerts held back by the alert-storm aggregation, by detection id; each is counted in a summary alert's auditd.aggregated_count."}, []string{"rule_id"}),
+		kernelLogC: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "auditlkm", Subsystem: "rules", Name: "kernel_log_held_total",
+			Help: "Kernel-log alerts held for the load they are about, by outcome: held (the load had not come yet), tied (it came within the hold), expired (written without it: hold over, too many held, shutdown)."}, []string{"outcome"}),
+	}
+	for _, o := range []string{"held", "tied", "expired"} {
+		m.kernelLogC.WithLabelValues(o)
 	}
 	for _, id := range ruleIDs {
 		m.alerts.WithLabelValues(id)
 		m.aggregatedC.WithLabelValues(id)
 	}
 	if reg != nil {
-		reg.MustRegister(m.alerts, m.suppressedC, m.writeErrors, m.aggregatedC)
+		reg.MustRegister(m.alerts, m.suppressedC, m.writeErrors, m.aggregatedC, m.kernelLogC)
 	}
 	return m
 }
@@ -71,5 +77,11 @@ func (m *Metrics) writeError() {
 func (m *Metrics) aggregated(id string) {
 	if m != nil {
 		child(&m.aggregatedBy, m.aggregatedC, id).Inc()
+	}
+}
+
+func (m *Metrics) kernelLog(outcome string) {
+	if m != nil {
+		m.kernelLogC.WithLabelValues(outcome).Inc()
 	}
 }

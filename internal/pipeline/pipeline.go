@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
 	"github.com/auditlkm/auditlkm/internal/reassemble"
@@ -46,6 +47,8 @@ type Stats struct {
 	// in the count of a summary alert.
 	Aggregated  uint64
 	WriteErrors uint64
+	// KernelLog counts the kernel-log alerts held for their load.
+	KernelLog KernelLogStats
 }
 
 // Processor runs records through reassembly, correlation, detection and
@@ -65,8 +68,12 @@ type Processor struct {
 	writeErrors  uint64
 	onEvent      func(*auditevent.Event)
 
-	// loads keeps recent module loads for kernel log correlation (issue 3).
+	// loads keeps recent module loads for kernel log correlation (issue 3);
+	// held are the kernel-log alerts waiting for their load (kernellog.go).
 	loads rules.RecentLoads
+	held  []heldKernelLog
+	klog  KernelLogStats
+	now   func() time.Time // wall clock of the holds; tests replace it
 
 	// events, when set, receives every event a detection matched
 	// (alerted, aggregated or suppressed), as the detection classified it.
@@ -89,7 +96,7 @@ func NewProcessor(cfg reassemble.Config, catalog []rules.Rule, store Store, sink
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	p := &Processor{rules: catalog, store: store, sink: sink, m: m, log: log, alerts: map[string]uint64{},
+	p := &Processor{rules: catalog, store: store, sink: sink, m: m, log: log, alerts: map[string]uint64{}, now: time.Now,
 		aggBurst: DefaultAggregateBurst, aggWindow: DefaultAggregateWindow.Milliseconds()}
 	r, err := reassemble.New(cfg, p.handle, ra)
 	if err != nil {
@@ -131,12 +138,15 @@ func (p *Processor) Push(rec auditevent.Record) { p.ra.Push(rec) }
 // summaries of aggregation windows that have ended.
 func (p *Processor) Advance(nowMs int64) {
 	p.ra.Advance(nowMs)
+	p.expireHeld(p.now().UnixMilli(), false)
 	p.expireAggregates(nowMs, false)
 }
 
-// Flush hands on every event in flight and every aggregation summary.
+// Flush hands on every event in flight, every held kernel-log alert and
+// every aggregation summary.
 func (p *Processor) Flush() {
 	p.ra.Flush()
+	p.expireHeld(0, true)
 	p.expireAggregates(0, true)
 }
 
@@ -150,7 +160,7 @@ func (p *Processor) Stats() Stats {
 	for k, v := range p.suppressedBy {
 		sb[k] = v
 	}
-	return Stats{Reassembly: p.ra.Stats(), Alerts: a, Suppressed: p.suppressed, SuppressedBy: sb, Aggregated: p.aggregated, WriteErrors: p.writeErrors}
+	return Stats{Reassembly: p.ra.Stats(), Alerts: a, Suppressed: p.suppressed, SuppressedBy: sb, Aggregated: p.aggregated, WriteErrors: p.writeErrors, KernelLog: p.klog}
 }
 
 var noState rules.State = nilState{}
@@ -168,6 +178,16 @@ func (p *Processor) handle(ev *auditevent.Event) {
 		st = p.store
 	}
 	alerts := p.eval.Evaluate(p.rules, ev, st)
+	var mf *rules.ModuleFile
+	if len(alerts) > 0 {
+		// What the loaded module's file says, read by the store when it
+		// observed the load: on every alert of the load.
+		if mf = rules.ModuleFileOf(ev, st); mf != nil {
+			for i := range alerts {
+				rules.AttachModuleFile(&alerts[i], mf)
+			}
+		}
+	}
 	var first *rules.Alert // only with an event sink: an Alert is large
 	for i := range alerts {
 		if p.events != nil && first == nil {
@@ -182,25 +202,10 @@ func (p *Processor) handle(ev *auditevent.Event) {
 	if ev.Node == "" {
 		// Kernel log lines are this machine's: only its own loads
 		// (the stream without a node name) may explain them.
-		p.loads.Observe(ev)
+		p.observeLoad(ev, st, mf)
 	}
 	if p.onEvent != nil {
 		p.onEvent(ev)
-	}
-}
-
-// KernelLog runs the kernel log detections over one kernel log line (from
-// /dev/kmsg), tying it to the audit event of the same module load when one
-// was seen. Like Push, it must be called from the processor's goroutine.
-func (p *Processor) KernelLog(l *rules.KernelLogLine) {
-	for _, r := range p.rules {
-		kr, ok := r.(rules.KernelLogRule)
-		if !ok {
-			continue
-		}
-		for _, a := range kr.EvaluateKernelLog(l, &p.loads) {
-			p.emit(&a)
-		}
 	}
 }
 

@@ -23,9 +23,6 @@ const (
 	FindingTaint   = "taint"
 )
 
-// Roles of a Related event, continued.
-const RoleModuleLoad = "module-load"
-
 // T1014 is ATT&CK's Rootkit technique (Defense Evasion): a module that
 // hides from the kernel's module list.
 var T1014 = Threat{

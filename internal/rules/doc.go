@@ -27,8 +27,10 @@
 //
 // Kernel-log detections (KernelLogRule) match /dev/kmsg lines read by
 // internal/kmsg and point at the audit event of the same module load
-// (RecentLoads). Lines user space wrote (not facility kern) are
-// suppressed as "not-from-kernel".
+// (RecentLoads, MatchLoad, TieKernelLog: the load's process, module file
+// and the load under Related). The pipeline holds a line that came before
+// its load. Lines user space wrote (not facility kern) are suppressed as
+// "not-from-kernel".
 //
 // The catalog is listed in one place, catalog.go. Rules hold no mutable
 // state and are safe for concurrent use.

@@ -51,13 +51,16 @@ type kernelLogMatch func(msg string) (string, bool)
 type kernelLogRule struct {
 	def   Definition
 	match kernelLogMatch
+	// process: the subject is a process name (comm[pid]), not a module.
+	process bool
 }
 
 func (r *kernelLogRule) Definition() *Definition                   { return &r.def }
 func (r *kernelLogRule) Evaluate(*auditevent.Event, State) []Alert { return nil }
 
 // EvaluateKernelLog matches one line and, when it names a module, ties it
-// to the audit event of that module's load.
+// to the audit event of that module's load if that was already seen (the
+// pipeline holds the alert briefly for a load that comes after the line).
 func (r *kernelLogRule) EvaluateKernelLog(l *KernelLogLine, loads *RecentLoads) []Alert {
 	subject, ok := r.match(l.Message)
 	if !ok {
@@ -66,12 +69,11 @@ func (r *kernelLogRule) EvaluateKernelLog(l *KernelLogLine, loads *RecentLoads) 
 	a := Alert{Rule: &r.def, Severity: r.def.Severity, RiskScore: r.def.RiskScore, KernelLog: l}
 	a.Category, a.Type, a.Action = []string{"driver"}, []string{"info"}, "kernel-log-message"
 	a.Reason = "kernel: " + l.Message
-	if ev := loads.Find(subject, l.Time); ev != nil {
-		a.Event = ev
-		a.Process = ev.Process()
-		a.Reason += " (audit event " + itoa(int64(ev.Serial)) + ", " + orUnknown(ev.Syscall.Exe) + ")"
-		if ko := koArgument(a.Process.Args, a.Process.Cwd); ko != "" {
-			a.File = &File{Path: ko}
+	if !r.process {
+		a.KernelLogModule = subject
+		a.KernelLogTie = true
+		if ld := loads.Find(subject, l.Time); ld != nil {
+			TieKernelLog(&a, ld)
 		}
 	}
 	if l.Facility != FacilityKernel {
@@ -79,6 +81,52 @@ func (r *kernelLogRule) EvaluateKernelLog(l *KernelLogLine, loads *RecentLoads) 
 		a.Suppressed = reasonNotFromKernel
 	}
 	return []Alert{a}
+}
+
+// LoadContext is a module load as the kernel-log correlation keeps it:
+// the event, its acting process as the detections resolved it, and its
+// module file.
+type LoadContext struct {
+	Event   *auditevent.Event
+	Process auditevent.Process
+	Parent  *auditevent.Process
+	File    *ModuleFile // nil when not read
+	// Match says how a kernel log line was tied to it (Related.Match).
+	Match string
+}
+
+// RoleModuleLoad is the Related role of the load a kernel log line is
+// about.
+const RoleModuleLoad = "module-load"
+
+// TieKernelLog makes a kernel-log alert name the load it belongs to: its
+// event, process and parent, module file, and the load under Related.
+func TieKernelLog(a *Alert, ld *LoadContext) {
+	ev := ld.Event
+	a.Event = ev
+	a.Process, a.Parent = ld.Process, ld.Parent
+	a.Reason += " (audit event " + itoa(int64(ev.Serial)) + ", " + orUnknown(ev.Syscall.Exe) + ")"
+	path := ""
+	if ld.File != nil {
+		AttachModuleFile(a, ld.File)
+		path = ld.File.Path
+	}
+	if path == "" {
+		if ko := koArgument(a.Process.Args, a.Process.Cwd); ko != "" {
+			path = ko
+			if a.File == nil {
+				a.File = &File{Path: ko}
+			}
+		}
+	}
+	linked := a.KernelLogModule
+	if linked == "" && ev.HasModule {
+		linked = ev.Module
+	}
+	a.Related = append(a.Related[:len(a.Related):len(a.Related)], Related{
+		Role: RoleModuleLoad, Serial: ev.Serial, AtMilli: ev.UnixMilli(), Syscall: ev.Syscall.Name,
+		Path: path, Process: ld.Process, Match: ld.Match, LinkedBy: linked,
+	})
 }
 
 // modulePrefix returns the module name of "name<suffix>"; suffix starts
@@ -115,7 +163,7 @@ func newKernelLogRules() []Rule {
 			Description: "A BPF program using bpf_probe_write_user (which can rewrite user memory, a rootkit " +
 				"technique) was installed. Rate-limited by the kernel; removed from kernels after late 2024.",
 			Severity: High, RiskScore: 73, Threat: T1547006, Covers: []string{"E6"},
-		}, match: func(m string) (string, bool) {
+		}, process: true, match: func(m string) (string, bool) {
 			if !strings.Contains(m, "bpf_probe_write_user") {
 				return "", false
 			}
@@ -174,44 +222,95 @@ const maxRecentLoads = 64
 // finit_module) so a kernel log line about a module can point at the audit
 // event of its load. It is owned by one goroutine (the pipeline's).
 type RecentLoads struct {
-	ring [maxRecentLoads]*auditevent.Event
+	ring [maxRecentLoads]LoadContext
 	next int
 }
 
-// Observe keeps ev if it is a module load; other events cost one compare.
-func (r *RecentLoads) Observe(ev *auditevent.Event) {
+// Observe keeps ev if it is a module load, with its acting process as
+// st resolves it and the module file mf; other events cost one compare.
+// It returns the kept load, nil for any other event.
+func (r *RecentLoads) Observe(ev *auditevent.Event, st State, mf *ModuleFile) *LoadContext {
 	if r == nil || !ev.HasSyscall || !isModuleLoadSyscall(ev.Syscall.Name) {
-		return
+		return nil
 	}
-	r.ring[r.next] = ev
+	ld := &r.ring[r.next]
+	*ld = LoadContext{Event: ev, File: mf}
+	if st != nil {
+		ld.Process, ld.Parent = actor(ev, st)
+	} else {
+		ld.Process = ev.Process()
+	}
 	r.next = (r.next + 1) % maxRecentLoads
+	return ld
 }
 
 // Find returns the newest load of module within the correlation window
-// around at, matched by KERN_MODULE name or by the .ko argument's name
-// ('-' and '_' are the same in module names).
-func (r *RecentLoads) Find(module string, at time.Time) *auditevent.Event {
-	if r == nil || module == "" {
+// around at, matched by KERN_MODULE name, by the name in its module file,
+// or by the .ko argument's name ('-' and '_' are the same in module
+// names). An empty module (a rejection line that names none) matches the
+// newest load the kernel refused for a signature or lockdown reason.
+// The result is a copy with Match set.
+func (r *RecentLoads) Find(module string, at time.Time) *LoadContext {
+	if r == nil {
 		return nil
 	}
-	want := normModule(module)
 	for i := 1; i <= maxRecentLoads; i++ {
-		ev := r.ring[(r.next-i+maxRecentLoads)%maxRecentLoads]
-		if ev == nil {
+		ld := &r.ring[(r.next-i+maxRecentLoads)%maxRecentLoads]
+		if ld.Event == nil {
 			break
 		}
-		if d := at.Sub(time.UnixMilli(ev.UnixMilli())); !at.IsZero() && (d > kernelLogCorrelateWin || d < -kernelLogCorrelateWin) {
+		if d := at.Sub(time.UnixMilli(ld.Event.UnixMilli())); !at.IsZero() && (d > kernelLogCorrelateWin || d < -kernelLogCorrelateWin) {
 			continue
 		}
-		if ev.HasModule && normModule(ev.Module) == want {
-			return ev
-		}
-		p := ev.Process()
-		if ko := koArgument(p.Args, p.Cwd); ko != "" && normModule(moduleFileName(ko)) == want {
-			return ev
+		if how := MatchLoad(module, ld); how != "" {
+			c := *ld
+			c.Match = how
+			return &c
 		}
 	}
 	return nil
+}
+
+// Match kinds of a kernel log line and a load (LoadContext.Match).
+const (
+	MatchKernModule = "kern-module-name" // the KERN_MODULE record's name
+	MatchModuleFile = "module-file-name" // the struct module name in the file read
+	MatchKoArgument = "ko-argument"      // the .ko argument's file name
+	MatchRefused    = "refused-load"     // a line naming no module, and a load refused for a signature or lockdown
+)
+
+// MatchLoad says how a kernel log line about module (empty: a rejection
+// naming none) belongs to the load ld, or "".
+func MatchLoad(module string, ld *LoadContext) string {
+	ev := ld.Event
+	if module == "" {
+		if ev.HasSyscall && ev.Syscall.Success == auditevent.SuccessNo && refusedBySignature(ev.Syscall.Exit) {
+			return MatchRefused
+		}
+		return ""
+	}
+	want := normModule(module)
+	if ev.HasModule && normModule(ev.Module) == want {
+		return MatchKernModule
+	}
+	if f := ld.File; f != nil && f.Info != nil && f.Info.ThisModuleName != "" && normModule(f.Info.ThisModuleName) == want {
+		return MatchModuleFile
+	}
+	if ko := koArgument(ld.Process.Args, ld.Process.Cwd); ko != "" && normModule(moduleFileName(ko)) == want {
+		return MatchKoArgument
+	}
+	return ""
+}
+
+// refusedBySignature reports an exit code of a load the kernel refused
+// for its signature or lockdown: EKEYREJECTED, ENOKEY, EBADMSG, ENOPKG,
+// EPERM.
+func refusedBySignature(exit int64) bool {
+	switch exit {
+	case -129, -126, -74, -65, -1:
+		return true
+	}
+	return false
 }
 
 func normModule(s string) string { return strings.ReplaceAll(s, "-", "_") }

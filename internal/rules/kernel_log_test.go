@@ -76,9 +76,9 @@ func TestKernelLogCorrelation(t *testing.T) {
 		`type=SYSCALL msg=audit(1700000001.000:51): arch=c000003e syscall=313 success=yes exit=0 a0=3 a1=0 a2=0 a3=0 items=0 ppid=1 pid=901 auid=0 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=pts0 ses=1 comm="insmod" exe="/usr/bin/kmod" key=(null)`,
 		`type=PROCTITLE msg=audit(1700000001.000:51): proctitle=696E736D6F64002F746D702F6D792D726F6F746B69742E6B6F`)
 	other := event(t, `type=SYSCALL msg=audit(1700000001.000:52): arch=c000003e syscall=2 success=yes exit=0 a0=3 a1=0 a2=0 a3=0 items=0 ppid=1 pid=902 auid=0 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=pts0 ses=1 comm="cat" exe="/usr/bin/cat" key=(null)`)
-	loads.Observe(withName)
-	loads.Observe(byFile)
-	loads.Observe(other)
+	loads.Observe(withName, nil, nil)
+	loads.Observe(byFile, nil, nil)
+	loads.Observe(other, nil, nil)
 	r := kernelLogByID(t, KernelLogOutOfTreeID)
 	at := time.Unix(1700000002, 0)
 	a := r.EvaluateKernelLog(&KernelLogLine{Message: "hello: loading out-of-tree module taints kernel.", Time: at}, &loads)

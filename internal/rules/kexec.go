@@ -59,6 +59,9 @@ func (r *kexecLoad) Evaluate(ev *auditevent.Event, st State) []Alert {
 		a.Category, a.Type, a.Action = []string{"driver"}, []string{"start"}, strings.TrimPrefix(ev.Syscall.Name, "sys_")
 		if ev.Syscall.Success == auditevent.SuccessNo {
 			a.Reason = orUnknown(proc.Exe) + " tried " + ev.Syscall.Name + " (refused, exit " + itoa(ev.Syscall.Exit) + ")"
+		} else if kexecUnload(ev) {
+			// kexec -u: the staged image is dropped, nothing new is loaded.
+			a.Reason = orUnknown(proc.Exe) + " unloaded the staged kexec kernel image (" + ev.Syscall.Name + " with no segments)"
 		} else {
 			a.Severity, a.RiskScore = High, 73
 			a.Reason = orUnknown(proc.Exe) + " loaded a new kernel image with " + ev.Syscall.Name
@@ -77,4 +80,11 @@ func (r *kexecLoad) Evaluate(ev *auditevent.Event, st State) []Alert {
 	s := subjectOf(&a.Process, a.Parent)
 	suppress(&a, r.exclusions, &s)
 	return []Alert{a}
+}
+
+// kexecUnload reports a kexec_load call that unloads (nr_segments, the
+// second argument, is 0), as `kexec -u` makes it. kexec_file_load's
+// unload flag is its fifth argument, which audit does not record.
+func kexecUnload(ev *auditevent.Event) bool {
+	return strings.TrimPrefix(ev.Syscall.Name, "sys_") == "kexec_load" && ev.Syscall.Args[1] == 0
 }

@@ -1,9 +1,11 @@
 package rules
 
 import (
+	"github.com/auditlkm/auditlkm/internal/correlate"
 	"github.com/elastic/go-libaudit/v2/auparse"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
+	"github.com/auditlkm/auditlkm/internal/modfile"
 )
 
 // Severity is an alert's severity; ECS event.severity carries its number.
@@ -85,6 +87,11 @@ type Alert struct {
 	// KernelLog is the kernel log line a kernel-log detection matched;
 	// Event is then the audit event of the same load, or nil.
 	KernelLog *KernelLogLine
+	// KernelLogModule is the module a kernel-log line names ("" when it
+	// names none); KernelLogTie says the alert may be tied to a load (the
+	// pipeline holds it briefly for a load that comes after the line).
+	KernelLogModule string
+	KernelLogTie    bool
 	// Ancestors are the process's known ancestors, parent first, at most
 	// MaxAncestors (from State.Ancestry). The pipeline fills them for an
 	// alert that has none.
@@ -94,6 +101,10 @@ type Alert struct {
 	Related []Related
 	// FirstSeen lists the values this host had never seen before the event.
 	FirstSeen []SeenValue
+	// ModuleFile is what the module file of the load said about itself
+	// (internal/modfile), read when the load was processed; nil when the
+	// event is not a load or its file was not looked at.
+	ModuleFile *ModuleFile
 	// CrossView is the finding a cross-view detection reported (the audit
 	// trail joined with the kernel's module views, internal/inventory);
 	// Event is nil then.
@@ -102,6 +113,21 @@ type Alert struct {
 	// identical alerts (same detection, process and file) it stands for,
 	// itself included; 0 on an ordinary alert (which stands for one).
 	Aggregated int
+}
+
+// ModuleFile is the module file of a load as read when the load was
+// processed.
+type ModuleFile struct {
+	Path string
+	// Info is what the file says (hash, .modinfo, signature); nil when it
+	// could not be read at all. Shared between alerts: read only.
+	Info *modfile.Info
+	// Error says why the file was not read, or read only in part.
+	Error string
+	// Mismatch lists where the file disagrees with the load: another
+	// inode than the loader opened, another module name than the kernel
+	// registered (KERN_MODULE).
+	Mismatch []string
 }
 
 // MaxAncestors bounds Alert.Ancestors.
@@ -149,4 +175,48 @@ type State interface {
 type Rule interface {
 	Definition() *Definition
 	Evaluate(ev *auditevent.Event, st State) []Alert
+}
+
+// ModuleFileOf returns the module file the correlation state read for
+// the load ev (Config.ReadModuleFiles), nil when ev is not a load or its
+// file was not looked at. The result is new per call: the alerts of one
+// event share it.
+func ModuleFileOf(ev *auditevent.Event, st State) *ModuleFile {
+	ml, ok := moduleLoadOf(ev, st)
+	if !ok {
+		return nil
+	}
+	return moduleFileOf(&ml, ev)
+}
+
+func moduleFileOf(ml *correlate.ModuleLoad, ev *auditevent.Event) *ModuleFile {
+	if ml.File == "" || (ml.FileInfo == nil && ml.FileErr == "") {
+		return nil
+	}
+	mf := &ModuleFile{Path: ml.File, Info: ml.FileInfo, Error: ml.FileErr, Mismatch: ml.FileMismatch}
+	if in := ml.FileInfo; in != nil && in.Modinfo.Name != "" && in.ThisModuleName != "" &&
+		normModule(in.Modinfo.Name) != normModule(in.ThisModuleName) {
+		mf.Mismatch = append(mf.Mismatch[:len(mf.Mismatch):len(mf.Mismatch)],
+			"the file's .modinfo name "+strconvQuote(in.Modinfo.Name)+" is not its struct module name "+
+				strconvQuote(in.ThisModuleName)+": forged .modinfo")
+	}
+	if in := ml.FileInfo; in != nil && ev.HasModule && ev.Module != "" && in.ThisModuleName != "" &&
+		normModule(in.ThisModuleName) != normModule(ev.Module) {
+		mf.Mismatch = append(mf.Mismatch[:len(mf.Mismatch):len(mf.Mismatch)],
+			"the file's struct module is named "+strconvQuote(in.ThisModuleName)+", the kernel registered "+
+				strconvQuote(ev.Module)+": the file at this path is not the one loaded")
+	}
+	return mf
+}
+
+// AttachModuleFile gives a the module file of its load: as its File when
+// it has none, and as ModuleFile.
+func AttachModuleFile(a *Alert, mf *ModuleFile) {
+	if mf == nil {
+		return
+	}
+	a.ModuleFile = mf
+	if a.File == nil && mf.Info != nil {
+		a.File = &File{Path: mf.Path}
+	}
 }

@@ -18,7 +18,11 @@ func actorMemo(ev *auditevent.Event, st State, m *evalMemo) (auditevent.Process,
 		return p, nil
 	}
 	if known, ok := st.Process(p.PID); ok {
-		if len(p.Args) == 0 {
+		// The record's own comm and exe are the process at the event; the
+		// table only fills what the event lacks, and its arguments only
+		// when they belong to the same program (an exec the table missed
+		// would otherwise lend the new image the old one's argv).
+		if len(p.Args) == 0 && (p.Exe == "" || known.Exe == p.Exe) {
 			p.Args = known.Args
 		}
 		if p.Exe == "" {

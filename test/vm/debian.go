@@ -63,15 +63,24 @@ func aptShow(ctx context.Context, pkg string) (version string, deps []string, er
 	if err != nil {
 		return "", nil, fmt.Errorf("apt-cache show %s: %w", pkg, exitDetail(err))
 	}
+	version, deps = parseAptShow(out)
+	if version == "" {
+		return "", nil, fmt.Errorf("apt-cache show %s: no Version field", pkg)
+	}
+	return version, deps, nil
+}
+
+// parseAptShow returns the Version and the Depends package names (first
+// of each alternative) of the first stanza of apt-cache show output.
+func parseAptShow(out []byte) (version string, deps []string) {
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
 		switch {
 		case line == "":
-			// First stanza only.
 			if version != "" {
-				return version, deps, nil
+				return version, deps // first stanza only
 			}
 		case strings.HasPrefix(line, "Version: "):
 			version = strings.TrimSpace(strings.TrimPrefix(line, "Version: "))
@@ -84,10 +93,7 @@ func aptShow(ctx context.Context, pkg string) (version string, deps []string, er
 			}
 		}
 	}
-	if version == "" {
-		return "", nil, fmt.Errorf("apt-cache show %s: no Version field", pkg)
-	}
-	return version, deps, nil
+	return version, deps
 }
 
 func exitDetail(err error) error {
@@ -155,6 +161,14 @@ func PrepareKernel(ctx context.Context, cacheDir string) (*Kernel, error) {
 	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) //nolint:errcheck // released on close anyway
 
 	k.Root = filepath.Join(cacheDir, k.Package+"_"+k.Version)
+	// Older kernels (the metapackage moved on) are half a gigabyte each.
+	if old, _ := filepath.Glob(filepath.Join(cacheDir, "linux-image-*_*")); len(old) > 0 {
+		for _, o := range old {
+			if o != k.Root && !strings.HasSuffix(o, ".download") {
+				_ = os.RemoveAll(o)
+			}
+		}
+	}
 	stamp := filepath.Join(k.Root, ".complete")
 	if _, err := os.Stat(stamp); err == nil {
 		return &k, nil

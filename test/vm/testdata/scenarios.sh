@@ -33,9 +33,14 @@ else
 	/sbin/insmod $M/kernel/drivers/net/dummy.ko numdummies=2 || fail insmod
 	step rmmod
 	/sbin/rmmod dummy || fail rmmod
+	step insmod-einval
+	/sbin/insmod $M/kernel/drivers/net/dummy.ko numdummies=abc && fail "bad parameter accepted"
 	step modprobe
 	/sbin/modprobe dummy numdummies=0 || fail modprobe
 	/sbin/modprobe -r dummy || fail "modprobe -r"
+	step modprobe-deps
+	/sbin/modprobe vcan || fail "modprobe vcan"
+	/sbin/modprobe -r vcan || fail "modprobe -r vcan"
 	step kernel-request
 	ip link add vmdummy0 type dummy || fail "ip link add"
 	ip link del vmdummy0
@@ -44,9 +49,12 @@ else
 	/sbin/insmod /root/auditlkm_vm_oot.ko level=3 || fail "out-of-tree insmod"
 	/sbin/rmmod auditlkm_vm_oot || fail "out-of-tree rmmod"
 	step modprobe-install
-	echo 'install auditlkm_vm_fake /bin/sh -c "echo ran >/tmp/install-ran"' >/etc/modprobe.d/auditlkm-vm.conf
+	# The install command of a name nothing provides loads a real module:
+	# the persistence hook an attacker leaves in modprobe.d.
+	echo 'install auditlkm_vm_fake /bin/sh -c "echo ran >/tmp/install-ran; /sbin/modprobe nlmon"' >/etc/modprobe.d/auditlkm-vm.conf
 	/sbin/modprobe auditlkm_vm_fake || fail "modprobe install line"
 	[ -f /tmp/install-ran ] || fail "install line did not run"
+	/sbin/rmmod nlmon || fail "install line loaded no nlmon"
 	step dropped-then-loaded
 	mkdir -p $M/updates
 	cp $M/kernel/drivers/net/nlmon.ko $M/updates/vmdrop.ko
@@ -62,6 +70,9 @@ else
 	step kexec
 	/usr/sbin/kexec -l /boot/vmlinuz --append="console=ttyS0" || fail "kexec -l"
 	cat /sys/kernel/kexec_loaded >/out/kexec_loaded
+	/usr/sbin/kexec -u || fail "kexec -u"
+	step kexec-file
+	/usr/sbin/kexec -s -l /boot/vmlinuz --append="console=ttyS0 kexec-file" || fail "kexec -s -l"
 fi
 step done
 sleep 1

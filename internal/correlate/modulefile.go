@@ -1,0 +1,88 @@
+package correlate
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/auditlkm/auditlkm/internal/modfile"
+)
+
+// Bounds of the module file reads of loads (Config.ReadModuleFiles).
+const (
+	// ModuleFileReadBudget bounds the module files opened per second; a
+	// storm of loads of ever new files is not read past it (counted).
+	ModuleFileReadBudget = 16
+	// ModuleFileReadTime bounds the time spent reading module files per
+	// second (the pipeline waits while a file is read).
+	ModuleFileReadTime = 500 * time.Millisecond
+	// moduleFileCacheSize bounds the parses kept (a few KiB each).
+	moduleFileCacheSize = 256
+)
+
+// ModuleFileLimits bound one module file read: size and time.
+var ModuleFileLimits = modfile.Limits{MaxBytes: modfile.DefaultMaxBytes, Timeout: modfile.DefaultTimeout}
+
+// readModuleFile reads the load's module file, when configured to, and
+// keeps what it says in ml. A file resolved through /proc/<pid>/fd is
+// read through that link while the loader lives: the very file it
+// loaded, even when it was deleted or replaced since.
+func (s *Store) readModuleFile(ml *ModuleLoad, fdPath string) {
+	if !s.cfg.ReadModuleFiles || ml.File == "" {
+		return
+	}
+	open := ml.File
+	if fdPath != "" {
+		open = fdPath
+	} else if strings.HasSuffix(open, " (deleted)") {
+		ml.FileErr = "not read: the file was deleted before the load was processed"
+		s.m.moduleReads.WithLabelValues(moduleReadError).Inc()
+		return
+	}
+	if !s.spendModuleBudget() {
+		ml.FileErr = fmt.Sprintf("not read: more than %d module files or %s of reading in a second", ModuleFileReadBudget, ModuleFileReadTime)
+		s.m.moduleReads.WithLabelValues(moduleReadBudget).Inc()
+		return
+	}
+	if s.modCache == nil {
+		s.modCache = modfile.NewCache(moduleFileCacheSize)
+	}
+	hits := s.modCache.Hits
+	start := time.Now()
+	lim := ModuleFileLimits
+	lim.Timeout = min(lim.Timeout, ModuleFileReadTime-s.modBudgetTime)
+	info, err := s.modCache.ReadFile(open, lim)
+	s.modBudgetTime += time.Since(start)
+	if open != ml.File && info != nil {
+		cp := *info
+		cp.Path = ml.File
+		info = &cp
+	}
+	ml.FileInfo = info
+	if err != nil {
+		ml.FileErr = err.Error()
+		s.m.moduleReads.WithLabelValues(moduleReadError).Inc()
+		return
+	}
+	if s.modCache.Hits > hits {
+		s.m.moduleReads.WithLabelValues(moduleReadCached).Inc()
+	} else {
+		s.m.moduleReads.WithLabelValues(moduleReadOK).Inc()
+	}
+	if ml.Inode != 0 && info.Inode != 0 && info.Inode != ml.Inode {
+		ml.FileMismatch = append(ml.FileMismatch, fmt.Sprintf("the file read is inode %d, the loader opened inode %d: replaced since", info.Inode, ml.Inode))
+	}
+}
+
+// spendModuleBudget takes one module file read from the per-second budget.
+func (s *Store) spendModuleBudget() bool {
+	sec := s.now().Unix()
+	if sec != s.modBudgetSec {
+		s.modBudgetSec, s.modBudgetUse, s.modBudgetTime = sec, 0, 0
+	}
+	if s.modBudgetUse >= ModuleFileReadBudget || s.modBudgetTime >= ModuleFileReadTime {
+		return false
+	}
+	s.modBudgetUse++
+	return true
+}
