@@ -16,6 +16,7 @@ import (
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
 	"github.com/auditlkm/auditlkm/internal/correlate"
+	"github.com/auditlkm/auditlkm/internal/modfile"
 	"github.com/auditlkm/auditlkm/internal/rules"
 )
 
@@ -173,8 +174,9 @@ func loadRecord(ev *auditevent.Event, st rules.State) *rules.ModuleLoadRecord {
 	}); ok {
 		if ml, ok := c.ModuleLoad(); ok && ml.Serial == ev.Serial && ml.At.UnixMilli() == ev.UnixMilli() {
 			r.File = ml.File
-			if ml.FileInfo != nil {
-				r.SHA256 = ml.FileInfo.SHA256 // read by the store as the load was observed
+			if fi := ml.FileInfo; fi != nil {
+				r.SHA256 = fi.SHA256 // read by the store as the load was observed
+				r.Taints = impliedTaints(fi)
 			}
 			if r.Module == "" {
 				r.Module = ml.Name
@@ -206,6 +208,30 @@ func loadRecord(ev *auditevent.Event, st rules.State) *rules.ModuleLoadRecord {
 	r.Process = cloneProcess(p)
 	r.Module, r.File = strings.Clone(r.Module), strings.Clone(r.File)
 	return r
+}
+
+// impliedTaints returns the taint letters the kernel sets loading the
+// module file fi describes, as far as the file tells: O when it was not
+// built in the kernel tree, E when it carries no signature (on a kernel
+// that checks signatures), C for staging, K for a live patch.
+func impliedTaints(fi *modfile.Info) string {
+	if fi == nil || !fi.ELF {
+		return ""
+	}
+	var b []byte
+	if !fi.Modinfo.Intree {
+		b = append(b, 'O')
+	}
+	if fi.Signature == nil {
+		b = append(b, 'E')
+	}
+	if fi.Modinfo.Staging {
+		b = append(b, 'C')
+	}
+	if fi.Modinfo.Livepatch {
+		b = append(b, 'K')
+	}
+	return string(b)
 }
 
 func cloneProcess(p auditevent.Process) auditevent.Process {

@@ -134,6 +134,7 @@ type stateLoad struct {
 	Syscall   string         `json:"syscall"`
 	File      jstr           `json:"file,omitempty"`
 	SHA256    string         `json:"sha256,omitempty"`
+	Taints    string         `json:"taints,omitempty"`
 	Process   stateProcess   `json:"process"`
 	Parent    *stateProcess  `json:"parent,omitempty"`
 	Ancestors []stateProcess `json:"ancestors,omitempty"`
@@ -175,7 +176,7 @@ func (t *Tracker) encodeState(now time.Time) ([]byte, error) {
 				SrcVer: v.SrcVersion, Version: v.Version}}
 		if l := e.Load; l != nil {
 			sl := &stateLoad{Serial: l.Serial, At: l.At.UTC(), Syscall: l.Syscall, File: jstr(l.File), SHA256: l.SHA256,
-				Process: toStateProcess(&l.Process)}
+				Taints: l.Taints, Process: toStateProcess(&l.Process)}
 			if l.Parent != nil {
 				pp := toStateProcess(l.Parent)
 				sl.Parent = &pp
@@ -245,7 +246,7 @@ func (t *Tracker) restore(sf *stateFile, bootID string) {
 				Taint: v.Taint, Address: v.Address, SrcVersion: v.SrcVer, Version: v.Version}}
 		if sl := sm.Load; sl != nil {
 			l := &rules.ModuleLoadRecord{Serial: sl.Serial, At: sl.At, Syscall: sl.Syscall, Module: n, File: string(sl.File),
-				SHA256: sl.SHA256, Process: sl.Process.process()}
+				SHA256: sl.SHA256, Taints: sl.Taints, Process: sl.Process.process()}
 			if sl.Parent != nil {
 				pp := sl.Parent.process()
 				l.Parent = &pp

@@ -63,7 +63,8 @@ type Tracker struct {
 	bootID     string
 	loads      []*rules.ModuleLoadRecord // recent loads, oldest first
 	lastUnload time.Time
-	unaudited  uint64 // modules gone without an audited unload
+	lastCheck  time.Time // the previous snapshot's time
+	unaudited  uint64    // modules gone without an audited unload
 }
 
 // NewTracker returns an empty tracker.
@@ -134,6 +135,7 @@ func (t *Tracker) Check(s *Snapshot) (findings []*rules.CrossViewFinding, rechec
 	if f := t.checkTaint(s, first); f != nil {
 		findings = append(findings, f)
 	}
+	t.lastCheck = s.At
 	return findings, recheck
 }
 
@@ -355,7 +357,9 @@ func (t *Tracker) checkTaint(s *Snapshot, first bool) *rules.CrossViewFinding {
 
 // blame returns the module most likely to have set a module taint bit:
 // the newest-loaded present module whose own taint letters hold it, else
-// the newest audited load within TaintWindow before at.
+// the earliest audited load since the previous read whose module file
+// implies the bit, else the newest audited load within TaintWindow before
+// at.
 func (t *Tracker) blame(fl TaintFlag, at time.Time) (string, *rules.ModuleLoadRecord) {
 	var best *Entry
 	for _, e := range t.entries {
@@ -368,6 +372,15 @@ func (t *Tracker) blame(fl TaintFlag, at time.Time) (string, *rules.ModuleLoadRe
 	}
 	if best != nil {
 		return best.Name, best.Load
+	}
+	// A taint bit is set by the first load that needs it: the earliest
+	// load since the previous read whose file implies the letter.
+	if !t.lastCheck.IsZero() {
+		for _, l := range t.loads {
+			if l.At.After(t.lastCheck.Add(-unloadSlack)) && !l.At.After(at.Add(unloadSlack)) && containsLetter(l.Taints, fl.Letter) {
+				return l.Module, l
+			}
+		}
 	}
 	for i := len(t.loads) - 1; i >= 0; i-- {
 		l := t.loads[i]

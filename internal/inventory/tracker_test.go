@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
+	"github.com/auditlkm/auditlkm/internal/modfile"
 	"github.com/auditlkm/auditlkm/internal/rules"
 )
 
@@ -271,6 +272,25 @@ func TestTrackerFindingContent(t *testing.T) {
 	if len(fs) != 1 || fs[0].Load == nil || fs[0].Load.Module != "new" || fs[0].NewTaint[0].Letter != "F" {
 		t.Fatalf("taint blame by time: %+v", fs)
 	}
+	// The module that set it is gone already (loaded and removed between
+	// two reads): the earliest load since the previous read whose file
+	// implies the bit, not the newest load.
+	tr = NewTracker(2*time.Second, 10*time.Minute)
+	tr.Check(snap(0, "a", "a", 0))
+	oot := load(10, "oot", 7)
+	oot.Taints = "OE"
+	tr.RecordLoad(oot)
+	tr.RecordUnload(t0.Add(11*time.Second), "oot")
+	tr.RecordLoad(load(12, "intree", 8))
+	fs, _ = tr.Check(snap(13, "a intree", "a intree", 12288))
+	if len(fs) != 1 || fs[0].Load != oot || fs[0].NewTaint[0].Module != "oot" || fs[0].NewTaint[1].Module != "oot" {
+		t.Fatalf("taint blame of a module already gone: %+v", fs)
+	}
+	tr = NewTracker(2*time.Second, 10*time.Minute)
+	tr.Check(snap(0, "a", "a", 0))
+	tr.RecordLoad(load(10, "old", 1))
+	tr.RecordLoad(load(20, "new", 2))
+	tr.Check(snap(21, "a old new", "a old new", 1<<1))
 	// Outside the window: nobody is blamed.
 	tr.RecordLoad(load(30, "late", 3))
 	fs, _ = tr.Check(snap(30+11*60, "a old new late", "a old new late", 1<<1|1<<0))
@@ -288,4 +308,22 @@ func usedBy(s *Snapshot, of, user string) *Snapshot {
 	m.Holders = append(m.Holders, user)
 	s.Sys[of] = m
 	return s
+}
+
+func TestImpliedTaints(t *testing.T) {
+	for _, tc := range []struct {
+		fi   *modfile.Info
+		want string
+	}{
+		{nil, ""},
+		{&modfile.Info{ELF: false}, ""},
+		{&modfile.Info{ELF: true}, "OE"},
+		{&modfile.Info{ELF: true, Modinfo: modfile.Modinfo{Intree: true}, Signature: &modfile.Signature{}}, ""},
+		{&modfile.Info{ELF: true, Modinfo: modfile.Modinfo{Intree: true, Staging: true}}, "EC"},
+		{&modfile.Info{ELF: true, Modinfo: modfile.Modinfo{Livepatch: true}, Signature: &modfile.Signature{}}, "OK"},
+	} {
+		if got := impliedTaints(tc.fi); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.fi, got, tc.want)
+		}
+	}
 }

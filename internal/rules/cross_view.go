@@ -40,7 +40,11 @@ type ModuleLoadRecord struct {
 	File    string // the module file, when the correlation store knew it
 	// SHA256 is the hash of File read shortly after the load (hex); ""
 	// when the file was unknown, gone or unreadable.
-	SHA256    string
+	SHA256 string
+	// Taints are the taint letters the module file implies (O: not built
+	// in the kernel tree, E: no signature, C: staging, K: live patch),
+	// from the correlation store's read of it; "" when it was not read.
+	Taints    string
 	Process   auditevent.Process
 	Parent    *auditevent.Process
 	Ancestors []auditevent.Process
