@@ -300,6 +300,20 @@ var mainExpectations = []expect{
 			"event.outcome": "success", "auditd.data.syscall": "finit_module", "process.executable": "/bin/busybox",
 			"process.name": "insmod",
 		}},
+	// The sysctls exist only with CONFIG_MODULES: never on the host. The
+	// script's own shell writes them (echo >file), so its parent is /init.
+	{scenario: "sysctl", match: map[string]string{"rule.id": "kernel-module-sysctl-write", "file.path": "/proc/sys/kernel/modprobe"},
+		want: map[string]string{
+			"event.outcome": "success", "process.command_line": script, "process.parent.command_line": "/bin/busybox sh /init",
+			"event.reason": "modprobe_path changed: /proc/sys/kernel/modprobe written by /bin/busybox", "event.severity": "4", // critical
+		}},
+	{scenario: "sysctl", match: map[string]string{"rule.id": "kernel-module-sysctl-write", "file.path": "/proc/sys/kernel/modules_disabled"},
+		want: map[string]string{"event.outcome": "success", "process.command_line": script, "event.reason": "~modules_disabled written by /bin/busybox"}},
+	{scenario: "sysctl", match: map[string]string{"rule.id": "kernel-module-load", "auditd.data.exit": "-1"},
+		want: merge(fromScript, map[string]string{
+			"event.outcome": "failure", "auditd.result": "fail", "auditd.data.syscall": "finit_module", "process.name": "insmod",
+			"file.name": "dummy.ko", "event.reason": "~(refused, exit -1)", // EPERM: modules_disabled
+		})},
 	{scenario: "kexec", match: map[string]string{"rule.id": "kexec-kernel-load", "event.action": "kexec_load", "process.command_line": "^/usr/sbin/kexec -l "},
 		want: merge(fromScript, map[string]string{
 			"auditd.data.syscall": "kexec_load", "auditd.data.exit": "0", "process.name": "kexec", "event.severity": "3",
