@@ -45,6 +45,8 @@
 //	                            event has a node name
 //	process.pid, .executable, .name, .args, .args_count, .command_line,
 //	process.working_directory, process.start
+//	process.title               the PROCTITLE where it disagrees with the
+//	                            exec's arguments (Process.Title)
 //	process.parent.*            the same, from Alert.Parent; pid also from PPID
 //	user.id, user.effective.id, group.id   numeric ids as strings
 //	file.path, .name, .directory, .extension (without the dot, case kept)

@@ -470,6 +470,10 @@ func appendProcessFields(w *writer, p *auditevent.Process) {
 		w.int("args_count", int64(len(p.Args)))
 		w.joined("command_line", p.Args)
 	}
+	if len(p.Title) > 0 {
+		// The PROCTITLE where it disagrees with the exec's arguments.
+		w.joined("title", p.Title)
+	}
 	w.str("working_directory", p.Cwd)
 	appendProcessStart(w, p)
 }

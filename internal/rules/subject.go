@@ -23,7 +23,17 @@ func actorMemo(ev *auditevent.Event, st State, m *evalMemo) (auditevent.Process,
 		// when they belong to the same program (an exec the table missed
 		// would otherwise lend the new image the old one's argv).
 		if len(p.Args) == 0 && (p.Exe == "" || known.Exe == p.Exe) {
-			p.Args = known.Args
+			p.Args, p.ArgsFromExec = known.Args, known.ArgsFromExec
+		} else if !p.ArgsFromExec && known.ArgsFromExec && known.Exe == p.Exe && len(known.Args) > 0 {
+			// The PROCTITLE is the process's memory, cut at 128 bytes,
+			// and the process can rewrite it (to look like a kernel
+			// thread, or name an innocent module). The arguments are what
+			// its exec was given; a title that says otherwise stays
+			// beside them.
+			if auditevent.TitleDiffers(known.Args, p.Args) {
+				p.Title = p.Args
+			}
+			p.Args, p.ArgsFromExec = known.Args, true
 		}
 		if p.Exe == "" {
 			p.Exe = known.Exe
@@ -56,8 +66,9 @@ func actorMemo(ev *auditevent.Event, st State, m *evalMemo) (auditevent.Process,
 // (TestSameProcessValueComparesEveryField fails when one is added).
 func sameProcessValue(a, b *auditevent.Process) bool {
 	return a.PID == b.PID && a.PPID == b.PPID && a.Exe == b.Exe && a.Comm == b.Comm && a.Cwd == b.Cwd &&
-		a.UID == b.UID && a.AUID == b.AUID && a.StartMilli == b.StartMilli &&
-		len(a.Args) == len(b.Args) && (len(a.Args) == 0 || &a.Args[0] == &b.Args[0])
+		a.UID == b.UID && a.AUID == b.AUID && a.StartMilli == b.StartMilli && a.ArgsFromExec == b.ArgsFromExec &&
+		len(a.Args) == len(b.Args) && (len(a.Args) == 0 || &a.Args[0] == &b.Args[0]) &&
+		len(a.Title) == len(b.Title) && (len(a.Title) == 0 || &a.Title[0] == &b.Title[0])
 }
 
 func subjectOf(p *auditevent.Process, parent *auditevent.Process) Subject {
