@@ -15,6 +15,7 @@ import (
 	"github.com/auditlkm/auditlkm/internal/ecs"
 	"github.com/auditlkm/auditlkm/internal/output"
 	"github.com/auditlkm/auditlkm/internal/pipeline"
+	"github.com/auditlkm/auditlkm/internal/provenance"
 	"github.com/auditlkm/auditlkm/internal/reassemble"
 	"github.com/auditlkm/auditlkm/internal/rules"
 )
@@ -198,9 +199,12 @@ func loadConfigFile(cmd *cobra.Command, lo *logOptions) (*config.File, error) {
 }
 
 // rulesConfig is the detection configuration: the defaults plus the
-// file's exclusions and disabled detections.
-func rulesConfig(f *config.File) rules.Config {
+// file's exclusions and disabled detections, verifying the programs
+// exclusions name with prov (nil: exclusions that need provenance never
+// apply).
+func rulesConfig(f *config.File, prov rules.Provenance) rules.Config {
 	rc := rules.DefaultConfig()
+	rc.Provenance = prov
 	if f != nil {
 		f.Detections.ApplyTo(&rc)
 	}
@@ -216,6 +220,11 @@ func (o *outputOptions) validate() error {
 		return o.syslog.Validate()
 	}
 	return nil
+}
+
+// hostProvenance verifies programs against this host's package database.
+func hostProvenance(log *slog.Logger) rules.Provenance {
+	return provenance.New("/", log.With("component", "provenance"))
 }
 
 // memoryStore is a correlation store without persisted state, for replay

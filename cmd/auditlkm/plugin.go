@@ -53,7 +53,7 @@ func (o *pluginOptions) run(cmd *cobra.Command) error {
 	if err := store.Seed(cmd.Context()); err != nil {
 		log.Warn("seed process table", "err", err)
 	}
-	p, err := buildProcessor(sink, rulesConfig(o.file), reassemble.ReplayConfig(), store, nil, log)
+	p, err := buildProcessor(sink, rulesConfig(o.file, hostProvenance(log)), reassemble.ReplayConfig(), store, nil, log)
 	if err != nil {
 		return err
 	}

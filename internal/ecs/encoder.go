@@ -641,6 +641,9 @@ func (e *Encoder) appendAuditd(w *writer, a *rules.Alert, ev *auditevent.Event) 
 		w.strs("covers", a.Rule.Covers)
 		w.close()
 	}
+	// The exclusion whose criteria matched but whose provenance was not
+	// proven ("system-agent/not-package-owned").
+	w.str("exclusion_refused", a.ExclusionRefused)
 	appendAncestry(w, a)
 	appendRelated(w, a)
 	appendFirstSeen(w, a)

@@ -62,7 +62,7 @@ func (r *configThenLoad) appendAlerts(dst []Alert, c *evalCtx) []Alert {
 	var confs []string
 	for i := range ml.Configs {
 		cl := &ml.Configs[i]
-		ws := subjectOf(&cl.Write.Process, nil)
+		ws := subjectOf(&cl.Write.Process, nil, nil)
 		ws.Path, ws.FileName = cl.Write.Path, path.Base(cl.Write.Path)
 		if reason, ok := firstMatch(r.exclusions, &ws); ok {
 			excluded = reason
