@@ -26,6 +26,8 @@ type outputOptions struct {
 	events         string // like alerts; "" (the default) writes no events
 	includeRecords bool
 	syslog         output.SyslogConfig
+	// stateDir keeps agent.id ("" derives it from the machine-id).
+	stateDir string
 }
 
 func (o *outputOptions) bind(fs *pflag.FlagSet) {
@@ -82,7 +84,7 @@ func (o *outputOptions) build(stdout io.Writer, reg prometheus.Registerer, log *
 	}
 	ecfg := ecs.DefaultConfig()
 	ecfg.IncludeRecords = o.includeRecords
-	enc, err := ecs.NewEncoder(io.Discard, hostInfo(), ecfg)
+	enc, err := ecs.NewEncoder(io.Discard, hostInfo(o.stateDir, log), ecfg)
 	if err != nil {
 		return nil, err
 	}

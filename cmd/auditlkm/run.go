@@ -244,6 +244,7 @@ func (o *runOptions) run(cmd *cobra.Command) (err error) {
 		gd = g
 	}
 
+	o.out.stateDir = o.correlate.StateDir
 	sink, err := o.out.build(cmd.OutOrStdout(), reg, log)
 	if err != nil {
 		return err

@@ -52,6 +52,17 @@ type Host struct {
 	OSFamily string // host.os.family, e.g. "debian"
 	OSKernel string // host.os.kernel, the uname release
 	Arch     string // host.architecture, e.g. "x86_64"
+	// Agent is the agent reporting from this host (agent.*).
+	Agent Agent
+}
+
+// Agent is ECS agent.*: what Elastic's hunts count per value (H1 and H2
+// count_distinct(agent.id)).
+type Agent struct {
+	ID      string // agent.id: stable across restarts (internal/identity)
+	Name    string // agent.name, the host name
+	Type    string // agent.type, "auditlkm"
+	Version string // agent.version
 }
 
 // Config configures an Encoder.
@@ -381,6 +392,14 @@ func appendAttackURL(b []byte, id string) []byte {
 
 func (e *Encoder) appendHost(w *writer) {
 	h := &e.host
+	if ag := &h.Agent; ag.ID != "" || ag.Type != "" {
+		w.open("agent")
+		w.str("id", ag.ID)
+		w.str("name", ag.Name)
+		w.str("type", ag.Type)
+		w.str("version", ag.Version)
+		w.close()
+	}
 	w.open("host")
 	w.str("hostname", h.Hostname)
 	w.str("name", h.Hostname)

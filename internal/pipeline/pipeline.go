@@ -184,6 +184,14 @@ func (p *Processor) handle(ev *auditevent.Event) {
 		}
 		p.deliver(&alerts[i], st)
 	}
+	if p.events != nil {
+		// A kmod tool's exec is written as the process event it is
+		// (event.action exec), whether a detection matched it or not:
+		// hunt H2 counts every kmod command line.
+		if x, ok := rules.KmodExec(ev, st); ok {
+			first = &x
+		}
+	}
 	if first != nil {
 		p.writeEvent(first, st)
 	}

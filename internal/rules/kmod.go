@@ -54,3 +54,23 @@ func kernelThread(q *auditevent.Process) bool {
 	}
 	return strings.HasPrefix(q.Comm, "kworker") || strings.HasPrefix(q.Comm, "khelper") || q.Comm == "kthreadd"
 }
+
+// KmodExec returns the event document of a successful exec of a kmod
+// tool, whatever it does (loads, removals, queries, modinfo, depmod,
+// lsmod): event.category process, type start, action "exec", as
+// Elastic's process events are, so that hunt H2's query over kmod
+// arguments selects it. It is not an alert: Rule is nil.
+func KmodExec(ev *auditevent.Event, st State) (Alert, bool) {
+	if ev == nil || !successfulExec(ev) || !mayBeKmod(ev) {
+		return Alert{}, false
+	}
+	proc, parent := actor(ev, st)
+	if k := kmodInvocation(&proc); k.Op == toolargs.NotKmod {
+		return Alert{}, false
+	}
+	a := Alert{Event: ev, Process: proc, Parent: parent, Category: []string{"process"}, Type: []string{"start"}, Action: "exec"}
+	if ko := koArgument(&proc); ko != "" {
+		a.File = &File{Path: ko}
+	}
+	return a, true
+}
