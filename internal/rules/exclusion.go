@@ -279,8 +279,15 @@ func (x *Exclusion) prove(s *Subject) string {
 				}
 			}
 		case RequireSnap:
-			if why := x.prov.VerifySnap(s.Exe); why != "" {
-				return why
+			if selfEntry {
+				if why := x.prov.VerifySnap(s.Exe); why != "" {
+					return why
+				}
+			}
+			if parentEntry {
+				if why := x.prov.VerifySnap(s.ParentExe); why != "" {
+					return why
+				}
 			}
 		case RequirePackageManager:
 			if !x.lineage(s, func(exe, script string) bool {
