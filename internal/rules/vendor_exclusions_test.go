@@ -148,7 +148,9 @@ func TestE4Exclusions(t *testing.T) {
 		p.Cwd = cwd
 		return p
 	}
-	ev := func(cwd string) []string { return execve(700, 650, 0, "insmod", "/usr/bin/kmod", cwd, "insmod", "/lib/x.ko") }
+	ev := func(cwd string) []string {
+		return execve(700, 650, 0, "insmod", "/usr/bin/kmod", cwd, "insmod", "/lib/x.ko")
+	}
 	runExclusionCases(t, r, []exclusionCase{
 		{"podman parent", ev("/tmp"), chain(700, kid("/tmp"), proc("/usr/bin/podman")), "container-build", ""},
 		{"/tmp/newroot under podman", ev("/tmp/newroot"), chain(700, kid("/tmp/newroot"), proc("/usr/bin/dash", "sh"), proc("/usr/bin/podman")), "container-build", ""},
