@@ -190,6 +190,10 @@ func (p *Processor) handle(ev *auditevent.Event) {
 		// hunt H2 counts every kmod command line.
 		if x, ok := rules.KmodExec(ev, st); ok {
 			first = &x
+		} else if first != nil && first.Autoload && first.Action == rules.ActionKernelAutoload {
+			// The raw event is a module load like any other (as
+			// auditbeat classifies it): hunt H1 counts it.
+			first.Action = "loaded-kernel-module"
 		}
 	}
 	if first != nil {
