@@ -161,7 +161,7 @@ func TestModuleUnloadAndKexecAndBPF(t *testing.T) {
 	}
 	kdump := event(t, execve(902, 903, 0, "kexec", "/usr/sbin/kexec", "/", "kexec", "-p", "--load", "/boot/vmlinuz")...)
 	sys := newTestSystem(t, []string{"/usr/bin/bash", "/usr/sbin/kdump-config"}, nil, nil)
-	if a := withProvenance(newKexecLoad(nil), sys.v).Evaluate(kdump, fakeState{902: {PID: 902, PPID: 903}, 903: {PID: 903, Exe: "/usr/bin/bash", Args: []string{"/bin/bash", "/usr/sbin/kdump-config"}}}); len(a) != 1 || a[0].Suppressed != "kdump" {
+	if a := withProvenance(newKexecLoad(nil), sys.v).Evaluate(kdump, fakeState{902: {PID: 902, PPID: 903}, 903: {PID: 903, Exe: "/usr/bin/bash", Args: []string{"/bin/bash", "/usr/sbin/kdump-config"}, ArgsFromExec: true}}); len(a) != 1 || a[0].Suppressed != "kdump" {
 		t.Errorf("kexec from kdump-config: %+v", a)
 	}
 	// A BPF record alone (bpf(2) not audited): still an alert, no process.

@@ -124,6 +124,11 @@ type Subject struct {
 	// Options and Modules come from the parsed kmod command line.
 	Options, Modules []string
 
+	// scriptFromExec and parentScriptFromExec say the scripts were read
+	// from an exec's EXECVE record, not from argv memory the process can
+	// rewrite (Process.ArgsFromExec).
+	scriptFromExec, parentScriptFromExec bool
+
 	st  State // for the ancestry; may be nil
 	pid int
 }
@@ -269,12 +274,12 @@ func (x *Exclusion) prove(s *Subject) string {
 		switch r {
 		case RequirePackage:
 			if selfEntry {
-				if why := x.verifyProgram(s.Exe, s.Script); why != "" {
+				if why := x.verifyProgram(s.Exe, s.Script, s.scriptFromExec); why != "" {
 					return why
 				}
 			}
 			if parentEntry {
-				if why := x.verifyProgram(s.ParentExe, s.ParentScript); why != "" {
+				if why := x.verifyProgram(s.ParentExe, s.ParentScript, s.parentScriptFromExec); why != "" {
 					return why
 				}
 			}
@@ -309,8 +314,10 @@ func (x *Exclusion) prove(s *Subject) string {
 }
 
 // verifyProgram verifies an executable and, for an interpreter, the
-// script it runs; an interpreter running inline code is never verified.
-func (x *Exclusion) verifyProgram(exe, script string) string {
+// script it runs; an interpreter running inline code is never verified,
+// nor one whose script is known only from argv memory it can rewrite
+// (PROCTITLE, /proc cmdline: perl's $0 names any script it likes).
+func (x *Exclusion) verifyProgram(exe, script string, fromExec bool) string {
 	if exe == "" {
 		return "no-executable"
 	}
@@ -320,6 +327,9 @@ func (x *Exclusion) verifyProgram(exe, script string) string {
 	if isInterpreter(BaseName(exe)) {
 		if script == "" {
 			return "interpreter-without-script"
+		}
+		if !fromExec {
+			return "script-argv-rewritable"
 		}
 		if why := x.prov.VerifyPackage(script); why != "" {
 			return "script-" + why
@@ -331,7 +341,7 @@ func (x *Exclusion) verifyProgram(exe, script string) string {
 // lineage reports whether the process or one of its known ancestors runs
 // a program want accepts, package-owned and unchanged.
 func (x *Exclusion) lineage(s *Subject, want func(exe, script string) bool) bool {
-	if want(s.Exe, s.Script) && x.verifyProgram(s.Exe, s.Script) == "" {
+	if want(s.Exe, s.Script) && x.verifyProgram(s.Exe, s.Script, s.scriptFromExec) == "" {
 		return true
 	}
 	if s.st == nil || s.pid <= 0 {
@@ -339,7 +349,7 @@ func (x *Exclusion) lineage(s *Subject, want func(exe, script string) bool) bool
 	}
 	for _, p := range s.st.Ancestry(s.pid, MaxAncestors) {
 		script := scriptOf(&p)
-		if want(p.Exe, script) && x.verifyProgram(p.Exe, script) == "" {
+		if want(p.Exe, script) && x.verifyProgram(p.Exe, script, p.ArgsFromExec) == "" {
 			return true
 		}
 	}

@@ -24,8 +24,10 @@ func actorMemo(ev *auditevent.Event, st State, m *evalMemo) (auditevent.Process,
 		return p, nil
 	}
 	if known, ok := st.Process(p.PID); ok {
-		if len(p.Args) == 0 {
-			p.Args = known.Args
+		// The exec's own argv (EXECVE) outranks a PROCTITLE the process
+		// may have rewritten since.
+		if len(p.Args) == 0 || (!p.ArgsFromExec && known.ArgsFromExec && len(known.Args) > 0) {
+			p.Args, p.ArgsFromExec = known.Args, known.ArgsFromExec
 		}
 		if p.Exe == "" {
 			p.Exe = known.Exe
@@ -58,7 +60,7 @@ func actorMemo(ev *auditevent.Event, st State, m *evalMemo) (auditevent.Process,
 // (TestSameProcessValueComparesEveryField fails when one is added).
 func sameProcessValue(a, b *auditevent.Process) bool {
 	return a.PID == b.PID && a.PPID == b.PPID && a.Exe == b.Exe && a.Comm == b.Comm && a.Cwd == b.Cwd &&
-		a.UID == b.UID && a.AUID == b.AUID && a.StartMilli == b.StartMilli &&
+		a.UID == b.UID && a.AUID == b.AUID && a.StartMilli == b.StartMilli && a.ArgsFromExec == b.ArgsFromExec &&
 		len(a.Args) == len(b.Args) && (len(a.Args) == 0 || &a.Args[0] == &b.Args[0])
 }
 
@@ -69,10 +71,10 @@ func subjectOf(p *auditevent.Process, parent *auditevent.Process, st State) Subj
 	if s.Name == "" {
 		s.Name = p.Comm
 	}
-	s.Script = scriptOf(p)
+	s.Script, s.scriptFromExec = scriptOf(p), p.ArgsFromExec
 	if parent != nil {
 		s.ParentExe, s.ParentName, s.ParentArgs, s.ParentCwd = parent.Exe, BaseName(parent.Exe), parent.Args, parent.Cwd
-		s.ParentScript = scriptOf(parent)
+		s.ParentScript, s.parentScriptFromExec = scriptOf(parent), parent.ArgsFromExec
 	}
 	return s
 }

@@ -53,6 +53,14 @@ func proc(exe string, args ...string) auditevent.Process {
 	return auditevent.Process{Exe: exe, Comm: BaseName(exe), Args: args, Cwd: "/"}
 }
 
+// execd is proc with its argv from an EXECVE record (its exec was
+// audited), not from memory the process can rewrite.
+func execd(exe string, args ...string) auditevent.Process {
+	p := proc(exe, args...)
+	p.ArgsFromExec = true
+	return p
+}
+
 // exclusionCase is one vendor exclusion tried as the vendor meant it
 // (suppressed, by its reason) and as an attacker would borrow it (alerted;
 // refused names the exclusion and why when its criteria matched).
@@ -123,19 +131,19 @@ func TestE1Exclusions(t *testing.T) {
 			chain(700, withCwd(kid, "/opt/ds_agent"), proc("/usr/bin/bash", "bash")), "", ""},
 		{"vendor loader", insmod, parent(proc("/usr/sbin/veeamsnap-loader")), "vendor-loader", ""},
 		{"abuse: vendor loader overwritten", insmod, parent(proc("/usr/sbin/veeamworker")), "", "vendor-loader/modified"},
-		{"vendor loader script (kcarectl under python)", insmod, parent(proc("/usr/bin/python3.11", "python3", "/usr/bin/kcarectl", "--update")), "vendor-loader", ""},
+		{"vendor loader script (kcarectl under python)", insmod, parent(execd("/usr/bin/python3.11", "python3", "/usr/bin/kcarectl", "--update")), "vendor-loader", ""},
 		{"abuse: python -c naming kcarectl", insmod, parent(proc("/usr/bin/python3.11", "python3", "-c", "import os", "/usr/bin/kcarectl")), "", ""},
 		{"vendor exact path outside packages", insmod, parent(proc("/opt/commvault/Base/linux_drv")), "vendor-loader", ""},
-		{"mkinitramfs (a shell script)", insmod, parent(proc("/usr/bin/dash", "/bin/sh", "/usr/sbin/mkinitramfs", "-o", "/tmp/x")), "vendor-loader", ""},
+		{"mkinitramfs (a shell script)", insmod, parent(execd("/usr/bin/dash", "/bin/sh", "/usr/sbin/mkinitramfs", "-o", "/tmp/x")), "vendor-loader", ""},
 		{"lxd from an installed snap", insmod, parent(proc("/snap/lxd/123/sbin/lxd")), "vendor-loader", ""},
 		{"abuse: lxd at a revision no snap installed", insmod, parent(proc("/snap/lxd/999/sbin/lxd")), "", "vendor-loader/not-installed-snap"},
-		{"package update script", insmod, parent(proc("/usr/bin/python3.11", "python3", "/usr/lib/kernelcare/updater.py", "--auto-update")), "package-update", ""},
-		{"abuse: python script in /tmp with --auto-update", insmod, parent(proc("/usr/bin/python3.11", "python3", "/tmp/evil.py", "--auto-update")), "", "package-update/script-not-package-owned"},
+		{"package update script", insmod, parent(execd("/usr/bin/python3.11", "python3", "/usr/lib/kernelcare/updater.py", "--auto-update")), "package-update", ""},
+		{"abuse: python script in /tmp with --auto-update", insmod, parent(execd("/usr/bin/python3.11", "python3", "/tmp/evil.py", "--auto-update")), "", "package-update/script-not-package-owned"},
 		{"kernel autoload of net-pf-10", execve(700, 2, 4294967295, "modprobe", "/usr/bin/kmod", "/", "/sbin/modprobe", "-q", "--", "net-pf-10"), nil, "kernel-autoload", ""},
 		{"abuse: net-pf-10 as a module parameter", execve(700, 2, 4294967295, "modprobe", "/usr/bin/kmod", "/", "/sbin/modprobe", "-q", "--", "evil", "net-pf-10"), nil, "", ""},
 		{"abuse: a kmod look-alike", execve(700, 2, 4294967295, "modprobe", "/tmp/kmod", "/", "/sbin/modprobe", "-q", "--", "net-pf-10"), nil, "", "kernel-autoload/not-package-owned"},
 		{"abuse: --showconfig as a parameter after --", execve(700, 650, 0, "modprobe", "/usr/bin/kmod", "/", "modprobe", "evil", "--", "--showconfig"), nil, "", ""},
-		{"initramfs hook script", insmod, parent(proc("/usr/bin/dash", "/bin/sh", "/usr/share/initramfs-tools/hooks/zz-other")), "initramfs-hook", ""},
+		{"initramfs hook script", insmod, parent(execd("/usr/bin/dash", "/bin/sh", "/usr/share/initramfs-tools/hooks/zz-other")), "initramfs-hook", ""},
 		{"abuse: hook path as a shell argument", insmod, parent(proc("/usr/bin/bash", "bash", "-c", "insmod /lib/x.ko", "/usr/share/initramfs-tools/hooks/zz-other")), "", ""},
 	})
 }
@@ -177,8 +185,10 @@ func TestE13Exclusions(t *testing.T) {
 	kx := execve(700, 650, 0, "kexec", "/usr/sbin/kexec", "/", "kexec", "-p", "--load", "/boot/vmlinuz")
 	kid := proc("/usr/sbin/kexec", "kexec", "-p", "--load", "/boot/vmlinuz")
 	runExclusionCases(t, r, []exclusionCase{
-		{"kdumpctl (a script)", kx, chain(700, kid, proc("/usr/bin/bash", "/bin/bash", "/usr/bin/kdumpctl", "restart")), "kdump", ""},
-		{"kdump-config (a script)", kx, chain(700, kid, proc("/usr/bin/bash", "/bin/bash", "/usr/sbin/kdump-config", "load")), "kdump", ""},
+		{"kdumpctl (a script)", kx, chain(700, kid, execd("/usr/bin/bash", "/bin/bash", "/usr/bin/kdumpctl", "restart")), "kdump", ""},
+		{"kdump-config (a script)", kx, chain(700, kid, execd("/usr/bin/bash", "/bin/bash", "/usr/sbin/kdump-config", "load")), "kdump", ""},
+		{"abuse: a perl parent that rewrote its argv to name kdumpctl", kx, chain(700, kid, proc("/usr/bin/perl", "/bin/bash", "/usr/bin/kdumpctl")), "", "kdump/script-argv-rewritable"},
+		{"abuse: a bash parent whose argv is not from its exec", kx, chain(700, kid, proc("/usr/bin/bash", "/bin/bash", "/usr/bin/kdumpctl")), "", "kdump/script-argv-rewritable"},
 		{"abuse: kdumpctl copied to /usr/local/bin", kx, chain(700, kid, proc("/usr/local/bin/kdumpctl")), "", "kdump/not-package-owned"},
 		{"abuse: the kdump path as any argument", kx, chain(700, kid, proc("/usr/bin/bash", "bash", "-c", "kexec -l x", "/usr/sbin/kdump-config")), "", ""},
 	})
@@ -201,11 +211,12 @@ func TestE9Exclusions(t *testing.T) {
 		{"crond", create("/usr/sbin/crond", "crond", "/", conf), at("/usr/sbin/crond"), "system-agent", ""},
 		{"abuse: a copy at /usr/local/sbin/crond", create("/usr/local/sbin/crond", "crond", "/", conf), at("/usr/local/sbin/crond"), "", "system-agent/not-package-owned"},
 		{"abuse: /opt/x/executor", create("/opt/x/executor", "executor", "/", conf), at("/opt/x/executor"), "", "system-agent/not-package-owned"},
-		{"perl running a package-owned script", createBy("/usr/bin/perl", "/", conf, "perl", "/usr/sbin/e2scrub_all"), at("/usr/bin/perl", "perl", "/usr/sbin/e2scrub_all"), "system-agent", ""},
+		{"perl running a package-owned script", createBy("/usr/bin/perl", "/", conf, "perl", "/usr/sbin/e2scrub_all"), chain(11, execd("/usr/bin/perl", "perl", "/usr/sbin/e2scrub_all")), "system-agent", ""},
+		{"abuse: perl with $0 rewritten to a package-owned script", createBy("/usr/bin/perl", "/", conf, "perl", "/usr/sbin/e2scrub_all"), nil, "", "system-agent/script-argv-rewritable"},
 		{"abuse: perl -e", createBy("/usr/bin/perl", "/", conf, "perl", "-e", "open F, '>/etc/modprobe.d/x.conf'"), nil, "", "system-agent/interpreter-without-script"},
-		{"python running a package-owned script", createBy("/usr/bin/python3.11", "/", conf, "python3", "/usr/lib/python3/dist-packages/tuned/x.py"), nil, "python", ""},
+		{"python running a package-owned script", createBy("/usr/bin/python3.11", "/", conf, "python3", "/usr/lib/python3/dist-packages/tuned/x.py"), chain(11, execd("/usr/bin/python3.11", "python3", "/usr/lib/python3/dist-packages/tuned/x.py")), "python", ""},
 		{"abuse: python3 -c", createBy("/usr/bin/python3.11", "/", conf, "python3", "-c", "open('/etc/modprobe.d/x.conf','w')"), nil, "", "python/interpreter-without-script"},
-		{"abuse: python3 /tmp/evil.py", createBy("/usr/bin/python3.11", "/", conf, "python3", "/tmp/evil.py"), nil, "", "python/script-not-package-owned"},
+		{"abuse: python3 /tmp/evil.py", createBy("/usr/bin/python3.11", "/", conf, "python3", "/tmp/evil.py"), chain(11, execd("/usr/bin/python3.11", "python3", "/tmp/evil.py")), "", "python/script-not-package-owned"},
 		{"sed's temporary file under dpkg", create("/usr/bin/sed", "sed", "/etc/modprobe.d", "sedAbC123"), under(proc("/usr/bin/sed", "sed", "-i", "s/a/b/", conf), proc("/usr/bin/dash", "sh"), dpkg), "sed-temp-file", ""},
 		{"abuse: a sed temporary name outside a package manager", create("/usr/bin/sed", "sed", "/etc/modprobe.d", "sedAbC123"), at("/usr/bin/sed", "sed", "-i", "x", conf), "", "sed-temp-file/no-package-manager"},
 		{"abuse: sed.conf, read by modprobe", create("/usr/bin/sed", "sed", "/etc/modprobe.d", "sed.conf"), under(proc("/usr/bin/sed", "sed"), dpkg), "", "sed-temp-file/loader-reads-file"},
@@ -224,7 +235,7 @@ func TestE14E15Exclusions(t *testing.T) {
 	r := withProvenance(newConfigFileChange(nil, nil), sys.v)
 	at := func(exe string, args ...string) tree { return chain(11, proc(exe, args...)) }
 	runExclusionCases(t, r, []exclusionCase{
-		{"lynis (a script) on /etc/modprobe.conf", createBy("/usr/bin/dash", "/", "/etc/modprobe.conf", "/bin/sh", "/usr/sbin/lynis", "audit", "system"), nil, "system-tool", ""},
+		{"lynis (a script) on /etc/modprobe.conf", createBy("/usr/bin/dash", "/", "/etc/modprobe.conf", "/bin/sh", "/usr/sbin/lynis", "audit", "system"), chain(11, execd("/usr/bin/dash", "/bin/sh", "/usr/sbin/lynis", "audit", "system")), "system-tool", ""},
 		{"abuse: lynis copied to /usr/local/bin", create("/usr/local/bin/lynis", "lynis", "/", "/etc/modprobe.conf"), at("/usr/local/bin/lynis"), "", "system-tool/not-package-owned"},
 		{"a .dpkg-new in a udev rules directory (inert)", create("/usr/bin/bash", "bash", "/", "/etc/udev/rules.d/x.rules.dpkg-new"), at("/usr/bin/bash"), "package-manager-temp", ""},
 		{"udev's temporary name", create("/usr/bin/bash", "bash", "/", "/run/udev/rules.d/x.rules.tmp"), at("/usr/bin/bash"), "temp-file", ""},
@@ -239,9 +250,9 @@ func TestE8Exclusions(t *testing.T) {
 		return chain(11, append([]auditevent.Process{p}, ancestors...)...)
 	}
 	runExclusionCases(t, r, []exclusionCase{
-		{"dkms build tree", create("/usr/bin/cp", "cp", "/", "/var/lib/dkms/x/1/x.ko"), under(proc("/usr/bin/cp", "cp"), proc("/usr/bin/bash", "/bin/bash", "/usr/sbin/dkms", "build")), "build-or-initramfs", ""},
+		{"dkms build tree", create("/usr/bin/cp", "cp", "/", "/var/lib/dkms/x/1/x.ko"), under(proc("/usr/bin/cp", "cp"), execd("/usr/bin/bash", "/bin/bash", "/usr/sbin/dkms", "build")), "build-or-initramfs", ""},
 		{"abuse: a .ko dropped in the dkms tree by hand", create("/usr/bin/cp", "cp", "/", "/var/lib/dkms/x/1/x.ko"), under(proc("/usr/bin/cp", "cp"), proc("/usr/bin/bash", "bash")), "", "build-or-initramfs/no-ancestor"},
-		{"cpio for mkinitramfs", create("/usr/bin/cpio", "cpio", "/", "/tmp/x/y.ko"), under(proc("/usr/bin/cpio", "cpio", "-i"), proc("/usr/bin/dash", "/bin/sh", "/usr/sbin/mkinitramfs")), "archive-extraction", ""},
+		{"cpio for mkinitramfs", create("/usr/bin/cpio", "cpio", "/", "/tmp/x/y.ko"), under(proc("/usr/bin/cpio", "cpio", "-i"), execd("/usr/bin/dash", "/bin/sh", "/usr/sbin/mkinitramfs")), "archive-extraction", ""},
 		{"abuse: cpio alone", create("/usr/bin/cpio", "cpio", "/", "/tmp/x/y.ko"), under(proc("/usr/bin/cpio", "cpio", "-i"), proc("/usr/bin/bash", "bash")), "", "archive-extraction/no-ancestor"},
 		{"abuse: /tmp/mkinitramfs* created by anybody", create("/usr/bin/cp", "cp", "/", "/tmp/mkinitramfs_x/y.ko"), under(proc("/usr/bin/cp", "cp"), proc("/usr/bin/bash", "bash")), "", "build-or-initramfs/no-ancestor"},
 		{"dpkg installing a module", create("/usr/bin/dpkg", "dpkg", "/", "/usr/lib/modules/6.1/x.ko"), under(proc("/usr/bin/dpkg", "dpkg")), "package-manager", ""},
