@@ -225,8 +225,16 @@ func (o *outputOptions) validate() error {
 }
 
 // hostProvenance verifies programs against this host's package database.
+// It reads the database once now, so that the first exclusion is not
+// the one to pay for it, and says which database it found.
 func hostProvenance(log *slog.Logger) rules.Provenance {
-	return provenance.New("/", log.With("component", "provenance"))
+	v := provenance.New("/", log.With("component", "provenance"))
+	if kind := v.Kind(); kind == "dpkg" {
+		log.Info("exclusions verify programs against the package database", "database", kind)
+	} else {
+		log.Warn("no package database this build can read: exclusions that need a package-owned program do not apply (fail closed)", "reason", kind)
+	}
+	return v
 }
 
 // memoryStore is a correlation store without persisted state, for replay

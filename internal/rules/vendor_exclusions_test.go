@@ -2,8 +2,12 @@ package rules
 
 import (
 	"encoding/hex"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/auditlkm/auditlkm/internal/provenance"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
 )
@@ -265,6 +269,24 @@ func TestExclusionsFailClosedWithoutProvenance(t *testing.T) {
 	r := newConfigFileCreation(nil, nil)
 	a := r.Evaluate(event(t, create("/usr/bin/dpkg", "dpkg", "/", "/etc/modprobe.d/x.conf")...), chain(11, proc("/usr/bin/dpkg", "dpkg")))
 	if len(a) != 1 || a[0].Suppressed != "" || a[0].ExclusionRefused != "package-manager/no-provenance" {
+		t.Fatalf("%+v", a)
+	}
+}
+
+// TestExclusionsFailClosedWithoutPackageDatabase: on a system without a
+// package database (a minimal container) the real dpkg is not excluded:
+// nothing proves it, and the refusal says why.
+func TestExclusionsFailClosedWithoutPackageDatabase(t *testing.T) {
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "usr/bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "usr/bin/dpkg"), []byte("dpkg"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := withProvenance(newConfigFileCreation(nil, nil), provenance.New(root, nil))
+	a := r.Evaluate(event(t, create("/usr/bin/dpkg", "dpkg", "/", "/etc/modprobe.d/x.conf")...), chain(11, proc("/usr/bin/dpkg", "dpkg")))
+	if len(a) != 1 || a[0].Suppressed != "" || a[0].ExclusionRefused != "package-manager/"+provenance.NoPackageDB {
 		t.Fatalf("%+v", a)
 	}
 }
