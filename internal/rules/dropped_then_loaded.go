@@ -115,6 +115,7 @@ func (r *droppedThenLoaded) appendAlerts(dst []Alert, c *evalCtx) []Alert {
 		corrAgo(ml.At.Sub(w.At)) + " earlier by " + corrWho(&w.Process) + " (" + w.Syscall + ")"
 	ws := subjectOf(&w.Process, nil, nil)
 	ws.Path, ws.FileName = ml.File, path.Base(ml.File)
+	ws.otherHost = ev.Node != ""
 	if reason, ok := firstMatch(r.exclusions, &ws); ok {
 		a.Suppressed = reason
 	}

@@ -128,6 +128,9 @@ type Subject struct {
 	// from an exec's EXECVE record, not from argv memory the process can
 	// rewrite (Process.ArgsFromExec).
 	scriptFromExec, parentScriptFromExec bool
+	// otherHost is set for an event another machine sent (auditd's
+	// node=): this machine's files prove nothing about it.
+	otherHost bool
 
 	st  State // for the ancestry; may be nil
 	pid int
@@ -247,6 +250,7 @@ const (
 	refusedNoAncestor     = "no-ancestor"        // no verified ancestor runs the named program
 	refusedLoaderReadable = "loader-reads-file"  // the file name is one the loader reads
 	refusedNever          = "unverifiable"
+	refusedOtherHost      = "other-host" // the event came from another machine (node=)
 )
 
 // packageManagers are the programs RequirePackageManager accepts, by
@@ -270,6 +274,9 @@ func (x *Exclusion) prove(s *Subject) string {
 		}
 		if x.prov == nil {
 			return refusedNoProvenance
+		}
+		if s.otherHost {
+			return refusedOtherHost
 		}
 		switch r {
 		case RequirePackage:
@@ -305,6 +312,9 @@ func (x *Exclusion) prove(s *Subject) string {
 	if len(x.Ancestor) > 0 {
 		if x.prov == nil {
 			return refusedNoProvenance
+		}
+		if s.otherHost {
+			return refusedOtherHost
 		}
 		if !x.lineage(s, func(exe, script string) bool { return programMatch(x.Ancestor, exe, script) }) {
 			return refusedNoAncestor

@@ -151,6 +151,9 @@ func newAlert(d *Definition, ev *auditevent.Event, p auditevent.Process, parent 
 // or a.ExclusionRefused when an exclusion matched by its criteria but its
 // requirements were not proven.
 func suppress(a *Alert, xs []Exclusion, s *Subject) {
+	if a.Event != nil && a.Event.Node != "" {
+		s.otherHost = true
+	}
 	reason, refused := matchExclusions(xs, s)
 	if reason != "" {
 		a.Suppressed = reason

@@ -290,3 +290,23 @@ func TestExclusionsFailClosedWithoutPackageDatabase(t *testing.T) {
 		t.Fatalf("%+v", a)
 	}
 }
+
+// TestExclusionsNotProvenForAnotherHost: an event another machine sent
+// (node=) is not proven by this machine's files.
+func TestExclusionsNotProvenForAnotherHost(t *testing.T) {
+	sys := newTestSystem(t, ownedPrograms, loosePrograms, tamperedPrograms)
+	r := withProvenance(newConfigFileCreation(nil, nil), sys.v)
+	lines := create("/usr/bin/dpkg", "dpkg", "/", "/etc/modprobe.d/x.conf")
+	for i := range lines {
+		lines[i] = "node=hostB " + lines[i]
+	}
+	a := r.Evaluate(event(t, lines...), chain(11, proc("/usr/bin/dpkg", "dpkg")))
+	if len(a) != 1 || a[0].Suppressed != "" || a[0].ExclusionRefused != "package-manager/other-host" {
+		t.Fatalf("%+v", a)
+	}
+	// The same event from this machine is dpkg's.
+	a = r.Evaluate(event(t, create("/usr/bin/dpkg", "dpkg", "/", "/etc/modprobe.d/x.conf")...), chain(11, proc("/usr/bin/dpkg", "dpkg")))
+	if len(a) != 1 || a[0].Suppressed != "package-manager" {
+		t.Fatalf("%+v", a)
+	}
+}
