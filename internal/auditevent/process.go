@@ -11,9 +11,11 @@ type Process struct {
 	Cwd        string
 	UID, AUID  uint32
 	StartMilli int64 // start time in ms since the epoch, 0 if unknown
-	// ArgsFromExec: Args are the EXECVE record of the exec that started
-	// the image (what exec was given), not a PROCTITLE or /proc cmdline
-	// (the process's memory, which it can rewrite).
+	// ArgsFromExec says Args come from an EXECVE record of the exec that
+	// started the image: what the kernel copied at exec, which the process
+	// cannot change. Otherwise they come from PROCTITLE or
+	// /proc/PID/cmdline, which show the process's argv memory as it is
+	// now: a process can rewrite it (perl's $0, setproctitle).
 	ArgsFromExec bool
 	// Title is the event's PROCTITLE when it disagrees with the exec's
 	// Args (the process rewrote its title, or kept one across a fork);
@@ -76,7 +78,8 @@ func (e *Event) Process() Process {
 	s := &e.Syscall
 	return Process{
 		PID: s.PID, PPID: s.PPID, Exe: s.Exe, Comm: s.Comm,
-		Args: e.Args(), Cwd: e.Cwd, UID: s.UID, AUID: s.AUID, ArgsFromExec: e.HasExecve,
+		Args: e.Args(), Cwd: e.Cwd, UID: s.UID, AUID: s.AUID,
+		ArgsFromExec: e.HasExecve,
 	}
 }
 

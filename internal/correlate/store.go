@@ -181,7 +181,7 @@ func (s *Store) actor(ev *auditevent.Event, at int64, exec bool) *proc {
 func (s *Store) imageFromEvent(e *proc, ev *auditevent.Event) {
 	sc := &ev.Syscall
 	e.p.Exe, e.p.Comm, e.p.PPID = sc.Exe, sc.Comm, sc.PPID
-	e.p.Args, e.p.ArgsFromExec = boundArgs(ev.Args()), false // a PROCTITLE at best
+	e.p.Args, e.p.ArgsFromExec = boundArgs(ev.Args()), ev.HasExecve
 	if ev.HasCwd {
 		e.p.Cwd = ev.Cwd
 	}
