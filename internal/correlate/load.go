@@ -198,9 +198,16 @@ func (s *Store) observeLoad(e *proc, ev *auditevent.Event, at int64) {
 		// the loader lives, the fd wins and a disagreement is noted (a
 		// loader that rewrote its proctitle to name an innocent module).
 		if f, link := s.readFD(e, int(sc.Args[0]), at); f != "" && strings.TrimSuffix(f, " (deleted)") != ml.File {
-			ml.FileMismatch = append(ml.FileMismatch, "the loader's "+ml.FileSource+" names "+strconv.Quote(ml.File)+
-				", the fd it gave finit_module is "+strconv.Quote(f))
-			ml.File, ml.FileSource, ml.Dev, ml.Inode, fdPath = f, FileFromProcFD, "", 0, link
+			if s.sameFile(link, e.p.PID, ml.File) {
+				// One file under two names: /lib/modules through merged
+				// /usr's lib -> usr/lib is /usr/lib/modules (Debian 12).
+				// Keep the name the loader gave, read what it loaded.
+				fdPath = link
+			} else {
+				ml.FileMismatch = append(ml.FileMismatch, "the loader's "+ml.FileSource+" names "+strconv.Quote(ml.File)+
+					", the fd it gave finit_module is "+strconv.Quote(f))
+				ml.File, ml.FileSource, ml.Dev, ml.Inode, fdPath = f, FileFromProcFD, "", 0, link
+			}
 		}
 	}
 	if ml.File == "" && ml.Name != "" && s.live() && s.cfg.ReadModuleFiles && s.cfg.ModulesRoot != "" && modprobeUsesModulesDep(e.p.Args) {
@@ -234,6 +241,21 @@ func (s *Store) observeLoad(e *proc, ev *auditevent.Event, at int64) {
 		e.linkedLoad = key
 	}
 	s.load, s.hasLoad = ml, true
+}
+
+// sameFile reports whether the open file behind link (/proc/<pid>/fd/<n>)
+// is the file name resolves to in that process's root: the same device
+// and inode, whatever symbolic links lie on either path.
+func (s *Store) sameFile(link string, pid int, name string) bool {
+	if !strings.HasPrefix(name, "/") {
+		return false
+	}
+	fi, err := os.Stat(link)
+	if err != nil {
+		return false
+	}
+	ni, err := os.Stat(filepath.Join(s.cfg.ProcRoot, strconv.Itoa(pid), "root", name))
+	return err == nil && os.SameFile(fi, ni)
 }
 
 // readFD resolves /proc/<pid>/fd/<fd> of a live loader, within the read
