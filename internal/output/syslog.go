@@ -234,8 +234,9 @@ func (s *Syslog) Close() error {
 // the byte end, waiting for the peer to take it.
 type inflight struct {
 	msg   []byte
-	end   int64 // the connection's byte count after the message
-	tries int   // connections it was written to
+	end   int64     // the connection's byte count after the message
+	tries int       // connections it was written to
+	acked time.Time // when the peer was first seen to have taken it
 }
 
 // settleEvery is how often the sender asks the kernel what the peer took
@@ -363,9 +364,13 @@ func (s *Syslog) broken() {
 }
 
 // settle counts as written the messages the peer has taken: for TCP those
-// its kernel acknowledged (tcpi_bytes_acked; what a server does with them
-// after that TCP cannot tell), for a local stream socket those the server
-// read (SIOCOUTQ). A connection the peer closed or reset is broken.
+// its kernel acknowledged (tcpi_bytes_acked), for a local stream socket
+// those the server read (SIOCOUTQ), and only once the connection was still
+// open settleEvery later: a server that accepts and closes at once has its
+// kernel acknowledge what arrived before the close and then discard it. A
+// connection the peer closed or reset is broken, and what it had not
+// settled is sent again (a server that read it just before closing gets it
+// twice). What a server does after that TCP cannot tell.
 func (s *Syslog) settle() {
 	if len(s.pending) == 0 || s.conn == nil {
 		return
@@ -375,8 +380,16 @@ func (s *Syslog) settle() {
 		s.broken()
 		return
 	}
+	now := time.Now()
 	i := 0
 	for ; i < len(s.pending) && s.pending[i].end <= taken; i++ {
+		m := s.pending[i]
+		if m.acked.IsZero() {
+			m.acked = now
+		}
+		if now.Sub(m.acked) < settleEvery {
+			break // taken, but the server may still be closing on it
+		}
 		s.m.inc(written, s.cfg.Name)
 	}
 	s.pending = s.pending[i:]
