@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+
 	"github.com/spf13/cobra"
 
 	"github.com/auditlkm/auditlkm/internal/config"
@@ -65,5 +67,6 @@ func (o *pluginOptions) run(cmd *cobra.Command) error {
 		return err
 	}
 	defer src.Close()
-	return pipeline.Live(cmd.Context(), src, p, pipeline.LiveOptions{})
+	err = pipeline.Live(cmd.Context(), src, p, pipeline.LiveOptions{})
+	return errors.Join(err, sink.lostError())
 }

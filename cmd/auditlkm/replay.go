@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -86,16 +87,20 @@ func (o *replayOptions) run(cmd *cobra.Command, args []string) error {
 	}
 	err = pipeline.Replay(cmd.Context(), src, p)
 	stopProgress()
+	// Close flushes and drains every output: only then is the loss known.
+	lostErr := sink.lostError()
 	if err != nil {
-		return err
+		return errors.Join(err, lostErr)
 	}
 	if skipped > maxSkipReports {
 		log.Warn("more lines skipped than reported", "skipped", skipped, "reported", maxSkipReports)
 	}
 	if o.summary || tty {
-		return printSummary(cmd, p.Stats(), src.Progress(), skipped)
+		if err := printSummary(cmd, p.Stats(), src.Progress(), skipped, sink.Lost()); err != nil {
+			return errors.Join(err, lostErr)
+		}
 	}
-	return nil
+	return lostErr
 }
 
 // isTerminal reports whether w is a character device (a terminal).
@@ -159,7 +164,7 @@ func humanBytes(n int64) string {
 // maxSkipReports bounds the per-line warnings of one replay.
 const maxSkipReports = 20
 
-func printSummary(cmd *cobra.Command, st pipeline.Stats, pr logfile.Progress, skipped int) error {
+func printSummary(cmd *cobra.Command, st pipeline.Stats, pr logfile.Progress, skipped int, lost map[string]uint64) error {
 	tw := tabwriter.NewWriter(cmd.ErrOrStderr(), 0, 4, 2, ' ', 0)
 	ra := st.Reassembly
 	var events uint64
@@ -187,5 +192,13 @@ func printSummary(cmd *cobra.Command, st pipeline.Stats, pr logfile.Progress, sk
 		fmt.Fprintf(tw, "alerts %s\t%d\n", id, st.Alerts[id])
 	}
 	fmt.Fprintf(tw, "alerts suppressed\t%d\n", st.Suppressed)
+	outs := make([]string, 0, len(lost))
+	for name := range lost {
+		outs = append(outs, name)
+	}
+	sort.Strings(outs)
+	for _, name := range outs {
+		fmt.Fprintf(tw, "lines lost by output %s\t%d\n", name, lost[name])
+	}
 	return tw.Flush()
 }

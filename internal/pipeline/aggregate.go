@@ -148,9 +148,7 @@ func (p *Processor) write(a *rules.Alert) {
 	p.alerts[a.Rule.ID]++
 	p.m.alert(a.Rule.ID)
 	if err := p.sink.WriteAlert(a); err != nil {
-		p.writeErrors++
-		p.m.writeError()
-		p.log.Error("write alert", "rule", a.Rule.ID, "err", err)
+		p.writeFailed("write alert", err, "rule", a.Rule.ID)
 	}
 }
 

@@ -108,9 +108,7 @@ func (p *Processor) SetEventSink(s EventSink) { p.events = s }
 func (p *Processor) writeEvent(a *rules.Alert, st rules.State) {
 	p.complete(a, st)
 	if err := p.events.WriteEvent(a); err != nil {
-		p.writeErrors++
-		p.m.writeError()
-		p.log.Error("write event", "serial", a.Event.Serial, "err", err)
+		p.writeFailed("write event", err, "serial", a.Event.Serial)
 	}
 }
 
@@ -211,9 +209,7 @@ type flusher interface{ Flush() error }
 func (p *Processor) FlushOutput() {
 	if ef, ok := p.events.(flusher); ok && p.events != nil {
 		if err := ef.Flush(); err != nil {
-			p.writeErrors++
-			p.m.writeError()
-			p.log.Error("flush events", "err", err)
+			p.writeFailed("flush events", err)
 		}
 	}
 	f, ok := p.sink.(flusher)
@@ -221,9 +217,7 @@ func (p *Processor) FlushOutput() {
 		return
 	}
 	if err := f.Flush(); err != nil {
-		p.writeErrors++
-		p.m.writeError()
-		p.log.Error("flush alerts", "err", err)
+		p.writeFailed("flush alerts", err)
 	}
 }
 
@@ -244,6 +238,19 @@ func Replay(ctx context.Context, src Source, p *Processor) error {
 		}
 		p.Push(rec)
 	}
+}
+
+// writeFailed counts a failed write or flush. Only the first is logged at
+// error level: the outputs count the lines they lose and log their totals
+// when closed (output.Fanout), so a full disk does not flood the log.
+func (p *Processor) writeFailed(what string, err error, attrs ...any) {
+	p.writeErrors++
+	p.m.writeError()
+	level := slog.LevelDebug
+	if p.writeErrors == 1 {
+		level = slog.LevelError
+	}
+	p.log.Log(context.Background(), level, what, append(attrs, "err", err)...)
 }
 
 func (p *Processor) countSuppressed(id, reason string) {

@@ -1,0 +1,116 @@
+package test
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// mountTmpfs mounts a tmpfs of size in a temporary directory (as root)
+// and unmounts it when the test ends.
+func mountTmpfs(t *testing.T, size string) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if os.Getenv("AUDITLKM_REQUIRE_KERNEL") == "1" {
+			t.Fatal("needs root to mount a tmpfs")
+		}
+		t.Skip("needs root to mount a tmpfs")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount tmpfs: %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+	return dir
+}
+
+// TestReplayToAFullDeviceFails: every alert lost to /dev/full makes replay
+// exit non-zero, says how many once, and the summary counts them.
+func TestReplayToAFullDeviceFails(t *testing.T) {
+	cmd := exec.Command(binary, "replay", "--summary", "--output.alerts", "/dev/full", "testdata/debian12-kernel6.18-lkm.log")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("replay to /dev/full exited 0:\n%s", out)
+	}
+	if n := strings.Count(string(out), `msg="output lost lines" output=file lost=`); n != 1 {
+		t.Errorf("%d 'output lost lines' logs, want 1:\n%s", n, out)
+	}
+	if !regexp.MustCompile(`lines lost by output file\s+[1-9]`).Match(out) {
+		t.Errorf("summary does not count the lost alerts:\n%s", out)
+	}
+}
+
+// TestReplayToAFullDiskLeavesNoHalfLine replays many alerts into a 64 KiB
+// tmpfs: the file holds whole JSON lines only, and the alerts in it plus
+// the alerts reported lost are all the alerts.
+func TestReplayToAFullDiskLeavesNoHalfLine(t *testing.T) {
+	dir := mountTmpfs(t, "64k")
+	log, err := os.ReadFile("testdata/debian12-kernel6.18-lkm.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// How many alerts the log makes, to stdout.
+	all := exec.Command(binary, "replay", "-")
+	all.Stdin = bytes.NewReader(log)
+	want, err := all.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := bytes.Count(want, []byte("\n"))
+	// Enough copies of the log to overflow 64 KiB of alerts: the copies
+	// repeat serials, which reassembly takes as new events once the old
+	// ones are out.
+	var in bytes.Buffer
+	copies := 64<<10/len(want) + 3
+	for i := 0; i < copies; i++ {
+		in.Write(log)
+	}
+	path := filepath.Join(dir, "alerts.json")
+	cmd := exec.Command(binary, "replay", "--summary", "--output.alerts", path, "-")
+	cmd.Stdin = &in
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("replay onto a full tmpfs exited 0:\n%s", out)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(data) > 0 && data[len(data)-1] != '\n' {
+		t.Errorf("the alert file ends mid-line: ...%q", data[max(0, len(data)-80):])
+	}
+	lines := 0
+	for _, l := range bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n")) {
+		var v map[string]any
+		if err := json.Unmarshal(l, &v); err != nil {
+			t.Errorf("line %d is not whole JSON: %v", lines+1, err)
+		}
+		lines++
+	}
+	m := regexp.MustCompile(`output="?file"? lost=(\d+)`).FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("no loss logged:\n%s", out)
+	}
+	lost, _ := strconv.Atoi(string(m[1]))
+	alerts := 0
+	for _, m := range regexp.MustCompile(`(?m)^alerts [a-z0-9-]+\s+(\d+)$`).FindAllSubmatch(out, -1) {
+		if bytes.HasPrefix(m[0], []byte("alerts suppressed")) {
+			continue
+		}
+		n, _ := strconv.Atoi(string(m[1]))
+		alerts += n
+	}
+	if lines+lost != alerts || alerts < copies*total/2 {
+		t.Errorf("%d lines in the file + %d lost != %d alerts (%d copies of %d)\n%s", lines, lost, alerts, copies, total, out)
+	}
+}
