@@ -3,13 +3,16 @@ package test
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // mountTmpfs mounts a tmpfs of size in a temporary directory (as root)
@@ -113,4 +116,118 @@ func TestReplayToAFullDiskLeavesNoHalfLine(t *testing.T) {
 	if lines+lost != alerts || alerts < copies*total/2 {
 		t.Errorf("%d lines in the file + %d lost != %d alerts (%d copies of %d)\n%s", lines, lost, alerts, copies, total, out)
 	}
+}
+
+// signalled starts the binary with args and stdin, waits settle, sends
+// SIGTERM and returns its stdout, stderr and exit error; it fails the test
+// when the process is still running 10 s after the signal (then kills it).
+func signalled(t *testing.T, stdin io.Reader, settle time.Duration, args ...string) (stdout, stderr []byte, err error) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Stdin = stdin
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	time.Sleep(settle)
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err = <-done:
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("auditlkm %v still running 10 s after SIGTERM\n%s", args, errb.String())
+	}
+	return out.Bytes(), errb.Bytes(), err
+}
+
+// countLoads counts the kernel-module-load alerts in stdout.
+func countLoads(t *testing.T, stdout []byte) int {
+	n := 0
+	for _, a := range readAlertBytes(t, stdout) {
+		if a.Rule.ID == "kernel-module-load" {
+			n++
+		}
+	}
+	return n
+}
+
+// TestSignalEndsEveryMode: SIGTERM ends replay of stdin and of a FIFO,
+// plugin mode and config check while they wait on input that never comes,
+// after handling every event read whole (the recorded log's 5 loads).
+func TestSignalEndsEveryMode(t *testing.T) {
+	log, err := os.ReadFile("testdata/debian12-kernel6.18-lkm.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// openPipe returns a pipe holding log, its write end kept open.
+	openPipe := func(t *testing.T) *os.File {
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { pr.Close(); pw.Close() })
+		go func() { _, _ = pw.Write(log) }()
+		return pr
+	}
+	fifo := func(t *testing.T, data []byte) string {
+		path := filepath.Join(t.TempDir(), "fifo")
+		if err := syscall.Mkfifo(path, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if data != nil {
+			go func() {
+				w, err := os.OpenFile(path, os.O_WRONLY, 0)
+				if err != nil {
+					return
+				}
+				_, _ = w.Write(data)
+				time.Sleep(3 * time.Second) // open but silent
+				w.Close()
+			}()
+		}
+		return path
+	}
+	t.Run("replay stdin", func(t *testing.T) {
+		out, stderr, err := signalled(t, openPipe(t), 500*time.Millisecond, "replay", "-")
+		if err == nil {
+			t.Error("an interrupted replay exited 0")
+		}
+		if n := countLoads(t, out); n != 5 {
+			t.Errorf("%d load alerts, want 5\n%s", n, stderr)
+		}
+	})
+	t.Run("replay FIFO", func(t *testing.T) {
+		out, stderr, _ := signalled(t, nil, 500*time.Millisecond, "replay", fifo(t, log))
+		if n := countLoads(t, out); n != 5 {
+			t.Errorf("%d load alerts, want 5\n%s", n, stderr)
+		}
+	})
+	t.Run("replay FIFO without writer", func(t *testing.T) {
+		_, _, _ = signalled(t, nil, 300*time.Millisecond, "replay", fifo(t, nil))
+	})
+	t.Run("plugin", func(t *testing.T) {
+		out, stderr, err := signalled(t, openPipe(t), time.Second, "plugin")
+		if err != nil {
+			t.Errorf("plugin stopped by SIGTERM: %v\n%s", err, stderr)
+		}
+		if n := countLoads(t, out); n != 5 {
+			t.Errorf("%d load alerts, want 5\n%s", n, stderr)
+		}
+	})
+	t.Run("config check FIFO without writer", func(t *testing.T) {
+		_, _, err := signalled(t, nil, 300*time.Millisecond, "config", "check", fifo(t, nil))
+		if err == nil {
+			t.Error("an interrupted config check exited 0")
+		}
+	})
+	t.Run("config check FIFO open but silent", func(t *testing.T) {
+		_, _, err := signalled(t, nil, 300*time.Millisecond, "config", "check", fifo(t, []byte("log:\n")))
+		if err == nil {
+			t.Error("an interrupted config check exited 0")
+		}
+	})
 }

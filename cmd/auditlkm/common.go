@@ -15,6 +15,7 @@ import (
 	"github.com/auditlkm/auditlkm/internal/config"
 	"github.com/auditlkm/auditlkm/internal/correlate"
 	"github.com/auditlkm/auditlkm/internal/ecs"
+	"github.com/auditlkm/auditlkm/internal/interrupt"
 	"github.com/auditlkm/auditlkm/internal/output"
 	"github.com/auditlkm/auditlkm/internal/pipeline"
 	"github.com/auditlkm/auditlkm/internal/reassemble"
@@ -219,7 +220,7 @@ func loadConfigFile(cmd *cobra.Command, lo *logOptions) (*config.File, error) {
 	if lo.configFile == "" {
 		return nil, nil
 	}
-	f, err := config.Load(lo.configFile)
+	f, err := interrupt.Do(cmd.Context(), func() (*config.File, error) { return config.Load(lo.configFile) })
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/auditlkm/auditlkm/internal/config"
+	"github.com/auditlkm/auditlkm/internal/interrupt"
 )
 
 func newConfigCmd() *cobra.Command {
@@ -30,7 +31,8 @@ sections. auditlkm config default prints every key with its default and help.`,
 			if err != nil {
 				return err
 			}
-			f, err := config.Load(args[0])
+			// A FIFO may never get a writer: a signal ends the wait.
+			f, err := interrupt.Do(cmd.Context(), func() (*config.File, error) { return config.Load(args[0]) })
 			if err != nil {
 				return err
 			}

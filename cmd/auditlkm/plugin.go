@@ -67,6 +67,8 @@ func (o *pluginOptions) run(cmd *cobra.Command) error {
 		return err
 	}
 	defer src.Close()
-	err = pipeline.Live(cmd.Context(), src, p, pipeline.LiveOptions{})
+	// On SIGINT/SIGTERM stdin is given up even while a read waits on it:
+	// the records read whole are handled, then the events in flight.
+	err = pipeline.Live(cmd.Context(), src, p, pipeline.LiveOptions{Stop: src.Stop})
 	return errors.Join(err, sink.lostError())
 }
