@@ -2,6 +2,7 @@ package test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"io"
 	"os"
@@ -230,4 +231,41 @@ func TestSignalEndsEveryMode(t *testing.T) {
 			t.Error("an interrupted config check exited 0")
 		}
 	})
+}
+
+// TestReplayOfARotatedSetSkipsADamagedArchive: a truncated audit.log.2.gz
+// is named on stderr and skipped, audit.log.1 and audit.log (newer) are
+// still read, and the exit status says something was skipped.
+func TestReplayOfARotatedSetSkipsADamagedArchive(t *testing.T) {
+	log, err := os.ReadFile("testdata/debian12-kernel6.18-lkm.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	var z bytes.Buffer
+	zw := gzip.NewWriter(&z)
+	_, _ = zw.Write(log)
+	_ = zw.Close()
+	damaged := filepath.Join(dir, "audit.log.2.gz")
+	if err := os.WriteFile(damaged, z.Bytes()[:z.Len()/2], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"audit.log.1", "audit.log"} {
+		if err := os.WriteFile(filepath.Join(dir, name), log, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(binary, "replay", "--summary", dir)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err == nil {
+		t.Errorf("replay with a damaged archive exited 0\n%s", stderr.String())
+	}
+	if !strings.Contains(stderr.String(), damaged) || !regexp.MustCompile(`files damaged\s+1`).MatchString(stderr.String()) {
+		t.Errorf("the damaged archive is not reported:\n%s", stderr.String())
+	}
+	// Each whole copy has 5 loads; the newer two copies are read whole.
+	if n := countLoads(t, stdout.Bytes()); n < 10 {
+		t.Errorf("%d load alerts, want at least the 10 of the two whole files\n%s", n, stderr.String())
+	}
 }

@@ -75,6 +75,9 @@ func (o *replayOptions) run(cmd *cobra.Command, args []string) error {
 			log.Warn("skipped line", "file", path, "line", line, "err", err)
 		}
 	}
+	lcfg.OnDamaged = func(path string, err error) {
+		log.Error("input damaged: the rest of it is skipped, the next input is read", "file", path, "err", err)
+	}
 	src, err := logfile.Open(lcfg, args, cmd.InOrStdin(), nil)
 	if err != nil {
 		return err
@@ -89,6 +92,9 @@ func (o *replayOptions) run(cmd *cobra.Command, args []string) error {
 	stopProgress()
 	// Close flushes and drains every output: only then is the loss known.
 	lostErr := sink.lostError()
+	if d := src.Damaged(); len(d) > 0 {
+		lostErr = errors.Join(lostErr, fmt.Errorf("%d input file(s) damaged and partly skipped (logged above)", len(d)))
+	}
 	if err != nil {
 		return errors.Join(err, lostErr)
 	}
@@ -173,6 +179,7 @@ func printSummary(cmd *cobra.Command, st pipeline.Stats, pr logfile.Progress, sk
 	}
 	fmt.Fprintf(tw, "lines\t%d\n", pr.Lines)
 	fmt.Fprintf(tw, "records\t%d\n", ra.Records)
+	fmt.Fprintf(tw, "files damaged\t%d\n", pr.Damaged)
 	fmt.Fprintf(tw, "lines skipped\t%d\n", skipped)
 	for _, r := range logfile.Reasons() {
 		if n := pr.Skipped.Get(r); n > 0 {

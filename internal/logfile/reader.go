@@ -75,6 +75,12 @@ type Config struct {
 	// auditevent sentinel errors (see ReasonOf). It must not call the
 	// Reader.
 	OnSkip func(path string, line int, err error)
+	// OnDamaged, if set, is called from Next for every input file that
+	// could not be opened or read to the end (a truncated gzip archive):
+	// the lines read before the error were handed out, the rest of the
+	// file is skipped and reading goes on with the next input (Damaged
+	// lists them). Errors of stdin end the reading instead.
+	OnDamaged func(path string, err error)
 }
 
 // DefaultConfig returns the default configuration.
@@ -138,7 +144,8 @@ type Reader struct {
 	eof      bool // cur returned io.EOF with a final unterminated line
 	raw      countingReader
 
-	local     counts // not yet published
+	damaged   []error // inputs skipped: could not be opened or read to the end
+	local     counts  // not yet published
 	sinceSync int
 	err       error // sticky: a read error, ErrClosed
 	shared    sharedCounts
@@ -256,6 +263,7 @@ func (r *Reader) Progress() Progress {
 	if p.File > 0 {
 		p.Path = r.inputs[p.File-1].name
 	}
+	p.Damaged = int(s.damaged.Load())
 	return p
 }
 
@@ -278,9 +286,13 @@ func (r *Reader) Next(ctx context.Context) (auditevent.Record, error) {
 		if r.cur == nil {
 			if err := r.openNext(ctx); err != nil {
 				r.flush()
-				if err != io.EOF {
-					r.err = err
+				if err == io.EOF {
+					return auditevent.Record{}, err
 				}
+				if r.skipInput(ctx, err) {
+					continue
+				}
+				r.err = err
 				return auditevent.Record{}, err
 			}
 		}
@@ -316,9 +328,13 @@ func (r *Reader) Next(ctx context.Context) (auditevent.Record, error) {
 			r.next = len(r.inputs)
 			return auditevent.Record{}, io.EOF
 		default:
-			r.err = fmt.Errorf("read %s: %w", r.name, err)
+			err = fmt.Errorf("read %s: %w", r.name, err)
 			r.closeCurrent()
 			r.flush()
+			if r.skipInput(ctx, err) {
+				continue
+			}
+			r.err = err
 			return auditevent.Record{}, r.err
 		}
 		r.lineNo++
@@ -388,13 +404,38 @@ func (r *Reader) skipLong(ctx context.Context, n int) error {
 			r.eof = true
 			return nil
 		default:
-			r.err = fmt.Errorf("read %s: %w", r.name, err)
+			err = fmt.Errorf("read %s: %w", r.name, err)
 			r.closeCurrent()
 			r.flush()
+			if r.skipInput(ctx, err) {
+				return nil
+			}
+			r.err = err
 			return r.err
 		}
 	}
 }
+
+// skipInput decides what an error opening or reading the current input
+// means: for a file (a damaged member of a rotated set: a truncated gzip
+// archive, an unreadable file) it is recorded (Damaged, Config.OnDamaged)
+// and reading goes on with the next input; it reports false for stdin, a
+// cancelled context and Stop, which end the reading.
+func (r *Reader) skipInput(ctx context.Context, err error) bool {
+	if r.name == stdinName || ctx.Err() != nil || errors.Is(err, interrupt.ErrStopped) {
+		return false
+	}
+	r.damaged = append(r.damaged, err)
+	r.shared.damaged.Add(1)
+	if r.cfg.OnDamaged != nil {
+		r.cfg.OnDamaged(r.name, err)
+	}
+	return true
+}
+
+// Damaged returns the errors of the inputs that could not be read to the
+// end (each names its file), in reading order.
+func (r *Reader) Damaged() []error { return r.damaged }
 
 // openNext opens the next input and sniffs it for gzip. It returns io.EOF
 // when no input is left.

@@ -49,6 +49,7 @@ type result struct {
 	skips   []string // "name:line: reason"
 	prog    Progress
 	err     error // first non-EOF error
+	damaged []error
 }
 
 func readAll(t testing.TB, cfg Config, paths []string, stdin io.Reader) result {
@@ -78,6 +79,7 @@ func readAll(t testing.TB, cfg Config, paths []string, stdin io.Reader) result {
 		res.records = append(res.records, rec)
 	}
 	res.prog = r.Progress()
+	res.damaged = r.Damaged()
 	return res
 }
 
@@ -399,7 +401,7 @@ func TestReaderGzip(t *testing.T) {
 			t.Errorf("progress %+v", p)
 		}
 	})
-	t.Run("a truncated gzip file is an error naming the path after its intact records", func(t *testing.T) {
+	t.Run("a truncated gzip file is skipped as damaged, named, after its intact records", func(t *testing.T) {
 		zpath := filepath.Join(dir, "truncated.log")
 		var body strings.Builder
 		for i := 1; i <= 2000; i++ {
@@ -411,21 +413,21 @@ func TestReaderGzip(t *testing.T) {
 			t.Fatal(err)
 		}
 		res := readAll(t, DefaultConfig(), []string{zpath}, nil)
-		if res.err == nil || !strings.Contains(res.err.Error(), zpath) || !errors.Is(res.err, io.ErrUnexpectedEOF) {
-			t.Fatalf("err = %v, want unexpected EOF naming %s", res.err, zpath)
+		if res.err != nil || len(res.damaged) != 1 || !strings.Contains(res.damaged[0].Error(), zpath) || !errors.Is(res.damaged[0], io.ErrUnexpectedEOF) {
+			t.Fatalf("err = %v, damaged %v: want one unexpected EOF naming %s", res.err, res.damaged, zpath)
 		}
 		if len(res.records) == 0 {
 			t.Errorf("no records before the truncation")
 		}
 	})
-	t.Run("a file with a gzip magic but a bad header is an error naming the path", func(t *testing.T) {
+	t.Run("a file with a gzip magic but a bad header is skipped as damaged, named", func(t *testing.T) {
 		zpath := filepath.Join(dir, "badheader.log")
 		if err := os.WriteFile(zpath, []byte{0x1f, 0x8b, 0, 0}, 0o600); err != nil {
 			t.Fatal(err)
 		}
 		res := readAll(t, DefaultConfig(), []string{zpath}, nil)
-		if res.err == nil || !strings.Contains(res.err.Error(), zpath) {
-			t.Fatalf("err = %v, want an error naming %s", res.err, zpath)
+		if res.err != nil || len(res.damaged) != 1 || !strings.Contains(res.damaged[0].Error(), zpath) {
+			t.Fatalf("err = %v, damaged %v: want one error naming %s", res.err, res.damaged, zpath)
 		}
 	})
 }
@@ -531,14 +533,17 @@ func TestReaderOpensFilesLazily(t *testing.T) {
 	if _, err := r.Next(ctx); err != nil {
 		t.Fatal(err)
 	}
-	// b vanishes after Open: reading it fails, naming it, and stays failed.
+	// b vanishes after Open: it is skipped as damaged, named.
 	if err := os.Remove(b); err != nil {
 		t.Fatal(err)
 	}
 	for range 2 {
-		if _, err := r.Next(ctx); err == nil || !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), b) {
-			t.Fatalf("err = %v, want not-exist naming %s", err, b)
+		if _, err := r.Next(ctx); err != io.EOF {
+			t.Fatalf("err = %v, want EOF", err)
 		}
+	}
+	if d := r.Damaged(); len(d) != 1 || !errors.Is(d[0], fs.ErrNotExist) || !strings.Contains(d[0].Error(), b) {
+		t.Fatalf("damaged = %v, want not-exist naming %s", d, b)
 	}
 }
 
