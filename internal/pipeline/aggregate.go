@@ -85,6 +85,12 @@ func (p *Processor) deliver(a *rules.Alert, st rules.State) {
 			k.path = a.File.Path
 		}
 		t := alertMilli(a)
+		if p.clock > 0 && t > p.clock {
+			// Stamped ahead of the clock (a forged or skewed log): it
+			// counts as now, or its window would hold the storm's summary
+			// back until the clock caught up (EOF).
+			t = p.clock
+		}
 		s := p.aggLookup(&k)
 		switch {
 		case s == nil:
@@ -97,7 +103,9 @@ func (p *Processor) deliver(a *rules.Alert, st rules.State) {
 			s = &aggState{start: t}
 			p.agg[k] = s
 			p.aggRemember(&k, s)
-		case t-s.start >= p.aggWindow:
+		case t-s.start >= p.aggWindow || t < s.start:
+			// The window ended, or started ahead of this alert (its first
+			// alert was stamped in the future): close it.
 			p.summarize(s)
 			s.start, s.sent = t, 0
 		}

@@ -79,6 +79,7 @@ type Processor struct {
 	aggRecent  [aggRecentSlots]aggRecent // the last keys used, checked before agg
 	aggNext    int                       // the aggRecent slot to replace next
 	aggregated uint64
+	clock      int64 // the last Advance (ms); 0 in a replay
 }
 
 // NewProcessor builds a Processor. store may be nil (no correlation).
@@ -127,6 +128,7 @@ func (p *Processor) Push(rec auditevent.Record) { p.ra.Push(rec) }
 // Advance moves the stream clock (ms since the epoch) and writes the
 // summaries of aggregation windows that have ended.
 func (p *Processor) Advance(nowMs int64) {
+	p.clock = nowMs
 	p.ra.Advance(nowMs)
 	p.expireAggregates(nowMs, false)
 }

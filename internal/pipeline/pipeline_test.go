@@ -214,3 +214,52 @@ func TestAggregationWindowsEndedByTheClock(t *testing.T) {
 		t.Errorf("alerts and counts stand for %d events, %d happened", total, 12+13+14)
 	}
 }
+
+// TestAlertsStampedAheadDoNotHoldTheSummaryBack: a storm whose events are
+// stamped a year ahead of the clock gets its summary when the clock ends
+// the window (it counts as now), not at EOF; in a replay (no clock) a
+// window opened by a future stamp is closed by the next alert of the same
+// storm stamped before it.
+func TestAlertsStampedAheadDoNotHoldTheSummaryBack(t *testing.T) {
+	cat, err := rules.Catalog(rules.Config{Disabled: otherRules(t, rules.ModuleLoadID)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const start = 1763790000 * 1000
+	const year = 365 * 24 * 3600 * 1000
+	newProc := func() (*Processor, *collect, func(evs [][3]int)) {
+		sink := &collect{}
+		p, err := NewProcessor(reassemble.DefaultConfig(), cat, nil, sink, nil, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p, sink, func(evs [][3]int) {
+			for _, e := range evs {
+				for _, l := range finit(e[0], e[1], e[2]) {
+					rec, err := auditevent.ParseLine([]byte(l))
+					if err != nil {
+						t.Fatal(err)
+					}
+					p.Push(rec)
+				}
+			}
+		}
+	}
+	t.Run("live clock", func(t *testing.T) {
+		p, sink, push := newProc()
+		p.Advance(start)
+		push(burst(1, 10, 15, year, 1))
+		p.Advance(start + 2500)
+		if n := len(sink.alerts); n != 11 || sink.alerts[10].Aggregated != 5 {
+			t.Fatalf("%d alerts before EOF, want 10 and a summary of 5", n)
+		}
+	})
+	t.Run("replay", func(t *testing.T) {
+		_, sink, push := newProc()
+		push(burst(1, 10, 15, year, 1))
+		push(burst(100, 10, 1, 0, 1)) // the same storm, stamped right
+		if n := len(sink.alerts); n < 11 || sink.alerts[10].Aggregated != 5 {
+			t.Fatalf("%d alerts before EOF, want 10 and a summary of 5 (then the next)", n)
+		}
+	})
+}
