@@ -33,7 +33,11 @@ func newReplayCmd(lo *logOptions) *cobra.Command {
 gzip-compressed (detected by content) or a rotated set (audit.log, audit.log.1,
 audit.log.2.gz ... are read oldest first when the path is audit.log or its
 directory). "-" reads stdin. Alerts go to stdout unless --output.alerts says
-otherwise. Lines that are not audit records are counted and reported on stderr.`,
+otherwise. Lines that are not audit records are counted and reported on stderr.
+A file that cannot be read to the end (a truncated .gz) is reported and skipped, the
+next ones are read. The exit status is non-zero when an output lost alerts, an input
+file was damaged, or a signal (SIGINT, SIGTERM) interrupted the replay: then the
+alerts of the records read so far are written first.`,
 		Args: cobra.MinimumNArgs(1),
 		PreRunE: func(cmd *cobra.Command, _ []string) (err error) {
 			o.file, err = loadConfigFile(cmd, o.log)

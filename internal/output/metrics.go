@@ -25,7 +25,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "auditlkm", Subsystem: "output", Name: name, Help: help}, []string{"output"})
 	}
 	m := &Metrics{
-		written:    vec("written_total", "Lines delivered to the output (for syslog: written to the socket)."),
+		written:    vec("written_total", "Lines delivered to the output: written whole (stdout, files), taken by the server (syslog: acknowledged by its TCP, read from a local stream socket, queued as a datagram)."),
 		errors:     vec("errors_total", "Lines an output failed to write, including drops."),
 		dropped:    vec("dropped_total", "Lines an output dropped: queue full, or undeliverable after retries and reconnects."),
 		reconnects: vec("reconnects_total", "Connections (re)established by a network output."),
