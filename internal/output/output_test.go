@@ -179,7 +179,7 @@ func TestSyslogOverUnixDatagramSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
-# HELP auditlkm_output_written_total Lines delivered to the output (for syslog: written to the socket).
+# HELP auditlkm_output_written_total Lines delivered to the output: written whole (stdout, files), taken by the server (syslog: acknowledged by its TCP, read from a local stream socket, queued as a datagram).
 # TYPE auditlkm_output_written_total counter
 auditlkm_output_written_total{output="syslog"} 3
 # HELP auditlkm_output_dropped_total Lines an output dropped: queue full, or undeliverable after retries and reconnects.
@@ -422,7 +422,7 @@ func TestFanoutWritesEveryOutputDespiteAFailingOne(t *testing.T) {
 auditlkm_output_errors_total{output="broken"} 1
 auditlkm_output_errors_total{output="file"} 0
 auditlkm_output_errors_total{output="stdout"} 0
-# HELP auditlkm_output_written_total Lines delivered to the output (for syslog: written to the socket).
+# HELP auditlkm_output_written_total Lines delivered to the output: written whole (stdout, files), taken by the server (syslog: acknowledged by its TCP, read from a local stream socket, queued as a datagram).
 # TYPE auditlkm_output_written_total counter
 auditlkm_output_written_total{output="broken"} 0
 auditlkm_output_written_total{output="file"} 1

@@ -243,6 +243,11 @@ type inflight struct {
 // while messages wait for it.
 const settleEvery = 20 * time.Millisecond
 
+// confirmAfter is how long a connection must stay open after the peer took
+// a message for it to count as written: a server that accepts and closes
+// at once has its kernel acknowledge what arrived first, then discards it.
+const confirmAfter = 250 * time.Millisecond
+
 func (s *Syslog) run() {
 	defer close(s.done)
 	t := time.NewTicker(settleEvery)
@@ -366,7 +371,7 @@ func (s *Syslog) broken() {
 // settle counts as written the messages the peer has taken: for TCP those
 // its kernel acknowledged (tcpi_bytes_acked), for a local stream socket
 // those the server read (SIOCOUTQ), and only once the connection was still
-// open settleEvery later: a server that accepts and closes at once has its
+// open confirmAfter later: a server that accepts and closes at once has its
 // kernel acknowledge what arrived before the close and then discard it. A
 // connection the peer closed or reset is broken, and what it had not
 // settled is sent again (a server that read it just before closing gets it
@@ -387,7 +392,7 @@ func (s *Syslog) settle() {
 		if m.acked.IsZero() {
 			m.acked = now
 		}
-		if now.Sub(m.acked) < settleEvery {
+		if now.Sub(m.acked) < confirmAfter {
 			break // taken, but the server may still be closing on it
 		}
 		s.m.inc(written, s.cfg.Name)
