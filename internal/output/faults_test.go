@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -191,16 +193,34 @@ func (w *shortWriter) Write(p []byte) (int, error) {
 	return w.buf.Write(p)
 }
 
+// syncBuffer is a bytes.Buffer safe for the sender goroutine's logs.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
 // syslogTo returns a Syslog sending to the TCP server l with short
 // timeouts.
-func syslogTo(t *testing.T, l net.Listener, m *Metrics) *Syslog {
+func syslogTo(t *testing.T, l net.Listener, m *Metrics, log *slog.Logger, drain time.Duration) *Syslog {
 	t.Helper()
 	cfg := DefaultSyslogConfig()
 	cfg.Address = "tcp://" + l.Addr().String()
 	cfg.MinBackoff, cfg.MaxBackoff = 10*time.Millisecond, 50*time.Millisecond
 	cfg.WriteTimeout = 300 * time.Millisecond
-	cfg.DrainTimeout = 2 * time.Second
-	s, err := NewSyslog(cfg, m, nil)
+	cfg.DrainTimeout = drain
+	s, err := NewSyslog(cfg, m, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +246,7 @@ func TestSyslogServerClosingWithoutReadingLosesCountedLines(t *testing.T) {
 		}
 	}()
 	m, _ := NewMetrics(nil)
-	s := syslogTo(t, l, m)
+	s := syslogTo(t, l, m, nil, 2*time.Second)
 	fan, _ := NewFanout(newEncoder(t), []Output{{Name: "syslog", W: s}}, m)
 	const total = 20
 	for i := 0; i < total; i++ {
@@ -258,20 +278,25 @@ func TestSyslogSilentServerCountsOnlyWhatItTook(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	conns := make(chan net.Conn, 16)
+	var mu sync.Mutex
+	var conns []net.Conn
+	accepting := make(chan struct{})
 	go func() {
+		defer close(accepting)
 		for {
 			c, err := l.Accept()
 			if err != nil {
 				return
 			}
 			_ = c.(*net.TCPConn).SetReadBuffer(4096)
-			conns <- c
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
 		}
 	}()
 	m, _ := NewMetrics(nil)
-	s := syslogTo(t, l, m)
-	s.cfg.DrainTimeout = 500 * time.Millisecond
+	var logs syncBuffer
+	s := syslogTo(t, l, m, slog.New(slog.NewTextHandler(&logs, nil)), 500*time.Millisecond)
 	fan, _ := NewFanout(newEncoder(t), []Output{{Name: "syslog", W: s}}, m)
 	const total = 1000
 	line := `{"pad":"` + strings.Repeat("x", 8000) + `"}`
@@ -286,10 +311,16 @@ func TestSyslogSilentServerCountsOnlyWhatItTook(t *testing.T) {
 	if int(written)+int(lost) != total || lost == 0 {
 		t.Errorf("written %v + lost %d != %d (or nothing lost)", written, lost, total)
 	}
+	if !strings.Contains(logs.String(), "dropped at shutdown") {
+		t.Errorf("the lines dropped at shutdown are not logged:\n%s", logs.String())
+	}
 	// What the server's kernel holds is what it took.
 	received := 0
-	close(conns)
-	for c := range conns {
+	l.Close()
+	<-accepting
+	mu.Lock()
+	defer mu.Unlock()
+	for _, c := range conns {
 		_ = c.SetReadDeadline(time.Now().Add(time.Second))
 		r := bufio.NewReader(c)
 		for {
