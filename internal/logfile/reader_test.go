@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
 )
@@ -721,4 +722,73 @@ func TestProgressFromAnotherGoroutine(t *testing.T) {
 	if p := r.Progress(); p.Lines != 4*corpusLines || p.Records != 4*corpusRecords {
 		t.Errorf("progress %+v", p)
 	}
+}
+
+// TestReaderStopAndCancelEndAWaitOnStdin: on a stdin pipe that stays open
+// and silent, Stop makes Next hand out the lines read whole and then
+// return io.EOF (a partial last line is dropped), and a cancelled context
+// ends the wait too.
+func TestReaderStopAndCancelEndAWaitOnStdin(t *testing.T) {
+	t.Run("stop", func(t *testing.T) {
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pr.Close()
+		defer pw.Close()
+		if _, err := pw.WriteString(eoe(1) + eoe(2) + "type=EOE msg=audit(17"); err != nil {
+			t.Fatal(err)
+		}
+		r, err := Open(DefaultConfig(), []string{StdinPath}, pr, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		go func() { time.Sleep(100 * time.Millisecond); _ = r.Stop() }()
+		var serials []uint32
+		done := make(chan error, 1)
+		go func() {
+			for {
+				rec, err := r.Next(context.Background())
+				if err != nil {
+					done <- err
+					return
+				}
+				serials = append(serials, rec.Serial)
+			}
+		}()
+		select {
+		case err := <-done:
+			if err != io.EOF || fmt.Sprint(serials) != "[1 2]" {
+				t.Errorf("Next = %v after %v, want io.EOF after [1 2]", err, serials)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("Next still waits after Stop")
+		}
+	})
+	t.Run("cancel", func(t *testing.T) {
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pr.Close()
+		defer pw.Close()
+		r, err := Open(DefaultConfig(), []string{StdinPath}, pr, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() { time.Sleep(100 * time.Millisecond); cancel() }()
+		done := make(chan error, 1)
+		go func() { _, err := r.Next(ctx); done <- err }()
+		select {
+		case err := <-done:
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("Next = %v, want context.Canceled", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("Next still waits after cancel")
+		}
+	})
 }
