@@ -3,6 +3,7 @@ package pipeline
 import (
 	"time"
 
+	"github.com/auditlkm/auditlkm/internal/auditevent"
 	"github.com/auditlkm/auditlkm/internal/rules"
 )
 
@@ -58,6 +59,7 @@ type aggState struct {
 	sent   int
 	held   int
 	sample rules.Alert // the first alert held back in this window
+	size   int64       // sampleSize of sample, in Processor.aggBytes
 }
 
 // SetAggregation sets the alert aggregation; burst 0 turns it off.
@@ -117,10 +119,17 @@ func (p *Processor) deliver(a *rules.Alert, st rules.State) {
 			if s.held == 0 {
 				p.complete(a, st)
 				s.sample = *a
+				s.size = sampleSize(a)
+				p.aggBytes += s.size
 			}
 			s.held++
 			p.aggregated++
 			p.m.aggregated(a.Rule.ID)
+			if p.aggBytes > maxAggregateBytes {
+				// The samples held are too large (long argv, many
+				// records): write every pending summary now.
+				p.expireAggregates(0, true)
+			}
 			return
 		}
 		s.sent++
@@ -172,7 +181,31 @@ func (p *Processor) summarize(s *aggState) {
 	a := s.sample
 	a.Aggregated = s.held
 	s.held, s.sample = 0, rules.Alert{}
+	p.aggBytes -= s.size
+	s.size = 0
 	p.write(&a)
+}
+
+// maxAggregateBytes bounds the estimated size of the sample alerts the
+// aggregation holds (besides maxAggregateKeys): past it every pending
+// summary is written at once, as when the table is full.
+const maxAggregateBytes = 16 << 20
+
+// sampleSize estimates the memory a held sample alert keeps alive: its
+// event's records and the process argv it carries.
+func sampleSize(a *rules.Alert) int64 {
+	n := 1024
+	if a.Event != nil {
+		for i := range a.Event.Records {
+			n += 128 + len(a.Event.Records[i].Text)
+		}
+	}
+	for _, p := range append([]auditevent.Process{a.Process}, a.Ancestors...) {
+		for _, arg := range p.Args {
+			n += 16 + len(arg)
+		}
+	}
+	return int64(n)
 }
 
 // expireAggregates writes the summaries of windows ended by nowMs (all of

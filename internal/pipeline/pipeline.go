@@ -80,6 +80,7 @@ type Processor struct {
 	aggNext    int                       // the aggRecent slot to replace next
 	aggregated uint64
 	clock      int64 // the last Advance (ms); 0 in a replay
+	aggBytes   int64 // sampleSize of the samples held
 }
 
 // NewProcessor builds a Processor. store may be nil (no correlation).
