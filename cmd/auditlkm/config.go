@@ -26,6 +26,10 @@ sections. auditlkm config default prints every key with its default and help.`,
 	cmd.AddCommand(&cobra.Command{
 		Use:   "check FILE",
 		Short: "Validate a configuration file without starting anything",
+		Long: `check loads FILE and runs every check a command makes of its settings before
+starting (run's and the logger's), so a file it accepts is one every command accepts.
+A refused value is named by file, line and key. SIGINT or SIGTERM end it even while
+FILE is a FIFO nobody writes.`,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			run, fs, err := runFlags()
