@@ -30,7 +30,7 @@ sections. auditlkm config default prints every key with its default and help.`,
 starting (run's and the logger's), so a file it accepts is one every command accepts.
 A refused value is named by file, line and key. SIGINT or SIGTERM end it even while
 FILE is a FIFO nobody writes.`,
-		Args:  cobra.ExactArgs(1),
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			run, fs, err := runFlags()
 			if err != nil {

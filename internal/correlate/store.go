@@ -182,7 +182,7 @@ func (s *Store) actor(ev *auditevent.Event, at int64, exec bool) *proc {
 func (s *Store) imageFromEvent(e *proc, ev *auditevent.Event) {
 	sc := &ev.Syscall
 	e.p.Exe, e.p.Comm, e.p.PPID = strings.Clone(sc.Exe), strings.Clone(sc.Comm), sc.PPID
-	e.p.Args = boundArgs(ev.Args())
+	e.p.Args, e.p.ArgsFromExec = boundArgs(ev.Args()), ev.HasExecve
 	if ev.HasCwd {
 		e.p.Cwd = strings.Clone(ev.Cwd)
 	}
@@ -315,7 +315,7 @@ func (s *Store) linkParent(e *proc) {
 func (s *Store) exec(e *proc, ev *auditevent.Event) {
 	sc := &ev.Syscall
 	e.p.Exe, e.p.Comm = strings.Clone(sc.Exe), strings.Clone(sc.Comm)
-	e.p.Args = boundArgs(ev.Args())
+	e.p.Args, e.p.ArgsFromExec = boundArgs(ev.Args()), ev.HasExecve
 	if ev.HasCwd {
 		e.p.Cwd = strings.Clone(ev.Cwd)
 	}
