@@ -55,6 +55,8 @@ func TestReplayVMRecords(t *testing.T) {
 			{"kexec-kernel-load", "kexec_load", "kexec_load", "0", "", "/usr/sbin/kexec -l /boot/vmlinuz --append=console=ttyS0"},
 			{"kexec-kernel-load", "kexec_load", "kexec_load", "0", "", "/usr/sbin/kexec -u"},
 			{"kexec-kernel-load", "kexec_file_load", "kexec_file_load", "0", "", "/usr/sbin/kexec -s -l /boot/vmlinuz --append=console=ttyS0 kexec-file"},
+			// modules_disabled=1: refused with EPERM before the module is read.
+			{"kernel-module-load", "loaded-kernel-module", "finit_module", "-1", "", "/sbin/insmod /lib/modules/6.1.0-57-amd64/kernel/drivers/net/dummy.ko"},
 		}},
 		{"vm-debian12-6.1-sig-enforce.log", []load{
 			// module.sig_enforce=1: the unsigned module is refused with

@@ -24,6 +24,7 @@ import (
 	"github.com/auditlkm/auditlkm/internal/pipeline"
 	"github.com/auditlkm/auditlkm/internal/priority"
 	"github.com/auditlkm/auditlkm/internal/reassemble"
+	"github.com/auditlkm/auditlkm/internal/rules"
 	"github.com/auditlkm/auditlkm/internal/web"
 )
 
@@ -40,6 +41,7 @@ type runOptions struct {
 	kmsg      kmsgOptions      // kernel log source (issue 3)
 	inventory inventoryOptions // module inventory, cross-view (issue 15)
 	file      *config.File     // --config.file, if any
+	prov      rules.Provenance // verifies excluded programs on this host
 	cpuProf   string           // --debug.cpu-profile
 	boost     int              // --process.priority-boost
 }
@@ -112,7 +114,7 @@ func boostPriority(boost int, log *slog.Logger) {
 }
 
 func (o *runOptions) validate() error {
-	if err := rulesConfig(o.file).Validate(); err != nil {
+	if err := rulesConfig(o.file, nil).Validate(); err != nil {
 		return fmt.Errorf("detections: %w", err)
 	}
 	if o.boost < 0 || o.boost > priority.MaxBoost {
@@ -248,12 +250,14 @@ func (o *runOptions) run(cmd *cobra.Command) (err error) {
 		gd = g
 	}
 
+	o.out.stateDir = o.correlate.StateDir
 	sink, err := o.out.build(cmd.OutOrStdout(), reg, log)
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, sink.Close()) }()
-	p, err := buildProcessor(sink, rulesConfig(o.file), reassemble.DefaultConfig(), store, reg, log)
+	o.prov = hostProvenance(log)
+	p, err := buildProcessor(sink, rulesConfig(o.file, o.prov), reassemble.DefaultConfig(), store, reg, log)
 	if err != nil {
 		return err
 	}

@@ -544,3 +544,25 @@ func TestArgsRunTakesOnlyTheKernelsRun(t *testing.T) {
 		})
 	}
 }
+
+func TestTitleDiffers(t *testing.T) {
+	long := []string{"/usr/bin/python3", "-c", strings.Repeat("x", 200)}
+	cut := []string{"/usr/bin/python3", "-c", strings.Repeat("x", MaxProctitle-1-len("/usr/bin/python3")-1-len("-c")-1)}
+	cases := []struct {
+		name        string
+		exec, title []string
+		want        bool
+	}{
+		{"the same", []string{"insmod", "x.ko"}, []string{"insmod", "x.ko"}, false},
+		{"rewritten", []string{"insmod", "/tmp/rk.ko"}, []string{"insmod", "/lib/modules/x/dummy.ko"}, true},
+		{"rewritten to one string", []string{"./loader"}, []string{"[kworker/0:1]"}, true},
+		{"cut by the kernel at 128 bytes", long, cut, false},
+		{"a short prefix is a rewrite, not a cut", []string{"insmod", "/tmp/rk.ko"}, []string{"insmod"}, true},
+		{"no title", []string{"insmod"}, nil, false},
+	}
+	for _, c := range cases {
+		if got := TitleDiffers(c.exec, c.title); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+}

@@ -11,6 +11,16 @@ type Process struct {
 	Cwd        string
 	UID, AUID  uint32
 	StartMilli int64 // start time in ms since the epoch, 0 if unknown
+	// ArgsFromExec says Args come from an EXECVE record of the exec that
+	// started the image: what the kernel copied at exec, which the process
+	// cannot change. Otherwise they come from PROCTITLE or
+	// /proc/PID/cmdline, which show the process's argv memory as it is
+	// now: a process can rewrite it (perl's $0, setproctitle).
+	ArgsFromExec bool
+	// Title is the event's PROCTITLE when it disagrees with the exec's
+	// Args (the process rewrote its title, or kept one across a fork);
+	// nil otherwise.
+	Title []string
 }
 
 // Name is the process name as ECS wants it. The record's comm (the name
@@ -69,5 +79,39 @@ func (e *Event) Process() Process {
 	return Process{
 		PID: s.PID, PPID: s.PPID, Exe: s.Exe, Comm: s.Comm,
 		Args: e.Args(), Cwd: e.Cwd, UID: s.UID, AUID: s.AUID,
+		ArgsFromExec: e.HasExecve,
 	}
+}
+
+// MaxProctitle is the most of a command line a PROCTITLE record holds
+// (the kernel's MAX_PROCTITLE_AUDIT_LEN).
+const MaxProctitle = 128
+
+// TitleDiffers reports whether a PROCTITLE (title) says something else
+// than the exec's arguments: not the same strings, and not their first
+// MaxProctitle bytes either (the kernel cuts long titles).
+func TitleDiffers(exec, title []string) bool {
+	if len(title) == 0 || len(exec) == 0 {
+		return false
+	}
+	e, t := joinNUL(exec), joinNUL(title)
+	if e == t {
+		return false
+	}
+	return !(len(t) >= MaxProctitle-1 && len(e) > len(t) && e[:len(t)] == t)
+}
+
+func joinNUL(ss []string) string {
+	n := 0
+	for _, s := range ss {
+		n += len(s) + 1
+	}
+	b := make([]byte, 0, n)
+	for i, s := range ss {
+		if i > 0 {
+			b = append(b, 0)
+		}
+		b = append(b, s...)
+	}
+	return string(b)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
 	"github.com/auditlkm/auditlkm/internal/modfile"
+	"github.com/auditlkm/auditlkm/internal/toolargs"
 )
 
 // Bounds of the work one module load event may cause.
@@ -110,22 +111,44 @@ func (s *Store) LinkWindow() time.Duration { return s.cfg.LinkWindow }
 
 func (s *Store) live() bool { return s.cfg.ProcRoot != "" }
 
-// moduleFileArg returns the first argument after argv[0] naming a module
-// file, made absolute against cwd and cleaned.
-func moduleFileArg(args []string, cwd string) string {
-	for i, a := range args {
-		if i == 0 || strings.HasPrefix(a, "-") || !isModuleName(a) {
-			continue
+// ModuleFileArg returns the module file a command line names, made
+// absolute against cwd and cleaned; "" when it names none. For a kmod tool
+// it is what the tool's own grammar (internal/toolargs) says it loads:
+// insmod's file, or modprobe's module when that is a path or a module
+// file name; never an option's value or a module parameter, and nothing
+// for a run that loads nothing. For another program (a custom loader) it
+// is the first argument after argv[0] that names a module file and is not
+// an option. Detections (rules) and the correlation of loads both use it.
+func ModuleFileArg(exe, comm string, args []string, cwd string) string {
+	var cand []string
+	if k := toolargs.ParseKmod(exe, comm, args); k.Op != toolargs.NotKmod {
+		if !k.Loads() || len(k.Modules) == 0 {
+			return ""
 		}
-		if !strings.HasPrefix(a, "/") {
-			if !strings.HasPrefix(cwd, "/") {
-				return ""
+		m := k.Modules[0]
+		if k.Tool != "insmod" && !strings.Contains(m, "/") && !isModuleName(m) {
+			return ""
+		}
+		cand = k.Modules[:1]
+	} else {
+		for i, a := range args {
+			if i > 0 && !strings.HasPrefix(a, "-") && isModuleName(a) {
+				cand = []string{a}
+				break
 			}
-			return path.Join(cwd, a)
 		}
-		return path.Clean(a)
 	}
-	return ""
+	if len(cand) == 0 || cand[0] == "" {
+		return ""
+	}
+	a := cand[0]
+	if !strings.HasPrefix(a, "/") {
+		if !strings.HasPrefix(cwd, "/") {
+			return ""
+		}
+		return path.Join(cwd, a)
+	}
+	return path.Clean(a)
 }
 
 // sameArgs reports whether a and b hold the same arguments (the table's
@@ -155,8 +178,8 @@ func (s *Store) observeLoad(e *proc, ev *auditevent.Event, at int64) {
 		cwd = ev.Cwd
 	}
 	var argFile, fdPath string
-	if argFile = moduleFileArg(e.p.Args, cwd); argFile == "" && !sameArgs(e.p.Args, ev.Args()) {
-		argFile = moduleFileArg(ev.Args(), cwd)
+	if argFile = ModuleFileArg(e.p.Exe, e.p.Comm, e.p.Args, cwd); argFile == "" && !sameArgs(e.p.Args, ev.Args()) {
+		argFile = ModuleFileArg(ev.Syscall.Exe, ev.Syscall.Comm, ev.Args(), cwd)
 	}
 	switch {
 	case argFile != "":
@@ -175,9 +198,16 @@ func (s *Store) observeLoad(e *proc, ev *auditevent.Event, at int64) {
 		// the loader lives, the fd wins and a disagreement is noted (a
 		// loader that rewrote its proctitle to name an innocent module).
 		if f, link := s.readFD(e, int(sc.Args[0]), at); f != "" && strings.TrimSuffix(f, " (deleted)") != ml.File {
-			ml.FileMismatch = append(ml.FileMismatch, "the loader's "+ml.FileSource+" names "+strconv.Quote(ml.File)+
-				", the fd it gave finit_module is "+strconv.Quote(f))
-			ml.File, ml.FileSource, ml.Dev, ml.Inode, fdPath = f, FileFromProcFD, "", 0, link
+			if s.sameFile(link, e.p.PID, ml.File) {
+				// One file under two names: /lib/modules through merged
+				// /usr's lib -> usr/lib is /usr/lib/modules (Debian 12).
+				// Keep the name the loader gave, read what it loaded.
+				fdPath = link
+			} else {
+				ml.FileMismatch = append(ml.FileMismatch, "the loader's "+ml.FileSource+" names "+strconv.Quote(ml.File)+
+					", the fd it gave finit_module is "+strconv.Quote(f))
+				ml.File, ml.FileSource, ml.Dev, ml.Inode, fdPath = f, FileFromProcFD, "", 0, link
+			}
 		}
 	}
 	if ml.File == "" && ml.Name != "" && s.live() && s.cfg.ReadModuleFiles && s.cfg.ModulesRoot != "" && modprobeUsesModulesDep(e.p.Args) {
@@ -211,6 +241,21 @@ func (s *Store) observeLoad(e *proc, ev *auditevent.Event, at int64) {
 		e.linkedLoad = key
 	}
 	s.load, s.hasLoad = ml, true
+}
+
+// sameFile reports whether the open file behind link (/proc/<pid>/fd/<n>)
+// is the file name resolves to in that process's root: the same device
+// and inode, whatever symbolic links lie on either path.
+func (s *Store) sameFile(link string, pid int, name string) bool {
+	if !strings.HasPrefix(name, "/") {
+		return false
+	}
+	fi, err := os.Stat(link)
+	if err != nil {
+		return false
+	}
+	ni, err := os.Stat(filepath.Join(s.cfg.ProcRoot, strconv.Itoa(pid), "root", name))
+	return err == nil && os.SameFile(fi, ni)
 }
 
 // readFD resolves /proc/<pid>/fd/<fd> of a live loader, within the read
@@ -299,9 +344,9 @@ func (s *Store) loaderNames(ml *ModuleLoad, e *proc) []string {
 		if p.p.Name() != "modprobe" {
 			continue
 		}
-		for j, a := range p.p.Args {
-			if j > 0 && !strings.HasPrefix(a, "-") {
-				add(a)
+		if k := toolargs.ParseKmod(p.p.Exe, p.p.Comm, p.p.Args); k.Tool == "modprobe" && k.Loads() {
+			for _, m := range k.Modules {
+				add(m)
 			}
 		}
 	}

@@ -205,3 +205,33 @@ func TestFinitFDWinsOverSpoofedArguments(t *testing.T) {
 		t.Errorf("file read %+v", ml.FileInfo)
 	}
 }
+
+// TestFinitFDThroughSymlinkIsOneFile: insmod /lib/modules/... on a merged
+// /usr system (Debian 12: lib -> usr/lib) hands finit_module a descriptor
+// that /proc shows as /usr/lib/modules/...: one file, no mismatch, the
+// loader's name kept and the file read (seen in the VM suite's guest).
+func TestFinitFDThroughSymlinkIsOneFile(t *testing.T) {
+	dir := t.TempDir()
+	must(t, os.MkdirAll(filepath.Join(dir, "usr", "lib"), 0o755))
+	must(t, os.Symlink("usr/lib", filepath.Join(dir, "lib")))
+	real := filepath.Join(dir, "usr", "lib", "hello.ko")
+	copyTestModule(t, real)
+	named := filepath.Join(dir, "lib", "hello.ko")
+	f, err := os.Open(named)
+	must(t, err)
+	defer f.Close()
+	me := tp{pid: os.Getpid(), ppid: os.Getppid(), comm: "insmod", exe: "/proc/self/exe", args: []string{"insmod", named}, cwd: "/"}
+	s, _, _ := testStore(t, func(c *Config) { c.ProcRoot = "/proc" })
+	now := time.Now().UnixMilli()
+	s.Observe(execEv(t, now-5, 1, me))
+	e := finitEv(t, now, 2, me, "")
+	e.Syscall.Args[0] = uint64(f.Fd())
+	s.Observe(e)
+	ml, _ := s.ModuleLoad()
+	if ml.File != named || ml.FileSource != FileFromArgv || len(ml.FileMismatch) != 0 {
+		t.Fatalf("load %+v", ml)
+	}
+	if ml.FileInfo == nil || ml.FileInfo.Modinfo.Name != "hello_oot" || ml.FileInfo.Path != named {
+		t.Errorf("file read %+v", ml.FileInfo)
+	}
+}

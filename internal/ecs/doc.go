@@ -33,6 +33,7 @@
 //	threat.tactic.{id,name,reference}            arrays
 //	threat.technique.{id,name,reference}         arrays: technique, then sub-technique
 //	threat.technique.subtechnique.{id,name,reference}  arrays
+//	agent.id, .name, .type, .version  from Host.Agent (every document)
 //	host.hostname, host.name, host.id, host.architecture,
 //	host.os.type, host.os.family, host.os.kernel  from Host, for events of
 //	                            this machine (no node name; run and plugin)
@@ -45,6 +46,8 @@
 //	                            event has a node name
 //	process.pid, .executable, .name, .args, .args_count, .command_line,
 //	process.working_directory, process.start
+//	process.title               the PROCTITLE where it disagrees with the
+//	                            exec's arguments (Process.Title)
 //	process.parent.*            the same, from Alert.Parent; pid also from PPID
 //	user.id, user.effective.id, group.id   numeric ids as strings
 //	file.path, .name, .directory, .extension (without the dot, case kept)

@@ -54,6 +54,17 @@ type Host struct {
 	OSFamily string // host.os.family, e.g. "debian"
 	OSKernel string // host.os.kernel, the uname release
 	Arch     string // host.architecture, e.g. "x86_64"
+	// Agent is the agent reporting from this host (agent.*).
+	Agent Agent
+}
+
+// Agent is ECS agent.*: what Elastic's hunts count per value (H1 and H2
+// count_distinct(agent.id)).
+type Agent struct {
+	ID      string // agent.id: stable across restarts (internal/identity)
+	Name    string // agent.name, the host name
+	Type    string // agent.type, "auditlkm"
+	Version string // agent.version
 }
 
 // Config configures an Encoder.
@@ -405,6 +416,15 @@ func appendAttackURL(b []byte, id string) []byte {
 // the same one. A node name is all auditd tells of a remote host: its
 // hostname, id, OS and architecture are unknown and left out.
 func (e *Encoder) appendHost(w *writer, ev *auditevent.Event) {
+	// agent.* is this auditlkm, whichever host the event happened on.
+	if ag := &e.host.Agent; ag.ID != "" || ag.Type != "" {
+		w.open("agent")
+		w.str("id", ag.ID)
+		w.str("name", ag.Name)
+		w.str("type", ag.Type)
+		w.str("version", ag.Version)
+		w.close()
+	}
 	if ev != nil && ev.Node != "" {
 		w.open("host")
 		w.str("name", ev.Node)
@@ -472,6 +492,10 @@ func appendProcessFields(w *writer, p *auditevent.Process) {
 		w.strs("args", p.Args)
 		w.int("args_count", int64(len(p.Args)))
 		w.joined("command_line", p.Args)
+	}
+	if len(p.Title) > 0 {
+		// The PROCTITLE where it disagrees with the exec's arguments.
+		w.joined("title", p.Title)
 	}
 	w.str("working_directory", p.Cwd)
 	appendProcessStart(w, p)
@@ -696,6 +720,9 @@ func (e *Encoder) appendAuditd(w *writer, a *rules.Alert, ev *auditevent.Event) 
 	}
 	appendModule(w, a.ModuleFile)
 	appendKernelLog(w, a.KernelLog)
+	// The exclusion whose criteria matched but whose provenance was not
+	// proven ("system-agent/not-package-owned").
+	w.str("exclusion_refused", a.ExclusionRefused)
 	appendAncestry(w, a)
 	appendRelated(w, a)
 	appendCrossView(w, a.CrossView)

@@ -176,3 +176,29 @@ func TestKernelLogAlertTime(t *testing.T) {
 		})
 	}
 }
+
+// TestProcessTitle: a PROCTITLE that disagrees with the exec's arguments
+// is process.title, beside process.args.
+func TestProcessTitle(t *testing.T) {
+	fields, err := LoadFields(moduleFieldsCSV)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := moduleAlert(t, "hello_oot-unsigned.ko")
+	a.Process.Args = []string{"insmod", "/tmp/rk.ko"}
+	a.Process.Title = []string{"insmod", "/lib/modules/6.1.0-57-amd64/kernel/drivers/net/dummy.ko"}
+	var out bytes.Buffer
+	if err := newTestEncoder(t, &out).WriteAlert(a); err != nil {
+		t.Fatal(err)
+	}
+	doc := decode(t, out.Bytes())
+	if v, _ := get(doc, "process.title"); v != "insmod /lib/modules/6.1.0-57-amd64/kernel/drivers/net/dummy.ko" {
+		t.Errorf("process.title = %v", v)
+	}
+	if v, _ := get(doc, "process.command_line"); v != "insmod /tmp/rk.ko" {
+		t.Errorf("process.command_line = %v", v)
+	}
+	for _, err := range ValidateDocument(doc, fields) {
+		t.Error(err)
+	}
+}

@@ -123,6 +123,8 @@ func TestSameProcessValueComparesEveryField(t *testing.T) {
 			f.SetInt(f.Int() + 1)
 		case reflect.Uint32:
 			f.SetUint(f.Uint() + 1)
+		case reflect.Bool:
+			f.SetBool(!f.Bool())
 		case reflect.String:
 			f.SetString(f.String() + "x")
 		case reflect.Slice:

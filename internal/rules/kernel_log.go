@@ -112,7 +112,7 @@ func TieKernelLog(a *Alert, ld *LoadContext) {
 		path = ld.File.Path
 	}
 	if path == "" {
-		if ko := koArgument(a.Process.Args, a.Process.Cwd); ko != "" {
+		if ko := koArgument(&a.Process); ko != "" {
 			path = ko
 			if a.File == nil {
 				a.File = &File{Path: ko}
@@ -296,7 +296,7 @@ func MatchLoad(module string, ld *LoadContext) string {
 	if f := ld.File; f != nil && f.Info != nil && f.Info.ThisModuleName != "" && normModule(f.Info.ThisModuleName) == want {
 		return MatchModuleFile
 	}
-	if ko := koArgument(ld.Process.Args, ld.Process.Cwd); ko != "" && normModule(moduleFileName(ko)) == want {
+	if ko := koArgument(&ld.Process); ko != "" && normModule(moduleFileName(ko)) == want {
 		return MatchKoArgument
 	}
 	return ""

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/auditlkm/auditlkm/internal/auditevent"
 )
 
 func kernelLogByID(t *testing.T, id string) KernelLogRule {
@@ -92,5 +94,61 @@ func TestKernelLogCorrelation(t *testing.T) {
 	a = r.EvaluateKernelLog(&KernelLogLine{Message: "hello: loading out-of-tree module taints kernel.", Time: at.Add(time.Minute)}, &loads)
 	if len(a) != 1 || a[0].Event != nil {
 		t.Errorf("a line a minute later was tied to %+v", a[0].Event)
+	}
+}
+
+// TestKernelLogModuleLinesTieToTheirLoad: every module line of the
+// catalog, in the kernel's exact format, names the module it is tied by;
+// a rejection naming none is tied to a load refused for its signature
+// only; a bpf_probe_write_user line names a process and is never tied.
+func TestKernelLogModuleLinesTieToTheirLoad(t *testing.T) {
+	loaded := event(t,
+		`type=SYSCALL msg=audit(1700000000.100:60): arch=c000003e syscall=313 success=yes exit=0 a0=3 a1=0 a2=0 a3=0 items=0 ppid=1 pid=910 auid=0 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=pts0 ses=1 comm="insmod" exe="/usr/bin/kmod" key=(null)`,
+		`type=KERN_MODULE msg=audit(1700000000.100:60): name="hello_oot"`)
+	refused := event(t,
+		`type=SYSCALL msg=audit(1700000000.200:61): arch=c000003e syscall=313 success=no exit=-129 a0=3 a1=0 a2=0 a3=0 items=0 ppid=1 pid=911 auid=0 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=pts0 ses=1 comm="insmod" exe="/usr/bin/kmod" key=(null)`,
+		`type=PROCTITLE msg=audit(1700000000.200:61): proctitle=696E736D6F64002F746D702F68656C6C6F2E6B6F`)
+	at := time.Unix(1700000000, 300e6)
+	cases := []struct {
+		msg, rule string
+		want      *auditevent.Event // nil: not tied
+		match     string
+	}{
+		{"hello_oot: loading out-of-tree module taints kernel.", KernelLogOutOfTreeID, loaded, MatchKernModule},
+		{"hello_oot: module verification failed: signature and/or required key missing - tainting kernel", KernelLogUnsignedID, loaded, MatchKernModule},
+		{"hello-oot: module license 'Proprietary' taints kernel.", KernelLogTaintID, loaded, MatchKernModule},
+		{"hello_oot: module is from the staging directory, the quality is unknown, you have been warned.", KernelLogTaintID, loaded, MatchKernModule},
+		{"hello_oot: loading test module taints kernel.", KernelLogTaintID, loaded, MatchKernModule},
+		{"hello_oot: tainting kernel with TAINT_LIVEPATCH", KernelLogTaintID, loaded, MatchKernModule},
+		{"hello: version magic '5.10.0 SMP mod_unload ' should be '6.1.0-57-amd64 SMP preempt mod_unload modversions '", KernelLogRejectedID, refused, MatchKoArgument},
+		{"hello: Unknown symbol kallsyms_lookup_name (err -2)", KernelLogRejectedID, refused, MatchKoArgument},
+		{"Loading of unsigned module is rejected", KernelLogRejectedID, refused, MatchRefused},
+		{"Lockdown: insmod: unsigned module loading is restricted; see man kernel_lockdown.7", KernelLogRejectedID, refused, MatchRefused},
+		{"other_mod: loading out-of-tree module taints kernel.", KernelLogOutOfTreeID, nil, ""},
+		{"insmod[910] is installing a program with bpf_probe_write_user helper that may corrupt user memory!", KernelLogBPFWriteID, nil, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.msg, func(t *testing.T) {
+			var loads RecentLoads
+			loads.Observe(loaded, nil, nil)
+			loads.Observe(refused, nil, nil)
+			as := kernelLogByID(t, c.rule).EvaluateKernelLog(&KernelLogLine{Message: c.msg, Time: at}, &loads)
+			if len(as) != 1 {
+				t.Fatalf("%d alerts", len(as))
+			}
+			a := as[0]
+			if a.Event != c.want {
+				t.Fatalf("tied to %v, want %v", a.Event, c.want)
+			}
+			if c.want == nil {
+				if c.rule == KernelLogBPFWriteID && a.KernelLogTie {
+					t.Error("a process line is held for a load")
+				}
+				return
+			}
+			if len(a.Related) != 1 || a.Related[0].Role != RoleModuleLoad || a.Related[0].Match != c.match || a.Related[0].Serial != c.want.Serial {
+				t.Errorf("related %+v", a.Related)
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
@@ -32,6 +33,14 @@ func TestProcessFieldsFromTheRecord(t *testing.T) {
 			execLines(300, 1, "sh", "/usr/bin/dash", "/", "sh", "-c", "x"),
 			{sysLine(313, "no", -38, "3", 300, 1, "loader", "/tmp/loader", 0)}, // no PROCTITLE
 		}, "loader", "/tmp/loader", nil, "", ""},
+		{"a rewritten PROCTITLE does not replace what exec was given: it is the title", [][]string{
+			execLines(302, 1, "insmod", "/usr/bin/kmod", "/", "insmod", "/tmp/rk.ko"),
+			{sysLine(313, "no", -38, "3", 302, 1, "insmod", "/usr/bin/kmod", 0), `PROCTITLE proctitle=696E736D6F64002F6C69622F6D6F64756C65732F362E312E302D35372D616D6436342F6B65726E656C2F647269766572732F6E65742F64756D6D792E6B6F`},
+		}, "insmod", "/usr/bin/kmod", []string{"insmod", "/tmp/rk.ko"}, "", ""},
+		{"a PROCTITLE the kernel cut at 128 bytes is no disagreement", [][]string{
+			execLines(303, 1, "python3", "/usr/bin/python3.11", "/", "/usr/bin/python3", "-c", "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"),
+			{sysLine(313, "no", -38, "3", 303, 1, "python3", "/usr/bin/python3.11", 0), `PROCTITLE proctitle=2F7573722F62696E2F707974686F6E33002D6300787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878`},
+		}, "python3", "/usr/bin/python3.11", []string{"/usr/bin/python3", "-c", "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}, "", ""},
 		{"the same image without PROCTITLE gets its argv from the table", [][]string{
 			execLines(301, 1, "insmod", "/usr/bin/kmod", "/", "insmod", "/tmp/x.ko"),
 			{sysLine(313, "no", -38, "3", 301, 1, "insmod", "/usr/bin/kmod", 0)},
@@ -50,6 +59,14 @@ func TestProcessFieldsFromTheRecord(t *testing.T) {
 				t.Fatalf("%d alerts", len(alerts))
 			}
 			p := alerts[0].Process
+			if wantTitle := strings.Contains(c.name, "rewritten"); wantTitle != (len(p.Title) == 2) {
+				t.Errorf("title %q", p.Title)
+			}
+			if strings.Contains(c.name, "rewritten") {
+				if f := alerts[0].File; f == nil || f.Path != "/tmp/rk.ko" {
+					t.Errorf("file %+v, want the exec's /tmp/rk.ko", f)
+				}
+			}
 			if p.Name() != c.wantName || p.Exe != c.wantExe || !equalStrings(p.Args, c.wantArgs) {
 				t.Errorf("process name %q exe %q args %q, want %q %q %q", p.Name(), p.Exe, p.Args, c.wantName, c.wantExe, c.wantArgs)
 			}

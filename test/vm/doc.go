@@ -22,4 +22,14 @@
 // was either absent or present with a KVM guest hanging at "Booting from
 // ROM", so probing would cost a timeout on every run for nothing. A
 // booted guest takes about 3 s to reach its script under TCG.
+//
+// The tests (scenarios_test.go) boot twice, in parallel: testdata/
+// scenarios.sh runs every module scenario under a live `auditlkm run`, and
+// again with module.sig_enforce=1; each expected alert is matched and then
+// asserted field by field. A new scenario is a step in scenarios.sh and an
+// expect entry; a new kind of boot is a Guest passed to Boot. Run alone:
+//
+//	go test -count=1 -v ./test/vm/
+//	AUDITLKM_VM_KEEP=DIR ...   keep each guest's /out (alerts, records, console)
+//	go test ./test/vm -run TestGuest -record   re-record test/testdata/vm-*.log
 package vm

@@ -73,6 +73,11 @@ else
 	/usr/sbin/kexec -u || fail "kexec -u"
 	step kexec-file
 	/usr/sbin/kexec -s -l /boot/vmlinuz --append="console=ttyS0 kexec-file" || fail "kexec -s -l"
+	# Last: modules_disabled cannot be undone until reboot.
+	step sysctl
+	echo /sbin/modprobe >/proc/sys/kernel/modprobe
+	echo 1 >/proc/sys/kernel/modules_disabled
+	/sbin/insmod $M/kernel/drivers/net/dummy.ko && fail "load with modules_disabled=1"
 fi
 step done
 sleep 1
