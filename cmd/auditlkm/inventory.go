@@ -1,80 +1,32 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"golang.org/x/sync/errgroup"
 
-	"github.com/auditlkm/auditlkm/internal/auditevent"
 	"github.com/auditlkm/auditlkm/internal/correlate"
+	"github.com/auditlkm/auditlkm/internal/daemon"
 	"github.com/auditlkm/auditlkm/internal/inventory"
-	"github.com/auditlkm/auditlkm/internal/pipeline"
-	"github.com/auditlkm/auditlkm/internal/rules"
 )
 
-// inventoryOptions are run's module inventory flags (issue 15).
-type inventoryOptions struct {
-	enable bool
-	cfg    inventory.Config
-}
-
-func (o *inventoryOptions) bind(f *pflag.FlagSet) {
-	o.cfg = inventory.DefaultConfig()
-	f.BoolVar(&o.enable, "inventory.enable", true, "Keep the module inventory: join the audit trail's loads and unloads with /proc/modules, /sys/module and /proc/sys/kernel/tainted (hidden module, unknown module, taint change). Default true.")
-	f.DurationVar(&o.cfg.Interval, "inventory.interval", o.cfg.Interval, "How often the kernel's module views are read besides the reads after each audited load and unload (0: only then). Default 1m.")
-	f.DurationVar(&o.cfg.Settle, "inventory.settle", o.cfg.Settle, "How long after an audited load or unload the kernel's views are read (the module's init runs meanwhile). Default 1.5s.")
-	f.DurationVar(&o.cfg.UnknownGrace, "inventory.unknown-grace", o.cfg.UnknownGrace, "How long a module must be listed without an audited load before it is reported unknown (the audit event of a load may reach the daemon seconds after the kernel lists the module when the pipeline is busy). Default 10s.")
-	f.StringVar(&o.cfg.ProcRoot, "inventory.proc-root", o.cfg.ProcRoot, "Where procfs is mounted. Default /proc.")
-	f.StringVar(&o.cfg.SysRoot, "inventory.sys-root", o.cfg.SysRoot, "Where sysfs is mounted. Default /sys.")
-}
-
-// start builds the inventory and runs it in g until ctx ends, its findings
-// going to the processor through do. It returns nil when disabled.
-func (o *inventoryOptions) start(ctx context.Context, g *errgroup.Group, stateDir string, do chan<- func(*pipeline.Processor),
-	reg prometheus.Registerer, log *slog.Logger) (*inventory.Component, error) {
-	if !o.enable {
-		return nil, nil
-	}
-	cfg := o.cfg
-	cfg.StateDir = stateDir
-	emit := func(ctx context.Context, f *rules.CrossViewFinding) {
-		select {
-		case do <- func(p *pipeline.Processor) { p.CrossView(f) }:
-		case <-ctx.Done():
-		}
-	}
-	c, err := inventory.New(cfg, log.With("component", "inventory"), inventory.NewMetrics(reg), emit)
-	if err != nil {
-		return nil, err
-	}
-	g.Go(func() error { return c.Run(ctx) })
-	return c, nil
-}
-
-// observeInventory hands every event to the inventory after detection
-// (the correlation store still holds what it resolved of the event).
-func observeInventory(p *pipeline.Processor, c *inventory.Component, store *correlate.Store) {
-	if c == nil {
-		return
-	}
-	p.OnEvent(func(ev *auditevent.Event) { c.Observe(ev, store) })
-}
-
-func saveInventory(c *inventory.Component, log *slog.Logger) {
-	if err := c.Save(); err != nil {
-		log.Error("save inventory", "err", err)
-	}
+// bindInventory declares run's module inventory flags (cross-view) into d.
+func bindInventory(f *pflag.FlagSet, d *daemon.Config) {
+	d.Inventory = inventory.DefaultConfig()
+	c := &d.Inventory
+	f.BoolVar(&d.InventoryOn, "inventory.enable", true, "Keep the module inventory: join the audit trail's loads and unloads with /proc/modules, /sys/module and /proc/sys/kernel/tainted (hidden module, unknown module, taint change).")
+	f.DurationVar(&c.Interval, "inventory.interval", c.Interval, "How often the kernel's module views are read besides the reads after each audited load and unload (0: only then).")
+	f.DurationVar(&c.Settle, "inventory.settle", c.Settle, "How long after an audited load or unload the kernel's views are read (the module's init runs meanwhile).")
+	f.DurationVar(&c.UnknownGrace, "inventory.unknown-grace", c.UnknownGrace, "How long a module must be listed without an audited load before it is reported unknown (the audit event of a load may reach the daemon seconds after the kernel lists the module when the pipeline is busy).")
+	f.StringVar(&c.ProcRoot, "inventory.proc-root", c.ProcRoot, "Where procfs is mounted.")
+	f.StringVar(&c.SysRoot, "inventory.sys-root", c.SysRoot, "Where sysfs is mounted.")
 }
 
 // inventoryRow is one module as `auditlkm inventory` prints it.

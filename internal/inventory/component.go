@@ -8,16 +8,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
 	"github.com/auditlkm/auditlkm/internal/correlate"
 	"github.com/auditlkm/auditlkm/internal/modfile"
 	"github.com/auditlkm/auditlkm/internal/rules"
+	"github.com/auditlkm/auditlkm/internal/statefile"
 )
 
 // Config configures a Component.
@@ -348,21 +347,15 @@ func (c *Component) hashLoads() {
 	}
 }
 
-// hashFile returns the SHA-256 of the regular file p, read to at most max
-// bytes (a larger file is not hashed).
+// hashFile returns the SHA-256 of the regular file p, at most max bytes
+// (never through a symbolic link, never a FIFO: internal/statefile opens
+// it).
 func hashFile(p string, max int64) (string, error) {
-	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	f, _, err := statefile.Open(p, max)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return "", err
-	}
-	if !fi.Mode().IsRegular() {
-		return "", fmt.Errorf("%s: not a regular file", p)
-	}
 	h := sha256.New()
 	n, err := io.Copy(h, io.LimitReader(f, max+1))
 	if err != nil {

@@ -129,7 +129,11 @@ func testConfig(root, state string) Config {
 func start(t *testing.T, cfg Config) (*Component, collector, func()) {
 	t.Helper()
 	col := make(collector, 16)
-	c, err := New(cfg, nil, NewMetrics(nil), col.emit)
+	m, err := NewMetrics(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(cfg, nil, m, col.emit)
 	if err != nil {
 		t.Fatal(err)
 	}

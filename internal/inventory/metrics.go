@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"fmt"
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,7 +21,7 @@ type Metrics struct {
 
 // NewMetrics registers the inventory's metrics with reg (nil: not
 // registered).
-func NewMetrics(reg prometheus.Registerer) *Metrics {
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	ns, sub := "auditlkm", "inventory"
 	m := &Metrics{
 		modules: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "modules",
@@ -48,9 +49,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.checks.WithLabelValues(t)
 	}
 	if reg != nil {
-		reg.MustRegister(m.modules, m.hidden, m.unknown, m.tainted, m.taint, m.checks, m.checkErrors, m.unauditedUnloads)
+		for _, c := range []prometheus.Collector{m.modules, m.hidden, m.unknown, m.tainted, m.taint, m.checks, m.checkErrors, m.unauditedUnloads} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("register inventory metrics: %w", err)
+			}
+		}
 	}
-	return m
+	return m, nil
 }
 
 // Check triggers.

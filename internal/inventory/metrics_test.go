@@ -10,7 +10,10 @@ import (
 
 func TestMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	m := NewMetrics(reg)
+	m, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	tr := NewTracker(0, 0)
 	tr.Check(snap(0, "a", "a", 0))
 	tr.RecordLoad(load(1, "rk", 5))

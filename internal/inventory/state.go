@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
 	"github.com/auditlkm/auditlkm/internal/rules"
+	"github.com/auditlkm/auditlkm/internal/statefile"
 )
 
 // StateFileName is the inventory's file in the state directory.
@@ -283,39 +285,22 @@ func ReadState(dir string) (*stateFile, error) {
 	return sf, nil
 }
 
-// writeState writes data to dir/StateFileName atomically: a new file
-// (O_EXCL, O_NOFOLLOW) beside it, fsync, rename over it, fsync of dir.
+// writeState writes data to dir/StateFileName atomically (a temporary
+// file created exclusively, synced and renamed over it: internal/statefile),
+// refusing to replace anything but a regular file.
 func writeState(dir string, data []byte) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("inventory state dir %s: %w", dir, err)
 	}
 	p := filepath.Join(dir, StateFileName)
 	if fi, err := os.Lstat(p); err == nil && !fi.Mode().IsRegular() {
-		return fmt.Errorf("inventory state %s: not a regular file", p)
+		return fmt.Errorf("inventory state %s: %w", p, statefile.ErrNotRegular)
 	}
-	// CreateTemp opens O_EXCL: a new file, never one planted in advance.
-	f, err := os.CreateTemp(dir, StateFileName+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("inventory state %s: %w", p, err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, p)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("inventory state %s: %w", p, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
+	if err := statefile.Replace(p, 0o600, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	}); err != nil {
+		return fmt.Errorf("inventory state: %w", err)
 	}
 	return nil
 }

@@ -9,7 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
+
+	"github.com/auditlkm/auditlkm/internal/statefile"
 )
 
 // SysModule is what /sys/module/<name> says of a loadable module. Built-in
@@ -119,21 +120,15 @@ func readAttr(p string) (string, error) {
 	return strings.TrimRight(string(b), "\n"), nil
 }
 
-// ReadBounded reads at most max bytes of the regular or kernel file at p,
-// refusing a symbolic link; more than max is an error.
+// ReadBounded reads at most max bytes of the regular (or procfs/sysfs)
+// file at p: never through a symbolic link, never a FIFO or a device
+// (internal/statefile opens it); more than max is an error.
 func ReadBounded(p string, max int64) ([]byte, error) {
-	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	f, _, err := statefile.Open(p, max)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", p)
-	}
 	b, err := io.ReadAll(io.LimitReader(f, max+1))
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", p, err)

@@ -65,7 +65,7 @@ var fromScript = map[string]string{
 	"host.os.kernel":              "^" + rel,
 }
 
-// What each alert says about a module file it could read (issue 12): the
+// What each alert says about a module file it could read: the
 // file's sha256 (the $-names are the host copies' hashes, filled in by
 // checkExpectations), its .modinfo and appended signature.
 var (
@@ -223,7 +223,7 @@ var mainExpectations = []expect{
 			"process.command_line": "/sbin/insmod /root/auditlkm_vm_oot.ko level=3", "auditd.related": "~\"match\":\"kern-module-name\"",
 		}),
 		check: tiedToLoad},
-	{scenario: "out-of-tree", match: map[string]string{"rule.id": "kernel-module-unload", "auditd.data.name": "auditlkm_vm_oot"},
+	{scenario: "out-of-tree", match: map[string]string{"rule.id": "kernel-module-unload", "auditd.data.name": "auditlkm_vm_oot", "process.command_line": "/sbin/rmmod auditlkm_vm_oot"},
 		want: merge(fromScript, map[string]string{"process.command_line": "/sbin/rmmod auditlkm_vm_oot"})},
 	{scenario: "modprobe-install", match: map[string]string{"rule.id": "lkm-config-file-creation", "file.path": "/etc/modprobe.d/auditlkm-vm.conf"},
 		// The script's own shell writes it (echo >file): its parent is /init.
@@ -263,7 +263,7 @@ var mainExpectations = []expect{
 		}},
 	{scenario: "dropped-then-loaded", match: map[string]string{"rule.id": "kernel-object-file-creation", "file.name": "vmdrop.ko"},
 		// busybox's cp applet, forked by the script's shell without exec:
-		// the record's comm names it (issue 12).
+		// the record's comm names it.
 		want: merge(fromScript, map[string]string{"file.path": "^/lib/modules/" + rel, "process.name": "cp", "process.executable": "/bin/busybox"})},
 	{scenario: "dropped-then-loaded", match: map[string]string{"rule.id": "lkm-dropped-then-loaded", "file.name": "vmdrop.ko"},
 		want: merge(fromScript, map[string]string{
@@ -290,12 +290,19 @@ var mainExpectations = []expect{
 			"process.name": "initmod", "process.command_line": "/root/initmod /root/auditlkm_vm_oot.ko level=7",
 			"file.path": "/root/auditlkm_vm_oot.ko", "event.reason": "~with init_module",
 		}, ootModinfo)},
+	// The i386 ABI (syscall 128 through IA32 emulation).
+	{scenario: "init-module-32", match: map[string]string{"rule.id": "kernel-module-load", "process.executable": "/root/initmod32"},
+		want: merge(fromScript, map[string]string{
+			"auditd.data.syscall": "init_module", "auditd.data.arch": "i386", "auditd.data.exit": "0",
+			"auditd.data.name": "auditlkm_vm_oot", "process.command_line": "/root/initmod32 /root/auditlkm_vm_oot.ko level=9",
+			"file.path": "/root/auditlkm_vm_oot.ko",
+		}, ootModinfo)},
 	{scenario: "init-module", match: map[string]string{"rule.id": "kernel-module-load-unusual-location", "process.executable": "/root/initmod"},
 		want: merge(fromScript, map[string]string{"event.reason": "~loader executable /root/initmod"})},
 	// busybox's shell runs its insmod applet without exec: the syscall
 	// record says comm="insmod" exe="/bin/busybox".
 	{scenario: "busybox-insmod", match: map[string]string{"rule.id": "kernel-module-load", "auditd.data.name": "ifb"},
-		// The record's comm wins over the shell's proctitle (issue 12).
+		// The record's comm wins over the shell's proctitle.
 		want: map[string]string{
 			"event.outcome": "success", "auditd.data.syscall": "finit_module", "process.executable": "/bin/busybox",
 			"process.name": "insmod",
