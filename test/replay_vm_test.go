@@ -50,6 +50,10 @@ func TestReplayVMRecords(t *testing.T) {
 			{"kernel-module-load", "loaded-kernel-module", "finit_module", "0", "nlmon", "/sbin/insmod /dev/shm/.x.ko"},
 			{"kernel-module-load", "loaded-kernel-module", "init_module", "0", "auditlkm_vm_oot", "/root/initmod /root/auditlkm_vm_oot.ko level=7"},
 			{"kernel-module-load-unusual-location", "loaded-kernel-module", "init_module", "0", "auditlkm_vm_oot", "/root/initmod /root/auditlkm_vm_oot.ko level=7"},
+			{"kernel-module-unload", "unloaded-kernel-module", "delete_module", "0", "auditlkm_vm_oot", "/sbin/rmmod -v auditlkm_vm_oot"},
+			// The same through the i386 ABI (syscall 128, IA32 emulation).
+			{"kernel-module-load", "loaded-kernel-module", "init_module", "0", "auditlkm_vm_oot", "/root/initmod32 /root/auditlkm_vm_oot.ko level=9"},
+			{"kernel-module-load-unusual-location", "loaded-kernel-module", "init_module", "0", "auditlkm_vm_oot", "/root/initmod32 /root/auditlkm_vm_oot.ko level=9"},
 			// busybox's insmod applet, run by the shell without exec.
 			{"kernel-module-load", "loaded-kernel-module", "finit_module", "0", "ifb", "/bin/sh /script.sh"},
 			{"kexec-kernel-load", "kexec_load", "kexec_load", "0", "", "/usr/sbin/kexec -l /boot/vmlinuz --append=console=ttyS0"},

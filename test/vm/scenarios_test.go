@@ -223,7 +223,7 @@ var mainExpectations = []expect{
 			"process.command_line": "/sbin/insmod /root/auditlkm_vm_oot.ko level=3", "auditd.related": "~\"match\":\"kern-module-name\"",
 		}),
 		check: tiedToLoad},
-	{scenario: "out-of-tree", match: map[string]string{"rule.id": "kernel-module-unload", "auditd.data.name": "auditlkm_vm_oot"},
+	{scenario: "out-of-tree", match: map[string]string{"rule.id": "kernel-module-unload", "auditd.data.name": "auditlkm_vm_oot", "process.command_line": "/sbin/rmmod auditlkm_vm_oot"},
 		want: merge(fromScript, map[string]string{"process.command_line": "/sbin/rmmod auditlkm_vm_oot"})},
 	{scenario: "modprobe-install", match: map[string]string{"rule.id": "lkm-config-file-creation", "file.path": "/etc/modprobe.d/auditlkm-vm.conf"},
 		// The script's own shell writes it (echo >file): its parent is /init.
@@ -289,6 +289,13 @@ var mainExpectations = []expect{
 			"auditd.data.syscall": "init_module", "auditd.data.exit": "0", "auditd.data.name": "auditlkm_vm_oot",
 			"process.name": "initmod", "process.command_line": "/root/initmod /root/auditlkm_vm_oot.ko level=7",
 			"file.path": "/root/auditlkm_vm_oot.ko", "event.reason": "~with init_module",
+		}, ootModinfo)},
+	// The i386 ABI (syscall 128 through IA32 emulation).
+	{scenario: "init-module-32", match: map[string]string{"rule.id": "kernel-module-load", "process.executable": "/root/initmod32"},
+		want: merge(fromScript, map[string]string{
+			"auditd.data.syscall": "init_module", "auditd.data.arch": "i386", "auditd.data.exit": "0",
+			"auditd.data.name": "auditlkm_vm_oot", "process.command_line": "/root/initmod32 /root/auditlkm_vm_oot.ko level=9",
+			"file.path": "/root/auditlkm_vm_oot.ko",
 		}, ootModinfo)},
 	{scenario: "init-module", match: map[string]string{"rule.id": "kernel-module-load-unusual-location", "process.executable": "/root/initmod"},
 		want: merge(fromScript, map[string]string{"event.reason": "~loader executable /root/initmod"})},

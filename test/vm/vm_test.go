@@ -42,7 +42,10 @@ type assets struct {
 	auditlk string // static auditlkm from this checkout
 	oot     string // out-of-tree module built against the headers
 	initmod string // static init_module(2) caller
-	err     error
+	// initmod32 is the same, 32-bit (gcc -m32): the i386 ABI's
+	// init_module, which the host here cannot even execute.
+	initmod32 string
+	err       error
 	// missing: err is about getting the kernel (apt, network), not about
 	// this checkout: a skip outside CI instead of a failure.
 	missing bool
@@ -113,6 +116,10 @@ func buildAssets(a *assets) error {
 	if out, err := exec.CommandContext(ctx, "gcc", "-static", "-O2", "-Wall", "-o", a.initmod, "testdata/initmod.c").CombinedOutput(); err != nil {
 		return fmt.Errorf("gcc -static initmod.c: %w\n%s", err, out)
 	}
+	a.initmod32 = filepath.Join(assetsDir, "initmod32")
+	if out, err := exec.CommandContext(ctx, "gcc", "-m32", "-static", "-O2", "-Wall", "-o", a.initmod32, "testdata/initmod.c").CombinedOutput(); err != nil {
+		return fmt.Errorf("gcc -m32 -static initmod.c (gcc-multilib): %w\n%s", err, out)
+	}
 	fmt.Fprintf(os.Stderr, "vm: %s %s ready (kernel cache %v, all assets %v)\n", a.kernel.Package, a.kernel.Version, prepared.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 	return nil
 }
@@ -135,6 +142,7 @@ func scenarioGuest(t *testing.T, a *assets, mode string, extraArgs ...string) Gu
 			"/bin/auditlkm":            a.auditlk,
 			"/root/auditlkm_vm_oot.ko": a.oot,
 			"/root/initmod":            a.initmod,
+			"/root/initmod32":          a.initmod32,
 			"/boot/vmlinuz":            a.kernel.Image(),
 		},
 		Binaries: []string{kexec},

@@ -65,6 +65,9 @@ else
 	/sbin/insmod /dev/shm/.x.ko || fail "/dev/shm insmod"
 	step init-module
 	/root/initmod /root/auditlkm_vm_oot.ko level=7 || fail init_module
+	/sbin/rmmod -v auditlkm_vm_oot || fail "rmmod after init_module"
+	step init-module-32
+	/root/initmod32 /root/auditlkm_vm_oot.ko level=9 || fail "32-bit init_module"
 	step busybox-insmod
 	insmod $M/kernel/drivers/net/ifb.ko || fail "busybox insmod"
 	step kexec
