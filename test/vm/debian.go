@@ -11,7 +11,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
+
+	"github.com/auditlkm/auditlkm/internal/netlink"
 )
 
 // MetaPackage is the Debian metapackage naming the kernel the suite boots.
@@ -45,8 +46,12 @@ func DefaultCacheDir() string {
 		return d
 	}
 	const sys = "/var/cache/auditlkm-vm"
-	if err := os.MkdirAll(sys, 0o755); err == nil && syscall.Access(sys, 2) == nil {
-		return sys
+	if err := os.MkdirAll(sys, 0o755); err == nil {
+		if f, err := os.CreateTemp(sys, ".writable-"); err == nil {
+			_ = f.Close()
+			_ = os.Remove(f.Name())
+			return sys
+		}
 	}
 	if d, err := os.UserCacheDir(); err == nil {
 		return filepath.Join(d, "auditlkm-vm")
@@ -150,15 +155,11 @@ func PrepareKernel(ctx context.Context, cacheDir string) (*Kernel, error) {
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
 		return nil, fmt.Errorf("kernel cache: %w", err)
 	}
-	lock, err := os.OpenFile(filepath.Join(cacheDir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	lock, err := netlink.LockFile(filepath.Join(cacheDir, ".lock")) // flock, LOCK_EX
 	if err != nil {
-		return nil, fmt.Errorf("kernel cache lock: %w", err)
+		return nil, fmt.Errorf("kernel cache: %w", err)
 	}
-	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return nil, fmt.Errorf("kernel cache lock: %w", err)
-	}
-	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) //nolint:errcheck // released on close anyway
+	defer func() { _ = lock.Unlock() }()
 
 	k.Root = filepath.Join(cacheDir, k.Package+"_"+k.Version)
 	// Older kernels (the metapackage moved on) are half a gigabyte each.
@@ -195,8 +196,11 @@ func PrepareKernel(ctx context.Context, cacheDir string) (*Kernel, error) {
 		return nil, fmt.Errorf("apt-get %s: %w\n%s", strings.Join(args, " "), err, out)
 	}
 	debs, err := filepath.Glob(filepath.Join(dl, "*.deb"))
-	if err != nil || len(debs) != len(pkgs) {
-		return nil, fmt.Errorf("apt-get download gave %d packages, want %d (%v)", len(debs), len(pkgs), err)
+	if err != nil {
+		return nil, fmt.Errorf("downloaded packages: %w", err)
+	}
+	if len(debs) != len(pkgs) {
+		return nil, fmt.Errorf("apt-get download gave %d packages, want %d: %v", len(debs), len(pkgs), debs)
 	}
 	for _, deb := range debs {
 		if out, err := exec.CommandContext(ctx, "dpkg-deb", "-x", deb, k.Root).CombinedOutput(); err != nil {

@@ -65,7 +65,7 @@ var fromScript = map[string]string{
 	"host.os.kernel":              "^" + rel,
 }
 
-// What each alert says about a module file it could read (issue 12): the
+// What each alert says about a module file it could read: the
 // file's sha256 (the $-names are the host copies' hashes, filled in by
 // checkExpectations), its .modinfo and appended signature.
 var (
@@ -263,7 +263,7 @@ var mainExpectations = []expect{
 		}},
 	{scenario: "dropped-then-loaded", match: map[string]string{"rule.id": "kernel-object-file-creation", "file.name": "vmdrop.ko"},
 		// busybox's cp applet, forked by the script's shell without exec:
-		// the record's comm names it (issue 12).
+		// the record's comm names it.
 		want: merge(fromScript, map[string]string{"file.path": "^/lib/modules/" + rel, "process.name": "cp", "process.executable": "/bin/busybox"})},
 	{scenario: "dropped-then-loaded", match: map[string]string{"rule.id": "lkm-dropped-then-loaded", "file.name": "vmdrop.ko"},
 		want: merge(fromScript, map[string]string{
@@ -302,7 +302,7 @@ var mainExpectations = []expect{
 	// busybox's shell runs its insmod applet without exec: the syscall
 	// record says comm="insmod" exe="/bin/busybox".
 	{scenario: "busybox-insmod", match: map[string]string{"rule.id": "kernel-module-load", "auditd.data.name": "ifb"},
-		// The record's comm wins over the shell's proctitle (issue 12).
+		// The record's comm wins over the shell's proctitle.
 		want: map[string]string{
 			"event.outcome": "success", "auditd.data.syscall": "finit_module", "process.executable": "/bin/busybox",
 			"process.name": "insmod",
