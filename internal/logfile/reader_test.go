@@ -17,10 +17,10 @@ import (
 	"github.com/auditlkm/auditlkm/internal/auditevent"
 )
 
-// corpusPath is the real RHEL 7 audit.log shared by the project's tests.
-const corpusPath = "../../../shared/corpus/beats-audit-rhel7.log"
+// corpusPath is the real RHEL 7 audit.log of the repository's testdata.
+const corpusPath = "../../testdata/corpus/beats-audit-rhel7.log"
 
-// Facts about the corpus (see /work/shared/corpus/README.md).
+// Facts about the corpus (see testdata/corpus/README.md).
 const (
 	corpusLines    = 2447
 	corpusSkipped  = 119 // type=UNKNOWN[1329] msg=<two raw pid bytes>
@@ -29,16 +29,12 @@ const (
 	corpusFirstSer = 7798
 )
 
-// readCorpus returns the corpus, skipping the test when it is absent unless
-// AUDITLKM_REQUIRE_CORPUS=1 is set, in which case the test fails.
+// readCorpus returns the corpus.
 func readCorpus(tb testing.TB) []byte {
 	tb.Helper()
 	b, err := os.ReadFile(corpusPath)
 	if err != nil {
-		if os.Getenv("AUDITLKM_REQUIRE_CORPUS") == "1" {
-			tb.Fatalf("corpus required: %v", err)
-		}
-		tb.Skipf("corpus not available: %v", err)
+		tb.Fatalf("corpus: %v", err)
 	}
 	return b
 }
