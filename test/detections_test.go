@@ -63,7 +63,11 @@ func replayDetections(t *testing.T, cfg rules.Config, path string) ([]string, *p
 	store := replayStore(t)
 	reg := prometheus.NewRegistry()
 	sink := &collect{}
-	p, err := pipeline.NewProcessor(reassemble.ReplayConfig(), cat, store, sink, nil, pipeline.NewMetrics(reg, nil), nil)
+	pm, err := pipeline.NewMetrics(reg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := pipeline.NewProcessor(reassemble.ReplayConfig(), cat, store, sink, nil, pm, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -169,7 +169,15 @@ func buildProcessor(sink pipeline.Sink, rc rules.Config, rcfg reassemble.Config,
 	if err != nil {
 		return nil, err
 	}
-	return pipeline.NewProcessor(rcfg, catalog, store, sink, reassemble.NewMetrics(reg), pipeline.NewMetrics(reg, catalogIDs(catalog)), log)
+	ram, err := reassemble.NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	pm, err := pipeline.NewMetrics(reg, catalogIDs(catalog))
+	if err != nil {
+		return nil, err
+	}
+	return pipeline.NewProcessor(rcfg, catalog, store, sink, ram, pm, log)
 }
 
 // loadConfigFile applies --config.file to cmd's flags (flags given on the

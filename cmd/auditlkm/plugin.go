@@ -5,8 +5,8 @@ import (
 
 	"github.com/auditlkm/auditlkm/internal/config"
 	"github.com/auditlkm/auditlkm/internal/correlate"
+	"github.com/auditlkm/auditlkm/internal/daemon"
 	"github.com/auditlkm/auditlkm/internal/logfile"
-	"github.com/auditlkm/auditlkm/internal/pipeline"
 	"github.com/auditlkm/auditlkm/internal/reassemble"
 )
 
@@ -65,5 +65,5 @@ func (o *pluginOptions) run(cmd *cobra.Command) error {
 		return err
 	}
 	defer src.Close()
-	return pipeline.Live(cmd.Context(), src, p, pipeline.LiveOptions{})
+	return daemon.Plugin(cmd.Context(), src, p)
 }

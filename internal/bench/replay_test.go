@@ -139,8 +139,9 @@ func newProcessorConfig(b *testing.B, rc reassemble.Config) *pipeline.Processor 
 	for i, r := range catalog {
 		ids[i] = r.Definition().ID
 	}
-	p, err := pipeline.NewProcessor(rc, catalog, store, enc,
-		reassemble.NewMetrics(nil), pipeline.NewMetrics(nil, ids), log)
+	ram, _ := reassemble.NewMetrics(nil) // nil registry: nothing to fail
+	pm, _ := pipeline.NewMetrics(nil, ids)
+	p, err := pipeline.NewProcessor(rc, catalog, store, enc, ram, pm, log)
 	if err != nil {
 		b.Fatal(err)
 	}

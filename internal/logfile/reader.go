@@ -2,6 +2,7 @@ package logfile
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"context"
 	"errors"
@@ -323,6 +324,46 @@ func (r *Reader) Next(ctx context.Context) (auditevent.Record, error) {
 		r.local.records++
 		return rec, nil
 	}
+}
+
+// maxBatch bounds the records NextBatch appends in one call.
+const maxBatch = 256
+
+// NextBatch appends to dst the next record, waiting for it as Next does,
+// then the records whose lines are already buffered (complete lines only,
+// at most maxBatch in all), so that a batch never waits for input that has
+// not arrived (except after a buffered line that does not parse, which
+// Next skips on its way to the following one). It returns the extended slice and the error Next would
+// return when no record could be appended: an error met after the first
+// record is returned by the next call (Next's errors repeat).
+func (r *Reader) NextBatch(ctx context.Context, dst []auditevent.Record) ([]auditevent.Record, error) {
+	rec, err := r.Next(ctx)
+	if err != nil {
+		return dst, err
+	}
+	dst = append(dst, rec)
+	for n := 1; n < maxBatch && r.lineBuffered(); n++ {
+		rec, err := r.Next(ctx)
+		if err != nil {
+			break
+		}
+		dst = append(dst, rec)
+	}
+	return dst, nil
+}
+
+// lineBuffered reports whether the current input holds a complete line
+// that can be read without a read call.
+func (r *Reader) lineBuffered() bool {
+	if r.cur == nil || r.eof {
+		return false
+	}
+	n := r.cur.Buffered()
+	if n == 0 {
+		return false
+	}
+	b, _ := r.cur.Peek(n)
+	return bytes.IndexByte(b, '\n') >= 0
 }
 
 // errTooLong is the allocation-free too-long error used when nobody reads

@@ -59,11 +59,6 @@ type aggState struct {
 	sample rules.Alert // the first alert held back in this window
 }
 
-// SetAggregation sets the alert aggregation; burst 0 turns it off.
-func (p *Processor) SetAggregation(burst int, window time.Duration) {
-	p.aggBurst, p.aggWindow = burst, window.Milliseconds()
-}
-
 func alertMilli(a *rules.Alert) int64 {
 	if a.Event != nil {
 		return a.Event.UnixMilli()

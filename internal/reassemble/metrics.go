@@ -1,6 +1,7 @@
 package reassemble
 
 import (
+	"fmt"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
@@ -17,7 +18,7 @@ type Metrics struct {
 }
 
 // NewMetrics registers the reassembly metrics with reg.
-func NewMetrics(reg prometheus.Registerer) *Metrics {
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	const ns, sub = "auditlkm", "reassembly"
 	ev := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: ns, Subsystem: sub, Name: "events_total",
@@ -42,9 +43,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.incompl.WithLabelValues(r)
 	}
 	if reg != nil {
-		reg.MustRegister(m.records, ev, m.gapsC, m.lateC, m.resets, m.incompl)
+		for _, c := range []prometheus.Collector{m.records, ev, m.gapsC, m.lateC, m.resets, m.incompl} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("register reassemble metrics: %w", err)
+			}
+		}
 	}
-	return m
+	return m, nil
 }
 
 func (m *Metrics) record() {
