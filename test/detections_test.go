@@ -86,7 +86,7 @@ func replayDetections(t *testing.T, cfg rules.Config, path string) ([]string, *p
 // TestDetectionsRecorded replays every case test/record-detections.sh
 // recorded from this kernel with the real programs, and checks the exact
 // alerts (positive cases) or their absence (negative cases). Alerts for
-// the first-seen and correlation rules (issue 4) are left out: they are
+// the first-seen and correlation rules are left out: they are
 // tested with their rules.
 func TestDetectionsRecorded(t *testing.T) {
 	const ko = "/tmp/auditlkm-det.ko"

@@ -33,7 +33,7 @@ if ! command -v auditctl >/dev/null || ! command -v augenrules >/dev/null; then
 	fi
 fi
 
-# The detection tests (issue 3) build a -m32 caller of the module, kexec
+# The detection tests build a -m32 caller of the module, kexec
 # and bpf syscalls (gcc-multilib); test/record-detections.sh also runs
 # busybox, kexec and bpftool.
 if ! [ -e /usr/lib/gcc/x86_64-linux-gnu/12/32/crtbegin.o ] && ! gcc -m32 -x c -o /dev/null - <<<'int main(void){return 0;}' 2>/dev/null; then

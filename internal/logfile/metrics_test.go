@@ -2,6 +2,7 @@ package logfile
 
 import (
 	"context"
+	"errors"
 	"io"
 	"strconv"
 	"strings"
@@ -23,7 +24,7 @@ func TestMetricsExposition(t *testing.T) {
 		t.Fatal(err)
 	}
 	for {
-		if _, err := r.Next(context.Background()); err == io.EOF {
+		if _, err := r.Next(context.Background()); errors.Is(err, io.EOF) {
 			break
 		} else if err != nil {
 			t.Fatal(err)

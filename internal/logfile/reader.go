@@ -270,7 +270,7 @@ func (r *Reader) Next(ctx context.Context) (auditevent.Record, error) {
 		if r.cur == nil {
 			if err := r.openNext(); err != nil {
 				r.flush()
-				if err != io.EOF {
+				if !errors.Is(err, io.EOF) {
 					r.err = err
 				}
 				return auditevent.Record{}, err
@@ -287,12 +287,12 @@ func (r *Reader) Next(ctx context.Context) (auditevent.Record, error) {
 		line, err := r.cur.ReadSlice('\n')
 		switch {
 		case err == nil:
-		case err == bufio.ErrBufferFull:
+		case errors.Is(err, bufio.ErrBufferFull):
 			if err := r.skipLong(ctx, len(line)); err != nil {
 				return auditevent.Record{}, err
 			}
 			continue
-		case err == io.EOF:
+		case errors.Is(err, io.EOF):
 			if len(line) == 0 {
 				r.closeCurrent()
 				continue
@@ -397,7 +397,7 @@ func (r *Reader) skipLong(ctx context.Context, n int) error {
 		r.flush() // the refill below may block
 		chunk, err := r.cur.ReadSlice('\n')
 		n += len(chunk)
-		if err == bufio.ErrBufferFull {
+		if errors.Is(err, bufio.ErrBufferFull) {
 			continue
 		}
 		r.lineNo++
@@ -494,7 +494,7 @@ func (r *Reader) flush() {
 // Close closes the current file and publishes the counters. It does not
 // close stdin. Next returns ErrClosed afterwards. Close is idempotent.
 func (r *Reader) Close() error {
-	if r.err == ErrClosed {
+	if errors.Is(r.err, ErrClosed) {
 		return nil
 	}
 	r.closeCurrent()

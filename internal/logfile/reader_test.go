@@ -61,7 +61,7 @@ func readAll(t testing.TB, cfg Config, paths []string, stdin io.Reader) result {
 	ctx := context.Background()
 	for {
 		rec, err := r.Next(ctx)
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
@@ -701,7 +701,7 @@ func TestProgressFromAnotherGoroutine(t *testing.T) {
 		}
 	}()
 	for {
-		if _, err := r.Next(context.Background()); err == io.EOF {
+		if _, err := r.Next(context.Background()); errors.Is(err, io.EOF) {
 			break
 		} else if err != nil {
 			t.Fatal(err)

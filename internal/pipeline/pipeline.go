@@ -76,7 +76,7 @@ type Processor struct {
 	suppressedBy map[string]uint64
 	writeErrors  uint64
 
-	// loads keeps recent module loads for kernel log correlation (issue 3).
+	// loads keeps recent module loads for kernel log correlation.
 	loads rules.RecentLoads
 
 	// events, when set, receives every event a detection matched
