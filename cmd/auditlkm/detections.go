@@ -76,7 +76,7 @@ MITRE ATT&CK ids and the record types each detection reads.`,
 			return fmt.Errorf("--format %q: want table or json", format)
 		},
 	}
-	cmd.Flags().StringVar(&format, "format", "table", "Output format: table or json. Default table.")
+	cmd.Flags().StringVar(&format, "format", "table", "Output format: table or json.")
 	return cmd
 }
 

@@ -41,7 +41,7 @@ otherwise. Lines that are not audit records are counted and reported on stderr.`
 		RunE: func(cmd *cobra.Command, args []string) error { return o.run(cmd, args) },
 	}
 	o.out.bind(cmd.Flags())
-	cmd.Flags().BoolVar(&o.summary, "summary", false, "Print a summary table (records, events, alerts, losses) on stderr at the end even when stderr is not a terminal. Default false (on a terminal: progress and summary are shown).")
+	cmd.Flags().BoolVar(&o.summary, "summary", false, "Print a summary table (records, events, alerts, losses) on stderr at the end even when stderr is not a terminal. On a terminal, progress and summary are always shown.")
 	return cmd
 }
 

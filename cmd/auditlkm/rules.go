@@ -131,7 +131,7 @@ change and "augenrules --load" (or restarting auditd) loads them.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&root, "root", root, "Root of the tree to install into. Default /.")
+	cmd.Flags().StringVar(&root, "root", root, "Root of the tree to install into.")
 	return cmd
 }
 
