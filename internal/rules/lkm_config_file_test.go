@@ -23,6 +23,9 @@ func TestConfigFileCreationRecorded(t *testing.T) {
 			"hard-link /lib/modprobe.d/aliases.conf.dpkg-tmp medium suppressed=package-manager",
 			"rename /lib/modprobe.d/aliases.conf medium suppressed=package-manager",
 		}},
+		{logs: []string{"detections-conf-then-load"}, want: []string{
+			"creation /etc/modprobe.d/auditlkm-det.conf medium",
+		}},
 		{logs: []string{"detections-conf-read"}, want: nil},
 		{logs: []string{"detections-conf-append"}, want: nil},
 		{logs: []string{"detections-conf-chmod"}, want: nil},

@@ -30,6 +30,8 @@ func TestModuleLoadLocationRecorded(t *testing.T) {
 			"loaded-kernel-module /tmp/auditlkm-det.ko high",
 		}},
 		{logs: []string{"detections-insmod-system"}, want: nil},
+		// A module in the modules tree is in its usual place.
+		{logs: []string{"detections-ko-then-load"}, want: nil},
 		{logs: []string{"detections-modprobe"}, want: nil},
 		{logs: []string{"detections-kmod-list"}, want: nil},
 		{logs: []string{"detections-rmmod"}, want: nil},
