@@ -5,13 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
 	"github.com/auditlkm/auditlkm/internal/pipeline"
 	"github.com/auditlkm/auditlkm/internal/rules"
+	"github.com/auditlkm/auditlkm/internal/web"
 )
 
 const (
@@ -44,10 +47,41 @@ type loop struct {
 	log     interface{ Error(string, ...any) }
 }
 
+// PluginConfig is what the plugin serves besides its records.
+type PluginConfig struct {
+	Web      web.Config // an empty ListenAddress: no metrics server
+	Registry prometheus.Gatherer
+	Log      *slog.Logger
+}
+
+// errPluginInputEnded ends the metrics server when the input ends.
+var errPluginInputEnded = errors.New("plugin input ended")
+
 // Plugin runs p over src (auditd's dispatcher on stdin) until src ends or
-// ctx is done, then hands on every event in flight.
-func Plugin(ctx context.Context, src pipeline.Source, p *pipeline.Processor) error {
-	return (&loop{src: src, p: p}).run(ctx)
+// ctx is done, then hands on every event in flight; with
+// cfg.Web.ListenAddress it serves the metrics meanwhile.
+func Plugin(ctx context.Context, src pipeline.Source, p *pipeline.Processor, cfg PluginConfig) error {
+	l := &loop{src: src, p: p, log: cfg.Log}
+	if cfg.Web.ListenAddress == "" {
+		return l.run(ctx)
+	}
+	ln, err := web.Listen(cfg.Web)
+	if err != nil {
+		return err
+	}
+	cfg.Log.Info("serving metrics", "address", ln.Addr().String(), "path", cfg.Web.MetricsPath)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return web.Serve(gctx, ln, cfg.Web, cfg.Registry, cfg.Log.With("component", "web")) })
+	g.Go(func() error {
+		if err := l.run(gctx); err != nil {
+			return err
+		}
+		return errPluginInputEnded // stops the web server
+	})
+	if err := g.Wait(); err != nil && !errors.Is(err, errPluginInputEnded) {
+		return err
+	}
+	return nil
 }
 
 // run reads src on one goroutine and processes on another until the source

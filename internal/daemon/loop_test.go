@@ -81,7 +81,7 @@ func TestPluginProcessesTheWholeStreamInOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	sink := &collect{}
-	if err := Plugin(context.Background(), src, newProcessor(t, sink)); err != nil {
+	if err := Plugin(context.Background(), src, newProcessor(t, sink), PluginConfig{}); err != nil {
 		t.Fatal(err)
 	}
 	want := make([]uint32, 600)

@@ -106,6 +106,7 @@ func NewProcessor(cfg reassemble.Config, catalog []rules.Rule, store Store, sink
 	if err != nil {
 		return nil, fmt.Errorf("new processor: %w", err)
 	}
+	r.SetLogger(log)
 	p.ra = r
 	return p, nil
 }
@@ -184,7 +185,11 @@ func (p *Processor) handle(ev *auditevent.Event) {
 	if first != nil {
 		p.writeEvent(first, st)
 	}
-	p.loads.Observe(ev)
+	if ev.Node == "" {
+		// Kernel log lines are this machine's: only its own loads
+		// (the stream without a node name) may explain them.
+		p.loads.Observe(ev)
+	}
 }
 
 // KernelLog runs the kernel log detections over one kernel log line (from
