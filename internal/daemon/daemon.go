@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
@@ -148,16 +149,19 @@ func (d *daemon) loop(p *pipeline.Processor) (*loop, func(), error) {
 
 // serve runs every goroutine of the daemon in one errgroup.
 func (d *daemon) serve(ctx context.Context, l *loop) error {
+	var ln net.Listener // before any goroutine: a failure here leaves none behind
+	if d.cfg.Web.ListenAddress != "" {
+		var err error
+		if ln, err = web.Listen(d.cfg.Web); err != nil {
+			return err
+		}
+		d.log.Info("serving metrics", "address", ln.Addr().String(), "path", d.cfg.Web.MetricsPath)
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	if gd := d.ks.guard; gd != nil {
 		g.Go(func() error { return gd.Run(gctx) })
 	}
-	if d.cfg.Web.ListenAddress != "" {
-		ln, err := web.Listen(d.cfg.Web)
-		if err != nil {
-			return err
-		}
-		d.log.Info("serving metrics", "address", ln.Addr().String(), "path", d.cfg.Web.MetricsPath)
+	if ln != nil {
 		g.Go(func() error { return web.Serve(gctx, ln, d.cfg.Web, d.deps.Registry, d.log.With("component", "web")) })
 	}
 	l.klog = d.startKmsg(gctx, g)
