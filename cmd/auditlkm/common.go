@@ -15,6 +15,7 @@ import (
 	"github.com/auditlkm/auditlkm/internal/ecs"
 	"github.com/auditlkm/auditlkm/internal/output"
 	"github.com/auditlkm/auditlkm/internal/pipeline"
+	"github.com/auditlkm/auditlkm/internal/provenance"
 	"github.com/auditlkm/auditlkm/internal/reassemble"
 	"github.com/auditlkm/auditlkm/internal/rules"
 )
@@ -25,6 +26,8 @@ type outputOptions struct {
 	events         string // like alerts; "" (the default) writes no events
 	includeRecords bool
 	syslog         output.SyslogConfig
+	// stateDir keeps agent.id ("" derives it from the machine-id).
+	stateDir string
 	// unknownSource: events without a node name may come from any
 	// machine (replay): host.* only from node names, this machine as
 	// observer.* (see ecs.Config.UnknownSource). Not a flag.
@@ -34,7 +37,7 @@ type outputOptions struct {
 func (o *outputOptions) bind(fs *pflag.FlagSet) {
 	o.syslog = output.DefaultSyslogConfig()
 	fs.StringVar(&o.alerts, "output.alerts", "-", "Where to write alerts as ECS JSON lines: - for stdout, a file path (appended, created 0640, reopened on SIGUSR1), or empty for none.")
-	fs.StringVar(&o.events, "output.events", "", "Also write the relevant events as ECS documents (event.kind event): every event a detection matched, alerted, aggregated or excluded alike, so Elastic's hunts over raw events run on them: - for stdout, a file path, or empty for none. Not aggregated: under a module-load storm this is one document per attempt.")
+	fs.StringVar(&o.events, "output.events", "", "Also write the relevant events as ECS documents (event.kind event): every event a detection matched, alerted, aggregated or excluded alike, and every kmod tool exec as an exec process event, so Elastic's hunts over raw events (H1, H2) run on them: - for stdout, a file path, or empty for none. Not aggregated: under a module-load storm this is one document per attempt.")
 	fs.BoolVar(&o.includeRecords, "output.include-records", true, "Include the event's raw audit records under auditd.records in each alert.")
 	fs.StringVar(&o.syslog.Address, "output.syslog.address", "", "Also send alerts to syslog (RFC 5424): tcp://HOST:PORT (octet counting), unixgram:///dev/log, unix:///PATH, or a bare socket path.")
 	fs.StringVar(&o.syslog.Facility, "output.syslog.facility", o.syslog.Facility, "Syslog facility of the alerts.")
@@ -86,7 +89,7 @@ func (o *outputOptions) build(stdout io.Writer, reg prometheus.Registerer, log *
 	ecfg := ecs.DefaultConfig()
 	ecfg.IncludeRecords = o.includeRecords
 	ecfg.UnknownSource = o.unknownSource
-	enc, err := ecs.NewEncoder(io.Discard, hostInfo(), ecfg)
+	enc, err := ecs.NewEncoder(io.Discard, hostInfo(o.stateDir, log), ecfg)
 	if err != nil {
 		return nil, err
 	}
@@ -211,9 +214,12 @@ func loadConfigFile(cmd *cobra.Command, lo *logOptions) (*config.File, error) {
 }
 
 // rulesConfig is the detection configuration: the defaults plus the
-// file's exclusions and disabled detections.
-func rulesConfig(f *config.File) rules.Config {
+// file's exclusions and disabled detections, verifying the programs
+// exclusions name with prov (nil: exclusions that need provenance never
+// apply).
+func rulesConfig(f *config.File, prov rules.Provenance) rules.Config {
 	rc := rules.DefaultConfig()
+	rc.Provenance = prov
 	if f != nil {
 		f.Detections.ApplyTo(&rc)
 	}
@@ -229,6 +235,19 @@ func (o *outputOptions) validate() error {
 		return o.syslog.Validate()
 	}
 	return nil
+}
+
+// hostProvenance verifies programs against this host's package database.
+// It reads the database once now, so that the first exclusion is not
+// the one to pay for it, and says which database it found.
+func hostProvenance(log *slog.Logger) rules.Provenance {
+	v := provenance.New("/", log.With("component", "provenance"))
+	if kind := v.Kind(); kind == "dpkg" {
+		log.Info("exclusions verify programs against the package database", "database", kind)
+	} else {
+		log.Warn("no package database this build can read: exclusions that need a package-owned program do not apply (fail closed)", "reason", kind)
+	}
+	return v
 }
 
 // memoryStore is the correlation state without persistence, for replay

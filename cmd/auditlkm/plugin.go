@@ -71,7 +71,7 @@ func (o *pluginOptions) run(cmd *cobra.Command) error {
 	if err := store.Local().Seed(cmd.Context()); err != nil {
 		log.Warn("seed process table", "err", err)
 	}
-	p, err := buildProcessor(sink, rulesConfig(o.file), reassemble.ReplayConfig(), store, reg, log)
+	p, err := buildProcessor(sink, rulesConfig(o.file, hostProvenance(log)), reassemble.ReplayConfig(), store, reg, log)
 	if err != nil {
 		return err
 	}

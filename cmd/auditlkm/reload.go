@@ -53,7 +53,7 @@ func (o *runOptions) reload(cmd *cobra.Command, log *slog.Logger) (daemon.Reload
 	if err != nil {
 		return daemon.Reload{}, err
 	}
-	catalog, err := rules.Catalog(rulesConfig(f))
+	catalog, err := rules.Catalog(rulesConfig(f, o.prov))
 	if err != nil {
 		return daemon.Reload{}, err
 	}

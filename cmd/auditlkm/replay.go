@@ -15,6 +15,7 @@ import (
 	"github.com/auditlkm/auditlkm/internal/logfile"
 	"github.com/auditlkm/auditlkm/internal/pipeline"
 	"github.com/auditlkm/auditlkm/internal/reassemble"
+	"github.com/auditlkm/auditlkm/internal/rules"
 )
 
 type replayOptions struct {
@@ -22,6 +23,9 @@ type replayOptions struct {
 	out     outputOptions
 	summary bool
 	file    *config.File
+	// localProvenance verifies excluded programs against this host's
+	// package database (for logs recorded here).
+	localProvenance bool
 }
 
 func newReplayCmd(lo *logOptions) *cobra.Command {
@@ -42,6 +46,7 @@ otherwise. Lines that are not audit records are counted and reported on stderr.`
 		RunE: func(cmd *cobra.Command, args []string) error { return o.run(cmd, args) },
 	}
 	o.out.bind(cmd.Flags())
+	cmd.Flags().BoolVar(&o.localProvenance, "provenance.local", false, "Verify the programs exclusions name (package-owned and unchanged) against this host's package database and files: right for logs recorded on this host. Off, a log from elsewhere cannot be verified here, so exclusions that need provenance do not apply (fail closed) and the alerts say which exclusion was refused.")
 	cmd.Flags().BoolVar(&o.summary, "summary", false, "Print a summary table (records, events, alerts, losses) on stderr at the end even when stderr is not a terminal. On a terminal, progress and summary are always shown.")
 	return cmd
 }
@@ -65,7 +70,11 @@ func (o *replayOptions) run(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	p, err := buildProcessor(sink, rulesConfig(o.file), reassemble.ReplayConfig(), store, nil, log)
+	var prov rules.Provenance
+	if o.localProvenance {
+		prov = hostProvenance(log)
+	}
+	p, err := buildProcessor(sink, rulesConfig(o.file, prov), reassemble.ReplayConfig(), store, nil, log)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,6 +21,7 @@ import (
 	"github.com/auditlkm/auditlkm/internal/pipeline"
 	"github.com/auditlkm/auditlkm/internal/priority"
 	"github.com/auditlkm/auditlkm/internal/reassemble"
+	"github.com/auditlkm/auditlkm/internal/rules"
 	"github.com/auditlkm/auditlkm/internal/web"
 )
 
@@ -27,7 +29,8 @@ type runOptions struct {
 	log  *logOptions
 	out  outputOptions
 	d    daemon.Config
-	file *config.File // --config.file, if any
+	file *config.File     // --config.file, if any
+	prov rules.Provenance // verifies excluded programs on this host
 }
 
 func newRunCmd(lo *logOptions) *cobra.Command {
@@ -89,7 +92,7 @@ func (o *runOptions) bind(f *pflag.FlagSet) {
 }
 
 func (o *runOptions) validate() error {
-	if err := rulesConfig(o.file).Validate(); err != nil {
+	if err := rulesConfig(o.file, nil).Validate(); err != nil {
 		return fmt.Errorf("detections: %w", err)
 	}
 	if o.d.Boost < 0 || o.d.Boost > priority.MaxBoost {
@@ -136,13 +139,15 @@ func (o *runOptions) run(cmd *cobra.Command) error {
 // openOutputs builds the alert and event outputs and the processor that
 // writes to them.
 func (o *runOptions) openOutputs(stdout io.Writer, store pipeline.Store, reg prometheus.Registerer, log *slog.Logger) (*pipeline.Processor, daemon.Outputs, error) {
+	o.out.stateDir = o.d.Correlate.StateDir
 	sink, err := o.out.build(stdout, reg, log)
 	if err != nil {
 		return nil, nil, err
 	}
-	p, err := buildProcessor(sink, rulesConfig(o.file), reassemble.DefaultConfig(), store, reg, log)
+	o.prov = hostProvenance(log)
+	p, err := buildProcessor(sink, rulesConfig(o.file, o.prov), reassemble.DefaultConfig(), store, reg, log)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, errors.Join(err, sink.Close())
 	}
 	sink.attach(p)
 	return p, sink, nil

@@ -174,7 +174,7 @@ func (s *Store) actor(ev *auditevent.Event, at int64, exec bool) *proc {
 func (s *Store) imageFromEvent(e *proc, ev *auditevent.Event) {
 	sc := &ev.Syscall
 	e.p.Exe, e.p.Comm, e.p.PPID = sc.Exe, sc.Comm, sc.PPID
-	e.p.Args = boundArgs(ev.Args())
+	e.p.Args, e.p.ArgsFromExec = boundArgs(ev.Args()), ev.HasExecve
 	if ev.HasCwd {
 		e.p.Cwd = ev.Cwd
 	}
@@ -306,7 +306,7 @@ func (s *Store) linkParent(e *proc) {
 func (s *Store) exec(e *proc, ev *auditevent.Event) {
 	sc := &ev.Syscall
 	e.p.Exe, e.p.Comm = sc.Exe, sc.Comm
-	e.p.Args = boundArgs(ev.Args())
+	e.p.Args, e.p.ArgsFromExec = boundArgs(ev.Args()), ev.HasExecve
 	if ev.HasCwd {
 		e.p.Cwd = ev.Cwd
 	}

@@ -74,6 +74,9 @@ func (p *Processor) deliver(a *rules.Alert, st rules.State) {
 		p.countSuppressed(a.Rule.ID, a.Suppressed)
 		return
 	}
+	if a.ExclusionRefused != "" {
+		p.countRefused(a.Rule.ID, a.ExclusionRefused)
+	}
 	if p.aggBurst > 0 {
 		k := aggKey{rule: a.Rule.ID, pid: a.Process.PID, exe: a.Process.Exe,
 			severity: a.Severity, action: a.Action, reason: a.Reason}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
 	"github.com/auditlkm/auditlkm/internal/reassemble"
@@ -54,6 +55,9 @@ type Stats struct {
 	Suppressed uint64
 	// SuppressedBy counts suppressions by "rule id/reason".
 	SuppressedBy map[string]uint64
+	// RefusedBy counts alerts raised although an exclusion's criteria
+	// matched (its provenance was not proven), by "rule id/reason/why".
+	RefusedBy map[string]uint64
 	// Aggregated counts alerts held back by the storm aggregation; each is
 	// in the count of a summary alert.
 	Aggregated  uint64
@@ -74,6 +78,7 @@ type Processor struct {
 	alerts       map[string]uint64
 	suppressed   uint64
 	suppressedBy map[string]uint64
+	refusedBy    map[string]uint64
 	writeErrors  uint64
 
 	// loads keeps recent module loads for kernel log correlation.
@@ -156,7 +161,11 @@ func (p *Processor) Stats() Stats {
 	for k, v := range p.suppressedBy {
 		sb[k] = v
 	}
-	return Stats{Reassembly: p.ra.Stats(), Alerts: a, Suppressed: p.suppressed, SuppressedBy: sb, Aggregated: p.aggregated, WriteErrors: p.writeErrors}
+	rb := make(map[string]uint64, len(p.refusedBy))
+	for k, v := range p.refusedBy {
+		rb[k] = v
+	}
+	return Stats{Reassembly: p.ra.Stats(), Alerts: a, Suppressed: p.suppressed, SuppressedBy: sb, RefusedBy: rb, Aggregated: p.aggregated, WriteErrors: p.writeErrors}
 }
 
 var noState rules.State = nilState{}
@@ -181,6 +190,18 @@ func (p *Processor) handle(ev *auditevent.Event) {
 			first = &f
 		}
 		p.deliver(&alerts[i], st)
+	}
+	if p.events != nil {
+		// A kmod tool's exec is written as the process event it is
+		// (event.action exec), whether a detection matched it or not:
+		// hunt H2 counts every kmod command line.
+		if x, ok := rules.KmodExec(ev, st); ok {
+			first = &x
+		} else if first != nil && first.Autoload && first.Action == rules.ActionKernelAutoload {
+			// The raw event is a module load like any other (as
+			// auditbeat classifies it): hunt H1 counts it.
+			first.Action = "loaded-kernel-module"
+		}
 	}
 	if first != nil {
 		p.writeEvent(first, st)
@@ -260,6 +281,19 @@ func Replay(ctx context.Context, src Source, p *Processor) error {
 			return fmt.Errorf("replay: %w", err)
 		}
 	}
+}
+
+// countRefused counts an alert raised although an exclusion's criteria
+// matched; refused is "reason/why".
+func (p *Processor) countRefused(id, refused string) {
+	if p.refusedBy == nil {
+		p.refusedBy = map[string]uint64{}
+	}
+	if len(p.refusedBy) < 1024 {
+		p.refusedBy[id+"/"+refused]++
+	}
+	reason, why, _ := strings.Cut(refused, "/")
+	p.m.refused(id, reason, why)
 }
 
 func (p *Processor) countSuppressed(id, reason string) {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,6 +18,7 @@ import (
 	"github.com/auditlkm/auditlkm/internal/auditevent"
 	"github.com/auditlkm/auditlkm/internal/correlate"
 	"github.com/auditlkm/auditlkm/internal/logfile"
+	"github.com/auditlkm/auditlkm/internal/provenance"
 	"github.com/auditlkm/auditlkm/internal/reassemble"
 )
 
@@ -39,6 +41,11 @@ type recordedCase struct {
 	want []string
 }
 
+var (
+	recordedProvOnce sync.Once
+	recordedProv     *provenance.Verifier
+)
+
 // recordedConfig is the catalog's configuration as the recording host saw
 // it: the directory identities in detections.meta place files created
 // through a directory fd or a symlink.
@@ -51,6 +58,12 @@ func recordedConfig(t *testing.T) Config {
 	defer f.Close()
 	c := DefaultConfig()
 	c.DirIdentities = map[string]string{}
+	// Programs are verified against this host's package database: the
+	// logs were recorded on a Debian host like the one the tests run on
+	// (test/run-all.sh installs the same packages).
+	// One for every case: it indexes the package database once.
+	recordedProvOnce.Do(func() { recordedProv = provenance.New("/", nil) })
+	c.Provenance = recordedProv
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		if rest, ok := strings.CutPrefix(sc.Text(), "dir: "); ok {
