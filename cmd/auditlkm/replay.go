@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"sort"
 	"strconv"
@@ -51,6 +52,19 @@ otherwise. Lines that are not audit records are counted and reported on stderr.`
 	return cmd
 }
 
+// replaySource opens the logs to replay, counting the lines it skips in
+// skipped and reporting the first maxSkipReports of them.
+func replaySource(args []string, stdin io.Reader, skipped *int, log *slog.Logger) (*logfile.Reader, error) {
+	lcfg := logfile.DefaultConfig()
+	lcfg.OnSkip = func(path string, line int, err error) {
+		*skipped++
+		if *skipped <= maxSkipReports {
+			log.Warn("skipped line", "file", path, "line", line, "err", err)
+		}
+	}
+	return logfile.Open(lcfg, args, stdin, nil)
+}
+
 func (o *replayOptions) run(cmd *cobra.Command, args []string) error {
 	log, err := o.log.logger()
 	if err != nil {
@@ -79,15 +93,8 @@ func (o *replayOptions) run(cmd *cobra.Command, args []string) error {
 		return err
 	}
 	sink.attach(p)
-	lcfg := logfile.DefaultConfig()
 	skipped := 0
-	lcfg.OnSkip = func(path string, line int, err error) {
-		skipped++
-		if skipped <= maxSkipReports {
-			log.Warn("skipped line", "file", path, "line", line, "err", err)
-		}
-	}
-	src, err := logfile.Open(lcfg, args, cmd.InOrStdin(), nil)
+	src, err := replaySource(args, cmd.InOrStdin(), &skipped, log)
 	if err != nil {
 		return err
 	}
