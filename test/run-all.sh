@@ -69,7 +69,7 @@ go mod tidy -diff
 # golangci-lint (.golangci.yml: ownership rules and checks), at the version
 # pinned in tools/go.mod, built once from the module proxy and cached.
 lint_version=$(go -C tools list -m -f '{{.Version}}' github.com/golangci/golangci-lint/v2)
-lint_bin=${XDG_CACHE_HOME:-$HOME/.cache}/auditlkm-tools/golangci-lint-$lint_version
+lint_bin=${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/auditlkm-tools/golangci-lint-$lint_version
 if ! [ -x "$lint_bin" ]; then
 	mkdir -p "$(dirname "$lint_bin")"
 	go -C tools build -o "$lint_bin" github.com/golangci/golangci-lint/v2/cmd/golangci-lint
