@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sort"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
@@ -13,6 +15,7 @@ import (
 	"github.com/auditlkm/auditlkm/internal/config"
 	"github.com/auditlkm/auditlkm/internal/correlate"
 	"github.com/auditlkm/auditlkm/internal/ecs"
+	"github.com/auditlkm/auditlkm/internal/interrupt"
 	"github.com/auditlkm/auditlkm/internal/output"
 	"github.com/auditlkm/auditlkm/internal/pipeline"
 	"github.com/auditlkm/auditlkm/internal/provenance"
@@ -57,6 +60,37 @@ func (s *sinks) Reopen() error {
 		err = errors.Join(err, s.events.Reopen())
 	}
 	return err
+}
+
+// Lost returns the lines each output lost (events under "events").
+func (s *sinks) Lost() map[string]uint64 {
+	lost := s.Fanout.Lost()
+	if s.events != nil {
+		for k, v := range s.events.Lost() {
+			lost[k] += v
+		}
+	}
+	return lost
+}
+
+// lostError closes s (flushing and draining every output) and returns an
+// error naming what each output lost, nil when nothing was lost.
+func (s *sinks) lostError() error {
+	cerr := s.Close()
+	lost := s.Lost()
+	if len(lost) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(lost))
+	for k := range lost {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, k := range names {
+		parts[i] = fmt.Sprintf("%s %d", k, lost[k])
+	}
+	return errors.Join(fmt.Errorf("lines lost by outputs: %s", strings.Join(parts, ", ")), cerr)
 }
 
 // Close closes both.
@@ -108,6 +142,9 @@ func (o *outputOptions) build(stdout io.Writer, reg prometheus.Registerer, log *
 		if err == nil {
 			s.events, err = output.NewFanout(enc, []output.Output{{Name: "events", W: w}}, m)
 		}
+		if err == nil {
+			s.events.SetLog(log)
+		}
 		if err != nil {
 			_ = fan.Close()
 			return nil, fmt.Errorf("event output: %w", err)
@@ -140,6 +177,9 @@ func (o *outputOptions) alertFanout(stdout io.Writer, enc *ecs.Encoder, m *outpu
 		if err != nil {
 			return nil, err
 		}
+		if f.RepairedTail() {
+			log.Warn("alert file ended mid-line (a crash or a full disk cut its last line): a newline was added before the next alert", "path", o.alerts)
+		}
 		outs = append(outs, output.Output{Name: "file", W: f})
 	}
 	if o.syslog.Address != "" {
@@ -158,6 +198,7 @@ func (o *outputOptions) alertFanout(stdout io.Writer, enc *ecs.Encoder, m *outpu
 		closeAll()
 		return nil, err
 	}
+	fan.SetLog(log)
 	return fan, nil
 }
 
@@ -195,7 +236,7 @@ func loadConfigFile(cmd *cobra.Command, lo *logOptions) (*config.File, error) {
 	if lo.configFile == "" {
 		return nil, nil
 	}
-	f, err := config.Load(lo.configFile)
+	f, err := interrupt.Do(cmd.Context(), func() (*config.File, error) { return config.Load(lo.configFile) })
 	if err != nil {
 		return nil, err
 	}

@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/auditlkm/auditlkm/internal/daemon"
+	"github.com/auditlkm/auditlkm/internal/interrupt"
 )
 
 func main() {
-	ctx, stop := daemon.NotifyContext(context.Background())
+	ctx, stop := interrupt.OnSignal(context.Background())
 	err := newRootCmd(os.Stdin, os.Stdout, os.Stderr).ExecuteContext(ctx)
 	stop()
 	if err != nil {

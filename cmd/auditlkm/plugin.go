@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+
 	"github.com/spf13/cobra"
 
 	"github.com/auditlkm/auditlkm/internal/config"
@@ -83,5 +85,8 @@ func (o *pluginOptions) run(cmd *cobra.Command) error {
 		return err
 	}
 	defer src.Close()
-	return daemon.Plugin(cmd.Context(), src, p, daemon.PluginConfig{Web: o.web, Registry: reg, Log: log})
+	// On SIGINT/SIGTERM stdin is given up even while a read waits on it:
+	// the records read whole are handled, then the events in flight.
+	err = daemon.Plugin(cmd.Context(), src, p, daemon.PluginConfig{Stop: src.Stop, Web: o.web, Registry: reg, Log: log})
+	return errors.Join(err, sink.lostError())
 }

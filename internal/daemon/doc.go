@@ -19,7 +19,7 @@
 // drain period and flushes every event in flight: nothing received is
 // dropped at shutdown.
 //
-// Signals: SIGINT and SIGTERM end the context NotifyContext returns (every
-// command uses it); while Run runs, SIGHUP reloads the configuration and
+// Signals: SIGINT and SIGTERM end the context (internal/interrupt, for
+// every command); while Run runs, SIGHUP reloads the configuration and
 // SIGUSR1 reopens the output files (after logrotate).
 package daemon

@@ -49,6 +49,9 @@ type loop struct {
 
 // PluginConfig is what the plugin serves besides its records.
 type PluginConfig struct {
+	// Stop, when set, is called once when the context ends: it makes the
+	// source end after the records it read whole (logfile.Reader.Stop).
+	Stop     func() error
 	Web      web.Config // an empty ListenAddress: no metrics server
 	Registry prometheus.Gatherer
 	Log      *slog.Logger
@@ -61,7 +64,7 @@ var errPluginInputEnded = errors.New("plugin input ended")
 // ctx is done, then hands on every event in flight; with
 // cfg.Web.ListenAddress it serves the metrics meanwhile.
 func Plugin(ctx context.Context, src pipeline.Source, p *pipeline.Processor, cfg PluginConfig) error {
-	l := &loop{src: src, p: p, log: cfg.Log}
+	l := &loop{src: src, p: p, stop: cfg.Stop, log: cfg.Log}
 	if cfg.Web.ListenAddress == "" {
 		return l.run(ctx)
 	}

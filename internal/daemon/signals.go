@@ -9,12 +9,6 @@ import (
 	"time"
 )
 
-// NotifyContext returns a copy of parent that is cancelled on SIGINT or
-// SIGTERM, and the function that stops listening for them.
-func NotifyContext(parent context.Context) (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
-}
-
 // handleSignals reopens the outputs on SIGUSR1 (logrotate) and reloads the
 // configuration on SIGHUP, until ctx is done.
 func (d *daemon) handleSignals(ctx context.Context) error {

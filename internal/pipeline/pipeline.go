@@ -95,6 +95,8 @@ type Processor struct {
 	aggRecent  [aggRecentSlots]aggRecent // the last keys used, checked before agg
 	aggNext    int                       // the aggRecent slot to replace next
 	aggregated uint64
+	clock      int64 // the last Advance (ms); 0 in a replay
+	aggBytes   int64 // sampleSize of the samples held
 }
 
 // NewProcessor builds a Processor. store may be nil (no correlation).
@@ -125,9 +127,7 @@ func (p *Processor) SetEventSink(s EventSink) { p.events = s }
 func (p *Processor) writeEvent(a *rules.Alert, st rules.State) {
 	p.complete(a, st)
 	if err := p.events.WriteEvent(a); err != nil {
-		p.writeErrors++
-		p.m.writeError()
-		p.log.Error("write event", "serial", a.Event.Serial, "err", err)
+		p.writeFailed("write event", err, "serial", a.Event.Serial)
 	}
 }
 
@@ -141,6 +141,7 @@ func (p *Processor) Push(rec auditevent.Record) { p.ra.Push(rec) }
 // Advance moves the stream clock (ms since the epoch) and writes the
 // summaries of aggregation windows that have ended.
 func (p *Processor) Advance(nowMs int64) {
+	p.clock = nowMs
 	p.ra.Advance(nowMs)
 	p.expireAggregates(nowMs, false)
 }
@@ -241,9 +242,7 @@ type flusher interface{ Flush() error }
 func (p *Processor) FlushOutput() {
 	if ef, ok := p.events.(flusher); ok && p.events != nil {
 		if err := ef.Flush(); err != nil {
-			p.writeErrors++
-			p.m.writeError()
-			p.log.Error("flush events", "err", err)
+			p.writeFailed("flush events", err)
 		}
 	}
 	f, ok := p.sink.(flusher)
@@ -251,9 +250,7 @@ func (p *Processor) FlushOutput() {
 		return
 	}
 	if err := f.Flush(); err != nil {
-		p.writeErrors++
-		p.m.writeError()
-		p.log.Error("flush alerts", "err", err)
+		p.writeFailed("flush alerts", err)
 	}
 }
 
@@ -281,6 +278,19 @@ func Replay(ctx context.Context, src Source, p *Processor) error {
 			return fmt.Errorf("replay: %w", err)
 		}
 	}
+}
+
+// writeFailed counts a failed write or flush. Only the first is logged at
+// error level: the outputs count the lines they lose and log their totals
+// when closed (output.Fanout), so a full disk does not flood the log.
+func (p *Processor) writeFailed(what string, err error, attrs ...any) {
+	p.writeErrors++
+	p.m.writeError()
+	level := slog.LevelDebug
+	if p.writeErrors == 1 {
+		level = slog.LevelError
+	}
+	p.log.Log(context.Background(), level, what, append(attrs, "err", err)...)
 }
 
 // countRefused counts an alert raised although an exclusion's criteria
