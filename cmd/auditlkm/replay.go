@@ -73,6 +73,26 @@ func replaySource(args []string, stdin io.Reader, skipped *int, log *slog.Logger
 	return logfile.Open(lcfg, args, stdin, nil)
 }
 
+// processor is the replay's detection path over sink.
+func (o *replayOptions) processor(sink *sinks, log *slog.Logger) (*pipeline.Processor, error) {
+	// Replays correlate from the events alone: this host's /proc says
+	// nothing about the host the log came from.
+	store, err := memoryStore(log, "", nil)
+	if err != nil {
+		return nil, err
+	}
+	var prov rules.Provenance
+	if o.localProvenance {
+		prov = hostProvenance(log)
+	}
+	p, err := buildProcessor(sink, rulesConfig(o.file, prov), reassemble.ReplayConfig(), store, nil, log)
+	if err != nil {
+		return nil, err
+	}
+	sink.attach(p)
+	return p, nil
+}
+
 func (o *replayOptions) run(cmd *cobra.Command, args []string) error {
 	log, err := o.log.logger()
 	if err != nil {
@@ -86,21 +106,10 @@ func (o *replayOptions) run(cmd *cobra.Command, args []string) error {
 		return err
 	}
 	defer sink.Close()
-	// Replays correlate from the events alone: this host's /proc says
-	// nothing about the host the log came from.
-	store, err := memoryStore(log, "", nil)
+	p, err := o.processor(sink, log)
 	if err != nil {
 		return err
 	}
-	var prov rules.Provenance
-	if o.localProvenance {
-		prov = hostProvenance(log)
-	}
-	p, err := buildProcessor(sink, rulesConfig(o.file, prov), reassemble.ReplayConfig(), store, nil, log)
-	if err != nil {
-		return err
-	}
-	sink.attach(p)
 	skipped := 0
 	src, err := replaySource(args, cmd.InOrStdin(), &skipped, log)
 	if err != nil {
