@@ -19,13 +19,13 @@ const (
 	DefaultSeenTTL        = 90 * 24 * time.Hour
 	DefaultLearningPeriod = 24 * time.Hour
 	DefaultLinkWindow     = 24 * time.Hour
-	DefaultModulesRoot    = "/lib/modules"
 	// The tables' byte budgets: 64 MiB in all, well under the systemd
 	// unit's MemoryMax=512M (deploy/), whatever argv and paths an
 	// unprivileged user makes the kernel record.
 	DefaultMaxProcessBytes = 32 << 20
 	DefaultMaxFileBytes    = 16 << 20
 	DefaultMaxSeenBytes    = 16 << 20
+	DefaultModulesRoot     = "/lib/modules"
 )
 
 // maxTableBytes bounds every byte budget a Config may ask for.

@@ -16,8 +16,10 @@ const (
 	// ModuleFileReadTime bounds the time spent reading module files per
 	// second (the pipeline waits while a file is read).
 	ModuleFileReadTime = 500 * time.Millisecond
-	// moduleFileCacheSize bounds the parses kept (a few KiB each).
-	moduleFileCacheSize = 256
+	// moduleFileCacheSize bounds the parses kept: a few hundred bytes
+	// each for real modules, at most ~40 KiB for a hostile one (every
+	// value at modfile.MaxValueBytes), so at most ~2.5 MiB.
+	moduleFileCacheSize = 64
 )
 
 // ModuleFileLimits bound one module file read: size and time.

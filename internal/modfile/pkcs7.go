@@ -205,8 +205,8 @@ func parseIssuerSerial(s *Signature, v asn1.RawValue) error {
 	}
 	var name pkix.Name
 	name.FillFromRDNSequence(&rdn)
-	s.Signer = name.CommonName
-	s.Issuer = rdn.String()
+	s.Signer = cut(name.CommonName)
+	s.Issuer = cut(rdn.String())
 	if f[1].Class != asn1.ClassUniversal || f[1].Tag != asn1.TagInteger || len(f[1].Bytes) == 0 {
 		return fmt.Errorf("%w: serial number is not an INTEGER", errPKCS7)
 	}
@@ -232,4 +232,12 @@ func colonHex(b []byte) string {
 		sb.WriteString(h[i : i+2])
 	}
 	return sb.String()
+}
+
+// cut bounds a string taken from a signature to MaxValueBytes.
+func cut(s string) string {
+	if len(s) > MaxValueBytes {
+		return s[:MaxValueBytes]
+	}
+	return s
 }

@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/auditlkm/auditlkm/internal/auditevent"
 	"github.com/auditlkm/auditlkm/internal/correlate"
 	"github.com/auditlkm/auditlkm/internal/reassemble"
 	"github.com/auditlkm/auditlkm/internal/rules"
@@ -77,7 +77,11 @@ func newKlogFixture(t *testing.T) *klogFixture {
 		t.Fatal(err)
 	}
 	f := &klogFixture{sink: &collect{}, now: loadAt, ko: ko}
-	f.p, err = NewProcessor(reassemble.ReplayConfig(), cat, store, f.sink, nil, NewMetrics(prometheus.NewRegistry(), nil), nil)
+	pm, err := NewMetrics(prometheus.NewRegistry(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.p, err = NewProcessor(reassemble.ReplayConfig(), cat, store, f.sink, nil, pm, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,12 +91,8 @@ func newKlogFixture(t *testing.T) *klogFixture {
 
 func (f *klogFixture) push(t *testing.T, recs []string) {
 	t.Helper()
-	src := &lines{l: recs}
-	for {
-		r, err := src.Next(context.Background())
-		if err == io.EOF {
-			return
-		}
+	for _, l := range recs {
+		r, err := auditevent.ParseLine([]byte(l))
 		if err != nil {
 			t.Fatal(err)
 		}
