@@ -126,7 +126,30 @@ func ParseFS(fsys fs.FS, opts ParseOptions) ([]Rule, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	dedupeURing(all)
 	return all, nil
+}
+
+// dedupeURing marks an io_uring rule that equals an earlier one as
+// skipped: several missing directories under one parent all fall back to
+// a rule on that parent.
+func dedupeURing(rs []Rule) {
+	seen := map[string]string{}
+	for i := range rs {
+		r := &rs[i]
+		if !r.Loadable() || !IsURing(r.Wire) {
+			continue
+		}
+		k, err := normalize(r.Wire)
+		if err != nil {
+			continue
+		}
+		if first, dup := seen[k]; dup {
+			r.Kind, r.Skip = KindSkipped, "skipped: same rule as "+first
+			continue
+		}
+		seen[k] = fmt.Sprintf("%s:%d", r.File, r.Line)
+	}
 }
 
 // line is the parsed form of one line before it is built.
@@ -280,7 +303,7 @@ func (l *line) setListAction(opt, val string) error {
 	}
 	for _, part := range strings.Split(val, ",") {
 		switch part {
-		case "exit", "task", "user", "exclude", "filesystem":
+		case "exit", "task", "user", "exclude", "filesystem", "io_uring":
 			if l.list != "" {
 				return fmt.Errorf("two lists in -%s %q", opt, val)
 			}
@@ -290,7 +313,7 @@ func (l *line) setListAction(opt, val string) error {
 				return fmt.Errorf("two actions in -%s %q", opt, val)
 			}
 			l.action = part
-		case "entry", "possible", "io_uring":
+		case "entry", "possible":
 			return fmt.Errorf("%s is not supported in -%s %q", part, opt, val)
 		default:
 			return fmt.Errorf("unknown list or action %q in -%s %q", part, opt, val)
@@ -444,6 +467,32 @@ func (l *line) buildSyscall(opts ParseOptions) (Rule, error) {
 			k = KindDelete
 		}
 		return Rule{Kind: k, Wire: wire}, nil
+	}
+	if l.list == "io_uring" {
+		for i, f := range l.filters {
+			if (f.LHS == "path" || f.LHS == "dir") && f.Comparator == "=" && f.Type == auditrule.ValueFilterType {
+				skip := checkFilterPath(f.LHS, f.RHS, opts)
+				if skip != "" && f.LHS == "dir" {
+					// A directory that does not exist yet: filter on its
+					// parent (dir= is recursive), so that its creation
+					// and everything written into it through io_uring is
+					// seen; the daemon's guard re-parses and narrows the
+					// rule once the directory exists.
+					parent := path.Dir(path.Clean(f.RHS))
+					if parent != "/" && checkFilterPath("dir", parent, opts) == "" {
+						l.filters[i].RHS, skip = parent, ""
+					}
+				}
+				if skip != "" {
+					return Rule{Kind: KindSkipped, Skip: skip}, nil
+				}
+			}
+		}
+		wire, err := buildURing(l)
+		if err != nil {
+			return Rule{}, err
+		}
+		return Rule{Kind: l.kind(), Wire: wire}, nil
 	}
 	if l.list == "exclude" || l.list == "user" {
 		if len(l.sysc) > 0 {

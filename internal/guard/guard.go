@@ -198,7 +198,7 @@ func triggers(rec *auditevent.Record) bool {
 	case auparse.AUDIT_CONFIG_CHANGE:
 		b := rec.Body()
 		return bytes.Contains(b, []byte("op=remove_rule")) || bytes.Contains(b, []byte("audit_enabled=0"))
-	case auparse.AUDIT_SYSCALL:
+	case auparse.AUDIT_SYSCALL, auparse.AUDIT_URINGOP:
 		return bytes.Contains(rec.Body(), []byte(` key="auditlkm-config"`))
 	}
 	return false

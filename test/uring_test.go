@@ -1,0 +1,166 @@
+package test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/auditlkm/auditlkm/internal/auditevent"
+	"github.com/auditlkm/auditlkm/internal/auditrules"
+	"github.com/auditlkm/auditlkm/internal/kerneltest"
+	"github.com/auditlkm/auditlkm/internal/netlink"
+)
+
+// buildURingFS compiles testdata/uringfs.c (liburing) into dir.
+func buildURingFS(t *testing.T, dir string) string {
+	t.Helper()
+	gcc := lookTool(t, "gcc")
+	src, err := filepath.Abs("testdata/uringfs.c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "uringfs")
+	if b, err := exec.Command(gcc, "-O1", "-o", out, src, "-luring").CombinedOutput(); err != nil {
+		t.Fatalf("gcc uringfs.c -luring (apt-get install liburing-dev): %v: %s", err, b)
+	}
+	return out
+}
+
+func uringRule(t *testing.T, text string) []byte {
+	t.Helper()
+	rs, err := auditrules.ParseFile("test", strings.NewReader(text), auditrules.DefaultParseOptions())
+	if err != nil {
+		t.Fatalf("%s: %v", text, err)
+	}
+	if len(rs) != 1 || !rs[0].Loadable() {
+		t.Fatalf("%s: not one loadable rule: %+v", text, rs)
+	}
+	return rs[0].Wire
+}
+
+// collect reads records from c until quiet for 300 ms (at most 3 s) and
+// returns the lines of those that carry one of the serials keyed key.
+func collectKeyed(t *testing.T, c *netlink.Client, key string) []string {
+	t.Helper()
+	var recs []auditevent.Record
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		r, err := c.Next(ctx)
+		cancel()
+		if err != nil {
+			if errors.Is(err, context.DeadlineExceeded) {
+				break
+			}
+			t.Fatal(err)
+		}
+		recs = append(recs, r)
+	}
+	serials := map[uint32]bool{}
+	for _, r := range recs {
+		if strings.Contains(string(r.Body()), `key="`+key+`"`) {
+			serials[r.Serial] = true
+		}
+	}
+	var out []string
+	for _, r := range recs {
+		if serials[r.Serial] {
+			out = append(out, r.Line())
+		}
+	}
+	return out
+}
+
+// TestURingFilterOnThisKernel records what this kernel does with rules on
+// the io_uring exit filter list (AUDIT_FILTER_URING_EXIT, 7): which fields
+// it accepts, and which of the accepted ones match an io_uring
+// create+write (IORING_OP_OPENAT + WRITE) and rename (IORING_OP_RENAMEAT)
+// in a directory. It also shows the blind spot itself: a -w watch (exit
+// list) on the directory records nothing for those operations. The
+// results are logged (go test -v) and asserted where the daemon relies on
+// them: dir= on the io_uring list is accepted and matches; perm= is
+// refused; the exit-list watch misses.
+func TestURingFilterOnThisKernel(t *testing.T) {
+	snap := kerneltest.Require(t)
+	ctl := snap.Control
+	prog := buildURingFS(t, t.TempDir())
+	dir := filepath.Join("/tmp", unique(t))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	ops := "-S openat,openat2,renameat,unlinkat,mkdirat,symlinkat,linkat"
+	const key = "auditlkm-uring-probe"
+	cases := []struct {
+		name, rule string
+		accept     bool // what the daemon relies on; "" below means only logged
+		match      bool
+		checked    bool
+	}{
+		{"dir", "-a always,io_uring " + ops + " -F dir=" + dir + " -F key=" + key, true, true, true},
+		{"path", "-a always,io_uring " + ops + " -F path=" + dir + "/f-path -F key=" + key, false, false, false},
+		{"perm", "-a always,io_uring " + ops + " -F dir=" + dir + " -F perm=wa -F key=" + key, false, false, true},
+		{"key-only", "-a always,io_uring " + ops + " -F key=" + key, true, true, true},
+		{"uid", "-a always,io_uring " + ops + " -F uid=0 -F key=" + key, false, false, false},
+		{"success", "-a always,io_uring " + ops + " -F success=1 -F key=" + key, false, false, false},
+		{"exe", "-a always,io_uring " + ops + " -F exe=" + prog + " -F key=" + key, false, false, false},
+		{"auid", "-a always,io_uring " + ops + " -F auid!=12345 -F key=" + key, false, false, false},
+		{"exit-watch", "-w " + dir + "/ -p wa -k " + key, true, false, true},
+	}
+	cfg := netlink.DefaultConfig()
+	cfg.Mode = netlink.ModeUnicast
+	c, err := netlink.Open(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	if err != nil {
+		t.Fatalf("open unicast: %v", err)
+	}
+	defer c.Close()
+	for i, tc := range cases {
+		wire := uringRule(t, tc.rule)
+		err := ctl.AddRule(wire)
+		accepted := err == nil
+		if accepted {
+			name := filepath.Join(dir, tc.name+".conf")
+			if tc.name == "path" {
+				name = filepath.Join(dir, "f-path")
+			}
+			collectKeyed(t, c, key) // drain
+			if out, err := exec.Command(prog, "create", name, "x\n").CombinedOutput(); err != nil {
+				t.Fatalf("uringfs create: %v: %s", err, out)
+			}
+			if out, err := exec.Command(prog, "rename", name, name+".renamed").CombinedOutput(); err != nil {
+				t.Fatalf("uringfs rename: %v: %s", err, out)
+			}
+			lines := collectKeyed(t, c, key)
+			if err := ctl.DeleteRule(wire); err != nil {
+				t.Fatalf("delete %s: %v", tc.rule, err)
+			}
+			var urings []string
+			for _, l := range lines {
+				if strings.HasPrefix(l, "type=URINGOP") || strings.Contains(l, "type=1336") {
+					urings = append(urings, l)
+				}
+			}
+			t.Logf("%-10s accepted; io_uring create+rename gave %d records, %d URINGOP", tc.name, len(lines), len(urings))
+			if i == 0 {
+				for _, l := range lines {
+					t.Logf("    %s", l)
+				}
+			}
+			if tc.checked && (len(urings) >= 2) != tc.match {
+				t.Errorf("%s: %d URINGOP records, want match=%v", tc.name, len(urings), tc.match)
+			}
+		} else {
+			t.Logf("%-10s refused: %v", tc.name, err)
+		}
+		if tc.checked && accepted != tc.accept {
+			t.Errorf("%s: accepted=%v (%v), want %v", tc.name, accepted, err, tc.accept)
+		}
+	}
+}
