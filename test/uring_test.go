@@ -164,3 +164,46 @@ func TestURingFilterOnThisKernel(t *testing.T) {
 		}
 	}
 }
+
+// TestURingConfigWritesAlert: a real io_uring program (testdata/uringfs.c,
+// liburing) creates and writes /etc/modprobe.d/<unique>.conf with
+// IORING_OP_OPENAT + IORING_OP_WRITE, then renames a staged file into
+// modprobe.d with IORING_OP_RENAMEAT, and creates a .conf through a
+// directory fd. None of these makes an open or rename system call; the
+// daemon's io_uring rules (47-auditlkm-io-uring.rules) and URINGOP
+// decoding must raise lkm-config-file-creation for each, naming the file.
+func TestURingConfigWritesAlert(t *testing.T) {
+	kerneltest.Require(t)
+	prog := buildURingFS(t, t.TempDir())
+	u := unique(t)
+	created := "/etc/modprobe.d/" + u + ".conf"
+	staged := "/etc/" + u + ".staged"
+	renamed := "/etc/modprobe.d/" + u + "-renamed.conf"
+	viaDirfd := "/etc/modprobe.d/" + u + "-dirfd.conf"
+	for _, p := range []string{created, staged, renamed, viaDirfd} {
+		t.Cleanup(func() { os.Remove(p) })
+	}
+	d := startDaemon(t)
+	if out, err := exec.Command(prog, "create", created, "install usb-storage /bin/true\n").CombinedOutput(); err != nil {
+		t.Fatalf("uringfs create: %v: %s", err, out)
+	}
+	if err := os.WriteFile(staged, []byte("blacklist x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(prog, "rename", staged, renamed).CombinedOutput(); err != nil {
+		t.Fatalf("uringfs rename: %v: %s", err, out)
+	}
+	if out, err := exec.Command(prog, "openat", "/etc/modprobe.d", filepath.Base(viaDirfd), "options x y=1\n").CombinedOutput(); err != nil {
+		t.Fatalf("uringfs openat: %v: %s", err, out)
+	}
+	for _, want := range []string{created, renamed, viaDirfd} {
+		a := d.waitAlerts(t, "io_uring "+want, func(a alert) bool {
+			return a.Rule.ID == "lkm-config-file-creation" && a.File.Path == want
+		})
+		t.Logf("%s: pid %d executable %q", want, a.Process.PID, a.Process.Executable)
+		if a.Process.PID == 0 {
+			t.Errorf("%s: alert without a process id", want)
+		}
+	}
+	d.stop(t)
+}

@@ -218,6 +218,7 @@ func FuzzParseLine(f *testing.F) {
 		`-w "/a b" -p r`,
 		"-a always,exit -F arch=b32 -S execve -F path=/usr/bin/kmod -F auid>=1000 -C uid!=euid",
 		"-b 8192", "--backlog_wait_time=1", "-D -k x", "-a exit,never -F a0&=0x10",
+		"-a always,io_uring -S openat,linkat,48,2047 -F dir=/etc -F uid!=0 -k u", "-A never,io_uring -S 9999",
 	} {
 		f.Add(s)
 	}

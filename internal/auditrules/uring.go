@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	auditrule "github.com/elastic/go-libaudit/v2/rule"
+
+	"github.com/auditlkm/auditlkm/internal/auditevent"
 )
 
 // filterURing is AUDIT_FILTER_URING_EXIT (include/uapi/linux/audit.h,
@@ -15,31 +17,15 @@ import (
 // on. Its rules carry IORING_OP_* numbers in the place of syscall numbers.
 const filterURing = 0x07
 
-// uringOps are the IORING_OP_* numbers of include/uapi/linux/io_uring.h by
-// the names audit-userspace (3.1 and later) uses in -S for the io_uring
-// list. The numbering is kernel ABI: it only grows.
-var uringOps = map[string]int{
-	"nop": 0, "readv": 1, "writev": 2, "fsync": 3, "read_fixed": 4, "write_fixed": 5,
-	"poll_add": 6, "poll_remove": 7, "sync_file_range": 8, "sendmsg": 9, "recvmsg": 10,
-	"timeout": 11, "timeout_remove": 12, "accept": 13, "async_cancel": 14, "link_timeout": 15,
-	"connect": 16, "fallocate": 17, "openat": 18, "close": 19, "files_update": 20, "statx": 21,
-	"read": 22, "write": 23, "fadvise": 24, "madvise": 25, "send": 26, "recv": 27,
-	"openat2": 28, "epoll_ctl": 29, "splice": 30, "provide_buffers": 31, "remove_buffers": 32,
-	"tee": 33, "shutdown": 34, "renameat": 35, "unlinkat": 36, "mkdirat": 37, "symlinkat": 38,
-	"linkat": 39, "msg_ring": 40, "fsetxattr": 41, "setxattr": 42, "fgetxattr": 43,
-	"getxattr": 44, "socket": 45, "uring_cmd": 46, "send_zc": 47, "sendmsg_zc": 48,
-}
-
-// URingOpName returns the name of an IORING_OP_* number ("openat" for 18),
-// or "" when it is not known.
-func URingOpName(n int) string {
-	for name, v := range uringOps {
-		if v == n {
-			return name
-		}
+// uringOps maps the names audit-userspace (3.1 and later) uses in -S on
+// the io_uring list to IORING_OP_* numbers (auditevent.URingOps).
+var uringOps = func() map[string]int {
+	m := make(map[string]int, len(auditevent.URingOps))
+	for n, name := range auditevent.URingOps {
+		m[name] = n
 	}
-	return ""
-}
+	return m
+}()
 
 // uringOpNumber resolves an -S word on the io_uring list: a name of
 // uringOps or a number.
@@ -130,7 +116,7 @@ func uringCommandLine(r wireRule) string {
 		if r.mask[n/32]&(1<<(n%32)) == 0 {
 			continue
 		}
-		if name := URingOpName(n); name != "" {
+		if name := auditevent.URingOpName(n); name != "" {
 			ops = append(ops, name)
 		} else {
 			ops = append(ops, strconv.Itoa(n))

@@ -1,6 +1,8 @@
 package rules
 
 import (
+	"bytes"
+	"encoding/binary"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -26,7 +28,12 @@ type fileID struct {
 // "..", a bind mount or openat with a directory fd names the file in a way
 // that does not resolve lexically, but its PARENT item carries the real
 // directory's dev and inode: that is looked up here.
-type dirIndex struct{ m map[fileID]string }
+type dirIndex struct {
+	m map[fileID]string
+	// root is where the live file system is ("/"), "" in replay: io_uring
+	// items are named by looking their inode up in their directory there.
+	root string
+}
 
 // indexedDirs returns the directories of patterns: "/a/b/*" gives /a/b,
 // "/a/file" gives /a. Patterns with a '*' before their last element are
@@ -54,7 +61,7 @@ func indexedDirs(patterns ...[]string) []string {
 // directory paths to "dev inode" identities recorded elsewhere (replays of
 // another host's log). Directories that do not exist are skipped.
 func newDirIndex(root string, dirs []string, extra map[string]string) (*dirIndex, error) {
-	x := &dirIndex{m: map[fileID]string{}}
+	x := &dirIndex{m: map[fileID]string{}, root: root}
 	if root != "" {
 		for _, d := range dirs {
 			var st syscall.Stat_t
@@ -96,6 +103,9 @@ func (x *dirIndex) itemPath(ev *auditevent.Event, i int, patterns []string) stri
 	if p.Resolved != "" && anyGlob(patterns, p.Resolved) {
 		return p.Resolved
 	}
+	if x != nil && p.Name == "" && ev.HasSyscall && ev.Syscall.IsURing {
+		return x.uringItemPath(ev, i)
+	}
 	if x == nil || len(x.m) == 0 || p.Name == "" {
 		return p.Resolved
 	}
@@ -110,4 +120,89 @@ func (x *dirIndex) itemPath(ev *auditevent.Event, i int, patterns []string) stri
 		break // the nearest PARENT is this item's directory
 	}
 	return p.Resolved
+}
+
+// maxDirScan bounds the entries read from one directory to name an
+// io_uring item.
+const maxDirScan = 8192
+
+// uringItemPath names PATH item i of an io_uring operation, which the
+// kernel logs as name=(null) with the inode only: the nearest PARENT item
+// gives the directory (looked up in the index), and the item's inode is
+// looked up among that directory's entries on the live system (bounded).
+// An item of a known directory whose name cannot be found (removed since,
+// or replay) is named "<dir>/(inode N)"; an item without inode (the
+// negative lookup that precedes a creation) or in an unknown directory
+// gives "".
+func (x *dirIndex) uringItemPath(ev *auditevent.Event, i int) string {
+	p := &ev.Paths[i]
+	if p.Inode == 0 {
+		return ""
+	}
+	for j := i - 1; j >= 0; j-- {
+		q := &ev.Paths[j]
+		if q.Nametype != "PARENT" {
+			continue
+		}
+		dir, ok := x.m[fileID{dev: q.Dev, ino: q.Inode}]
+		if !ok {
+			return ""
+		}
+		dir = strings.TrimSuffix(dir, "/")
+		if x.root != "" {
+			if name, ok := findInode(filepath.Join(x.root, dir), p.Inode); ok {
+				return dir + "/" + name
+			}
+		}
+		return dir + "/(inode " + strconv.FormatUint(p.Inode, 10) + ")"
+	}
+	return ""
+}
+
+// findInode returns the name of the entry of dir with inode ino, reading
+// at most maxDirScan entries.
+func findInode(dir string, ino uint64) (string, bool) {
+	fd, err := syscall.Open(dir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return "", false
+	}
+	defer syscall.Close(fd)
+	buf := make([]byte, 32<<10)
+	seen := 0
+	for seen < maxDirScan {
+		n, err := syscall.ReadDirent(fd, buf)
+		if err != nil || n <= 0 {
+			return "", false
+		}
+		if name, ok, count := direntFind(buf[:n], ino); ok {
+			return name, true
+		} else {
+			seen += count
+		}
+	}
+	return "", false
+}
+
+// direntFind scans linux_dirent64 records (ino u64, off s64, reclen u16,
+// type u8, name NUL-terminated) for ino; it returns the entries read.
+func direntFind(b []byte, ino uint64) (string, bool, int) {
+	count := 0
+	for len(b) >= 19 {
+		reclen := int(binary.NativeEndian.Uint16(b[16:]))
+		if reclen < 19 || reclen > len(b) {
+			break
+		}
+		count++
+		if binary.NativeEndian.Uint64(b) == ino {
+			name := b[19:reclen]
+			if k := bytes.IndexByte(name, 0); k >= 0 {
+				name = name[:k]
+			}
+			if s := string(name); s != "." && s != ".." {
+				return s, true, count
+			}
+		}
+		b = b[reclen:]
+	}
+	return "", false, count
 }

@@ -66,12 +66,15 @@ func (r *koFileCreation) Evaluate(ev *auditevent.Event, st State) []Alert {
 	var out []Alert
 	for i := range ev.Paths {
 		p := &ev.Paths[i]
-		if p.Nametype != "CREATE" || !isModuleFile(p.Name) {
+		if p.Nametype != "CREATE" || (p.Name != "" && !isModuleFile(p.Name)) {
 			continue
 		}
 		where := r.dirs.itemPath(ev, i, modulesDirs)
 		if where == "" {
 			where = p.Name
+		}
+		if !isModuleFile(where) {
+			continue // an io_uring item (no name) that is no module file
 		}
 		proc, parent := actor(ev, st)
 		a := newAlert(&r.def, ev, proc, parent)
@@ -87,7 +90,11 @@ func (r *koFileCreation) Evaluate(ev *auditevent.Event, st State) []Alert {
 			a.Severity, a.RiskScore = Medium, 47
 			a.Reason += " in the kernel modules tree"
 		}
+		if ev.Syscall.IsURing {
+			a.Reason += uringNote(ev)
+		}
 		s := subjectOf(&proc, parent)
+		s.markURing(ev)
 		s.Path, s.FileName, s.Extension = where, BaseName(where), Extension(BaseName(where))
 		suppress(&a, r.exclusions, &s)
 		out = append(out, a)

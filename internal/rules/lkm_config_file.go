@@ -103,10 +103,14 @@ func (r *configFileCreation) Evaluate(ev *auditevent.Event, st State) []Alert {
 			a.File.OriginalPath = linkSource(ev)
 		}
 		a.Reason = "kernel module configuration file " + where + " created by " + orUnknown(proc.Exe)
-		if where != p.Resolved {
+		switch {
+		case ev.Syscall.IsURing:
+			a.Reason += uringNote(ev)
+		case where != p.Resolved:
 			a.Reason += " (written as " + strconvQuote(p.Name) + ")"
 		}
 		s := subjectOf(&proc, parent)
+		s.markURing(ev)
 		s.Path, s.FileName, s.Extension = where, BaseName(where), Extension(BaseName(where))
 		if a.File.OriginalPath != "" {
 			s.OriginalExtension = Extension(BaseName(a.File.OriginalPath))

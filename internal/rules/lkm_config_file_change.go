@@ -148,7 +148,11 @@ func (r *configFileChange) Evaluate(ev *auditevent.Event, st State) []Alert {
 			a.Severity, a.RiskScore = Medium, 47
 		}
 		a.Reason = "kernel module or boot configuration " + where + ": " + action + " by " + orUnknown(proc.Exe)
+		if ev.Syscall.IsURing {
+			a.Reason += uringNote(ev)
+		}
 		s := subjectOf(&proc, parent)
+		s.markURing(ev)
 		s.Path, s.FileName, s.Extension = where, BaseName(where), Extension(BaseName(where))
 		if a.File.OriginalPath != "" {
 			s.OriginalExtension = Extension(BaseName(a.File.OriginalPath))
