@@ -81,7 +81,12 @@ func ParseFile(name string, r io.Reader, opts ParseOptions) ([]Rule, error) {
 				report(n, perr)
 			} else {
 				r.File, r.Line, r.Text = name, n, text
+				named := r.named
+				r.named = nil
 				rules = append(rules, r)
+				if named != nil {
+					rules = append(rules, Rule{File: name, Line: n, Text: text, Kind: r.Kind, Wire: named})
+				}
 			}
 		}
 		if err == io.EOF {
@@ -607,20 +612,39 @@ func (l *line) buildWatch(opts ParseOptions) (Rule, error) {
 	if !l.hasPerm {
 		perms = "rwxa"
 	}
-	wire, err := auditrule.Build(&auditrule.SyscallRule{
-		List:   "exit",
-		Action: "always",
-		Filters: []auditrule.FilterSpec{
-			{Type: auditrule.ValueFilterType, LHS: field, Comparator: "=", RHS: path.Clean(p)},
-			{Type: auditrule.ValueFilterType, LHS: "perm", Comparator: "=", RHS: perms},
-		},
-		Syscalls: []string{"all"},
-		Keys:     l.keys,
-	})
-	if err != nil {
-		return Rule{}, fmt.Errorf("build watch: %w", err)
+	build := func(field string) ([]byte, error) {
+		wire, err := auditrule.Build(&auditrule.SyscallRule{
+			List:   "exit",
+			Action: "always",
+			Filters: []auditrule.FilterSpec{
+				{Type: auditrule.ValueFilterType, LHS: field, Comparator: "=", RHS: path.Clean(p)},
+				{Type: auditrule.ValueFilterType, LHS: "perm", Comparator: "=", RHS: perms},
+			},
+			Syscalls: []string{"all"},
+			Keys:     l.keys,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("build watch: %w", err)
+		}
+		return wire, nil
 	}
-	return Rule{Kind: l.kind(), Wire: wire}, nil
+	wire, err := build(field)
+	if err != nil {
+		return Rule{}, err
+	}
+	r := Rule{Kind: l.kind(), Wire: wire}
+	if field == "dir" && l.op == "w" {
+		// A directory is also watched by its name (path=): the dir= tree
+		// follows the directory's inode, so after "mv dir away && mkdir
+		// dir" it watches the old one, while the kernel keeps a name
+		// watch on the name in its parent: it records the new directory's
+		// creation and the files created in it at once, before anything
+		// reloads the rules.
+		if r.named, err = build("path"); err != nil {
+			return Rule{}, err
+		}
+	}
+	return r, nil
 }
 
 const pathMax = 4096

@@ -70,6 +70,9 @@ type Rule struct {
 	Control *Control
 	// Skip is the reason for KindSkipped ("skipped: parent missing").
 	Skip string
+	// named is the name watch (path=) that goes with a directory watch;
+	// ParseFile turns it into a rule of its own, with the same line.
+	named []byte
 }
 
 // Loadable reports whether Load would add this rule to the kernel.

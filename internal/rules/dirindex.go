@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
@@ -29,7 +30,10 @@ type fileID struct {
 // that does not resolve lexically, but its PARENT item carries the real
 // directory's dev and inode: that is looked up here.
 type dirIndex struct {
-	m map[fileID]string
+	mu sync.RWMutex // follow updates m while detections read it
+	m  map[fileID]string
+	// dirs are the indexed directory paths (live only), re-read by follow.
+	dirs map[string]bool
 	// root is where the live file system is ("/"), "" in replay: io_uring
 	// items are named by looking their inode up in their directory there.
 	root string
@@ -61,9 +65,10 @@ func indexedDirs(patterns ...[]string) []string {
 // directory paths to "dev inode" identities recorded elsewhere (replays of
 // another host's log). Directories that do not exist are skipped.
 func newDirIndex(root string, dirs []string, extra map[string]string) (*dirIndex, error) {
-	x := &dirIndex{m: map[fileID]string{}, root: root}
+	x := &dirIndex{m: map[fileID]string{}, root: root, dirs: map[string]bool{}}
 	if root != "" {
 		for _, d := range dirs {
+			x.dirs[d] = true
 			var st syscall.Stat_t
 			if err := syscall.Stat(filepath.Join(root, d), &st); err != nil || st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
 				continue
@@ -106,7 +111,12 @@ func (x *dirIndex) itemPath(ev *auditevent.Event, i int, patterns []string) stri
 	if x != nil && p.Name == "" && ev.HasSyscall && ev.Syscall.IsURing {
 		return x.uringItemPath(ev, i)
 	}
-	if x == nil || len(x.m) == 0 || p.Name == "" {
+	if x == nil || p.Name == "" {
+		return p.Resolved
+	}
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	if len(x.m) == 0 {
 		return p.Resolved
 	}
 	for j := i - 1; j >= 0; j-- {
@@ -144,7 +154,9 @@ func (x *dirIndex) uringItemPath(ev *auditevent.Event, i int) string {
 		if q.Nametype != "PARENT" {
 			continue
 		}
+		x.mu.RLock()
 		dir, ok := x.m[fileID{dev: q.Dev, ino: q.Inode}]
+		x.mu.RUnlock()
 		if !ok {
 			return ""
 		}
@@ -206,3 +218,55 @@ func direntFind(b []byte, ino uint64) (string, bool, int) {
 	}
 	return "", false, count
 }
+
+// follow keeps the index in step with the directories themselves: when ev
+// creates, removes, renames or symlinks an indexed directory path (a
+// configuration directory swapped for another, or created after start),
+// that path is stat'ed again at once and its identity replaced, so a file
+// then created in it through a directory fd or an io_uring operation is
+// placed without waiting for a reload. Live only (root set); it reads the
+// file system only for events that touch an indexed path itself.
+func (x *dirIndex) follow(ev *auditevent.Event) {
+	if x == nil || x.root == "" || !ev.HasSyscall || ev.Syscall.Success == auditevent.SuccessNo {
+		return
+	}
+	for i := range ev.Paths {
+		p := &ev.Paths[i]
+		if p.Nametype != "CREATE" && p.Nametype != "DELETE" {
+			continue
+		}
+		if t := p.Mode & syscall.S_IFMT; p.Mode != 0 && t != syscall.S_IFDIR && t != syscall.S_IFLNK {
+			continue
+		}
+		where := p.Resolved
+		if !x.dirs[where] {
+			where = x.itemPath(ev, i, nil)
+		}
+		if !x.dirs[where] {
+			continue
+		}
+		x.refresh(where)
+	}
+}
+
+// refresh re-reads the identity of the indexed directory d.
+func (x *dirIndex) refresh(d string) {
+	var st syscall.Stat_t
+	err := syscall.Stat(filepath.Join(x.root, d), &st)
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for id, p := range x.m {
+		if p == d {
+			delete(x.m, id)
+		}
+	}
+	if err == nil && st.Mode&syscall.S_IFMT == syscall.S_IFDIR {
+		id := fileID{dev: FormatDev(st.Dev), ino: st.Ino}
+		if _, dup := x.m[id]; !dup {
+			x.m[id] = d
+		}
+	}
+}
+
+// isDir reports whether d is one of the indexed directory paths.
+func (x *dirIndex) isDir(d string) bool { return x != nil && x.dirs[d] }

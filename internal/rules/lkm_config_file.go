@@ -81,6 +81,7 @@ func (r *configFileCreation) Evaluate(ev *auditevent.Event, st State) []Alert {
 	if !ev.HasSyscall || ev.Syscall.Success == auditevent.SuccessNo {
 		return nil
 	}
+	r.dirs.follow(ev)
 	var out []Alert
 	for i := range ev.Paths {
 		p := &ev.Paths[i]

@@ -1,6 +1,8 @@
 package rules
 
 import (
+	"strings"
+
 	"github.com/elastic/go-libaudit/v2/auparse"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
@@ -30,6 +32,20 @@ var bootPaths = []string{
 
 // changePaths are all the locations this rule watches.
 var changePaths = append(append([]string{}, lkmConfigPaths...), bootPaths...)
+
+// changeDirs are the configuration directories of changePaths themselves
+// ("/etc/modprobe.d" for "/etc/modprobe.d/*"): creating, removing,
+// renaming or symlinking one of them changes what is read at boot as
+// surely as writing a file in it.
+var changeDirs = func() map[string]bool {
+	m := map[string]bool{}
+	for _, p := range changePaths {
+		if d, ok := strings.CutSuffix(p, "/*"); ok && !strings.ContainsAny(d, "*?[") {
+			m[d] = true
+		}
+	}
+	return m
+}()
 
 // e14Paths are E14's locations; its process exclusions only hold there.
 var e14Paths = []string{"/etc/modprobe.conf", "/etc/modprobe.d", "/etc/modprobe.d/*"}
@@ -98,6 +114,7 @@ func (r *configFileChange) Evaluate(ev *auditevent.Event, st State) []Alert {
 	if !ev.HasSyscall || len(ev.Paths) == 0 || ev.Syscall.Success == auditevent.SuccessNo {
 		return nil
 	}
+	r.dirs.follow(ev)
 	var out []Alert
 	var wk writeKind
 	classified := false
@@ -125,7 +142,8 @@ func (r *configFileChange) Evaluate(ev *auditevent.Event, st State) []Alert {
 			continue
 		}
 		where := r.dirs.itemPath(ev, i, changePaths)
-		if where == "" || !anyGlob(changePaths, where) {
+		isDir := changeDirs[where]
+		if where == "" || !(isDir || anyGlob(changePaths, where)) {
 			continue
 		}
 		if action == "creation" && anyGlob(configFilePaths, where) {
@@ -147,7 +165,18 @@ func (r *configFileChange) Evaluate(ev *auditevent.Event, st State) []Alert {
 		if anyGlob(lkmConfigPaths, where) {
 			a.Severity, a.RiskScore = Medium, 47
 		}
-		a.Reason = "kernel module or boot configuration " + where + ": " + action + " by " + orUnknown(proc.Exe)
+		what := "kernel module or boot configuration "
+		if isDir {
+			what += "directory "
+			if anyGlob(lkmConfigPaths, where+"/x") {
+				a.Severity, a.RiskScore = Medium, 47
+			}
+			if p.Mode&0o170000 == 0o120000 {
+				action = "symlink-" + action
+				a.Action = action
+			}
+		}
+		a.Reason = what + where + ": " + action + " by " + orUnknown(proc.Exe)
 		if ev.Syscall.IsURing {
 			a.Reason += uringNote(ev)
 		}
