@@ -85,7 +85,7 @@ func ParseFile(name string, r io.Reader, opts ParseOptions) ([]Rule, error) {
 				r.named = nil
 				rules = append(rules, r)
 				if named != nil {
-					rules = append(rules, Rule{File: name, Line: n, Text: text, Kind: r.Kind, Wire: named})
+					rules = append(rules, Rule{File: name, Line: n, Text: text, Kind: r.Kind, Wire: named, watch: r.watch})
 				}
 			}
 		}
@@ -132,7 +132,45 @@ func ParseFS(fsys fs.FS, opts ParseOptions) ([]Rule, error) {
 		return nil, errors.Join(errs...)
 	}
 	dedupeURing(all)
+	dedupeWatches(all, opts)
 	return all, nil
+}
+
+// dedupeWatches marks a watch that names, through a symlink, the same
+// file or directory as an earlier watch as skipped. A missing path is
+// resolved through its parent.
+func dedupeWatches(rs []Rule, opts ParseOptions) {
+	if opts.Realpath == nil {
+		return
+	}
+	real := func(p string) string {
+		if r, err := opts.Realpath(p); err == nil {
+			return r
+		}
+		if r, err := opts.Realpath(path.Dir(p)); err == nil {
+			return path.Join(r, path.Base(p))
+		}
+		return p
+	}
+	seen := map[string]string{}
+	for i := range rs {
+		r := &rs[i]
+		if r.watch == "" || (r.Kind != KindWatch && !(r.Loadable() && IsURing(r.Wire))) {
+			continue
+		}
+		k := real(r.watch)
+		ns := k
+		if r.Kind != KindWatch {
+			ns = "io_uring " + k
+		}
+		first, dup := seen[ns]
+		switch {
+		case !dup:
+			seen[ns] = r.watch
+		case first != r.watch:
+			r.Kind, r.Skip = KindSkipped, "skipped: "+r.watch+" is "+k+", watched as "+first
+		}
+	}
 }
 
 // dedupeURing marks an io_uring rule that equals an earlier one as
@@ -497,7 +535,13 @@ func (l *line) buildSyscall(opts ParseOptions) (Rule, error) {
 		if err != nil {
 			return Rule{}, err
 		}
-		return Rule{Kind: l.kind(), Wire: wire}, nil
+		r := Rule{Kind: l.kind(), Wire: wire}
+		for _, f := range l.filters {
+			if f.LHS == "dir" && f.Comparator == "=" {
+				r.watch = path.Clean(f.RHS)
+			}
+		}
+		return r, nil
 	}
 	if l.list == "exclude" || l.list == "user" {
 		if len(l.sysc) > 0 {
@@ -632,7 +676,7 @@ func (l *line) buildWatch(opts ParseOptions) (Rule, error) {
 	if err != nil {
 		return Rule{}, err
 	}
-	r := Rule{Kind: l.kind(), Wire: wire}
+	r := Rule{Kind: l.kind(), Wire: wire, watch: path.Clean(p)}
 	if field == "dir" && l.op == "w" {
 		// A directory is also watched by its name (path=): the dir= tree
 		// follows the directory's inode, so after "mv dir away && mkdir

@@ -64,9 +64,25 @@ func (r *koFileCreation) Evaluate(ev *auditevent.Event, st State) []Alert {
 		return nil
 	}
 	var out []Alert
+	inPlace, classified := false, false
 	for i := range ev.Paths {
 		p := &ev.Paths[i]
-		if p.Nametype != "CREATE" || (p.Name != "" && !isModuleFile(p.Name)) {
+		switch {
+		case p.Name != "" && !isModuleFile(p.Name):
+			continue
+		case p.Nametype == "CREATE":
+		case p.Nametype == "NORMAL" && p.Mode&0o170000 == 0o100000:
+			// An existing module opened for writing or truncated: a
+			// module trojaned in place is loaded by the next modprobe
+			// or boot like a new one. Only in the modules tree (a
+			// build directory rewrites its .ko files all the time).
+			if !classified {
+				inPlace, classified = normalWrite(ev) == writeContent, true
+			}
+			if !inPlace {
+				continue
+			}
+		default:
 			continue
 		}
 		where := r.dirs.itemPath(ev, i, modulesDirs)
@@ -76,16 +92,27 @@ func (r *koFileCreation) Evaluate(ev *auditevent.Event, st State) []Alert {
 		if !isModuleFile(where) {
 			continue // an io_uring item (no name) that is no module file
 		}
+		modified := p.Nametype == "NORMAL"
+		if modified && !anyGlob(modulesDirs, where) {
+			continue
+		}
 		proc, parent := actor(ev, st)
 		a := newAlert(&r.def, ev, proc, parent)
 		a.Category, a.Type, a.Action = []string{"file"}, []string{"creation"}, "creation"
-		a.File = &File{Path: where, OriginalPath: renameSource(ev, p)}
-		if a.File.OriginalPath != "" {
-			a.Action = "rename"
-		} else if isLinkSyscall(ev.Syscall.Name) {
+		a.File = &File{Path: where}
+		switch {
+		case modified:
+			a.Type, a.Action = []string{"change"}, "modification"
+		case renameSource(ev, p) != "":
+			a.Action, a.File.OriginalPath = "rename", renameSource(ev, p)
+		case isLinkSyscall(ev.Syscall.Name):
 			a.Action, a.File.OriginalPath = "hard-link", linkSource(ev)
 		}
-		a.Reason = "kernel module file " + where + " created by " + orUnknown(proc.Exe)
+		verb := " created by "
+		if modified {
+			verb = " opened for writing (overwritten or truncated in place) by "
+		}
+		a.Reason = "kernel module file " + where + verb + orUnknown(proc.Exe)
 		if anyGlob(modulesDirs, where) || strings.Contains(where, "/kernel/drivers/") {
 			a.Severity, a.RiskScore = Medium, 47
 			a.Reason += " in the kernel modules tree"
