@@ -207,3 +207,51 @@ func TestURingConfigWritesAlert(t *testing.T) {
 	}
 	d.stop(t)
 }
+
+// TestSysctlPersistenceLive: a sysctl.d file setting kernel.modprobe,
+// written by a shell redirect, renamed into place, and created through
+// io_uring, alerts (kernel-module-sysctl-write, sysctl-persistence); a
+// file with another setting does not. (/proc/sys/kernel/modprobe itself
+// does not exist on this kernel: its spellings are tested on records in
+// internal/rules.)
+func TestSysctlPersistenceLive(t *testing.T) {
+	kerneltest.Require(t)
+	prog := buildURingFS(t, t.TempDir())
+	u := unique(t)
+	const dir = "/etc/sysctl.d"
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	redirect, renamed, uring, benign := dir+"/"+u+"-a.conf", dir+"/"+u+"-b.conf", dir+"/"+u+"-c.conf", dir+"/"+u+"-d.conf"
+	staged := "/etc/" + u + ".staged"
+	for _, p := range []string{redirect, renamed, uring, benign, staged} {
+		t.Cleanup(func() { os.Remove(p) })
+	}
+	d := startDaemon(t)
+	if out, err := sh("echo 'kernel.modprobe = /tmp/" + u + "' > " + redirect); err != nil {
+		t.Fatal(out, err)
+	}
+	if err := os.WriteFile(staged, []byte("kernel.modules_disabled = 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(staged, renamed); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(prog, "create", uring, "kernel/modprobe=/dev/shm/x\n").CombinedOutput(); err != nil {
+		t.Fatalf("uringfs: %v: %s", err, out)
+	}
+	if err := os.WriteFile(benign, []byte("vm.swappiness = 10\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{redirect, renamed, uring} {
+		d.waitAlerts(t, "sysctl persistence "+p, func(a alert) bool {
+			return a.Rule.ID == "kernel-module-sysctl-write" && a.Event.Action == "sysctl-persistence" && a.File.Path == p
+		})
+	}
+	for _, a := range readAlerts(t, d.alerts) {
+		if a.File.Path == benign {
+			t.Errorf("benign sysctl file alerted: %+v", a)
+		}
+	}
+	d.stop(t)
+}

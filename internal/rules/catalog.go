@@ -80,7 +80,7 @@ func catalogOf(c Config) ([]Rule, map[string]bool) {
 		}
 		return out
 	}
-	dirs, err := newDirIndex(c.Root, indexedDirs(changePaths, modulesDirs), c.DirIdentities)
+	dirs, err := newDirIndex(c.Root, indexedDirs(changePaths, modulesDirs, sysctlConfPaths), c.DirIdentities)
 	if err != nil {
 		dirs = nil // Validate reports it; without the index paths resolve lexically
 	}
@@ -93,7 +93,7 @@ func catalogOf(c Config) ([]Rule, map[string]bool) {
 		newConfigFileCreation(user(ConfigFileCreationID), dirs),
 		newConfigFileChange(user(ConfigFileChangeID), dirs),
 		newKoFileCreation(user(KoFileCreationID), dirs),
-		newModuleSysctlWrite(),
+		newModuleSysctlWrite(dirs),
 		newKexecLoad(user(KexecID)),
 		newBPFToolLoad(),
 		newBPFProgramLoad(user(BPFProgramLoadID)),
