@@ -32,8 +32,8 @@ func TestModuleSysctlSpellings(t *testing.T) {
 		{"ffffff9c", "/proc/4242/task/4243/root/proc/sys/kernel/modprobe", "00:15", "/proc/sys/kernel/modprobe"},
 		{"ffffff9c", "/proc/self/root/proc/self/root//proc/sys/kernel/../kernel/modules_disabled", "00:15", "/proc/sys/kernel/modules_disabled"},
 		{"ffffff9c", "../proc/sys/kernel/modprobe", "00:15", "/proc/sys/kernel/modprobe"}, // cwd /root
-		{"3", "modprobe", "00:15", "/proc/sys/kernel/modprobe"},                          // openat(fd of /proc/sys/kernel)
-		{"3", "kernel/modprobe", "00:15", "/proc/sys/kernel/modprobe"},                   // openat(fd of /proc/sys)
+		{"3", "modprobe", "00:15", "/proc/sys/kernel/modprobe"},                           // openat(fd of /proc/sys/kernel)
+		{"3", "kernel/modprobe", "00:15", "/proc/sys/kernel/modprobe"},                    // openat(fd of /proc/sys)
 		{"3", "./modules_disabled", "00:15", "/proc/sys/kernel/modules_disabled"},
 		// Not the knob.
 		{"3", "modprobe", "fe:00", ""}, // a file called modprobe on a disk
