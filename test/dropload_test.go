@@ -60,3 +60,32 @@ func readFile(t *testing.T, name string) string {
 	}
 	return string(b)
 }
+
+// TestDropLinkedByDefault: with only the embedded default rules, a module
+// copied into /dev/shm and into /var/tmp by cp and loaded by insmod is
+// linked to its drop (lkm-dropped-then-loaded), without the optional
+// every-creation snippet.
+func TestDropLinkedByDefault(t *testing.T) {
+	kerneltest.Require(t)
+	insmod, cp := lookTool(t, "insmod"), lookTool(t, "cp")
+	u := unique(t)
+	src := filepath.Join(t.TempDir(), "src.ko")
+	if err := os.WriteFile(src, make([]byte, 4096), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, "--correlate.learning-period=0")
+	for _, dir := range []string{"/dev/shm", "/var/tmp", "/tmp"} {
+		ko := filepath.Join(dir, u+".ko")
+		t.Cleanup(func() { os.Remove(ko) })
+		if out, err := exec.Command(cp, src, ko).CombinedOutput(); err != nil {
+			t.Fatalf("cp: %v: %s", err, out)
+		}
+		if out, err := exec.Command(insmod, ko).CombinedOutput(); err == nil {
+			t.Fatalf("insmod of a dummy file succeeded: %s", out)
+		}
+		d.waitAlerts(t, "dropped then loaded "+ko, func(a alert) bool {
+			return a.Rule.ID == "lkm-dropped-then-loaded" && a.File.Path == ko
+		})
+	}
+	d.stop(t)
+}
