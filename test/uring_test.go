@@ -196,6 +196,20 @@ func TestURingConfigWritesAlert(t *testing.T) {
 	if out, err := exec.Command(prog, "openat", "/etc/modprobe.d", filepath.Base(viaDirfd), "options x y=1\n").CombinedOutput(); err != nil {
 		t.Fatalf("uringfs openat: %v: %s", err, out)
 	}
+	// An existing configuration file truncated and rewritten through
+	// IORING_OP_OPENAT (O_WRONLY|O_TRUNC): NORMAL item, no flags recorded.
+	// The kernel records no PATH item for it (items=0): the alert comes
+	// from the rule key and names the file only if the process still
+	// holds it when the daemon looks.
+	trunc := exec.Command(prog, "trunc", created, "install usb-storage /bin/false\n")
+	if out, err := trunc.CombinedOutput(); err != nil {
+		t.Fatalf("uringfs trunc: %v: %s", err, out)
+	}
+	a := d.waitAlerts(t, "io_uring overwrite of "+created, func(a alert) bool {
+		return a.Rule.ID == "lkm-config-file-change" && a.Event.Action == "modification" &&
+			a.Process.PID == trunc.Process.Pid && (a.File.Path == created || a.File.Path == "")
+	})
+	t.Logf("overwrite alert names %q", a.File.Path)
 	for _, want := range []string{created, renamed, viaDirfd} {
 		a := d.waitAlerts(t, "io_uring "+want, func(a alert) bool {
 			return a.Rule.ID == "lkm-config-file-creation" && a.File.Path == want

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -168,6 +170,25 @@ func (x *dirIndex) uringItemPath(ev *auditevent.Event, i int) string {
 		}
 		return dir + "/(inode " + strconv.FormatUint(p.Inode, 10) + ")"
 	}
+	// No PARENT item: an existing file opened (the kernel logs the file
+	// alone). Look for its inode in the indexed directories on its device.
+	if x.root == "" {
+		return ""
+	}
+	x.mu.RLock()
+	var dirs []string
+	for id, d := range x.m {
+		if id.dev == p.Dev {
+			dirs = append(dirs, d)
+		}
+	}
+	x.mu.RUnlock()
+	sort.Strings(dirs)
+	for _, d := range dirs {
+		if name, ok := findInode(filepath.Join(x.root, d), p.Inode); ok {
+			return strings.TrimSuffix(d, "/") + "/" + name
+		}
+	}
 	return ""
 }
 
@@ -270,3 +291,32 @@ func (x *dirIndex) refresh(d string) {
 
 // isDir reports whether d is one of the indexed directory paths.
 func (x *dirIndex) isDir(d string) bool { return x != nil && x.dirs[d] }
+
+// maxFDScan bounds the descriptors of one process procFDPath reads.
+const maxFDScan = 1024
+
+// procFDPath returns the first path among pid's open files (live:
+// /proc/PID/fd under root) that match accepts, "" when none or not live.
+func (x *dirIndex) procFDPath(pid int, match func(string) bool) string {
+	if x == nil || x.root == "" || pid <= 0 {
+		return ""
+	}
+	dir := filepath.Join(x.root, "proc", strconv.Itoa(pid), "fd")
+	f, err := os.Open(dir)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(maxFDScan)
+	if err != nil && len(names) == 0 {
+		return ""
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		target, err := os.Readlink(filepath.Join(dir, n))
+		if err == nil && strings.HasPrefix(target, "/") && match(target) {
+			return target
+		}
+	}
+	return ""
+}

@@ -111,6 +111,9 @@ func newConfigFileChange(extra []Exclusion, dirs *dirIndex) *configFileChange {
 func (r *configFileChange) Definition() *Definition { return &r.def }
 
 func (r *configFileChange) Evaluate(ev *auditevent.Event, st State) []Alert {
+	if ev.HasSyscall && ev.Syscall.IsURing && len(ev.Paths) == 0 && ev.Syscall.Success != auditevent.SuccessNo {
+		return r.uringUnnamedOpen(ev, st)
+	}
 	if !ev.HasSyscall || len(ev.Paths) == 0 || ev.Syscall.Success == auditevent.SuccessNo {
 		return nil
 	}
@@ -207,4 +210,48 @@ func (r *configFileChange) movedOrReplaced(ev *auditevent.Event, d *auditevent.P
 		}
 	}
 	return false
+}
+
+// uringConfigKey is the key of the io_uring rules on the configuration
+// directories (47-auditlkm-io-uring.rules).
+const uringConfigKey = "auditlkm-config"
+
+// uringUnnamedOpen handles an io_uring open of an existing file, which the
+// kernel records with no PATH item at all: the records cannot say which
+// file it was, so (as the one exception to deciding from content) the
+// rule key says it was under a configuration directory. The file is named
+// from the process's open files when it still holds it.
+func (r *configFileChange) uringUnnamedOpen(ev *auditevent.Event, st State) []Alert {
+	switch ev.Syscall.Name {
+	case "openat", "openat2":
+	default:
+		return nil
+	}
+	keyed := false
+	for _, k := range ev.Syscall.Keys {
+		keyed = keyed || k == uringConfigKey
+	}
+	if !keyed {
+		return nil
+	}
+	where := r.dirs.procFDPath(ev.Syscall.PID, func(p string) bool { return anyGlob(changePaths, p) })
+	proc, parent := actor(ev, st)
+	a := newAlert(&r.def, ev, proc, parent)
+	a.Category, a.Type, a.Action = []string{"file"}, []string{"change"}, "modification"
+	a.Severity, a.RiskScore = Medium, 47
+	if where != "" {
+		a.File = &File{Path: where}
+		a.Reason = "kernel module or boot configuration " + where + ": opened by " + orUnknown(proc.Exe)
+	} else {
+		a.Reason = "an existing file in a kernel module configuration directory was opened by " + orUnknown(proc.Exe) +
+			" (the kernel records no name for it; the process no longer holds it)"
+	}
+	a.Reason += uringNote(ev)
+	s := subjectOf(&proc, parent)
+	s.markURing(ev)
+	if where != "" {
+		s.Path, s.FileName, s.Extension = where, BaseName(where), Extension(BaseName(where))
+	}
+	suppress(&a, r.exclusions, &s)
+	return []Alert{a}
 }

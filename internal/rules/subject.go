@@ -115,5 +115,9 @@ func uringNote(ev *auditevent.Event) string {
 	if op == "" {
 		op = "operation " + strconv.Itoa(ev.Syscall.URingOp)
 	}
-	return " through io_uring (IORING_OP_" + strings.ToUpper(op) + ", no system call; the file is named from its inode)"
+	note := " through io_uring (IORING_OP_" + strings.ToUpper(op) + ", no system call; the file is named from its inode"
+	if op == "openat" || op == "openat2" {
+		note += "; the record does not say whether it was opened for writing"
+	}
+	return note + ")"
 }
