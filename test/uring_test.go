@@ -33,16 +33,25 @@ func buildURingFS(t *testing.T, dir string) string {
 	return out
 }
 
-func uringRule(t *testing.T, text string) []byte {
+// uringRules parses one line into its wire rules (a directory watch is
+// two: dir= and its name watch).
+func uringRules(t *testing.T, text string) [][]byte {
 	t.Helper()
 	rs, err := auditrules.ParseFile("test", strings.NewReader(text), auditrules.DefaultParseOptions())
 	if err != nil {
 		t.Fatalf("%s: %v", text, err)
 	}
-	if len(rs) != 1 || !rs[0].Loadable() {
-		t.Fatalf("%s: not one loadable rule: %+v", text, rs)
+	var out [][]byte
+	for _, r := range rs {
+		if !r.Loadable() {
+			t.Fatalf("%s: not loadable: %+v", text, r)
+		}
+		out = append(out, r.Wire)
 	}
-	return rs[0].Wire
+	if len(out) == 0 {
+		t.Fatalf("%s: no rule", text)
+	}
+	return out
 }
 
 // collect reads records from c until quiet for 300 ms (at most 3 s) and
@@ -122,8 +131,15 @@ func TestURingFilterOnThisKernel(t *testing.T) {
 	}
 	defer c.Close()
 	for i, tc := range cases {
-		wire := uringRule(t, tc.rule)
-		err := ctl.AddRule(wire)
+		wires := uringRules(t, tc.rule)
+		var err error
+		var added [][]byte
+		for _, w := range wires {
+			if err = ctl.AddRule(w); err != nil {
+				break
+			}
+			added = append(added, w)
+		}
 		accepted := err == nil
 		if accepted {
 			name := filepath.Join(dir, tc.name+".conf")
@@ -138,8 +154,10 @@ func TestURingFilterOnThisKernel(t *testing.T) {
 				t.Fatalf("uringfs rename: %v: %s", err, out)
 			}
 			lines := collectKeyed(t, c, key)
-			if err := ctl.DeleteRule(wire); err != nil {
-				t.Fatalf("delete %s: %v", tc.rule, err)
+			for _, w := range added {
+				if err := ctl.DeleteRule(w); err != nil {
+					t.Fatalf("delete %s: %v", tc.rule, err)
+				}
 			}
 			var urings []string
 			for _, l := range lines {
@@ -157,6 +175,9 @@ func TestURingFilterOnThisKernel(t *testing.T) {
 				t.Errorf("%s: %d URINGOP records, want match=%v", tc.name, len(urings), tc.match)
 			}
 		} else {
+			for _, w := range added {
+				_ = ctl.DeleteRule(w)
+			}
 			t.Logf("%-10s refused: %v", tc.name, err)
 		}
 		if tc.checked && accepted != tc.accept {

@@ -26,13 +26,27 @@ import (
 // plus the configuration's extra watches, which a reload may change.
 type wantedRules struct {
 	watches atomic.Value // []string, auditctl lines
+	noDrops bool         // --audit.drop-rules=false: leave out the drop-place rules
 }
+
+// dropKey keys the rules of 48-auditlkm-drops.rules.
+const dropKey = "auditlkm-drop"
 
 // rules parses the embedded snippets for this machine and the watches.
 func (w *wantedRules) rules() ([]auditrules.Rule, error) {
 	out, err := embeddedRules()
 	if err != nil {
 		return nil, err
+	}
+	if w.noDrops {
+		kept := out[:0]
+		for _, r := range out {
+			if keys, err := auditrules.Keys(r.Wire); err == nil && slices.Contains(keys, dropKey) {
+				continue
+			}
+			kept = append(kept, r)
+		}
+		out = kept
 	}
 	lines, _ := w.watches.Load().([]string)
 	if len(lines) == 0 {

@@ -32,6 +32,7 @@ type runOptions struct {
 	out       outputOptions
 	audit     netlink.Config
 	loadRules bool
+	dropRules bool
 	web       web.Config
 	correlate correlate.Config
 	saveEvery time.Duration
@@ -78,6 +79,7 @@ already received before exiting.`,
 	f.IntVar(&o.boost, "process.priority-boost", 4, "Run every thread at nice -N (like auditd's priority_boost), so that under an audit storm the reader keeps up with the processes it audits; 0 leaves the priority as started, and a higher priority given by the service manager is kept. Needs CAP_SYS_NICE unless the unit sets Nice=. Default 4.")
 	f.DurationVar(&o.audit.StatusPollInterval, "audit.status-poll-interval", o.audit.StatusPollInterval, "How often the kernel audit status (lost counter) is polled between scrapes. Default 1s.")
 	f.BoolVar(&o.loadRules, "audit.load-rules", true, "Load the embedded audit rules into the kernel at start and remove exactly those at exit. Default true.")
+	f.BoolVar(&o.dropRules, "audit.drop-rules", true, "Include the rules recording file creations in /tmp, /var/tmp and /dev/shm (48-auditlkm-drops.rules), which link a module dropped there and loaded to its drop. A host that creates thousands of files a second there (a build server) may turn them off; every load still says how old its file is. Default true.")
 	f.BoolVar(&o.guard.Repair, "audit.repair", o.guard.Repair, "Put back auditlkm's audit rules when someone removes them (and switch auditing back on in unicast mode); off, differences are only logged and measured. Default true.")
 	f.DurationVar(&o.guard.Interval, "audit.check-interval", o.guard.Interval, "How often the kernel's audit rule list is compared with auditlkm's (auditlkm_auditrules_missing), besides the check a CONFIG_CHANGE record triggers. Default 30s.")
 	f.StringVar(&o.web.ListenAddress, "web.listen-address", o.web.ListenAddress, "Address for /metrics and /healthz; empty disables. Default 127.0.0.1:9847.")
@@ -193,7 +195,7 @@ func (o *runOptions) run(cmd *cobra.Command) (err error) {
 			o.loadRules = false
 		}
 	}
-	want := &wantedRules{}
+	want := &wantedRules{noDrops: !o.dropRules}
 	want.watches.Store(watchLines(o.file))
 	var added [][]byte
 	if o.loadRules {
