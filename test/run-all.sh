@@ -25,9 +25,11 @@ fi
 # coexistence, install). apt does not start auditd: /usr/sbin/policy-rc.d
 # exits 101 on this kind of machine; where it does not, stop it so the
 # tests find the audit pid free (they start their own auditd in a temp dir).
-if ! command -v auditctl >/dev/null || ! command -v augenrules >/dev/null; then
+# The fleet test (test/fleet_test.go) also runs audisp-remote senders
+# (audispd-plugins) to a collector auditd.
+if ! command -v auditctl >/dev/null || ! command -v augenrules >/dev/null || ! [ -x /sbin/audisp-remote ]; then
 	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq auditd >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq auditd audispd-plugins >/dev/null
 	if command -v systemctl >/dev/null && systemctl is-active --quiet auditd 2>/dev/null; then
 		systemctl stop auditd
 	fi

@@ -25,6 +25,10 @@ type outputOptions struct {
 	events         string // like alerts; "" (the default) writes no events
 	includeRecords bool
 	syslog         output.SyslogConfig
+	// unknownSource: events without a node name may come from any
+	// machine (replay): host.* only from node names, this machine as
+	// observer.* (see ecs.Config.UnknownSource). Not a flag.
+	unknownSource bool
 }
 
 func (o *outputOptions) bind(fs *pflag.FlagSet) {
@@ -81,6 +85,7 @@ func (o *outputOptions) build(stdout io.Writer, reg prometheus.Registerer, log *
 	}
 	ecfg := ecs.DefaultConfig()
 	ecfg.IncludeRecords = o.includeRecords
+	ecfg.UnknownSource = o.unknownSource
 	enc, err := ecs.NewEncoder(io.Discard, hostInfo(), ecfg)
 	if err != nil {
 		return nil, err
@@ -218,15 +223,21 @@ func (o *outputOptions) validate() error {
 	return nil
 }
 
-// memoryStore is a correlation store without persisted state, for replay
+// memoryStore is the correlation state without persistence, for replay
 // (procRoot "": a log's processes are not this host's) and plugin mode
-// (procRoot /proc: auditd runs here).
-func memoryStore(log *slog.Logger, procRoot string) (*correlate.Store, error) {
+// (procRoot /proc: auditd runs here): a store for events without a node
+// name, and one per named node (auditd's node=, never read from /proc).
+// reg (nil: none) receives the node stores' metrics.
+func memoryStore(log *slog.Logger, procRoot string, reg prometheus.Registerer) (*correlate.Nodes, error) {
 	ccfg := correlate.DefaultConfig()
 	ccfg.StateDir, ccfg.ProcRoot = "", procRoot
 	cm, err := correlate.NewMetrics(prometheus.NewRegistry())
 	if err != nil {
 		return nil, err
 	}
-	return correlate.New(ccfg, log, cm)
+	local, err := correlate.New(ccfg, log, cm)
+	if err != nil {
+		return nil, err
+	}
+	return correlate.NewNodes(local, correlate.NodeConfig(ccfg, correlate.DefaultMaxNodes), correlate.DefaultMaxNodes, log, reg)
 }

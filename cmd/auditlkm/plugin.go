@@ -1,30 +1,43 @@
 package main
 
 import (
+	"errors"
+
 	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/auditlkm/auditlkm/internal/config"
 	"github.com/auditlkm/auditlkm/internal/correlate"
 	"github.com/auditlkm/auditlkm/internal/logfile"
 	"github.com/auditlkm/auditlkm/internal/pipeline"
 	"github.com/auditlkm/auditlkm/internal/reassemble"
+	"github.com/auditlkm/auditlkm/internal/web"
 )
 
 type pluginOptions struct {
 	log  *logOptions
 	out  outputOptions
+	web  web.Config
 	file *config.File
 }
 
 func newPluginCmd(lo *logOptions) *cobra.Command {
-	o := &pluginOptions{log: lo}
+	o := &pluginOptions{log: lo, web: web.DefaultConfig()}
+	o.web.ListenAddress = "" // a plugin opens no port unless asked
 	cmd := &cobra.Command{
 		Use:   "plugin",
 		Short: "Run as an auditd plugin, reading records on stdin",
 		Long: `plugin reads audit records from stdin, one per line, as auditd's dispatcher
 writes them to a plugin with "format = string" (see contrib/auditlkm-plugin.conf
 for /etc/audit/plugins.d/). It runs until stdin ends or it is signalled. auditd
-keeps the audit pid and its own rules and log.`,
+keeps the audit pid and its own rules and log.
+
+On a collector auditd (records of other hosts received from audisp-remote,
+each with its sender's node= name), every node is a host of its own: events
+are reassembled by node and serial, serial gaps and correlation state are
+kept per node, and alerts carry the node as host.name (see the fleet set-up
+in docs/operations.md). --web.listen-address serves the metrics, per-node
+serial gaps included.`,
 		Args: cobra.NoArgs,
 		PreRunE: func(cmd *cobra.Command, _ []string) (err error) {
 			o.file, err = loadConfigFile(cmd, o.log)
@@ -33,6 +46,10 @@ keeps the audit pid and its own rules and log.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd) },
 	}
 	o.out.bind(cmd.Flags())
+	// The keys of run: a configuration file shared with run sets them
+	// for the plugin too (give the plugin a file of its own then).
+	cmd.Flags().StringVar(&o.web.ListenAddress, "web.listen-address", "", "Address for /metrics and /healthz of the plugin (on a collector: per-node serial gaps, see docs/operations.md); empty disables. auditd passes a plugin two arguments at most: set it in --config.file (web: {listen_address: ...}). Default empty.")
+	cmd.Flags().StringVar(&o.web.ConfigFile, "web.config.file", "", "Exporter-toolkit web configuration file for TLS and basic authentication of --web.listen-address. Default none (plain HTTP).")
 	return cmd
 }
 
@@ -41,19 +58,23 @@ func (o *pluginOptions) run(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
-	sink, err := o.out.build(cmd.OutOrStdout(), nil, log)
+	if err := o.web.Validate(); err != nil {
+		return err
+	}
+	reg := newRegistry()
+	sink, err := o.out.build(cmd.OutOrStdout(), reg, log)
 	if err != nil {
 		return err
 	}
 	defer sink.Close()
-	store, err := memoryStore(log, correlate.DefaultProcRoot)
+	store, err := memoryStore(log, correlate.DefaultProcRoot, reg)
 	if err != nil {
 		return err
 	}
-	if err := store.Seed(cmd.Context()); err != nil {
+	if err := store.Local().Seed(cmd.Context()); err != nil {
 		log.Warn("seed process table", "err", err)
 	}
-	p, err := buildProcessor(sink, rulesConfig(o.file), reassemble.ReplayConfig(), store, nil, log)
+	p, err := buildProcessor(sink, rulesConfig(o.file), reassemble.ReplayConfig(), store, reg, log)
 	if err != nil {
 		return err
 	}
@@ -65,5 +86,28 @@ func (o *pluginOptions) run(cmd *cobra.Command) error {
 		return err
 	}
 	defer src.Close()
-	return pipeline.Live(cmd.Context(), src, p, pipeline.LiveOptions{})
+	if o.web.ListenAddress == "" {
+		return pipeline.Live(cmd.Context(), src, p, pipeline.LiveOptions{})
+	}
+	l, err := web.Listen(o.web)
+	if err != nil {
+		return err
+	}
+	log.Info("serving metrics", "address", l.Addr().String(), "path", o.web.MetricsPath)
+	g, gctx := errgroup.WithContext(cmd.Context())
+	g.Go(func() error { return web.Serve(gctx, l, o.web, reg, log.With("component", "web")) })
+	g.Go(func() error {
+		err := pipeline.Live(gctx, src, p, pipeline.LiveOptions{})
+		if err == nil {
+			err = errPluginInputEnded // stops the web server
+		}
+		return err
+	})
+	if err := g.Wait(); err != nil && !errors.Is(err, errPluginInputEnded) {
+		return err
+	}
+	return nil
 }
+
+// errPluginInputEnded ends the metrics server when stdin ends.
+var errPluginInputEnded = errors.New("plugin input ended")

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
@@ -50,6 +51,9 @@ func (o *replayOptions) run(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
+	// A log may come from any machine: this one is the observer, the host
+	// is known only from node names.
+	o.out.unknownSource = true
 	sink, err := o.out.build(cmd.OutOrStdout(), nil, log)
 	if err != nil {
 		return err
@@ -57,7 +61,7 @@ func (o *replayOptions) run(cmd *cobra.Command, args []string) error {
 	defer sink.Close()
 	// Replays correlate from the events alone: this host's /proc says
 	// nothing about the host the log came from.
-	store, err := memoryStore(log, "")
+	store, err := memoryStore(log, "", nil)
 	if err != nil {
 		return err
 	}
@@ -178,6 +182,21 @@ func printSummary(cmd *cobra.Command, st pipeline.Stats, pr logfile.Progress, sk
 	fmt.Fprintf(tw, "sequence gaps\t%d\n", ra.Gaps)
 	fmt.Fprintf(tw, "late records\t%d\n", ra.Late)
 	fmt.Fprintf(tw, "incomplete events\t%d\n", ra.Incomplete)
+	if ra.Nodes > 0 || ra.Untracked > 0 {
+		names := make([]string, 0, len(ra.ByNode))
+		for n := range ra.ByNode {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		fmt.Fprintf(tw, "nodes\t%d\n", ra.Nodes)
+		for _, n := range names {
+			ns := ra.ByNode[n]
+			fmt.Fprintf(tw, "  %s\t%d records, %d gaps, %d late, %d resets\n", strconv.QuoteToGraphic(n), ns.Records, ns.Gaps, ns.Late, ns.Resets)
+		}
+		if ra.Untracked > 0 {
+			fmt.Fprintf(tw, "records of untracked nodes\t%d\n", ra.Untracked)
+		}
+	}
 	ids := make([]string, 0, len(st.Alerts))
 	for id := range st.Alerts {
 		ids = append(ids, id)

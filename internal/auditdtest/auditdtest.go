@@ -22,9 +22,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -58,6 +60,16 @@ type Options struct {
 	Plugins map[string]string
 	// LogFormat is RAW (default) or ENRICHED.
 	LogFormat string
+	// NodeName, when set, makes auditd prefix every record with
+	// node=NodeName (name_format = user), as a sender in a fleet does.
+	NodeName string
+	// ListenPort, when set, makes this auditd a collector: it receives
+	// records from audisp-remote senders on that TCP port (auditd 3.0.9
+	// listens on every address; tests connect to 127.0.0.1 only), hands
+	// them to its plugins (distribute_network = yes) and reads nothing
+	// from the kernel (local_events = no): it never takes the audit pid,
+	// so it needs no kernel lock, and Start waits for the port instead.
+	ListenPort int
 }
 
 // Daemon is a running auditd.
@@ -73,6 +85,8 @@ type Daemon struct {
 	stderr *lockedBuffer
 	done   chan struct{}
 	rules  [][]string
+	// collector: local_events = no, the kernel is none of its business.
+	collector bool
 }
 
 type lockedBuffer struct {
@@ -129,10 +143,22 @@ func Auditctl(t testing.TB, args ...string) string {
 	return string(out)
 }
 
-// config is a minimal auditd.conf: local logging only, no network
-// listener, nothing that suspends the machine on a full disk.
-func config(dir, format string) string {
-	return fmt.Sprintf(`local_events = yes
+// config is a minimal auditd.conf: local logging (or, for a collector,
+// logging of what senders send), nothing that suspends the machine on a
+// full disk.
+func config(dir, format string, o Options) string {
+	extra := ""
+	local := "yes"
+	if o.NodeName != "" {
+		extra += fmt.Sprintf("name_format = user\nname = %s\n", o.NodeName)
+	}
+	if o.ListenPort != 0 {
+		local = "no"
+		// Two senders connect from 127.0.0.1: allow more than the
+		// default one connection per address.
+		extra += fmt.Sprintf("tcp_listen_port = %d\ntcp_max_per_addr = 16\nuse_libwrap = no\ndistribute_network = yes\n", o.ListenPort)
+	}
+	return fmt.Sprintf(`local_events = %s
 write_logs = yes
 log_file = %s
 log_format = %s
@@ -151,7 +177,7 @@ plugin_dir = %s
 end_of_event_timeout = 2
 q_depth = 2000
 overflow_action = IGNORE
-`, filepath.Join(dir, "log", "audit.log"), format, filepath.Join(dir, "plugins.d"))
+%s`, local, filepath.Join(dir, "log", "audit.log"), format, filepath.Join(dir, "plugins.d"), extra)
 }
 
 // Start starts auditd as described in the package documentation.
@@ -168,7 +194,7 @@ func Start(t testing.TB, o Options) *Daemon {
 	if err != nil {
 		t.Fatalf("auditdtest: %v", err)
 	}
-	if before.PID != 0 {
+	if before.PID != 0 && o.ListenPort == 0 {
 		t.Fatalf("auditdtest: the audit pid is held by pid %d already", before.PID)
 	}
 	format := o.LogFormat
@@ -181,7 +207,7 @@ func Start(t testing.TB, o Options) *Daemon {
 			t.Fatal(err)
 		}
 	}
-	if err := os.WriteFile(filepath.Join(dir, "auditd.conf"), []byte(config(dir, format)), 0o640); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "auditd.conf"), []byte(config(dir, format, o)), 0o640); err != nil {
 		t.Fatal(err)
 	}
 	for name, content := range o.Plugins {
@@ -189,7 +215,8 @@ func Start(t testing.TB, o Options) *Daemon {
 			t.Fatal(err)
 		}
 	}
-	d := &Daemon{Dir: dir, LogPath: filepath.Join(dir, "log", "audit.log"), stderr: &lockedBuffer{}, done: make(chan struct{})}
+	d := &Daemon{Dir: dir, LogPath: filepath.Join(dir, "log", "audit.log"), stderr: &lockedBuffer{}, done: make(chan struct{}),
+		collector: o.ListenPort != 0}
 	d.cmd = exec.Command(bin, "-n", "-c", dir)
 	d.cmd.Stdout, d.cmd.Stderr = d.stderr, d.stderr
 	if err := d.cmd.Start(); err != nil {
@@ -200,6 +227,10 @@ func Start(t testing.TB, o Options) *Daemon {
 	t.Cleanup(func() { d.stop(t, before.Enabled) })
 
 	deadline := time.Now().Add(StartTimeout)
+	if o.ListenPort != 0 {
+		d.waitListen(t, o.ListenPort, deadline)
+		return d
+	}
 	for {
 		st, err := ctl.Status()
 		if err == nil && st.PID == uint32(d.PID) {
@@ -223,6 +254,28 @@ func Start(t testing.TB, o Options) *Daemon {
 		d.rules = append(d.rules, r)
 	}
 	return d
+}
+
+// waitListen waits until a collector accepts connections on port.
+func (d *Daemon) waitListen(t testing.TB, port int, deadline time.Time) {
+	t.Helper()
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		select {
+		case <-d.done:
+			t.Fatalf("auditd collector exited at start (%v): %s", d.cmd.ProcessState, d.stderr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("auditd collector (pid %d) does not listen on %s within %s: %v: %s", d.PID, addr, StartTimeout, err, d.stderr)
+		}
+		time.Sleep(poll)
+	}
 }
 
 // Running reports whether auditd is still running.
@@ -277,6 +330,9 @@ func (d *Daemon) stop(t testing.TB, enabled uint32) {
 			_ = d.cmd.Process.Kill()
 			<-d.done
 		}
+	}
+	if d.collector {
+		return
 	}
 	ctl, err := netlink.OpenControl()
 	if err != nil {

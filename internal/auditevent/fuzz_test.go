@@ -47,14 +47,22 @@ var hostileLines = []string{
 	"type=x[1300] msg=audit(1.0:1): ===",
 	"type=URINGOP msg=audit(1.000:1): uring_op=-1 success=maybe exit=x items=999999999999 pid=-5 key=\"a\x01b\"",
 	"type=UNKNOWN[1336] msg=audit(1.000:1): uring_op=35 items=2 pid=7",
+	"node=hostA node=hostB type=SYSCALL msg=audit(1.000:1): x=1",
+	"node=\xff\x00\x1d type=CWD msg=audit(1.000:1): cwd=\"/\"",
+	"node=" + strings.Repeat("n", MaxNodeLen+1) + " type=CWD msg=audit(1.000:1): cwd=\"/\"",
+	"node=a\ttype=CWD msg=audit(1.000:1): cwd=\"/\"",
 }
 
 func FuzzParseLine(f *testing.F) {
 	for _, l := range hostileLines {
 		f.Add([]byte(l))
 	}
-	for _, l := range corpusLines(f, 400) {
+	for i, l := range corpusLines(f, 400) {
 		f.Add(l)
+		if i%8 == 0 {
+			// As a collector writes them: with the sender's node name.
+			f.Add(append([]byte("node=web-01.example "), l...))
+		}
 	}
 	f.Fuzz(func(t *testing.T, line []byte) {
 		in := bytes.Clone(line)
@@ -66,6 +74,16 @@ func FuzzParseLine(f *testing.F) {
 			return
 		}
 		checkRecord(t, &r, in)
+		// The node is exactly what follows node= up to the first space:
+		// never empty, never long, never the record's own text.
+		if rest, ok := bytes.CutPrefix(line, []byte("node=")); ok {
+			name, _, _ := bytes.Cut(rest, []byte(" "))
+			if r.Node != string(name) || r.Node == "" || len(r.Node) > MaxNodeLen {
+				t.Fatalf("node %q from %q", r.Node, line)
+			}
+		} else if r.Node != "" {
+			t.Fatalf("node %q without a node= prefix in %q", r.Node, line)
+		}
 		r2, err := ParseLine([]byte(r.Line()))
 		if err != nil {
 			t.Fatalf("Line() %q does not re-parse: %v", r.Line(), err)

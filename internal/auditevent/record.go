@@ -23,7 +23,15 @@ var (
 	ErrUnknownType = errors.New("unknown record type")
 	// ErrTooLong: the record is longer than MaxRecordLen.
 	ErrTooLong = errors.New("record too long")
+	// ErrBadNode: a log line's node= prefix is empty or longer than
+	// MaxNodeLen. auditd never writes either; an empty one would pass a
+	// remote host's record off as this machine's.
+	ErrBadNode = errors.New("bad node= name")
 )
+
+// MaxNodeLen bounds a node name (auditd's node= prefix): a host name is
+// at most 253 bytes, and auditd's own configuration lines are shorter.
+const MaxNodeLen = 255
 
 // MaxRecordLen bounds one record's text. The kernel never sends more than
 // MAX_AUDIT_MESSAGE_LENGTH (8970) bytes; auditd lines are at most a little
@@ -129,7 +137,11 @@ func parseLine(line []byte, a *Arena) (Record, error) {
 		if sp < 0 {
 			return Record{}, fmt.Errorf("parse log line: %w", ErrNoType)
 		}
-		r.Node = string(rest[len("node="):sp])
+		node := rest[len("node="):sp]
+		if len(node) == 0 || len(node) > MaxNodeLen {
+			return Record{}, fmt.Errorf("parse log line: %w: %d bytes", ErrBadNode, len(node))
+		}
+		r.Node = string(node)
 		rest = rest[sp+1:]
 	}
 	if !bytes.HasPrefix(rest, []byte("type=")) {

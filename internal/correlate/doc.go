@@ -11,6 +11,17 @@
 // on anything but short /proc and state-file reads, and never panics on
 // input.
 //
+// # Many hosts
+//
+// A Store describes one host. Records carrying auditd's node= name (a
+// collector auditd receiving from other hosts) are other hosts' events:
+// Nodes dispatches each event to the store of its node (the local Store
+// for events without a node name, one in-memory store per named node,
+// configured by NodeConfig: no /proc, no state dir, caps divided by the
+// node limit), so that pids, files and first-seen values of one host are
+// never another's. Past the node limit, events are evaluated without
+// correlation state and counted.
+//
 // # Concurrency and lifetime
 //
 // A Store must be used from one goroutine (the pipeline's detection

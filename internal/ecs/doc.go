@@ -34,7 +34,15 @@
 //	threat.technique.{id,name,reference}         arrays: technique, then sub-technique
 //	threat.technique.subtechnique.{id,name,reference}  arrays
 //	host.hostname, host.name, host.id, host.architecture,
-//	host.os.type, host.os.family, host.os.kernel  from Host
+//	host.os.type, host.os.family, host.os.kernel  from Host, for events of
+//	                            this machine (no node name; run and plugin)
+//	host.name                   the node name (auditd's node=), alone, for
+//	                            another host's event
+//	observer.hostname, observer.product ("auditlkm"), observer.os.*
+//	                            from Host, when the event has a node name or
+//	                            its source is unknown (Config.UnknownSource:
+//	                            replay); host.* is then left out unless the
+//	                            event has a node name
 //	process.pid, .executable, .name, .args, .args_count, .command_line,
 //	process.working_directory, process.start
 //	process.parent.*            the same, from Alert.Parent; pid also from PPID

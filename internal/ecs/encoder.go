@@ -43,8 +43,10 @@ var (
 	ErrNilAlert = errors.New("nil alert")
 )
 
-// Host describes the machine the alerts come from. The caller fills it
-// (from uname, os.Hostname and /etc/machine-id); empty fields are omitted.
+// Host describes the machine running auditlkm. The caller fills it (from
+// uname, os.Hostname and /etc/machine-id); empty fields are omitted. It is
+// written as host.* for events that happened on this machine, and as
+// observer.* when the event's host is another one (see Config).
 type Host struct {
 	Hostname string // host.hostname and host.name
 	ID       string // host.id, the machine-id
@@ -58,6 +60,13 @@ type Host struct {
 type Config struct {
 	// IncludeRecords adds the event's raw records under auditd.records.
 	IncludeRecords bool
+	// UnknownSource says that events without a node name did not
+	// necessarily happen on the machine running auditlkm (a replayed log
+	// may come from anywhere): they get no host.*, only observer.* for
+	// the machine running auditlkm. False (run, plugin): such events are
+	// this machine's, written as host.*. Events with a node name
+	// (auditd's node=) always get host.name = the node and observer.*.
+	UnknownSource bool
 }
 
 // DefaultConfig returns the default configuration: records included.
@@ -156,7 +165,7 @@ func (e *Encoder) appendDoc(dst []byte, a *rules.Alert, alert bool) []byte {
 	if alert {
 		appendRule(w, a.Rule)
 	}
-	e.appendHost(w)
+	e.appendHost(w, ev)
 	appendProcess(w, a)
 	appendUser(w, a, ev)
 	appendFile(w, a.File, ev)
@@ -379,13 +388,42 @@ func appendAttackURL(b []byte, id string) []byte {
 	return append(b, '/', '"')
 }
 
-func (e *Encoder) appendHost(w *writer) {
+// appendHost writes host.* for the machine the event happened on, and
+// observer.* for the machine running auditlkm when that is not known to be
+// the same one. A node name is all auditd tells of a remote host: its
+// hostname, id, OS and architecture are unknown and left out.
+func (e *Encoder) appendHost(w *writer, ev *auditevent.Event) {
+	if ev != nil && ev.Node != "" {
+		w.open("host")
+		w.str("name", ev.Node)
+		w.close()
+		e.appendObserver(w)
+		return
+	}
+	if e.cfg.UnknownSource {
+		e.appendObserver(w)
+		return
+	}
 	h := &e.host
 	w.open("host")
 	w.str("hostname", h.Hostname)
 	w.str("name", h.Hostname)
 	w.str("id", h.ID)
 	w.str("architecture", h.Arch)
+	w.open("os")
+	w.str("type", h.OSType)
+	w.str("family", h.OSFamily)
+	w.str("kernel", h.OSKernel)
+	w.close()
+	w.close()
+}
+
+// appendObserver writes the machine running auditlkm as observer.*.
+func (e *Encoder) appendObserver(w *writer) {
+	h := &e.host
+	w.open("observer")
+	w.str("hostname", h.Hostname)
+	w.str("product", "auditlkm")
 	w.open("os")
 	w.str("type", h.OSType)
 	w.str("family", h.OSFamily)

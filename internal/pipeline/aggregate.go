@@ -32,6 +32,7 @@ const (
 // load after a loop of refused attempts (or another module, another exit
 // code) is never folded into their summary.
 type aggKey struct {
+	node     string // the event's host (auditd's node=): hosts never share a summary
 	rule     string
 	pid      int
 	exe      string
@@ -83,6 +84,9 @@ func (p *Processor) deliver(a *rules.Alert, st rules.State) {
 			severity: a.Severity, action: a.Action, reason: a.Reason}
 		if a.File != nil {
 			k.path = a.File.Path
+		}
+		if a.Event != nil {
+			k.node = a.Event.Node
 		}
 		t := alertMilli(a)
 		s := p.aggLookup(&k)

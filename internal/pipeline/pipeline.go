@@ -95,6 +95,7 @@ func NewProcessor(cfg reassemble.Config, catalog []rules.Rule, store Store, sink
 	if err != nil {
 		return nil, fmt.Errorf("new processor: %w", err)
 	}
+	r.SetLogger(log)
 	p.ra = r
 	return p, nil
 }
@@ -178,7 +179,11 @@ func (p *Processor) handle(ev *auditevent.Event) {
 	if first != nil {
 		p.writeEvent(first, st)
 	}
-	p.loads.Observe(ev)
+	if ev.Node == "" {
+		// Kernel log lines are this machine's: only its own loads
+		// (the stream without a node name) may explain them.
+		p.loads.Observe(ev)
+	}
 	if p.onEvent != nil {
 		p.onEvent(ev)
 	}

@@ -17,7 +17,14 @@
 //     serial is counted once as a gap, a late record is counted as late and
 //     delivered (never dropped, never a negative gap), and a serial that
 //     jumps backwards by more than ResetDistance is a new stream (a reboot
-//     in a replayed log), not four billion lost events.
+//     in a replayed log), not four billion lost events;
+//   - keys events by (node, serial): records carrying auditd's node= prefix
+//     (name_format, remote logging to a collector) are another host's
+//     stream, whose serials are counted by another kernel. Each named node
+//     has its own serial tracking (gaps, late records, resets, and per-node
+//     metrics), for at most Config.MaxNodes nodes; records of further node
+//     names (forged ones, say) are still kept apart by (node, serial) but
+//     their serials are not tracked, only counted as untracked.
 //
 // The Reassembler must be used from one goroutine. Delivered events are
 // owned by the receiver; the reassembler keeps no reference to them.

@@ -21,6 +21,11 @@ var fuzzTypes = []auparse.AuditMessageType{
 	auparse.AUDIT_USER_START, auparse.AUDIT_DAEMON_START, auparse.AUDIT_ANOM_ABEND, auparse.AUDIT_NETFILTER_CFG,
 }
 
+// fuzzNodes are the node names an op can push on: the local stream, two
+// tracked nodes and one past the fuzz config's MaxNodes (2). The type
+// selector's quotient picks one, so small selectors stay local.
+var fuzzNodes = []string{"", "a", "b", "c"}
+
 // fuzzFirstSerial and fuzzMaxOps keep the serials of one input away from
 // the 2^32 wrap (deltas are at most 128), so the span is max - min.
 const (
@@ -35,6 +40,7 @@ func FuzzReassembler(f *testing.F) {
 	f.Add([]byte{0, 1, 0, 0, 0, 6, 0, 1, 0, 0, 0, 6, 0})
 	f.Add([]byte{1, 1, 0, 0, 1, 0, 0, 0xff, 4, 0, 2, 6, 0, 0xfe, 0, 200, 0, 6, 0})
 	f.Add([]byte{2, 5, 0, 0, 0x80, 1, 0, 0x7f, 8, 255, 0, 9, 255})
+	f.Add([]byte{0, 1, 12, 0, 0, 24, 0, 0, 36, 0, 0, 18, 0, 1, 30, 0, 0, 42, 0})
 	f.Add(corpusOps(f))
 	f.Fuzz(checkReassembly)
 }
@@ -48,6 +54,7 @@ func checkReassembly(t *testing.T, data []byte) {
 		MaxInFlight:        1 + int(data[0]&7),
 		Timeout:            time.Duration(1+data[0]>>6) * time.Second,
 		MaxRecordsPerEvent: 1 + int(data[0]>>3&3),
+		MaxNodes:           2,
 	}
 	if data[0]&0x20 != 0 {
 		cfg.RecordWindow = 1 + int(data[0]&3)
@@ -59,8 +66,8 @@ func checkReassembly(t *testing.T, data []byte) {
 			t.Fatalf("event %d handed on without records", e.Serial)
 		}
 		for i := range e.Records {
-			if e.Records[i].Serial != e.Serial {
-				t.Fatalf("event %d holds a record of serial %d", e.Serial, e.Records[i].Serial)
+			if e.Records[i].Serial != e.Serial || e.Records[i].Node != e.Node {
+				t.Fatalf("event %q/%d holds a record of %q/%d", e.Node, e.Serial, e.Records[i].Node, e.Records[i].Serial)
 			}
 			if e.Records[i].Type == auparse.AUDIT_EOE {
 				t.Fatalf("event %d holds its EOE", e.Serial)
@@ -85,6 +92,7 @@ func checkReassembly(t *testing.T, data []byte) {
 	for n := 0; len(ops) >= 3 && n < fuzzMaxOps; n++ {
 		serial += uint32(int32(int8(ops[0])))
 		typ := fuzzTypes[int(ops[1])%len(fuzzTypes)]
+		node := fuzzNodes[int(ops[1])/len(fuzzTypes)%len(fuzzNodes)]
 		ms += int64(ops[2]) * 50
 		ops = ops[3:]
 		if typ < 1200 || typ > 1299 {
@@ -94,6 +102,7 @@ func checkReassembly(t *testing.T, data []byte) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		rec.Node = node
 		r.Push(rec)
 		pushed++
 		if typ == auparse.AUDIT_EOE {
@@ -127,8 +136,20 @@ func checkReassembly(t *testing.T, data []byte) {
 	if byCompletion != eventsOut {
 		t.Fatalf("stats count %d events, %d delivered", byCompletion, eventsOut)
 	}
-	if span := uint64(hi-lo) + 1; st.Gaps > span*(st.Resets+1) {
-		t.Fatalf("gaps %d exceed the serial span %d (resets %d)", st.Gaps, span, st.Resets)
+	// Each tracked stream (local and up to MaxNodes named ones) counts
+	// its gaps within the span, once per reset.
+	if span := uint64(hi-lo) + 1; st.Gaps > span*(st.Resets+1+uint64(st.Nodes)) {
+		t.Fatalf("gaps %d exceed the serial span %d (resets %d, nodes %d)", st.Gaps, span, st.Resets, st.Nodes)
+	}
+	if st.Nodes > cfg.MaxNodes {
+		t.Fatalf("%d nodes tracked, max %d", st.Nodes, cfg.MaxNodes)
+	}
+	var perNode uint64
+	for _, ns := range st.ByNode {
+		perNode += ns.Records
+	}
+	if perNode+st.Untracked > pushed {
+		t.Fatalf("per-node records %d + untracked %d > pushed %d", perNode, st.Untracked, pushed)
 	}
 }
 

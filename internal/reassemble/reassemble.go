@@ -3,6 +3,7 @@ package reassemble
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/elastic/go-libaudit/v2/auparse"
@@ -25,11 +26,24 @@ type Config struct {
 	// MaxRecordsPerEvent bounds one event; further records of the serial
 	// start a new event for it (counted as split).
 	MaxRecordsPerEvent int
+	// MaxNodes bounds the named nodes (the node= prefix of auditd's
+	// remote logging) whose serials are tracked, each on its own: gaps,
+	// late records and resets per node. Records of further nodes are
+	// still reassembled by (node, serial) but not tracked (counted as
+	// untracked). 0 tracks the stream without a node name only.
+	MaxNodes int
 }
+
+// DefaultMaxNodes is the default Config.MaxNodes. Each tracked node costs
+// its serial bitmap (8 KiB).
+const DefaultMaxNodes = 256
+
+// MaxNodesLimit bounds Config.MaxNodes.
+const MaxNodesLimit = 1 << 16
 
 // DefaultConfig suits the live netlink stream.
 func DefaultConfig() Config {
-	return Config{MaxInFlight: 8192, Timeout: 2 * time.Second, MaxRecordsPerEvent: 4096}
+	return Config{MaxInFlight: 8192, Timeout: 2 * time.Second, MaxRecordsPerEvent: 4096, MaxNodes: DefaultMaxNodes}
 }
 
 // ReplayConfig suits logs written by auditd (no EOE records).
@@ -50,12 +64,15 @@ func (c Config) Validate() error {
 		return fmt.Errorf("reassembly record window %d: must not be negative", c.RecordWindow)
 	case c.MaxRecordsPerEvent < 1:
 		return fmt.Errorf("reassembly max records per event %d: must be positive", c.MaxRecordsPerEvent)
+	case c.MaxNodes < 0 || c.MaxNodes > MaxNodesLimit:
+		return fmt.Errorf("reassembly max nodes %d: must be 0..%d", c.MaxNodes, MaxNodesLimit)
 	}
 	return nil
 }
 
 // Stats are the reassembler's running totals. Every record pushed is
-// either in an event handed on, in flight, or counted in Ignored.
+// either in an event handed on, in flight, or counted in Ignored. Gaps,
+// Late and Resets sum over every node; ByNode splits them per named node.
 type Stats struct {
 	Records    uint64                              // records pushed
 	Ignored    uint64                              // EOE records (they end an event and are not kept)
@@ -65,6 +82,18 @@ type Stats struct {
 	Resets     uint64                              // serial jumps treated as a new stream
 	Incomplete uint64                              // events handed on that lack records they announce
 	InFlight   int
+	// Nodes is how many named nodes are tracked (at most MaxNodes);
+	// Untracked counts the records of named nodes past that bound.
+	Nodes     int
+	Untracked uint64
+	// ByNode holds each tracked named node's own counts (nil when the
+	// stream had no node names).
+	ByNode map[string]NodeStats
+}
+
+// NodeStats are one node's serial accounting.
+type NodeStats struct {
+	Records, Gaps, Late, Resets uint64
 }
 
 // resetAfterMs: a serial that goes backwards while record time jumps
@@ -95,14 +124,24 @@ type Reassembler struct {
 	deliver func(*auditevent.Event)
 	m       *Metrics
 
-	pending  map[uint32]*pending
-	ring     []*pending // arrival order of first record; head at ringHead
-	ringHead int
-	clock    int64  // stream time, ms
-	maxRecMs int64  // latest record timestamp seen, ms
-	tick     uint64 // records pushed
+	// pending holds the events in flight of the stream without a node
+	// name, by serial (the common case keeps the fast uint32 map);
+	// nodePending those of named nodes, by (node, serial).
+	pending     map[uint32]*pending
+	nodePending map[eventKey]*pending
+	ring        []*pending // arrival order of first record; head at ringHead
+	ringHead    int
+	clock       int64  // stream time, ms
+	tick        uint64 // records pushed
 
-	gaps   serialTracker
+	// local is the stream without a node name (the kernel's, or a log
+	// written without name_format); nodes are the named ones, at most
+	// MaxNodes, each with serials of its own.
+	local     nodeState
+	nodes     map[string]*nodeState
+	overflown bool // a node past MaxNodes was seen (logged once)
+	log       *slog.Logger
+
 	intern auditevent.Interner // shared strings of the events built
 	stats  Stats
 	free   []*pending
@@ -114,8 +153,25 @@ type Reassembler struct {
 	slab []auditevent.Record
 }
 
+// eventKey identifies an event: a serial is unique per node only (two
+// hosts' kernels count on their own), so the node name is part of it.
+type eventKey struct {
+	node   string
+	serial uint32
+}
+
+// nodeState is one node's stream: the serials seen, the latest record
+// time (for resets) and its counts.
+type nodeState struct {
+	name     string
+	gaps     serialTracker
+	maxRecMs int64
+	stats    NodeStats
+	m        nodeMetrics
+}
+
 type pending struct {
-	serial   uint32
+	key      eventKey
 	recs     []auditevent.Record
 	lastMs   int64
 	lastTick uint64
@@ -134,15 +190,56 @@ func New(cfg Config, deliver func(*auditevent.Event), m *Metrics) (*Reassembler,
 	return &Reassembler{
 		cfg: cfg, deliver: deliver, m: m,
 		pending: make(map[uint32]*pending, cfg.MaxInFlight),
-		gaps:    newSerialTracker(),
+		local:   nodeState{gaps: newSerialTracker()},
+		log:     slog.New(slog.DiscardHandler),
 	}, nil
+}
+
+// SetLogger sets where the reassembler logs (a node past MaxNodes, once).
+func (r *Reassembler) SetLogger(l *slog.Logger) {
+	if l != nil {
+		r.log = l
+	}
 }
 
 // Stats returns the running totals.
 func (r *Reassembler) Stats() Stats {
 	s := r.stats
-	s.InFlight = len(r.pending)
+	s.InFlight = r.inFlight()
+	s.Nodes = len(r.nodes)
+	if len(r.nodes) > 0 {
+		s.ByNode = make(map[string]NodeStats, len(r.nodes))
+		for name, n := range r.nodes {
+			s.ByNode[name] = n.stats
+		}
+	}
 	return s
+}
+
+// node returns the stream state of a node name: the local stream for "",
+// nil for a named node past MaxNodes.
+func (r *Reassembler) node(name string) *nodeState {
+	if name == "" {
+		return &r.local
+	}
+	if n := r.nodes[name]; n != nil {
+		return n
+	}
+	if len(r.nodes) >= r.cfg.MaxNodes {
+		if !r.overflown {
+			r.overflown = true
+			r.log.Warn("node limit reached: records of further node names are reassembled but their serials are not tracked (no gaps, late records or resets counted for them)",
+				"max_nodes", r.cfg.MaxNodes, "node", name)
+		}
+		return nil
+	}
+	if r.nodes == nil {
+		r.nodes = make(map[string]*nodeState)
+	}
+	n := &nodeState{name: name, gaps: newSerialTracker(), m: r.m.forNode(name)}
+	r.nodes[name] = n
+	r.m.nodeCount(len(r.nodes))
+	return n
 }
 
 // Advance moves the stream clock to now (ms since the epoch) if it is
@@ -154,8 +251,14 @@ func (r *Reassembler) Advance(nowMs int64) {
 		r.clock = nowMs
 	}
 	r.expire()
-	if lost := r.gaps.expire(r.clock, r.cfg.Timeout.Milliseconds()); lost > 0 {
-		r.addGaps(lost)
+	timeout := r.cfg.Timeout.Milliseconds()
+	if lost := r.local.gaps.expire(r.clock, timeout); lost > 0 {
+		r.addGaps(&r.local, lost)
+	}
+	for _, n := range r.nodes {
+		if lost := n.gaps.expire(r.clock, timeout); lost > 0 {
+			r.addGaps(n, lost)
+		}
 	}
 }
 
@@ -165,9 +268,17 @@ func (r *Reassembler) Push(rec auditevent.Record) {
 	r.stats.Records++
 	r.m.record()
 	ms := rec.UnixMilli()
-	prevMax := r.maxRecMs
-	if ms > r.maxRecMs {
-		r.maxRecMs = ms
+	ns := r.node(rec.Node)
+	var prevMax int64
+	if ns != nil {
+		ns.stats.Records++
+		prevMax = ns.maxRecMs
+		if ms > ns.maxRecMs {
+			ns.maxRecMs = ms
+		}
+	} else {
+		r.stats.Untracked++
+		r.m.untracked()
 	}
 	if ms > r.clock && (r.cfg.RecordWindow > 0 || r.clock == 0) {
 		// Replays follow record time; a live stream's clock comes from
@@ -175,17 +286,19 @@ func (r *Reassembler) Push(rec auditevent.Record) {
 		r.clock = ms
 	}
 	t := rec.Type
-	tracked := t < 1200 || t > 1299 // auditd's own DAEMON_* records have their own serials
-	p := r.pending[rec.Serial]
+	// auditd's own DAEMON_* records have their own serials.
+	tracked := ns != nil && (t < 1200 || t > 1299)
+	key := eventKey{node: rec.Node, serial: rec.Serial}
+	p := r.lookup(key)
 	if p == nil {
 		late := false
 		if tracked {
-			st, lost := r.gaps.observe(rec.Serial, r.clock)
+			st, lost := ns.gaps.observe(rec.Serial, r.clock)
 			if st == serialLate && prevMax > 0 && ms-prevMax > resetAfterMs {
 				// A lower serial with a much later time: the kernel
 				// restarted its counter (a reboot inside a replayed log).
-				r.gaps.reset(rec.Serial)
-				r.gaps.mark(rec.Serial, r.clock)
+				ns.gaps.reset(rec.Serial)
+				ns.gaps.mark(rec.Serial, r.clock)
 				st = serialReset
 			}
 			switch st {
@@ -193,10 +306,12 @@ func (r *Reassembler) Push(rec auditevent.Record) {
 				late = true
 			case serialReset:
 				r.stats.Resets++
+				ns.stats.Resets++
 				r.m.reset()
+				ns.m.reset()
 			}
 			if lost > 0 {
-				r.addGaps(lost)
+				r.addGaps(ns, lost)
 			}
 		}
 		if t == auparse.AUDIT_EOE {
@@ -204,21 +319,19 @@ func (r *Reassembler) Push(rec auditevent.Record) {
 			// already (late) or never came (counted as a gap above).
 			r.stats.Ignored++
 			if late {
-				r.stats.Late++
-				r.m.late()
+				r.addLate(ns)
 			}
 			return
 		}
 		if late {
-			r.stats.Late++
-			r.m.late()
+			r.addLate(ns)
 		}
 		if standalone(t) && !late {
 			r.emit([]auditevent.Record{rec}, auditevent.CompleteStandalone)
 			r.housekeep()
 			return
 		}
-		p = r.newPending(rec.Serial, late)
+		p = r.newPending(key, late)
 	}
 	if t == auparse.AUDIT_EOE {
 		r.stats.Ignored++
@@ -228,7 +341,7 @@ func (r *Reassembler) Push(rec auditevent.Record) {
 	}
 	if len(p.recs) >= r.cfg.MaxRecordsPerEvent {
 		r.complete(p, auditevent.CompleteEvicted)
-		p = r.newPending(rec.Serial, true)
+		p = r.newPending(key, true)
 	}
 	if len(p.recs) == cap(p.recs) && cap(p.recs) < maxSlabRecords {
 		p.recs = append(r.carve(2*cap(p.recs)), p.recs...)
@@ -251,12 +364,17 @@ func (r *Reassembler) Flush() {
 		r.recycle(p)
 	}
 	r.ring, r.ringHead = r.ring[:0], 0
-	if lost := r.gaps.flush(); lost > 0 {
-		r.addGaps(lost)
+	if lost := r.local.gaps.flush(); lost > 0 {
+		r.addGaps(&r.local, lost)
+	}
+	for _, n := range r.nodes {
+		if lost := n.gaps.flush(); lost > 0 {
+			r.addGaps(n, lost)
+		}
 	}
 }
 
-func (r *Reassembler) newPending(serial uint32, late bool) *pending {
+func (r *Reassembler) newPending(key eventKey, late bool) *pending {
 	var p *pending
 	if n := len(r.free); n > 0 {
 		p = r.free[n-1]
@@ -265,15 +383,49 @@ func (r *Reassembler) newPending(serial uint32, late bool) *pending {
 	} else {
 		p = &pending{}
 	}
-	p.serial, p.late, p.lastMs, p.lastTick = serial, late, r.clock, r.tick
+	p.key, p.late, p.lastMs, p.lastTick = key, late, r.clock, r.tick
 	// The slice goes to the event, so it cannot be reused.
 	p.recs = r.carve(initialRecords)
-	r.pending[serial] = p
+	r.insert(key, p)
 	r.ring = append(r.ring, p)
-	if len(r.pending) > r.cfg.MaxInFlight {
+	if r.inFlight() > r.cfg.MaxInFlight {
 		r.evictOldest()
 	}
 	return p
+}
+
+func (r *Reassembler) inFlight() int { return len(r.pending) + len(r.nodePending) }
+
+func (r *Reassembler) lookup(k eventKey) *pending {
+	if k.node == "" {
+		return r.pending[k.serial]
+	}
+	return r.nodePending[k]
+}
+
+func (r *Reassembler) insert(k eventKey, p *pending) {
+	if k.node == "" {
+		r.pending[k.serial] = p
+		return
+	}
+	if r.nodePending == nil {
+		r.nodePending = make(map[eventKey]*pending)
+	}
+	r.nodePending[k] = p
+}
+
+// remove takes p out of the in-flight map unless a newer event of its key
+// replaced it there.
+func (r *Reassembler) remove(p *pending) {
+	if p.key.node == "" {
+		if r.pending[p.key.serial] == p {
+			delete(r.pending, p.key.serial)
+		}
+		return
+	}
+	if r.nodePending[p.key] == p {
+		delete(r.nodePending, p.key)
+	}
 }
 
 // carve returns an empty record slice of capacity n (at most
@@ -357,9 +509,7 @@ func (r *Reassembler) expire() {
 
 func (r *Reassembler) complete(p *pending, how auditevent.Completion) {
 	p.done = true
-	if r.pending[p.serial] == p {
-		delete(r.pending, p.serial)
-	}
+	r.remove(p)
 	if p.late {
 		how = auditevent.CompleteLate
 	}
@@ -382,9 +532,18 @@ func (r *Reassembler) emit(recs []auditevent.Record, how auditevent.Completion) 
 	r.deliver(ev)
 }
 
-func (r *Reassembler) addGaps(n uint64) {
+func (r *Reassembler) addGaps(ns *nodeState, n uint64) {
 	r.stats.Gaps += n
+	ns.stats.Gaps += n
 	r.m.gaps(n)
+	ns.m.gaps(n)
+}
+
+func (r *Reassembler) addLate(ns *nodeState) {
+	r.stats.Late++
+	ns.stats.Late++
+	r.m.late()
+	ns.m.late()
 }
 
 // standalone reports record types the kernel or user space sends as a
