@@ -3,6 +3,7 @@ package test
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -57,6 +58,19 @@ func TestModuleOverwrittenInPlace(t *testing.T) {
 			return a.Rule.ID == "kernel-object-file-creation" && a.File.Path == p && a.Event.Action == "modification"
 		})
 	}
+	// Through io_uring (no PATH record at all for an existing file): named
+	// from the process's open files while it holds the module.
+	uringfs := buildURingFS(t, t.TempDir())
+	held := filepath.Join(dir, "uring.ko")
+	if err := os.WriteFile(held, make([]byte, 64), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(uringfs, "trunc-hold", held, "x").CombinedOutput(); err != nil {
+		t.Fatalf("uringfs: %v: %s", err, out)
+	}
+	d.waitAlerts(t, "io_uring in-place write", func(a alert) bool {
+		return a.Rule.ID == "kernel-object-file-creation" && a.File.Path == held && a.Event.Action == "modification"
+	})
 	for _, a := range readAlerts(t, d.alerts) {
 		if a.File.Path == filepath.Join(dir, "read.ko") {
 			t.Errorf("a read alerted: %+v", a)

@@ -63,6 +63,9 @@ func (r *koFileCreation) Evaluate(ev *auditevent.Event, st State) []Alert {
 	if !ev.HasSyscall || ev.Syscall.Success == auditevent.SuccessNo {
 		return nil
 	}
+	if ev.Syscall.IsURing && len(ev.Paths) == 0 {
+		return r.uringUnnamedOpen(ev, st)
+	}
 	var out []Alert
 	inPlace, classified := false, false
 	for i := range ev.Paths {
@@ -127,4 +130,37 @@ func (r *koFileCreation) Evaluate(ev *auditevent.Event, st State) []Alert {
 		out = append(out, a)
 	}
 	return out
+}
+
+// uringUnnamedOpen: an io_uring open of an existing file has no PATH item
+// (see configFileChange.uringUnnamedOpen). Keyed by the module tree's
+// io_uring rule, it alerts when the process's open files show a module
+// file in the tree (the rule falls back to the tree's parent where the
+// tree is missing, so an unnamed open says too little to alert on).
+func (r *koFileCreation) uringUnnamedOpen(ev *auditevent.Event, st State) []Alert {
+	if (ev.Syscall.Name != "openat" && ev.Syscall.Name != "openat2") || ev.Syscall.Success == auditevent.SuccessNo {
+		return nil
+	}
+	keyed := false
+	for _, k := range ev.Syscall.Keys {
+		keyed = keyed || k == "auditlkm-ko"
+	}
+	if !keyed {
+		return nil
+	}
+	where := r.dirs.procFDPath(ev.Syscall.PID, func(p string) bool { return isModuleFile(p) && anyGlob(modulesDirs, p) })
+	if where == "" {
+		return nil
+	}
+	proc, parent := actor(ev, st)
+	a := newAlert(&r.def, ev, proc, parent)
+	a.Category, a.Type, a.Action = []string{"file"}, []string{"change"}, "modification"
+	a.Severity, a.RiskScore = Medium, 47
+	a.File = &File{Path: where}
+	a.Reason = "kernel module file " + where + " in the kernel modules tree opened by " + orUnknown(proc.Exe) + uringNote(ev)
+	s := subjectOf(&proc, parent)
+	s.markURing(ev)
+	s.Path, s.FileName, s.Extension = where, BaseName(where), Extension(BaseName(where))
+	suppress(&a, r.exclusions, &s)
+	return []Alert{a}
 }

@@ -6,6 +6,8 @@
  *   uringfs openat DIR NAME TEXT  the same, relative to a directory fd
  *   uringfs trunc PATH TEXT       IORING_OP_OPENAT (O_WRONLY|O_TRUNC) of an
  *                                 existing file + WRITE + CLOSE
+ *   uringfs trunc-hold PATH TEXT  trunc, holding the file open 1 s before
+ *                                 closing it (a process that keeps it open)
  *   uringfs openat2 PATH TEXT     IORING_OP_OPENAT2 (O_CREAT|O_WRONLY) + WRITE
  *   uringfs rename OLD NEW        IORING_OP_RENAMEAT
  *   uringfs link OLD NEW          IORING_OP_LINKAT
@@ -51,10 +53,14 @@ static int run(struct io_uring_sqe *sqe, const char *what) {
 	return ret;
 }
 
+static int hold;
+
 static void write_close(int fd, const char *text) {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
 	io_uring_prep_write(sqe, fd, text, strlen(text), 0);
 	run(sqe, "write");
+	if (hold)
+		sleep(1);
 	sqe = io_uring_get_sqe(&ring);
 	io_uring_prep_close(sqe, fd);
 	run(sqe, "close");
@@ -80,7 +86,8 @@ int main(int argc, char **argv) {
 	const char *op = argv[1];
 	if (!strcmp(op, "create") && argc == 4) {
 		open_write(AT_FDCWD, argv[2], O_CREAT | O_WRONLY | O_TRUNC, argv[3]);
-	} else if (!strcmp(op, "trunc") && argc == 4) {
+	} else if ((!strcmp(op, "trunc") || !strcmp(op, "trunc-hold")) && argc == 4) {
+		hold = !strcmp(op, "trunc-hold");
 		open_write(AT_FDCWD, argv[2], O_WRONLY | O_TRUNC, argv[3]);
 	} else if (!strcmp(op, "openat") && argc == 5) {
 		int dfd = open(argv[2], O_RDONLY | O_DIRECTORY);
