@@ -82,3 +82,59 @@ func TestURingCreationNamedFromInode(t *testing.T) {
 		t.Fatalf("unwatched directory: %+v", a)
 	}
 }
+
+// TestDirIndexFollowsASwappedDirectory: modules-load.d moved away and
+// re-created; the mkdir event re-reads its identity at once, so a file
+// then created through a directory fd (PARENT named by the cwd) is placed
+// in the new directory, and one in the moved-away directory is not.
+func TestDirIndexFollowsASwappedDirectory(t *testing.T) {
+	root := t.TempDir()
+	mld := filepath.Join(root, "etc/modules-load.d")
+	if err := os.MkdirAll(mld, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	idx, err := newDirIndex(root, indexedDirs(changePaths, modulesDirs), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newConfigFileCreation(nil, idx)
+	var old syscall.Stat_t
+	if err := syscall.Stat(mld, &old); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(mld, mld+".away"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(mld, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(mld, &st); err != nil {
+		t.Fatal(err)
+	}
+	dev := FormatDev(st.Dev)
+	mkdir := []string{
+		`type=SYSCALL msg=audit(1700000000.100:96): arch=c000003e syscall=83 success=yes exit=0 a0=55 a1=1ed a2=0 a3=0 items=2 ppid=1 pid=961 auid=0 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=pts0 ses=1 comm="mkdir" exe="/usr/bin/mkdir" key="auditlkm-config"`,
+		`type=CWD msg=audit(1700000000.100:96): cwd="/"`,
+		`type=PATH msg=audit(1700000000.100:96): item=0 name="/etc/" inode=2 dev=` + dev + ` mode=040755 ouid=0 ogid=0 rdev=00:00 nametype=PARENT`,
+		fmt.Sprintf(`type=PATH msg=audit(1700000000.100:96): item=1 name="/etc/modules-load.d" inode=%d dev=%s mode=040755 ouid=0 ogid=0 rdev=00:00 nametype=CREATE`, st.Ino, dev),
+	}
+	dirfd := func(ino uint64) []string {
+		return []string{
+			`type=SYSCALL msg=audit(1700000000.200:97): arch=c000003e syscall=257 success=yes exit=4 a0=3 a1=55 a2=241 a3=1a4 items=2 ppid=1 pid=962 auid=0 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=pts0 ses=1 comm="evil" exe="/tmp/evil" key="auditlkm-config"`,
+			`type=CWD msg=audit(1700000000.200:97): cwd="/root"`,
+			fmt.Sprintf(`type=PATH msg=audit(1700000000.200:97): item=0 name="/root" inode=%d dev=%s mode=040755 ouid=0 ogid=0 rdev=00:00 nametype=PARENT`, ino, dev),
+			`type=PATH msg=audit(1700000000.200:97): item=1 name="x.conf" inode=77 dev=` + dev + ` mode=0100644 ouid=0 ogid=0 rdev=00:00 nametype=CREATE`,
+		}
+	}
+	if a := r.Evaluate(event(t, dirfd(st.Ino)...), nil); len(a) != 0 {
+		t.Fatalf("placed before the index saw the new directory: %+v", a)
+	}
+	r.Evaluate(event(t, mkdir...), nil)
+	if a := r.Evaluate(event(t, dirfd(st.Ino)...), nil); len(a) != 1 || a[0].File.Path != "/etc/modules-load.d/x.conf" {
+		t.Fatalf("new directory: %+v", a)
+	}
+	if a := r.Evaluate(event(t, dirfd(old.Ino)...), nil); len(a) != 0 {
+		t.Fatalf("the moved-away directory still counts: %+v", a)
+	}
+}
