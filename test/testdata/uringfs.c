@@ -14,6 +14,9 @@
  *   uringfs symlink TARGET LINK   IORING_OP_SYMLINKAT
  *   uringfs mkdir PATH            IORING_OP_MKDIRAT
  *   uringfs unlink PATH           IORING_OP_UNLINKAT
+ *   uringfs bench PATH SECONDS    IORING_OP_OPENAT (O_RDONLY) + CLOSE of PATH
+ *                                 in a loop; prints the opens per second
+ *                                 (test/loadgen/uring-cost.sh)
  *
  * Nothing here makes an open, write, rename, link, symlink, mkdir or
  * unlink system call: only io_uring_setup and io_uring_enter (and opening
@@ -27,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/openat2.h>
 
@@ -121,6 +125,25 @@ int main(int argc, char **argv) {
 		sqe = io_uring_get_sqe(&ring);
 		io_uring_prep_unlinkat(sqe, AT_FDCWD, argv[2], 0);
 		run(sqe, "unlinkat");
+	} else if (!strcmp(op, "bench") && argc == 4) {
+		double secs = atof(argv[3]), el = 0;
+		struct timespec t0, t;
+		long n = 0;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		while (el < secs) {
+			sqe = io_uring_get_sqe(&ring);
+			io_uring_prep_openat(sqe, AT_FDCWD, argv[2], O_RDONLY, 0);
+			int fd = run(sqe, "openat");
+			sqe = io_uring_get_sqe(&ring);
+			io_uring_prep_close(sqe, fd);
+			run(sqe, "close");
+			n++;
+			if ((n & 255) == 0) {
+				clock_gettime(CLOCK_MONOTONIC, &t);
+				el = (t.tv_sec - t0.tv_sec) + (t.tv_nsec - t0.tv_nsec) / 1e9;
+			}
+		}
+		printf("%.0f\n", n / el);
 	} else {
 		fprintf(stderr, "uringfs: bad arguments\n");
 		return 2;
