@@ -235,9 +235,12 @@ func TestURingConfigWritesAlert(t *testing.T) {
 		a := d.waitAlerts(t, "io_uring "+want, func(a alert) bool {
 			return a.Rule.ID == "lkm-config-file-creation" && a.File.Path == want
 		})
-		t.Logf("%s: pid %d executable %q", want, a.Process.PID, a.Process.Executable)
+		t.Logf("%s: pid %d executable %q action %s", want, a.Process.PID, a.Process.Executable, a.Event.Action)
 		if a.Process.PID == 0 {
 			t.Errorf("%s: alert without a process id", want)
+		}
+		if want == renamed && a.Event.Action != "rename" {
+			t.Errorf("%s: action %q, want rename", want, a.Event.Action)
 		}
 	}
 	d.stop(t)

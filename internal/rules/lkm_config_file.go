@@ -96,6 +96,19 @@ func (r *configFileCreation) Evaluate(ev *auditevent.Event, st State) []Alert {
 		a := newAlert(&r.def, ev, proc, parent)
 		a.Category, a.Type, a.Action = []string{"file"}, []string{"creation"}, "creation"
 		a.File = &File{Path: where, OriginalPath: renameSource(ev, p)}
+		if ev.Syscall.IsURing && ev.Syscall.Name == "renameat2" {
+			// No names: the source is the DELETE item, placed like any
+			// io_uring item ("<dir>/(inode N)" once it is renamed away).
+			a.File.OriginalPath = "(unknown)"
+			for j := range ev.Paths {
+				if ev.Paths[j].Nametype == "DELETE" {
+					if src := r.dirs.itemPath(ev, j, nil); src != "" {
+						a.File.OriginalPath = src
+					}
+					break
+				}
+			}
+		}
 		switch {
 		case a.File.OriginalPath != "":
 			a.Type, a.Action = []string{"creation", "change"}, "rename"
