@@ -76,9 +76,10 @@ func newRulesPrintCmd() *cobra.Command {
 func printRules(w io.Writer, rules []auditrules.Rule) error {
 	load, skip := 0, 0
 	file := ""
+	prevLine := 0
 	for _, r := range rules {
 		if r.File != file {
-			file = r.File
+			file, prevLine = r.File, 0
 			fmt.Fprintf(w, "# %s\n", file)
 		}
 		switch {
@@ -88,6 +89,10 @@ func printRules(w io.Writer, rules []auditrules.Rule) error {
 				return fmt.Errorf("render %s: %w", r, err)
 			}
 			load++
+			if r.Kind == auditrules.KindWatch && r.Line == prevLine {
+				fmt.Fprintf(w, "# the same directory by name (path=), kept by the kernel on the name in its parent:\n")
+			}
+			prevLine = r.Line
 			fmt.Fprintf(w, "%s\n", s)
 		case r.Kind == auditrules.KindSkipped:
 			skip++
