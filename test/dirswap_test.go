@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/auditlkm/auditlkm/internal/kerneltest"
 )
@@ -119,6 +120,15 @@ func TestConfigDirectorySwapped(t *testing.T) {
 		}
 		t.Cleanup(func() { os.Remove(ulm) })
 		change("configuration directory symlinked into place", ulm, "symlink-creation")
+		// A file then written through the symlink lands in the staged
+		// directory: the guard, woken by the symlink's creation, has put
+		// the tree watch on the directory the link points to.
+		through := ulm + "/" + u + "-through.conf"
+		time.Sleep(500 * time.Millisecond)
+		if out, err := sh("echo dummy > " + through); err != nil {
+			t.Fatal(out, err)
+		}
+		created("file written through the symlinked directory", through)
 	}
 	d.stop(t)
 }

@@ -657,11 +657,22 @@ func (l *line) buildWatch(opts ParseOptions) (Rule, error) {
 		perms = "rwxa"
 	}
 	build := func(field string) ([]byte, error) {
+		target := path.Clean(p)
+		if field == "dir" && opts.Realpath != nil {
+			// A directory reached through a symlink (a configuration
+			// directory symlinked into place, ln -s /root/staged
+			// /usr/local/lib/modules-load.d): the tree watch goes on the
+			// directory it points to, where files written through the
+			// link land; the name watch stays on the link's name.
+			if real, err := opts.Realpath(target); err == nil && strings.HasPrefix(real, "/") {
+				target = real
+			}
+		}
 		wire, err := auditrule.Build(&auditrule.SyscallRule{
 			List:   "exit",
 			Action: "always",
 			Filters: []auditrule.FilterSpec{
-				{Type: auditrule.ValueFilterType, LHS: field, Comparator: "=", RHS: path.Clean(p)},
+				{Type: auditrule.ValueFilterType, LHS: field, Comparator: "=", RHS: target},
 				{Type: auditrule.ValueFilterType, LHS: "perm", Comparator: "=", RHS: perms},
 			},
 			Syscalls: []string{"all"},
