@@ -141,7 +141,7 @@ them with audit-userspace 3.1 or later.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&root, "root", root, "Root of the tree to install into. Default /.")
+	cmd.Flags().StringVar(&root, "root", root, "Root of the tree to install into.")
 	return cmd
 }
 
