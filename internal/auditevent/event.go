@@ -75,6 +75,12 @@ type Syscall struct {
 	Subj     string
 	// Keys may be shared with other events (see Interner): read only.
 	Keys []string
+	// IsURing is set when the event is an io_uring operation (a URINGOP
+	// record): URingOp is its IORING_OP_* number, Name the system call it
+	// stands for and Number -1; Comm and Exe are empty unless the
+	// operation ran inline in an audited io_uring_enter.
+	IsURing bool
+	URingOp int
 }
 
 // Path is one decoded PATH record.
@@ -191,6 +197,12 @@ func BuildInterned(records []Record, how Completion, in *Interner) *Event {
 			if f, ok := Lookup(r.Body(), "name"); ok {
 				e.Module, e.HasModule = e.untrusted("name", f)
 			}
+		}
+	}
+	for i := range records {
+		if isURingRecord(records[i].Type) {
+			e.uringRecord(records[i].Body())
+			break
 		}
 	}
 	if e.HasExecve {

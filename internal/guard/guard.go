@@ -198,8 +198,12 @@ func triggers(rec *auditevent.Record) bool {
 	case auparse.AUDIT_CONFIG_CHANGE:
 		b := rec.Body()
 		return bytes.Contains(b, []byte("op=remove_rule")) || bytes.Contains(b, []byte("audit_enabled=0"))
-	case auparse.AUDIT_SYSCALL:
-		return bytes.Contains(rec.Body(), []byte(` key="auditlkm-config"`))
+	case auparse.AUDIT_SYSCALL, auparse.AUDIT_URINGOP:
+		// A watched configuration path or the module tree changed (maybe
+		// a watched directory appeared or was swapped): re-check now,
+		// not at the next interval.
+		b := rec.Body()
+		return bytes.Contains(b, []byte(` key="auditlkm-config"`)) || bytes.Contains(b, []byte(` key="auditlkm-ko"`))
 	}
 	return false
 }
