@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"io"
 	"log/slog"
@@ -155,6 +156,54 @@ func newProcessorConfig(b *testing.B, rc reassemble.Config) *pipeline.Processor 
 // same in-memory input. Run it with -cpu=1.
 func BenchmarkReplay(b *testing.B) {
 	data, lines := input(b)
+	benchReplay(b, data, lines)
+}
+
+// BenchmarkReplayHeavy is BenchmarkReplay on the heavy corpus recorded
+// from this project's kernel (testdata/perf-finit-rename-1m.log.gz, 1 M
+// records: finit and init_module attempts, renames, execs; many PATH and
+// EXECVE records per event, tens of thousands of alerts), replayed once
+// as it is. Run it with -cpu=1; test/bench-ratios.sh prints the ratios.
+func BenchmarkReplayHeavy(b *testing.B) {
+	data, lines := heavyInput(b)
+	benchReplay(b, data, lines)
+}
+
+// heavyPath is the heavy corpus, gzipped (see testdata/README.md).
+const heavyPath = "testdata/perf-finit-rename-1m.log.gz"
+
+var (
+	heavyData  []byte
+	heavyLines int
+)
+
+// heavyInput returns the heavy corpus uncompressed, and its line count.
+func heavyInput(b *testing.B) ([]byte, int) {
+	b.Helper()
+	if heavyData != nil {
+		return heavyData, heavyLines
+	}
+	f, err := os.Open(heavyPath)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		b.Fatalf("%s: %v", heavyPath, err)
+	}
+	raw, err := io.ReadAll(zr)
+	if err != nil {
+		b.Fatalf("%s: %v", heavyPath, err)
+	}
+	heavyData, heavyLines = raw, bytes.Count(raw, []byte("\n"))
+	return heavyData, heavyLines
+}
+
+// benchReplay runs auditlkm's replay path, auditlkm's parse+reassemble and
+// go-libaudit's parse+reassemble (+coalesce) on data (lines lines), one
+// after the other, so that -count interleaves them.
+func benchReplay(b *testing.B, data []byte, lines int) {
 	ctx := context.Background()
 
 	// auditlkm: logfile.Reader -> ParseLine -> reassemble (ReplayConfig)
