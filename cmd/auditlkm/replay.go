@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"text/tabwriter"
@@ -83,6 +84,9 @@ func (o *replayOptions) run(cmd *cobra.Command, args []string) error {
 		return err
 	}
 	defer src.Close()
+	if os.Getenv("GOGC") == "" {
+		defer debug.SetGCPercent(debug.SetGCPercent(pipeline.ReplayGCPercent))
+	}
 	tty := isTerminal(cmd.ErrOrStderr())
 	stopProgress := func() {}
 	if tty {

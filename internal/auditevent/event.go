@@ -442,12 +442,10 @@ func numericField(key []byte) int {
 
 func (e *Event) decodePath(body []byte) Path {
 	p := Path{Item: -1, OUID: Unset}
-	for n := 0; n < MaxFields; n++ {
-		f, rest, ok := NextField(body)
-		if !ok {
-			break
-		}
-		body = rest
+	var sc Scanner
+	sc.Reset(body)
+	for n := 0; n < MaxFields && sc.Next(); n++ {
+		f := sc.Field
 		switch string(f.Key) {
 		case "item":
 			p.Item = atoiDefault(f.Value, -1)
