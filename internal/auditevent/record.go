@@ -73,17 +73,27 @@ func TypeName(t auparse.AuditMessageType) string {
 
 // Line renders the record the way auditd writes it to audit.log (raw format).
 func (r *Record) Line() string {
-	var b bytes.Buffer
-	if r.Node != "" {
-		b.WriteString("node=")
-		b.WriteString(r.Node)
-		b.WriteByte(' ')
+	return string(r.AppendLine(nil))
+}
+
+// AppendLine appends Line's text to dst without building a string: the
+// raw record log (--output.records) writes every record received this way.
+func (r *Record) AppendLine(dst []byte) []byte {
+	typ := TypeName(r.Type)
+	// Grown at most once, to twice what is needed: a batch appended record
+	// by record reallocates a logarithmic number of times.
+	if n := len(dst) + len("node= type= msg=") + len(r.Node) + len(typ) + len(r.Text); cap(dst) < n {
+		dst = append(make([]byte, 0, n+len(dst)), dst...)
 	}
-	b.WriteString("type=")
-	b.WriteString(TypeName(r.Type))
-	b.WriteString(" msg=")
-	b.Write(r.Text)
-	return b.String()
+	if r.Node != "" {
+		dst = append(dst, "node="...)
+		dst = append(dst, r.Node...)
+		dst = append(dst, ' ')
+	}
+	dst = append(dst, "type="...)
+	dst = append(dst, typ...)
+	dst = append(dst, " msg="...)
+	return append(dst, r.Text...)
 }
 
 // ParseNetlink builds a Record from one netlink audit message: typ is the

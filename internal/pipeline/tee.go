@@ -28,7 +28,7 @@ func (t *Tee) Next(ctx context.Context) (auditevent.Record, error) {
 	if err != nil {
 		return rec, err
 	}
-	t.buf = append(append(t.buf[:0], rec.Line()...), '\n')
+	t.buf = append(rec.AppendLine(t.buf[:0]), '\n')
 	if _, err := t.W.Write(t.buf); err != nil {
 		return rec, fmt.Errorf("write raw record: %w", err)
 	}
@@ -46,7 +46,7 @@ func (t *Tee) TryNext() (auditevent.Record, bool) {
 	if !ok {
 		return rec, false
 	}
-	t.buf = append(append(t.buf[:0], rec.Line()...), '\n')
+	t.buf = append(rec.AppendLine(t.buf[:0]), '\n')
 	if _, err := t.W.Write(t.buf); err != nil {
 		t.pending = fmt.Errorf("write raw record: %w", err)
 		return auditevent.Record{}, false
@@ -74,7 +74,7 @@ func (t *Tee) NextBatch(ctx context.Context) ([]auditevent.Record, error) {
 	}
 	t.buf = t.buf[:0]
 	for i := range b {
-		t.buf = append(append(t.buf, b[i].Line()...), '\n')
+		t.buf = append(b[i].AppendLine(t.buf), '\n')
 	}
 	if _, err := t.W.Write(t.buf); err != nil {
 		return nil, fmt.Errorf("write raw records: %w", err)
