@@ -181,7 +181,9 @@ func (g *Guard) Observe(rec *auditevent.Record) {
 		if len(b) > selfPIDWithin {
 			b = b[:selfPIDWithin]
 		}
-		if bytes.Contains(b, g.selfPID) {
+		// 'i' (of " pid=") is rare before the pid: hex arguments never
+		// have it.
+		if containsAnchored(b, g.selfPID, 2) {
 			g.selfSends.Add(1)
 		}
 	}
@@ -199,7 +201,9 @@ func triggers(rec *auditevent.Record) bool {
 		b := rec.Body()
 		return bytes.Contains(b, []byte("op=remove_rule")) || bytes.Contains(b, []byte("audit_enabled=0"))
 	case auparse.AUDIT_SYSCALL:
-		return bytes.Contains(rec.Body(), []byte(` key="auditlkm-config"`))
+		// Anchored on the quote: a SYSCALL record has a few quotes and
+		// hundreds of spaces.
+		return containsAnchored(rec.Body(), []byte(` key="auditlkm-config"`), 5)
 	}
 	return false
 }
