@@ -445,16 +445,16 @@ func (e *Event) decodePath(body []byte) Path {
 	var sc Scanner
 	sc.Reset(body)
 	for n := 0; n < MaxFields && sc.Next(); n++ {
-		f := sc.Field
+		f := &sc.Field
 		switch string(f.Key) {
 		case "item":
 			p.Item = atoiDefault(f.Value, -1)
 		case "name":
-			p.Name, _ = e.untrusted("name", f)
+			p.Name, _ = e.untrusted("name", *f)
 		case "inode":
 			p.Inode, _ = strconv.ParseUint(string(f.Value), 10, 64)
 		case "dev":
-			p.Dev = string(f.Value)
+			p.Dev = e.in.Bytes(f.Value) // a few devices: interned
 		case "mode":
 			if x, err := strconv.ParseUint(string(f.Value), 8, 32); err == nil {
 				p.Mode = uint32(x)
