@@ -6,10 +6,10 @@
 #
 #   test/bench-ratios.sh [COUNT]
 #
-# 1. go test BenchmarkReplayHeavy -cpu 1 -benchtime 1x -count COUNT
-#    (default 3): the sub-benchmarks run one after the other in each round,
-#    so every round compares them on the same bytes at nearly the same
-#    time, by CPU time (user+sys of the process, GC included: waiting for a
+# 1. BenchmarkReplayHeavy -cpu 1 -benchtime 2x (a first pass warms the heap,
+#    the figures are of the next two), COUNT rounds (default 3):
+#    the sub-benchmarks run one after the other in each round, so every
+#    round compares them on the same bytes at nearly the same time, by CPU time (user+sys of the process, GC included: waiting for a
 #    core on a shared machine does not count) and by elapsed time. Per
 #    round it prints auditlkm's whole replay path (parse, reassemble, correlate,
 #    detections, ECS alerts with records) and auditlkm's parse+reassemble
@@ -25,9 +25,18 @@ count=${1:-3}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-go test -run '^$' -bench 'ReplayHeavy/^(auditlkm|go-libaudit)$/^(replay|parse\+reassemble(\+fields)?)$' \
-	-benchtime 1x -count "$count" -cpu 1 ./internal/bench/ | tee "$tmp/bench.txt" |
-	awk '
+# go test -count runs each sub-benchmark COUNT times in a row: to
+# interleave them, the test binary runs once per round.
+go test -c -o "$tmp/bench.test" ./internal/bench/
+for round in $(seq 1 "$count"); do
+	(cd internal/bench && "$tmp/bench.test" -test.run '^$' -test.benchtime 2x -test.cpu 1 \
+		-test.bench 'ReplayHeavy/^(auditlkm|go-libaudit)$/^(replay|parse\+reassemble(\+fields)?)$') |
+		tee -a "$tmp/bench.txt" | grep '^BenchmarkReplayHeavy/' | awk -v round="$round" '{
+			printf "  %s", $1
+			for (i = 2; i < NF; i++) if ($(i+1) ~ /^(records\/s|cpu-ns\/record|alerts\/op|events\/op)$/) printf " %s %s", $i, $(i+1)
+			printf "\n" }'
+	grep '^BenchmarkReplayHeavy/' "$tmp/bench.txt" | tail -n 4 |
+	awk -v round="$round" '
 	# rate: records per CPU second (cpu-ns/record), records per second.
 	/^BenchmarkReplayHeavy\// {
 		name = $1; sub(/^BenchmarkReplayHeavy\//, "", name)
@@ -36,7 +45,6 @@ go test -run '^$' -bench 'ReplayHeavy/^(auditlkm|go-libaudit)$/^(replay|parse\+r
 			if ($(i+1) == "records/s") wall[name] = $i
 		}
 		if (name == "go-libaudit/parse+reassemble+fields") {
-			round++
 			r = "auditlkm/replay"; p = "auditlkm/parse+reassemble"; l = "go-libaudit/parse+reassemble"
 			printf "round %d: records per CPU second: auditlkm replay %.2f M, auditlkm parse+reassemble %.2f M, go-libaudit parse+reassemble %.2f M, +fields %.3f M\n",
 				round, cpu[r] / 1e6, cpu[p] / 1e6, cpu[l] / 1e6, cpu[name] / 1e6
@@ -46,6 +54,7 @@ go test -run '^$' -bench 'ReplayHeavy/^(auditlkm|go-libaudit)$/^(replay|parse\+r
 				round, wall[r] / 1e6, wall[r] / wall[l], wall[p] / wall[l]
 		}
 	}'
+done
 
 go build -o "$tmp/auditlkm" ./cmd/auditlkm
 go build -o "$tmp/auparse" github.com/elastic/go-libaudit/v2/cmd/auparse
