@@ -12,8 +12,10 @@
 # and/or with --output.records. For each daemon, load and rate it prints
 # sent, received, the kernel's lost increase and the daemon's CPU per 10,000
 # events (utime+stime from /proc/PID/stat); per load, the highest rate each
-# held with nothing lost and, at the highest rate all held, auditlkm's CPU
-# per event over auditd's and the share of auditlkm's CPU the raw log costs.
+# held with nothing lost and, per rate, auditlkm's CPU per event over
+# auditd's and the share of auditlkm's CPU the raw log costs. A daemon's
+# sweep stops at the first rate it does not hold, unless COMPARE_ALL_RATES
+# is set.
 # auditd runs without forking (-n) with a temporary configuration (log to a
 # temporary file, no dispatcher plugins); the kernel gets backlog 8192 and
 # no backlog wait for both, as auditlkm sets by default. The script holds
@@ -73,9 +75,9 @@ wait_drained() {
 	done
 }
 
-# per10k[NAME/MODE/RATE] is the CPU seconds per 10,000 events of a run that
-# held its rate.
-declare -A per10k_of
+# per10k_of[NAME/MODE/RATE] is the CPU seconds per 10,000 events received
+# of a run, held_of whether it held its rate with nothing lost.
+declare -A per10k_of held_of
 # run_rates NAME MODE COUNT_CMD: COUNT_CMD prints the events received for
 # $lgpid (sent by the generator whose pid it is).
 best=""
@@ -97,11 +99,11 @@ run_rates() {
 		held=no
 		if [ "$recv" -ge "$sent" ] && [ "$lost" = 0 ] && awk -v a="$achieved" -v r="$rate" 'BEGIN{exit !(a >= 0.95*r)}'; then
 			held=yes top=$rate
-			per10k_of[$name/$mode/$rate]=$per10k
 		fi
+		per10k_of[$name/$mode/$rate]=$per10k held_of[$name/$mode/$rate]=$held
 		printf '%-16s %-6s rate %6s achieved %8.0f sent %8s received %8s kernel_lost %8s cpu %7ss per10k %ss held %s\n' \
 			"$name" "$mode" "$rate" "$achieved" "$sent" "$recv" "$lost" "$cpu_s" "$per10k" "$held"
-		[ "$held" = yes ] || break
+		[ "$held" = yes ] || [ -n "${COMPARE_ALL_RATES:-}" ] || break
 	done
 	best="$best $name/$mode=$top"
 }
@@ -204,15 +206,18 @@ print(n)" "$tmp/alerts.json" "$lgpid"'
 	done
 done
 echo "highest zero-loss rate:$best"
-# Ratios at each rate every daemon held.
+# Ratios at each rate, per event received; "(lost)" marks a run that did
+# not hold its rate.
 for mode in "${modes[@]}"; do
 	for rate in "${rates[@]}"; do
 		a=${per10k_of[auditd/$mode/$rate]:-} off=${per10k_of[auditlkm/$mode/$rate]:-} on=${per10k_of[auditlkm+records/$mode/$rate]:-}
-		[ -n "$a" ] || continue
-		line="ratio $mode rate $rate: auditd per10k ${a}s"
-		[ -n "$off" ] && line="$line; auditlkm/auditd $(awk -v x="$off" -v y="$a" 'BEGIN{printf "%.2f", x/y}')"
-		[ -n "$on" ] && line="$line; auditlkm+records/auditd $(awk -v x="$on" -v y="$a" 'BEGIN{printf "%.2f", x/y}')"
-		[ -n "$on" ] && [ -n "$off" ] && line="$line; raw log share of auditlkm CPU $(awk -v x="$on" -v y="$off" 'BEGIN{printf "%.0f%%", (x-y)/x*100}')"
+		[ -n "$a" ] && [ "$a" != - ] || continue
+		mark() { [ "${held_of[$1/$mode/$rate]}" = yes ] || printf ' (lost)'; }
+		line="ratio $mode rate $rate: auditd per10k ${a}s$(mark auditd)"
+		[ -n "$off" ] && [ "$off" != - ] && line="$line; auditlkm/auditd $(awk -v x="$off" -v y="$a" 'BEGIN{printf "%.2f", x/y}')$(mark auditlkm)"
+		[ -n "$on" ] && [ "$on" != - ] && line="$line; auditlkm+records/auditd $(awk -v x="$on" -v y="$a" 'BEGIN{printf "%.2f", x/y}')$(mark auditlkm+records)"
+		[ -n "$on" ] && [ -n "$off" ] && [ "$on" != - ] && [ "$off" != - ] &&
+			line="$line; raw log share of auditlkm CPU $(awk -v x="$on" -v y="$off" 'BEGIN{printf "%.0f%%", (x-y)/x*100}')"
 		echo "$line"
 	done
 done
