@@ -9,8 +9,9 @@
 # 1. BenchmarkReplayHeavy -cpu 1 -benchtime 2x (a first pass warms the heap,
 #    the figures are of the next two), COUNT rounds (default 3):
 #    the sub-benchmarks run one after the other in each round, so every
-#    round compares them on the same bytes at nearly the same time, by CPU time (user+sys of the process, GC included: waiting for a
-#    core on a shared machine does not count) and by elapsed time. Per
+#    round compares them on the same bytes at nearly the same time, by
+#    CPU time (user+sys of the process, GC included: waiting for a core on
+#    a shared machine does not count) and by elapsed time. Per
 #    round it prints auditlkm's whole replay path (parse, reassemble, correlate,
 #    detections, ECS alerts with records) and auditlkm's parse+reassemble
 #    over go-libaudit's parse+reassemble (auparse.ParseLogLine, which

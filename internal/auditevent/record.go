@@ -64,6 +64,25 @@ func (r *Record) UnixMilli() int64 { return r.Sec*1000 + int64(r.Milli) }
 
 // TypeName returns the record type's name, or UNKNOWN[N].
 func TypeName(t auparse.AuditMessageType) string {
+	if t >= typeNamesFrom && t < typeNamesFrom+auparse.AuditMessageType(len(namesOfTypes)) {
+		return namesOfTypes[t-typeNamesFrom]
+	}
+	return typeName(t)
+}
+
+// namesOfTypes holds TypeName of the types the kernel sends (1000-2999), so
+// that naming a record (every alert's records, every raw log line) is an
+// index instead of a map lookup and, for unknown types, an allocation.
+var namesOfTypes = func() (names [2000]string) {
+	for i := range names {
+		names[i] = typeName(typeNamesFrom + auparse.AuditMessageType(i))
+	}
+	return names
+}()
+
+const typeNamesFrom auparse.AuditMessageType = 1000
+
+func typeName(t auparse.AuditMessageType) string {
 	s := t.String()
 	if len(s) > 0 && s[0] >= '0' && s[0] <= '9' || s == "" {
 		return "UNKNOWN[" + strconv.Itoa(int(t)) + "]"

@@ -436,3 +436,19 @@ func TestAppendLine(t *testing.T) {
 		})
 	}
 }
+
+// TestTypeNameTable checks the table against the names it caches, at its
+// edges and outside it.
+func TestTypeNameTable(t *testing.T) {
+	for _, typ := range []auparse.AuditMessageType{0, 999, 1000, 1300, 1302, 1320, 1327, 1999, 2999, 3000, 65535} {
+		if got, want := TypeName(typ), typeName(typ); got != want {
+			t.Errorf("TypeName(%d) = %q, want %q", typ, got, want)
+		}
+	}
+	if got := TypeName(auparse.AUDIT_SYSCALL); got != "SYSCALL" {
+		t.Errorf("TypeName(SYSCALL) = %q", got)
+	}
+	if got := TypeName(1999); got != "UNKNOWN[1999]" {
+		t.Errorf("TypeName(1999) = %q", got)
+	}
+}
