@@ -20,7 +20,7 @@ lint:
 
 # A short run of every fuzz target.
 fuzz:
-	for pkg in ./internal/auditevent ./internal/reassemble ./internal/logfile ./internal/auditrules ./internal/ecs ./internal/correlate; do \
+	for pkg in ./internal/auditevent ./internal/reassemble ./internal/logfile ./internal/auditrules ./internal/ecs ./internal/correlate ./internal/toolargs ./internal/provenance; do \
 		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep ^Fuzz); do \
 			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 30s $$pkg || exit 1; \
 		done; \

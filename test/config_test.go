@@ -49,8 +49,12 @@ func TestConfigCommands(t *testing.T) {
 			want: "bad.yml:3:10: audit.modee: unknown key: no flag --audit.modee"},
 		{name: "a value the flag refuses fails with its line", file: "bad2.yml", text: "audit:\n  load_rules: maybe\n",
 			want: `bad2.yml:2:15: audit.load_rules: bad value: invalid value "maybe" for --audit.load-rules (bool): invalid syntax`},
-		{name: "a value the daemon refuses fails", file: "bad3.yml", text: "audit:\n  mode: sideways\n",
-			want: `bad3.yml: netlink mode "sideways"`},
+		{name: "a value the daemon refuses fails with its line and key", file: "bad3.yml", text: "audit:\n  mode: sideways\n",
+			want: `bad3.yml:2:9: audit.mode: netlink mode "sideways"`},
+		{name: "a value out of range fails with its line and key", file: "bad4.yml", text: "audit:\n  mode: auto\nprocess:\n  priority_boost: 99\n",
+			want: `bad4.yml:4:19: process.priority_boost: process priority boost 99`},
+		{name: "a log level every command refuses fails", file: "bad5.yml", text: "log:\n  level: verbose\n",
+			want: `bad5.yml:2:10: log.level: --log.level "verbose"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sort"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
@@ -13,8 +15,10 @@ import (
 	"github.com/auditlkm/auditlkm/internal/config"
 	"github.com/auditlkm/auditlkm/internal/correlate"
 	"github.com/auditlkm/auditlkm/internal/ecs"
+	"github.com/auditlkm/auditlkm/internal/interrupt"
 	"github.com/auditlkm/auditlkm/internal/output"
 	"github.com/auditlkm/auditlkm/internal/pipeline"
+	"github.com/auditlkm/auditlkm/internal/provenance"
 	"github.com/auditlkm/auditlkm/internal/reassemble"
 	"github.com/auditlkm/auditlkm/internal/rules"
 )
@@ -25,6 +29,8 @@ type outputOptions struct {
 	events         string // like alerts; "" (the default) writes no events
 	includeRecords bool
 	syslog         output.SyslogConfig
+	// stateDir keeps agent.id ("" derives it from the machine-id).
+	stateDir string
 	// unknownSource: events without a node name may come from any
 	// machine (replay): host.* only from node names, this machine as
 	// observer.* (see ecs.Config.UnknownSource). Not a flag.
@@ -34,7 +40,7 @@ type outputOptions struct {
 func (o *outputOptions) bind(fs *pflag.FlagSet) {
 	o.syslog = output.DefaultSyslogConfig()
 	fs.StringVar(&o.alerts, "output.alerts", "-", "Where to write alerts as ECS JSON lines: - for stdout, a file path (appended, created 0640, reopened on SIGUSR1), or empty for none. Default -.")
-	fs.StringVar(&o.events, "output.events", "", "Also write the relevant events as ECS documents (event.kind event): every event a detection matched, alerted, aggregated or excluded alike, so Elastic's hunts over raw events run on them: - for stdout, a file path, or empty for none. Not aggregated: under a module-load storm this is one document per attempt. Default none.")
+	fs.StringVar(&o.events, "output.events", "", "Also write the relevant events as ECS documents (event.kind event): every event a detection matched, alerted, aggregated or excluded alike, and every kmod tool exec as an exec process event, so Elastic's hunts over raw events (H1, H2) run on them: - for stdout, a file path, or empty for none. Not aggregated: under a module-load storm this is one document per attempt. Default none.")
 	fs.BoolVar(&o.includeRecords, "output.include-records", true, "Include the event's raw audit records under auditd.records in each alert. Default true.")
 	fs.StringVar(&o.syslog.Address, "output.syslog.address", "", "Also send alerts to syslog (RFC 5424): tcp://HOST:PORT (octet counting), unixgram:///dev/log, unix:///PATH, or a bare socket path. Default none.")
 	fs.StringVar(&o.syslog.Facility, "output.syslog.facility", o.syslog.Facility, "Syslog facility of the alerts. Default local0.")
@@ -54,6 +60,37 @@ func (s *sinks) Reopen() error {
 		err = errors.Join(err, s.events.Reopen())
 	}
 	return err
+}
+
+// Lost returns the lines each output lost (events under "events").
+func (s *sinks) Lost() map[string]uint64 {
+	lost := s.Fanout.Lost()
+	if s.events != nil {
+		for k, v := range s.events.Lost() {
+			lost[k] += v
+		}
+	}
+	return lost
+}
+
+// lostError closes s (flushing and draining every output) and returns an
+// error naming what each output lost, nil when nothing was lost.
+func (s *sinks) lostError() error {
+	cerr := s.Close()
+	lost := s.Lost()
+	if len(lost) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(lost))
+	for k := range lost {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, k := range names {
+		parts[i] = fmt.Sprintf("%s %d", k, lost[k])
+	}
+	return errors.Join(fmt.Errorf("lines lost by outputs: %s", strings.Join(parts, ", ")), cerr)
 }
 
 // Close closes both.
@@ -86,7 +123,7 @@ func (o *outputOptions) build(stdout io.Writer, reg prometheus.Registerer, log *
 	ecfg := ecs.DefaultConfig()
 	ecfg.IncludeRecords = o.includeRecords
 	ecfg.UnknownSource = o.unknownSource
-	enc, err := ecs.NewEncoder(io.Discard, hostInfo(), ecfg)
+	enc, err := ecs.NewEncoder(io.Discard, hostInfo(o.stateDir, log), ecfg)
 	if err != nil {
 		return nil, err
 	}
@@ -104,6 +141,9 @@ func (o *outputOptions) build(stdout io.Writer, reg prometheus.Registerer, log *
 		}
 		if err == nil {
 			s.events, err = output.NewFanout(enc, []output.Output{{Name: "events", W: w}}, m)
+		}
+		if err == nil {
+			s.events.SetLog(log)
 		}
 		if err != nil {
 			_ = fan.Close()
@@ -137,6 +177,9 @@ func (o *outputOptions) alertFanout(stdout io.Writer, enc *ecs.Encoder, m *outpu
 		if err != nil {
 			return nil, err
 		}
+		if f.RepairedTail() {
+			log.Warn("alert file ended mid-line (a crash or a full disk cut its last line): a newline was added before the next alert", "path", o.alerts)
+		}
 		outs = append(outs, output.Output{Name: "file", W: f})
 	}
 	if o.syslog.Address != "" {
@@ -155,6 +198,7 @@ func (o *outputOptions) alertFanout(stdout io.Writer, enc *ecs.Encoder, m *outpu
 		closeAll()
 		return nil, err
 	}
+	fan.SetLog(log)
 	return fan, nil
 }
 
@@ -184,7 +228,7 @@ func loadConfigFile(cmd *cobra.Command, lo *logOptions) (*config.File, error) {
 	if lo.configFile == "" {
 		return nil, nil
 	}
-	f, err := config.Load(lo.configFile)
+	f, err := interrupt.Do(cmd.Context(), func() (*config.File, error) { return config.Load(lo.configFile) })
 	if err != nil {
 		return nil, err
 	}
@@ -203,9 +247,12 @@ func loadConfigFile(cmd *cobra.Command, lo *logOptions) (*config.File, error) {
 }
 
 // rulesConfig is the detection configuration: the defaults plus the
-// file's exclusions and disabled detections.
-func rulesConfig(f *config.File) rules.Config {
+// file's exclusions and disabled detections, verifying the programs
+// exclusions name with prov (nil: exclusions that need provenance never
+// apply).
+func rulesConfig(f *config.File, prov rules.Provenance) rules.Config {
 	rc := rules.DefaultConfig()
+	rc.Provenance = prov
 	if f != nil {
 		f.Detections.ApplyTo(&rc)
 	}
@@ -221,6 +268,19 @@ func (o *outputOptions) validate() error {
 		return o.syslog.Validate()
 	}
 	return nil
+}
+
+// hostProvenance verifies programs against this host's package database.
+// It reads the database once now, so that the first exclusion is not
+// the one to pay for it, and says which database it found.
+func hostProvenance(log *slog.Logger) rules.Provenance {
+	v := provenance.New("/", log.With("component", "provenance"))
+	if kind := v.Kind(); kind == "dpkg" {
+		log.Info("exclusions verify programs against the package database", "database", kind)
+	} else {
+		log.Warn("no package database this build can read: exclusions that need a package-owned program do not apply (fail closed)", "reason", kind)
+	}
+	return v
 }
 
 // memoryStore is the correlation state without persistence, for replay

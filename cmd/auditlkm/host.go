@@ -1,15 +1,19 @@
 package main
 
 import (
+	"log/slog"
 	"os"
 	"runtime"
 	"strings"
 
 	"github.com/auditlkm/auditlkm/internal/ecs"
+	"github.com/auditlkm/auditlkm/internal/identity"
 )
 
-// hostInfo describes this machine for host.* fields.
-func hostInfo() ecs.Host {
+// hostInfo describes this machine for host.* fields and this agent for
+// agent.*: agent.id is kept in stateDir (derived from the machine-id
+// without one).
+func hostInfo(stateDir string, log *slog.Logger) ecs.Host {
 	h := ecs.Host{OSType: "linux", Arch: runtime.GOARCH}
 	if runtime.GOARCH == "amd64" {
 		h.Arch = "x86_64"
@@ -32,5 +36,10 @@ func hostInfo() ecs.Host {
 			}
 		}
 	}
+	id, err := identity.AgentID(stateDir, h.ID)
+	if err != nil {
+		log.Warn("agent id not kept in the state directory: derived from the machine-id", "err", err)
+	}
+	h.Agent = ecs.Agent{ID: id, Name: h.Hostname, Type: "auditlkm", Version: version}
 	return h
 }

@@ -74,7 +74,7 @@ func (o *pluginOptions) run(cmd *cobra.Command) error {
 	if err := store.Local().Seed(cmd.Context()); err != nil {
 		log.Warn("seed process table", "err", err)
 	}
-	p, err := buildProcessor(sink, rulesConfig(o.file), reassemble.ReplayConfig(), store, reg, log)
+	p, err := buildProcessor(sink, rulesConfig(o.file, hostProvenance(log)), reassemble.ReplayConfig(), store, reg, log)
 	if err != nil {
 		return err
 	}
@@ -86,8 +86,12 @@ func (o *pluginOptions) run(cmd *cobra.Command) error {
 		return err
 	}
 	defer src.Close()
+	// On SIGINT/SIGTERM stdin is given up even while a read waits on it:
+	// the records read whole are handled, then the events in flight.
+	lo := pipeline.LiveOptions{Stop: src.Stop}
 	if o.web.ListenAddress == "" {
-		return pipeline.Live(cmd.Context(), src, p, pipeline.LiveOptions{})
+		err = pipeline.Live(cmd.Context(), src, p, lo)
+		return errors.Join(err, sink.lostError())
 	}
 	l, err := web.Listen(o.web)
 	if err != nil {
@@ -97,16 +101,16 @@ func (o *pluginOptions) run(cmd *cobra.Command) error {
 	g, gctx := errgroup.WithContext(cmd.Context())
 	g.Go(func() error { return web.Serve(gctx, l, o.web, reg, log.With("component", "web")) })
 	g.Go(func() error {
-		err := pipeline.Live(gctx, src, p, pipeline.LiveOptions{})
+		err := pipeline.Live(gctx, src, p, lo)
 		if err == nil {
 			err = errPluginInputEnded // stops the web server
 		}
 		return err
 	})
 	if err := g.Wait(); err != nil && !errors.Is(err, errPluginInputEnded) {
-		return err
+		return errors.Join(err, sink.lostError())
 	}
-	return nil
+	return sink.lostError()
 }
 
 // errPluginInputEnded ends the metrics server when stdin ends.

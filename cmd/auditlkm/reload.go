@@ -121,7 +121,7 @@ func (o *runOptions) reload(cmd *cobra.Command, want *wantedRules, gd *guard.Gua
 		fail(setErr)
 		return
 	}
-	rc := rulesConfig(f)
+	rc := rulesConfig(f, o.prov)
 	catalog, err := rules.Catalog(rc)
 	if err != nil {
 		fail(err)

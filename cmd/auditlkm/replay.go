@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"github.com/auditlkm/auditlkm/internal/logfile"
 	"github.com/auditlkm/auditlkm/internal/pipeline"
 	"github.com/auditlkm/auditlkm/internal/reassemble"
+	"github.com/auditlkm/auditlkm/internal/rules"
 )
 
 type replayOptions struct {
@@ -23,6 +25,9 @@ type replayOptions struct {
 	out     outputOptions
 	summary bool
 	file    *config.File
+	// localProvenance verifies excluded programs against this host's
+	// package database (for logs recorded here).
+	localProvenance bool
 }
 
 func newReplayCmd(lo *logOptions) *cobra.Command {
@@ -34,7 +39,11 @@ func newReplayCmd(lo *logOptions) *cobra.Command {
 gzip-compressed (detected by content) or a rotated set (audit.log, audit.log.1,
 audit.log.2.gz ... are read oldest first when the path is audit.log or its
 directory). "-" reads stdin. Alerts go to stdout unless --output.alerts says
-otherwise. Lines that are not audit records are counted and reported on stderr.`,
+otherwise. Lines that are not audit records are counted and reported on stderr.
+A file that cannot be read to the end (a truncated .gz) is reported and skipped, the
+next ones are read. The exit status is non-zero when an output lost alerts, an input
+file was damaged, or a signal (SIGINT, SIGTERM) interrupted the replay: then the
+alerts of the records read so far are written first.`,
 		Args: cobra.MinimumNArgs(1),
 		PreRunE: func(cmd *cobra.Command, _ []string) (err error) {
 			o.file, err = loadConfigFile(cmd, o.log)
@@ -43,6 +52,7 @@ otherwise. Lines that are not audit records are counted and reported on stderr.`
 		RunE: func(cmd *cobra.Command, args []string) error { return o.run(cmd, args) },
 	}
 	o.out.bind(cmd.Flags())
+	cmd.Flags().BoolVar(&o.localProvenance, "provenance.local", false, "Verify the programs exclusions name (package-owned and unchanged) against this host's package database and files: right for logs recorded on this host. Default false: a log from elsewhere cannot be verified here, so exclusions that need provenance do not apply (fail closed) and the alerts say which exclusion was refused.")
 	cmd.Flags().BoolVar(&o.summary, "summary", false, "Print a summary table (records, events, alerts, losses) on stderr at the end even when stderr is not a terminal. Default false (on a terminal: progress and summary are shown).")
 	return cmd
 }
@@ -66,7 +76,11 @@ func (o *replayOptions) run(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	p, err := buildProcessor(sink, rulesConfig(o.file), reassemble.ReplayConfig(), store, nil, log)
+	var prov rules.Provenance
+	if o.localProvenance {
+		prov = hostProvenance(log)
+	}
+	p, err := buildProcessor(sink, rulesConfig(o.file, prov), reassemble.ReplayConfig(), store, nil, log)
 	if err != nil {
 		return err
 	}
@@ -78,6 +92,9 @@ func (o *replayOptions) run(cmd *cobra.Command, args []string) error {
 		if skipped <= maxSkipReports {
 			log.Warn("skipped line", "file", path, "line", line, "err", err)
 		}
+	}
+	lcfg.OnDamaged = func(path string, err error) {
+		log.Error("input damaged: the rest of it is skipped, the next input is read", "file", path, "err", err)
 	}
 	src, err := logfile.Open(lcfg, args, cmd.InOrStdin(), nil)
 	if err != nil {
@@ -94,16 +111,23 @@ func (o *replayOptions) run(cmd *cobra.Command, args []string) error {
 	}
 	err = pipeline.Replay(cmd.Context(), src, p)
 	stopProgress()
+	// Close flushes and drains every output: only then is the loss known.
+	lostErr := sink.lostError()
+	if d := src.Damaged(); len(d) > 0 {
+		lostErr = errors.Join(lostErr, fmt.Errorf("%d input file(s) damaged and partly skipped (logged above)", len(d)))
+	}
 	if err != nil {
-		return err
+		return errors.Join(err, lostErr)
 	}
 	if skipped > maxSkipReports {
 		log.Warn("more lines skipped than reported", "skipped", skipped, "reported", maxSkipReports)
 	}
 	if o.summary || tty {
-		return printSummary(cmd, p.Stats(), src.Progress(), skipped)
+		if err := printSummary(cmd, p.Stats(), src.Progress(), skipped, sink.Lost()); err != nil {
+			return errors.Join(err, lostErr)
+		}
 	}
-	return nil
+	return lostErr
 }
 
 // isTerminal reports whether w is a character device (a terminal).
@@ -167,7 +191,7 @@ func humanBytes(n int64) string {
 // maxSkipReports bounds the per-line warnings of one replay.
 const maxSkipReports = 20
 
-func printSummary(cmd *cobra.Command, st pipeline.Stats, pr logfile.Progress, skipped int) error {
+func printSummary(cmd *cobra.Command, st pipeline.Stats, pr logfile.Progress, skipped int, lost map[string]uint64) error {
 	tw := tabwriter.NewWriter(cmd.ErrOrStderr(), 0, 4, 2, ' ', 0)
 	ra := st.Reassembly
 	var events uint64
@@ -176,6 +200,7 @@ func printSummary(cmd *cobra.Command, st pipeline.Stats, pr logfile.Progress, sk
 	}
 	fmt.Fprintf(tw, "lines\t%d\n", pr.Lines)
 	fmt.Fprintf(tw, "records\t%d\n", ra.Records)
+	fmt.Fprintf(tw, "files damaged\t%d\n", pr.Damaged)
 	fmt.Fprintf(tw, "lines skipped\t%d\n", skipped)
 	for _, r := range logfile.Reasons() {
 		if n := pr.Skipped.Get(r); n > 0 {
@@ -210,5 +235,13 @@ func printSummary(cmd *cobra.Command, st pipeline.Stats, pr logfile.Progress, sk
 		fmt.Fprintf(tw, "alerts %s\t%d\n", id, st.Alerts[id])
 	}
 	fmt.Fprintf(tw, "alerts suppressed\t%d\n", st.Suppressed)
+	outs := make([]string, 0, len(lost))
+	for name := range lost {
+		outs = append(outs, name)
+	}
+	sort.Strings(outs)
+	for _, name := range outs {
+		fmt.Fprintf(tw, "lines lost by output %s\t%d\n", name, lost[name])
+	}
 	return tw.Flush()
 }

@@ -109,8 +109,11 @@ func newRulesInstallCmd() *cobra.Command {
 		Long: `install writes every embedded *.rules snippet into <root>/etc/audit/rules.d/, each
 through a temporary file renamed into place (a reader never sees half a file), mode
 0640, owned by the caller (root). Files that already match are left alone; files
-that are not auditlkm's are never touched. Then "augenrules --check" reports the
-change and "augenrules --load" (or restarting auditd) loads them.`,
+that are not auditlkm's are never touched. All or nothing: every file is staged
+first and renamed into place only when all are written. Paths resolve inside
+--root: a symbolic link leading out of it (or --root itself a link) is refused.
+Then "augenrules --check" reports the change and "augenrules --load" (or
+restarting auditd) loads them.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			sub, err := snippetFS()

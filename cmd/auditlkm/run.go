@@ -24,6 +24,7 @@ import (
 	"github.com/auditlkm/auditlkm/internal/pipeline"
 	"github.com/auditlkm/auditlkm/internal/priority"
 	"github.com/auditlkm/auditlkm/internal/reassemble"
+	"github.com/auditlkm/auditlkm/internal/rules"
 	"github.com/auditlkm/auditlkm/internal/web"
 )
 
@@ -36,11 +37,12 @@ type runOptions struct {
 	correlate correlate.Config
 	saveEvery time.Duration
 	records   string
-	guard     guard.Config // tamper guard (issue 5)
-	kmsg      kmsgOptions  // kernel log source (issue 3)
-	file      *config.File // --config.file, if any
-	cpuProf   string       // --debug.cpu-profile
-	boost     int          // --process.priority-boost
+	guard     guard.Config     // tamper guard (issue 5)
+	kmsg      kmsgOptions      // kernel log source (issue 3)
+	file      *config.File     // --config.file, if any
+	prov      rules.Provenance // verifies excluded programs on this host
+	cpuProf   string           // --debug.cpu-profile
+	boost     int              // --process.priority-boost
 }
 
 func newRunCmd(lo *logOptions) *cobra.Command {
@@ -109,7 +111,7 @@ func boostPriority(boost int, log *slog.Logger) {
 }
 
 func (o *runOptions) validate() error {
-	if err := rulesConfig(o.file).Validate(); err != nil {
+	if err := rulesConfig(o.file, nil).Validate(); err != nil {
 		return fmt.Errorf("detections: %w", err)
 	}
 	if o.boost < 0 || o.boost > priority.MaxBoost {
@@ -242,12 +244,14 @@ func (o *runOptions) run(cmd *cobra.Command) (err error) {
 		gd = g
 	}
 
+	o.out.stateDir = o.correlate.StateDir
 	sink, err := o.out.build(cmd.OutOrStdout(), reg, log)
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, sink.Close()) }()
-	p, err := buildProcessor(sink, rulesConfig(o.file), reassemble.DefaultConfig(), store, reg, log)
+	o.prov = hostProvenance(log)
+	p, err := buildProcessor(sink, rulesConfig(o.file, o.prov), reassemble.DefaultConfig(), store, reg, log)
 	if err != nil {
 		return err
 	}

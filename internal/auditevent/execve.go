@@ -104,10 +104,18 @@ func (x *execveBuilder) add(e *Event, body []byte) {
 func (x *execveBuilder) finish() (argc int, argv []string, partial bool) {
 	n := len(x.args)
 	if x.hasArc {
-		if x.argc < n {
+		switch {
+		case x.argc < n:
 			partial = true // more arguments than argc: keep them all
-		} else {
-			n = x.argc
+		case x.argc > n:
+			// Arguments announced but never sent: empty up to argc, but
+			// past preallocArgs (a forged argc of 65536) argv holds only
+			// what the records carried, not thousands of empty strings
+			// every consumer would walk (~17 ms an event before).
+			partial = true
+			if x.argc <= preallocArgs {
+				n = x.argc
+			}
 		}
 	}
 	argv = make([]string, n)

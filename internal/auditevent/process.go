@@ -11,6 +11,12 @@ type Process struct {
 	Cwd        string
 	UID, AUID  uint32
 	StartMilli int64 // start time in ms since the epoch, 0 if unknown
+	// ArgsFromExec says Args come from an EXECVE record of the exec that
+	// started the image: what the kernel copied at exec, which the process
+	// cannot change. Otherwise they come from PROCTITLE or
+	// /proc/PID/cmdline, which show the process's argv memory as it is
+	// now: a process can rewrite it (perl's $0, setproctitle).
+	ArgsFromExec bool
 }
 
 // Name is the process name as ECS wants it: the basename of argv0 when
@@ -40,5 +46,6 @@ func (e *Event) Process() Process {
 	return Process{
 		PID: s.PID, PPID: s.PPID, Exe: s.Exe, Comm: s.Comm,
 		Args: e.Args(), Cwd: e.Cwd, UID: s.UID, AUID: s.AUID,
+		ArgsFromExec: e.HasExecve,
 	}
 }

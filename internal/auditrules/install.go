@@ -2,13 +2,19 @@ package auditrules
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
+	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 const (
@@ -21,13 +27,28 @@ const (
 	maxInstallBytes = 1 << 20
 )
 
+// ErrUnsafeRoot: the install root is a symbolic link, or a path below it
+// leads outside it.
+var ErrUnsafeRoot = errors.New("unsafe install root")
+
 // Install writes every *.rules file of fsys into <root>/etc/audit/rules.d/
-// with mode 0640, owned by the caller (root when run as root). Each file is
-// written to a temporary file in the same directory, synced and renamed
-// over the target, so a reader sees the old or the new file, never a
-// partial one. A file whose content and mode already match is left alone,
-// as is every file that is not ours. The set is parsed first, with the
-// host's real paths, so a bad snippet installs nothing.
+// with mode 0640, owned by the caller (root when run as root). A file
+// whose content and mode already match is left alone, as is every file
+// that is not ours. The set is parsed first, with the host's real paths,
+// so a bad snippet installs nothing.
+//
+// Every path is resolved inside root (os.Root): a symbolic link below root
+// is followed only while it stays inside (a relative link to another
+// directory of the tree works; "etc -> /etc" or "rules.d -> ../../.." is
+// refused with ErrUnsafeRoot), and root itself must not be a symbolic link
+// (give the real path). Nothing is written outside root.
+//
+// All or nothing: every changed file is first written to a temporary file
+// created exclusively (O_EXCL, never through a link) in the rules
+// directory and synced; only when all are written are they renamed over
+// their targets. A failed write (a full disk) removes the temporary files
+// and leaves the old set; a failed rename puts back the files already
+// replaced (from hard links taken before).
 func Install(fsys fs.FS, root string) error {
 	names, err := fs.Glob(fsys, "*.rules")
 	if err != nil {
@@ -37,20 +58,175 @@ func Install(fsys fs.FS, root string) error {
 	if _, err := ParseFS(fsys, DefaultParseOptions()); err != nil {
 		return fmt.Errorf("check rule files: %w", err)
 	}
-	dir := filepath.Join(root, RulesDir)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return fmt.Errorf("create %s: %w", dir, err)
+	if fi, err := os.Lstat(root); err != nil {
+		return fmt.Errorf("install root: %w", err)
+	} else if fi.Mode()&fs.ModeSymlink != 0 {
+		return fmt.Errorf("install root %s: %w: it is a symbolic link (give the directory it points to)", root, ErrUnsafeRoot)
 	}
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return fmt.Errorf("install root: %w", err)
+	}
+	defer r.Close()
+	if err := r.MkdirAll(RulesDir, 0o750); err != nil {
+		return unsafe(root, fmt.Errorf("create %s: %w", filepath.Join(root, RulesDir), err))
+	}
+	var staged []stagedFile
+	defer func() {
+		for _, s := range staged {
+			_ = r.Remove(s.tmp) // gone after a successful rename
+		}
+	}()
 	for _, name := range names {
 		data, err := readBounded(fsys, name)
 		if err != nil {
 			return err
 		}
-		if err := writeAtomic(filepath.Join(dir, name), data); err != nil {
-			return err
+		target := path.Join(RulesDir, name)
+		same, err := sameFile(r, target, data)
+		if err != nil {
+			return unsafe(root, err)
+		}
+		if same {
+			continue
+		}
+		tmp, err := writeTemp(r, target, data)
+		if err != nil {
+			return unsafe(root, err)
+		}
+		staged = append(staged, stagedFile{target: target, tmp: tmp})
+	}
+	if len(staged) == 0 {
+		return nil
+	}
+	if err := commit(r, staged); err != nil {
+		return unsafe(root, err)
+	}
+	d, err := r.Open(RulesDir)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", RulesDir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
+		return fmt.Errorf("sync %s: %w", RulesDir, err)
+	}
+	return nil
+}
+
+// unsafe marks an error os.Root returned for a path escaping the root.
+func unsafe(root string, err error) error {
+	if err != nil && (errors.Is(err, unix.ELOOP) || isEscape(err)) {
+		return fmt.Errorf("install into %s: %w: %w", root, ErrUnsafeRoot, err)
+	}
+	return err
+}
+
+// isEscape reports os.Root's "path escapes from parent" error (it has no
+// exported sentinel).
+func isEscape(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "path escapes from parent")
+}
+
+type stagedFile struct {
+	target, tmp string // below the root
+	backup      string // a hard link to the old target, while committing
+	existed     bool
+}
+
+// commit renames every staged file over its target. If one rename fails,
+// the targets already replaced get their old files back.
+func commit(r *os.Root, staged []stagedFile) error {
+	for i := range staged {
+		s := &staged[i]
+		if fi, err := r.Lstat(s.target); err == nil && fi.Mode().IsRegular() {
+			s.backup = s.tmp + ".old"
+			if err := r.Link(s.target, s.backup); err != nil {
+				s.backup = ""
+				cleanupBackups(r, staged)
+				return fmt.Errorf("keep %s: %w", s.target, err)
+			}
+			s.existed = true
+		}
+	}
+	defer cleanupBackups(r, staged)
+	for i := range staged {
+		s := &staged[i]
+		if err := r.Rename(s.tmp, s.target); err != nil {
+			for _, done := range staged[:i] {
+				if done.existed {
+					_ = r.Rename(done.backup, done.target)
+				} else {
+					_ = r.Remove(done.target)
+				}
+			}
+			return fmt.Errorf("install %s (the files already replaced were put back): %w", s.target, err)
 		}
 	}
 	return nil
+}
+
+func cleanupBackups(r *os.Root, staged []stagedFile) {
+	for _, s := range staged {
+		if s.backup != "" {
+			_ = r.Remove(s.backup)
+		}
+	}
+}
+
+// sameFile reports whether target is a regular file of mode 0640 holding
+// data. It never opens anything but a regular file (O_NOFOLLOW, and
+// O_NONBLOCK against a FIFO planted there).
+func sameFile(r *os.Root, target string, data []byte) (bool, error) {
+	f, err := r.OpenFile(target, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ELOOP) || isEscape(err):
+		return false, nil // absent, or a link: the rename replaces the link itself
+	case err != nil:
+		return false, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != installMode || fi.Size() != int64(len(data)) {
+		return false, nil
+	}
+	old, err := io.ReadAll(io.LimitReader(f, maxInstallBytes+1))
+	return err == nil && bytes.Equal(old, data), nil
+}
+
+// writeTemp writes data to a new file next to target, created exclusively
+// and never through a symbolic link, synced, mode 0640. It returns its
+// name below the root.
+func writeTemp(r *os.Root, target string, data []byte) (string, error) {
+	var rnd [8]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return "", err
+	}
+	name := path.Join(path.Dir(target), "."+path.Base(target)+".tmp"+hex.EncodeToString(rnd[:]))
+	f, err := r.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, installMode)
+	if err != nil {
+		return "", fmt.Errorf("create temporary file %s: %w", name, err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = f.Close()
+			_ = r.Remove(name)
+		}
+	}()
+	if err := f.Chmod(installMode); err != nil { // the umask may have cut it
+		return "", fmt.Errorf("chmod %s: %w", name, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		return "", fmt.Errorf("write %s: %w", name, err)
+	}
+	if err := f.Sync(); err != nil {
+		return "", fmt.Errorf("sync %s: %w", name, err)
+	}
+	if err := f.Close(); err != nil {
+		return "", fmt.Errorf("close %s: %w", name, err)
+	}
+	ok = true
+	return name, nil
 }
 
 func readBounded(fsys fs.FS, name string) ([]byte, error) {
@@ -67,50 +243,4 @@ func readBounded(fsys fs.FS, name string) ([]byte, error) {
 		return nil, fmt.Errorf("read %s: larger than %d bytes", name, maxInstallBytes)
 	}
 	return data, nil
-}
-
-func writeAtomic(target string, data []byte) error {
-	if fi, err := os.Lstat(target); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm() == installMode {
-		if old, err := os.ReadFile(target); err == nil && bytes.Equal(old, data) {
-			return nil
-		}
-	}
-	dir := filepath.Dir(target)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(target)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("create temporary file in %s: %w", dir, err)
-	}
-	name := tmp.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			tmp.Close()
-			os.Remove(name)
-		}
-	}()
-	if err := tmp.Chmod(installMode); err != nil {
-		return fmt.Errorf("chmod %s: %w", name, err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", name, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", name, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", name, err)
-	}
-	if err := os.Rename(name, target); err != nil {
-		return fmt.Errorf("install %s: %w", target, err)
-	}
-	ok = true
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("open %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
 }

@@ -181,7 +181,7 @@ func TestBadFilesFailWithTheirPosition(t *testing.T) {
 		{name: "an exclusion that matches everything", yaml: "detections:\n  exclusions:\n    " + rules.ConfigFileCreationID + ":\n      - reason: all\n",
 			want: "t.yml:4:9: detections.exclusions." + rules.ConfigFileCreationID + `[0]: bad value: exclusion "all" has no criterion: it would suppress everything`},
 		{name: "an exclusion with an unknown criterion", yaml: "detections:\n  exclusions:\n    " + rules.ConfigFileCreationID + ":\n      - reason: x\n        exe_path: [/bin/x]\n",
-			want: "t.yml:5:9: detections.exclusions." + rules.ConfigFileCreationID + "[0].exe_path: unknown key: want one of args, args_all, cwd, exe, extension, file_name, invoked, name, no_executable, original_extension, parent_args, parent_exe, parent_name, path, reason, source"},
+			want: "t.yml:5:9: detections.exclusions." + rules.ConfigFileCreationID + "[0].exe_path: unknown key: want one of ancestor, args, args_all, cwd, exe, extension, file_name, invoked, modules, name, no_executable, note, options, original_extension, parent_args, parent_exe, parent_name, path, reason, require, source"},
 		{name: "an exclusion criterion that is not a list", yaml: "detections:\n  exclusions:\n    " + rules.ConfigFileCreationID + ":\n      - reason: x\n        exe: /bin/x\n",
 			want: "t.yml:5:14: detections.exclusions." + rules.ConfigFileCreationID + "[0].exe: bad value: want a list, got a value"},
 		{name: "a boolean criterion that is not one", yaml: "detections:\n  exclusions:\n    " + rules.ConfigFileCreationID + ":\n      - reason: x\n        no_executable: \"true\"\n",

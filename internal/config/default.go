@@ -71,8 +71,11 @@ const sections = `
 # off. An exclusion suppresses an alert when every criterion it lists
 # matches (within one criterion, any pattern may match). Criteria: exe,
 # name, invoked, parent_exe, parent_name, parent_args, path, file_name,
-# extension, original_extension, args, args_all, cwd, no_executable.
-# Suppressed alerts are counted in auditlkm_rules_suppressed_total.
+# extension, original_extension, args, args_all, cwd, no_executable,
+# options, modules, ancestor; require: [package] (or package-manager, snap,
+# inert-file) asks for the proof the shipped exclusions carry
+# (docs/exclusions.md). Suppressed alerts are counted in
+# auditlkm_rules_suppressed_total.
 detections:
   # Detection ids to turn off, e.g. [kmod-load-tool].
   disabled: []

@@ -88,8 +88,11 @@ func TestMaintainExpiresByTTL(t *testing.T) {
 		t.Fatalf("after the seen ttl: %+v", st)
 	}
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
-# HELP auditlkm_correlate_evictions_total Correlation entries dropped, by table and reason (capacity: the table was full; ttl: expired).
+# HELP auditlkm_correlate_evictions_total Correlation entries dropped, by table and reason (capacity: the table was full; ttl: expired; bytes: the table was over its byte budget).
 # TYPE auditlkm_correlate_evictions_total counter
+auditlkm_correlate_evictions_total{reason="bytes",table="files"} 0
+auditlkm_correlate_evictions_total{reason="bytes",table="processes"} 0
+auditlkm_correlate_evictions_total{reason="bytes",table="seen"} 0
 auditlkm_correlate_evictions_total{reason="capacity",table="files"} 0
 auditlkm_correlate_evictions_total{reason="capacity",table="processes"} 0
 auditlkm_correlate_evictions_total{reason="capacity",table="seen"} 0
@@ -98,5 +101,56 @@ auditlkm_correlate_evictions_total{reason="ttl",table="processes"} 1
 auditlkm_correlate_evictions_total{reason="ttl",table="seen"} 2
 `), "auditlkm_correlate_evictions_total"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestProcessTableStaysWithinItsByteBudget: execs with 16 KiB of argv fill
+// the process table by bytes long before its entry cap: it stays within
+// its budget, evicts exited processes before running ones, counts the
+// evictions (reason bytes), and keeps a parent's argv short.
+func TestProcessTableStaysWithinItsByteBudget(t *testing.T) {
+	const budget = 1 << 20
+	s, m, _ := testStore(t, func(c *Config) { c.MaxProcessBytes = budget })
+	big := strings.Repeat("a", 4000)
+	args := []string{"modprobe", big, big, big, big}
+	// A long-lived parent with a long argv, and an exited process.
+	parent := tp{pid: 500, ppid: 1, comm: "sh", exe: "/bin/sh", args: args, cwd: "/"}
+	s.Observe(execEv(t, 0, 1, parent))
+	gone := tp{pid: 600, ppid: 1, comm: "x", exe: "/bin/x", args: []string{"x"}, cwd: "/"}
+	s.Observe(execEv(t, 1, 2, gone))
+	s.Observe(exitEv(t, 2, 3, gone))
+	for i := 0; i < 400; i++ {
+		c := tp{pid: 1000 + i, ppid: 500, comm: "modprobe", exe: "/usr/bin/kmod", args: args, cwd: "/"}
+		s.Observe(execEv(t, int64(10+i), 10+i, c))
+		if s.procs.bytes > budget {
+			t.Fatalf("after %d execs the table holds %d bytes, budget %d", i+1, s.procs.bytes, budget)
+		}
+		if testutil.ToFloat64(m.evictCount[tiProcesses][riBytes]) == 1 {
+			_, exited := s.procs.byPID[600]
+			_, oldest := s.procs.byPID[1000]
+			if exited || !oldest {
+				t.Error("the exited process was not the first evicted")
+			}
+		}
+	}
+	if n := testutil.ToFloat64(m.evictCount[tiProcesses][riBytes]); n < 300 {
+		t.Errorf("evictions{reason=bytes} = %v, want most of the 400 execs", n)
+	}
+	if p, ok := s.procs.byPID[500]; ok {
+		total := 0
+		for _, a := range p.p.Args {
+			total += len(a)
+		}
+		if total > maxAncestorArgBytes {
+			t.Errorf("the parent keeps %d bytes of argv, want at most %d", total, maxAncestorArgBytes)
+		}
+	}
+	// The accounting matches the entries.
+	var sum int64
+	for _, e := range s.procs.byID {
+		sum += procSize(e)
+	}
+	if sum != s.procs.bytes {
+		t.Errorf("table accounts %d bytes, entries sum to %d", s.procs.bytes, sum)
 	}
 }

@@ -19,7 +19,16 @@ const (
 	DefaultSeenTTL        = 90 * 24 * time.Hour
 	DefaultLearningPeriod = 24 * time.Hour
 	DefaultLinkWindow     = 24 * time.Hour
+	// The tables' byte budgets: 64 MiB in all, well under the systemd
+	// unit's MemoryMax=512M (deploy/), whatever argv and paths an
+	// unprivileged user makes the kernel record.
+	DefaultMaxProcessBytes = 32 << 20
+	DefaultMaxFileBytes    = 16 << 20
+	DefaultMaxSeenBytes    = 16 << 20
 )
+
+// maxTableBytes bounds every byte budget a Config may ask for.
+const maxTableBytes = 1 << 34
 
 // maxTableEntries bounds every table cap a Config may ask for.
 const maxTableEntries = 1 << 24
@@ -44,6 +53,12 @@ type Config struct {
 	MaxSeen      int           // first-seen history cap
 	SeenTTL      time.Duration // a value not seen again for this long is forgotten
 
+	// Byte budgets of the tables (estimated: strings plus a fixed
+	// overhead per entry). A table over its budget evicts, counted as
+	// auditlkm_correlate_evictions_total{reason="bytes"}: the process
+	// table exited processes first, then the least recently used.
+	MaxProcessBytes, MaxFileBytes, MaxSeenBytes int64
+
 	// LearningPeriod is how long after the very first start (persisted in
 	// the state) Learning reports true. Zero disables learning. A store
 	// with neither StateDir nor ProcRoot (a replay) counts it on the event
@@ -60,16 +75,19 @@ type Config struct {
 // DefaultConfig returns the configuration of a live daemon.
 func DefaultConfig() Config {
 	return Config{
-		StateDir:       DefaultStateDir,
-		ProcRoot:       DefaultProcRoot,
-		MaxProcesses:   DefaultMaxProcesses,
-		ProcessTTL:     DefaultProcessTTL,
-		MaxFiles:       DefaultMaxFiles,
-		FileTTL:        DefaultFileTTL,
-		MaxSeen:        DefaultMaxSeen,
-		SeenTTL:        DefaultSeenTTL,
-		LearningPeriod: DefaultLearningPeriod,
-		LinkWindow:     DefaultLinkWindow,
+		StateDir:        DefaultStateDir,
+		ProcRoot:        DefaultProcRoot,
+		MaxProcesses:    DefaultMaxProcesses,
+		ProcessTTL:      DefaultProcessTTL,
+		MaxFiles:        DefaultMaxFiles,
+		FileTTL:         DefaultFileTTL,
+		MaxSeen:         DefaultMaxSeen,
+		SeenTTL:         DefaultSeenTTL,
+		MaxProcessBytes: DefaultMaxProcessBytes,
+		MaxFileBytes:    DefaultMaxFileBytes,
+		MaxSeenBytes:    DefaultMaxSeenBytes,
+		LearningPeriod:  DefaultLearningPeriod,
+		LinkWindow:      DefaultLinkWindow,
 	}
 }
 
@@ -90,6 +108,14 @@ func (c *Config) Validate() error {
 		}
 		if t.ttl <= 0 {
 			return fmt.Errorf("%w: %s ttl %v not positive", ErrInvalidConfig, t.name, t.ttl)
+		}
+	}
+	for _, b := range []struct {
+		name string
+		n    int64
+	}{{"processes", c.MaxProcessBytes}, {"files", c.MaxFileBytes}, {"seen", c.MaxSeenBytes}} {
+		if b.n < 1<<16 || b.n > maxTableBytes {
+			return fmt.Errorf("%w: %s byte budget %d not in [%d, %d]", ErrInvalidConfig, b.name, b.n, 1<<16, int64(maxTableBytes))
 		}
 	}
 	if c.LinkWindow <= 0 {

@@ -56,20 +56,38 @@ type inodeKey struct {
 }
 
 type fileEntry struct {
-	w   FileWrite
-	lru *list.Element
+	w    FileWrite
+	lru  *list.Element
+	size int64
+}
+
+// fileOverhead estimates what a file entry costs besides its strings.
+const fileOverhead = 512
+
+// fileSize estimates the bytes w holds.
+func fileSize(w *FileWrite) int64 {
+	n := fileOverhead + len(w.Path) + len(w.Dev) + len(w.ContainerID) + len(w.Syscall) +
+		len(w.Process.Exe) + len(w.Process.Comm) + len(w.Process.Cwd)
+	for _, l := range [][]string{w.Process.Args, w.Names, w.Files} {
+		for _, a := range l {
+			n += 16 + len(a)
+		}
+	}
+	return int64(n)
 }
 
 type fileTable struct {
 	byPath  map[string]*fileEntry
 	byInode map[inodeKey]*fileEntry
 	lru     list.List // front: oldest write
+	bytes   int64     // sum of the entries' size
 }
 
 func (t *fileTable) init() {
 	t.byPath = make(map[string]*fileEntry)
 	t.byInode = make(map[inodeKey]*fileEntry)
 	t.lru.Init()
+	t.bytes = 0
 }
 
 // ModuleSuffix returns the module file suffix p ends in (.ko, .ko.xz,
@@ -223,7 +241,14 @@ func (s *Store) recordWrite(w FileWrite) {
 		s.dropFile(t.lru.Front().Value.(*fileEntry))
 		s.m.evicted(tiFiles, riCapacity)
 	}
-	e := &fileEntry{w: w}
+	w.Path = strings.Clone(w.Path) // never pin the record text
+	w.Process.Args = boundArgsTo(w.Process.Args, maxAncestorArgBytes)
+	e := &fileEntry{w: w, size: fileSize(&w)}
+	for t.lru.Len() > 0 && t.bytes+e.size > s.cfg.MaxFileBytes {
+		s.dropFile(t.lru.Front().Value.(*fileEntry))
+		s.m.evicted(tiFiles, riBytes)
+	}
+	t.bytes += e.size
 	e.lru = t.lru.PushBack(e)
 	if w.Path != "" {
 		t.byPath[w.Path] = e
@@ -243,6 +268,7 @@ func (s *Store) dropFile(e *fileEntry) {
 		delete(t.byInode, ik)
 	}
 	t.lru.Remove(e.lru)
+	t.bytes -= e.size
 }
 
 func (s *Store) expireFiles(nowMs int64) {

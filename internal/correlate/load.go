@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
+	"github.com/auditlkm/auditlkm/internal/toolargs"
 )
 
 // Bounds of the work one module load event may cause.
@@ -99,22 +100,44 @@ func (s *Store) LinkWindow() time.Duration { return s.cfg.LinkWindow }
 
 func (s *Store) live() bool { return s.cfg.ProcRoot != "" }
 
-// moduleFileArg returns the first argument after argv[0] naming a module
-// file, made absolute against cwd and cleaned.
-func moduleFileArg(args []string, cwd string) string {
-	for i, a := range args {
-		if i == 0 || strings.HasPrefix(a, "-") || !isModuleName(a) {
-			continue
+// ModuleFileArg returns the module file a command line names, made
+// absolute against cwd and cleaned; "" when it names none. For a kmod tool
+// it is what the tool's own grammar (internal/toolargs) says it loads:
+// insmod's file, or modprobe's module when that is a path or a module
+// file name; never an option's value or a module parameter, and nothing
+// for a run that loads nothing. For another program (a custom loader) it
+// is the first argument after argv[0] that names a module file and is not
+// an option. Detections (rules) and the correlation of loads both use it.
+func ModuleFileArg(exe, comm string, args []string, cwd string) string {
+	var cand []string
+	if k := toolargs.ParseKmod(exe, comm, args); k.Op != toolargs.NotKmod {
+		if !k.Loads() || len(k.Modules) == 0 {
+			return ""
 		}
-		if !strings.HasPrefix(a, "/") {
-			if !strings.HasPrefix(cwd, "/") {
-				return ""
+		m := k.Modules[0]
+		if k.Tool != "insmod" && !strings.Contains(m, "/") && !isModuleName(m) {
+			return ""
+		}
+		cand = k.Modules[:1]
+	} else {
+		for i, a := range args {
+			if i > 0 && !strings.HasPrefix(a, "-") && isModuleName(a) {
+				cand = []string{a}
+				break
 			}
-			return path.Join(cwd, a)
 		}
-		return path.Clean(a)
 	}
-	return ""
+	if len(cand) == 0 || cand[0] == "" {
+		return ""
+	}
+	a := cand[0]
+	if !strings.HasPrefix(a, "/") {
+		if !strings.HasPrefix(cwd, "/") {
+			return ""
+		}
+		return path.Join(cwd, a)
+	}
+	return path.Clean(a)
 }
 
 // sameArgs reports whether a and b hold the same arguments (the table's
@@ -144,8 +167,8 @@ func (s *Store) observeLoad(e *proc, ev *auditevent.Event, at int64) {
 		cwd = ev.Cwd
 	}
 	var argFile string
-	if argFile = moduleFileArg(e.p.Args, cwd); argFile == "" && !sameArgs(e.p.Args, ev.Args()) {
-		argFile = moduleFileArg(ev.Args(), cwd)
+	if argFile = ModuleFileArg(e.p.Exe, e.p.Comm, e.p.Args, cwd); argFile == "" && !sameArgs(e.p.Args, ev.Args()) {
+		argFile = ModuleFileArg(ev.Syscall.Exe, ev.Syscall.Comm, ev.Args(), cwd)
 	}
 	switch {
 	case argFile != "":
@@ -263,9 +286,9 @@ func (s *Store) loaderNames(ml *ModuleLoad, e *proc) []string {
 		if p.p.Name() != "modprobe" {
 			continue
 		}
-		for j, a := range p.p.Args {
-			if j > 0 && !strings.HasPrefix(a, "-") {
-				add(a)
+		if k := toolargs.ParseKmod(p.p.Exe, p.p.Comm, p.p.Args); k.Tool == "modprobe" && k.Loads() {
+			for _, m := range k.Modules {
+				add(m)
 			}
 		}
 	}

@@ -17,12 +17,14 @@ const (
 const (
 	reasonCapacity = "capacity"
 	reasonTTL      = "ttl"
+	reasonBytes    = "bytes"
 )
 
 // Metrics are the correlation state's metrics. They are safe for
 // concurrent use (the scrape reads them while the owner goroutine writes).
 type Metrics struct {
 	entries        *prometheus.GaugeVec
+	bytes          *prometheus.GaugeVec
 	evictions      *prometheus.CounterVec
 	procReads      prometheus.Counter
 	budgetExceeded prometheus.Counter
@@ -33,7 +35,8 @@ type Metrics struct {
 	// Children cached at construction: the hot path never looks a label
 	// up (tables in tableIndex order, reasons capacity then ttl).
 	entryGauges [3]prometheus.Gauge
-	evictCount  [3][2]prometheus.Counter
+	byteGauges  [3]prometheus.Gauge
+	evictCount  [3][3]prometheus.Counter
 }
 
 // Table and reason indexes into the cached children.
@@ -46,11 +49,12 @@ const (
 const (
 	riCapacity = iota
 	riTTL
+	riBytes
 )
 
 var (
 	tableLabels  = [...]string{tableProcesses, tableFiles, tableSeen}
-	reasonLabels = [...]string{reasonCapacity, reasonTTL}
+	reasonLabels = [...]string{reasonCapacity, reasonTTL, reasonBytes}
 )
 
 func (m *Metrics) evicted(table, reason int) { m.evictCount[table][reason].Inc() }
@@ -66,9 +70,13 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Namespace: ns, Subsystem: sub, Name: "entries",
 			Help: "Entries held in each correlation table.",
 		}, []string{"table"}),
+		bytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: ns, Subsystem: sub, Name: "bytes",
+			Help: "Estimated bytes held by each correlation table; each table is kept under its byte budget by evicting (reason bytes).",
+		}, []string{"table"}),
 		evictions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: sub, Name: "evictions_total",
-			Help: "Correlation entries dropped, by table and reason (capacity: the table was full; ttl: expired).",
+			Help: "Correlation entries dropped, by table and reason (capacity: the table was full; ttl: expired; bytes: the table was over its byte budget).",
 		}, []string{"table", "reason"}),
 		procReads: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: sub, Name: "proc_reads_total",
@@ -91,7 +99,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help: "Module configuration files read to learn the modules they name.",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.entries, m.evictions, m.procReads, m.budgetExceeded, m.loadErrors, m.saveErrors, m.configReads} {
+	for _, c := range []prometheus.Collector{m.entries, m.bytes, m.evictions, m.procReads, m.budgetExceeded, m.loadErrors, m.saveErrors, m.configReads} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register correlate metrics: %w", err)
 		}
@@ -99,6 +107,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	// Make every series exist from the start, so rates work from zero.
 	for ti, t := range tableLabels {
 		m.entryGauges[ti] = m.entries.WithLabelValues(t)
+		m.byteGauges[ti] = m.bytes.WithLabelValues(t)
 		for ri, r := range reasonLabels {
 			m.evictCount[ti][ri] = m.evictions.WithLabelValues(t, r)
 		}

@@ -21,6 +21,7 @@ const (
 	minNodeProcesses = 128
 	minNodeFiles     = 64
 	minNodeSeen      = 1024
+	minNodeBytes     = 1 << 16 // the least byte budget Validate accepts
 )
 
 // NodeConfig is the configuration of the store of one named node, derived
@@ -36,6 +37,11 @@ func NodeConfig(cfg Config, maxNodes int) Config {
 		c.MaxProcesses = max(cfg.MaxProcesses/maxNodes, min(cfg.MaxProcesses, minNodeProcesses))
 		c.MaxFiles = max(cfg.MaxFiles/maxNodes, min(cfg.MaxFiles, minNodeFiles))
 		c.MaxSeen = max(cfg.MaxSeen/maxNodes, min(cfg.MaxSeen, minNodeSeen))
+		// The byte budgets too: all node stores together stay about
+		// within the local store's budgets (with the default 256 nodes).
+		c.MaxProcessBytes = max(cfg.MaxProcessBytes/int64(maxNodes), min(cfg.MaxProcessBytes, minNodeBytes))
+		c.MaxFileBytes = max(cfg.MaxFileBytes/int64(maxNodes), min(cfg.MaxFileBytes, minNodeBytes))
+		c.MaxSeenBytes = max(cfg.MaxSeenBytes/int64(maxNodes), min(cfg.MaxSeenBytes, minNodeBytes))
 	}
 	return c
 }

@@ -48,6 +48,7 @@ type proc struct {
 	// linkedLoad names the last load of this process that was linked to
 	// earlier writes (file NUL name), so a retry is not linked twice.
 	linkedLoad string
+	size       int64 // procSize when last accounted in procTable.bytes
 }
 
 type procTable struct {
@@ -56,6 +57,7 @@ type procTable struct {
 	lru    list.List
 	exits  list.List // exited incarnations in exit order
 	nextID uint64
+	bytes  int64 // sum of the entries' size
 }
 
 func (t *procTable) init() {
@@ -63,6 +65,7 @@ func (t *procTable) init() {
 	t.byID = make(map[uint64]*proc)
 	t.lru.Init()
 	t.exits.Init()
+	t.bytes = 0
 }
 
 // insert adds a new incarnation as the pid's newest; the previous one, if
@@ -71,7 +74,7 @@ func (t *procTable) init() {
 func (s *Store) insertProc(e *proc, at int64) {
 	t := &s.procs
 	for len(t.byID) >= s.cfg.MaxProcesses {
-		s.removeProc(t.lru.Front().Value.(*proc), riCapacity)
+		s.removeProc(s.procVictim(nil), riCapacity)
 	}
 	t.nextID++
 	e.id = t.nextID
@@ -81,6 +84,81 @@ func (s *Store) insertProc(e *proc, at int64) {
 	t.byPID[e.p.PID] = e
 	t.byID[e.id] = e
 	e.lru = t.lru.PushBack(e)
+	e.size = procSize(e)
+	t.bytes += e.size
+}
+
+// procOverhead estimates what an entry costs besides its strings: the
+// struct, its two map slots and list elements.
+const procOverhead = 512
+
+// procSize estimates the bytes e holds.
+func procSize(e *proc) int64 {
+	n := procOverhead + len(e.p.Exe) + len(e.p.Comm) + len(e.p.Cwd) + len(e.container) +
+		len(e.opened) + len(e.openedDev) + len(e.linkedLoad)
+	for _, a := range e.p.Args {
+		n += 16 + len(a)
+	}
+	return int64(n)
+}
+
+// resizeProc accounts for a change of e's strings.
+func (s *Store) resizeProc(e *proc) {
+	if e == nil || s.procs.byID[e.id] != e {
+		return
+	}
+	n := procSize(e)
+	s.procs.bytes += n - e.size
+	e.size = n
+}
+
+// procVictim picks the entry to evict: the process that exited first,
+// else the least recently used one; never keep (the event's own process).
+func (s *Store) procVictim(keep *proc) *proc {
+	t := &s.procs
+	for _, l := range []*list.List{&t.exits, &t.lru} {
+		for el := l.Front(); el != nil; el = el.Next() {
+			if e := el.Value.(*proc); e != keep {
+				return e
+			}
+		}
+	}
+	return nil
+}
+
+// fitProcs evicts processes, exited and oldest first, until the table is
+// within its byte budget (MaxProcessBytes). keep, the process of the
+// event being handled, stays.
+func (s *Store) fitProcs(keep *proc) {
+	for n := 0; s.procs.bytes > s.cfg.MaxProcessBytes && n < maxEvictPerCall; n++ {
+		v := s.procVictim(keep)
+		if v == nil {
+			return
+		}
+		s.removeProc(v, riBytes)
+	}
+}
+
+// maxEvictPerCall bounds the evictions of one fit (each frees at least
+// procOverhead bytes, so a budget overrun by one event is always undone).
+const maxEvictPerCall = 1 << 16
+
+// maxAncestorArgBytes bounds the argv kept for a process once it is known
+// to be a parent: an ancestor's argv only shows in an alert's ancestry,
+// and a process tree of long command lines must not multiply them.
+const maxAncestorArgBytes = 1 << 10
+
+// shortenAncestor cuts par's argv to maxAncestorArgBytes.
+func (s *Store) shortenAncestor(par *proc) {
+	total := 0
+	for _, a := range par.p.Args {
+		total += len(a)
+	}
+	if total <= maxAncestorArgBytes {
+		return
+	}
+	par.p.Args = boundArgsTo(par.p.Args, maxAncestorArgBytes)
+	s.resizeProc(par)
 }
 
 func (s *Store) removeProc(e *proc, reason int) {
@@ -94,6 +172,7 @@ func (s *Store) removeProc(e *proc, reason int) {
 		t.exits.Remove(e.exitEl)
 		e.exitEl = nil
 	}
+	t.bytes -= e.size
 	s.m.evicted(tiProcesses, reason)
 }
 
@@ -155,19 +234,24 @@ func (s *Store) parentOf(e *proc) *proc {
 }
 
 // boundArgs copies argv within maxStoredArgs and maxStoredArgBytes.
-func boundArgs(args []string) []string {
+func boundArgs(args []string) []string { return boundArgsTo(args, maxStoredArgBytes) }
+
+// boundArgsTo copies argv within maxStoredArgs and limit bytes. Every
+// string is copied, so the table never pins the record text (and the
+// arena chunk) an argument was cut from.
+func boundArgsTo(args []string, limit int) []string {
 	if len(args) == 0 {
 		return nil
 	}
 	n, total := min(len(args), maxStoredArgs), 0
 	out := make([]string, 0, n)
 	for _, a := range args[:n] {
-		if total+len(a) > maxStoredArgBytes {
-			a = strings.Clone(a[:max(0, maxStoredArgBytes-total)])
+		if total+len(a) > limit {
+			a = a[:max(0, limit-total)]
 		}
 		total += len(a)
-		out = append(out, a)
-		if total >= maxStoredArgBytes {
+		out = append(out, strings.Clone(a))
+		if total >= limit {
 			break
 		}
 	}

@@ -64,13 +64,15 @@ type seenEntry struct {
 }
 
 type seenTable struct {
-	m   map[seenKey]*seenEntry
-	lru list.List // front: least recently seen
+	m     map[seenKey]*seenEntry
+	lru   list.List // front: least recently seen
+	bytes int64     // sum of seenSize of the entries
 }
 
 func (t *seenTable) init() {
 	t.m = make(map[seenKey]*seenEntry)
 	t.lru.Init()
+	t.bytes = 0
 }
 
 // MarkSeen records a sighting of value of kind at time at. Unknown kinds
@@ -102,9 +104,14 @@ func (s *Store) markSeen(key seenKey, v Seen, ref eventRef) {
 	for len(t.m) >= s.cfg.MaxSeen {
 		s.dropSeen(t.lru.Front().Value.(*seenEntry), riCapacity)
 	}
+	key.value = strings.Clone(key.value) // never pin the record text
+	for len(t.m) > 0 && t.bytes+seenSize(key) > s.cfg.MaxSeenBytes {
+		s.dropSeen(t.lru.Front().Value.(*seenEntry), riBytes)
+	}
 	e := &seenEntry{key: key, s: v, first: ref}
 	e.lru = t.lru.PushBack(e)
 	t.m[key] = e
+	t.bytes += seenSize(key)
 	if ref != (eventRef{}) && ref == s.cur && len(s.fresh) < maxFreshPerEvent {
 		s.fresh = append(s.fresh, SeenValue{Kind: seenKinds[key.kind], Value: key.value})
 	}
@@ -113,7 +120,13 @@ func (s *Store) markSeen(key seenKey, v Seen, ref eventRef) {
 // maxFreshPerEvent bounds FirstSeenNow.
 const maxFreshPerEvent = 8
 
+// seenOverhead estimates what a first-seen entry costs besides its value.
+const seenOverhead = 256
+
+func seenSize(k seenKey) int64 { return int64(seenOverhead + len(k.value)) }
+
 func (s *Store) dropSeen(e *seenEntry, reason int) {
+	s.seen.bytes -= seenSize(e.key)
 	delete(s.seen.m, e.key)
 	s.seen.lru.Remove(e.lru)
 	s.m.evicted(tiSeen, reason)

@@ -17,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
+	"github.com/auditlkm/auditlkm/internal/statefile"
 )
 
 // StateFileName is the state file's name in Config.StateDir.
@@ -223,65 +224,105 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// decodeState parses a state file. It returns a snapshot or an error,
-// never both, and never panics.
+// maxStateLine bounds one line of the state file.
+const maxStateLine = 4 << 20
+
+// decodeState parses a state file held in memory (for tests and fuzzing;
+// Load streams). It returns a snapshot or an error, never both, and never
+// panics.
 func decodeState(data []byte) (*Snapshot, error) {
-	if len(data) == 0 || data[len(data)-1] != '\n' {
-		return nil, errors.New("truncated: no final newline")
-	}
-	body := data[:len(data)-1]
-	cut := bytes.LastIndexByte(body, '\n')
-	if cut < 0 {
-		return nil, errors.New("truncated: no trailer")
-	}
-	var end stateLine
-	if err := json.Unmarshal(body[cut+1:], &end); err != nil || end.T != "end" {
-		return nil, errors.New("truncated: bad trailer")
-	}
-	covered := data[:cut+1]
-	sum := sha256.Sum256(covered)
-	if hex.EncodeToString(sum[:]) != end.SHA256 {
-		return nil, errors.New("checksum mismatch")
-	}
-	nl := bytes.IndexByte(covered, '\n')
-	var hd stateHeader
-	if err := json.Unmarshal(covered[:nl], &hd); err != nil {
-		return nil, fmt.Errorf("bad header: %w", err)
-	}
-	if hd.Format != stateFormat {
-		return nil, fmt.Errorf("bad header: format %q", hd.Format)
-	}
-	if hd.Version != stateVersion {
-		return nil, fmt.Errorf("unsupported version %d (want %d)", hd.Version, stateVersion)
-	}
-	if hd.FirstStart <= 0 {
-		return nil, errors.New("bad header: no first start")
-	}
-	sn := &Snapshot{FirstStart: time.UnixMilli(hd.FirstStart), SavedAt: time.UnixMilli(hd.SavedAt)}
-	rest := covered[nl+1:]
-	lines := 0
-	for len(rest) > 0 {
-		i := bytes.IndexByte(rest, '\n')
-		line := rest[:i]
-		rest = rest[i+1:]
-		lines++
-		var l stateLine
-		if err := json.Unmarshal(line, &l); err != nil {
-			return nil, fmt.Errorf("line %d: %w", lines+1, err)
-		}
-		if err := l.check(); err != nil {
-			return nil, fmt.Errorf("line %d: %w", lines+1, err)
-		}
+	var sn *Snapshot
+	err := streamState(bytes.NewReader(data), func(hd stateHeader) {
+		sn = &Snapshot{FirstStart: time.UnixMilli(hd.FirstStart), SavedAt: time.UnixMilli(hd.SavedAt)}
+	}, func(l *stateLine) {
 		if l.T == "seen" {
-			sn.seen = append(sn.seen, l)
+			sn.seen = append(sn.seen, *l)
 		} else {
-			sn.files = append(sn.files, l)
+			sn.files = append(sn.files, *l)
 		}
-	}
-	if lines != end.Lines {
-		return nil, fmt.Errorf("trailer counts %d lines, file has %d", end.Lines, lines)
+	})
+	if err != nil {
+		return nil, err
 	}
 	return sn, nil
+}
+
+// streamState reads a state file line by line: header is called with the
+// checked header, entry with every checked entry, in order (the line is
+// reused afterwards). It returns nil only when the trailer was read, its
+// checksum and line count match and nothing follows it; on an error the
+// entries already handed out must be discarded. Memory use is one line
+// (at most maxStateLine), whatever the size of the file.
+func streamState(r io.Reader, header func(stateHeader), entry func(*stateLine)) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	h := sha256.New()
+	var line []byte
+	next := func() error {
+		line = line[:0]
+		for {
+			chunk, err := br.ReadSlice('\n')
+			line = append(line, chunk...)
+			if len(line) > maxStateLine {
+				return fmt.Errorf("a line longer than %d bytes", maxStateLine)
+			}
+			switch {
+			case err == nil:
+				return nil
+			case errors.Is(err, bufio.ErrBufferFull):
+				continue
+			case errors.Is(err, io.EOF) && len(line) == 0:
+				return errors.New("truncated: no trailer")
+			case errors.Is(err, io.EOF):
+				return errors.New("truncated: no final newline")
+			default:
+				return err
+			}
+		}
+	}
+	if err := next(); err != nil {
+		return err
+	}
+	h.Write(line)
+	var hd stateHeader
+	if err := json.Unmarshal(line, &hd); err != nil {
+		return fmt.Errorf("bad header: %w", err)
+	}
+	if hd.Format != stateFormat {
+		return fmt.Errorf("bad header: format %q", hd.Format)
+	}
+	if hd.Version != stateVersion {
+		return fmt.Errorf("unsupported version %d (want %d)", hd.Version, stateVersion)
+	}
+	if hd.FirstStart <= 0 {
+		return errors.New("bad header: no first start")
+	}
+	header(hd)
+	for lines := 0; ; lines++ {
+		if err := next(); err != nil {
+			return err
+		}
+		var l stateLine
+		if err := json.Unmarshal(line, &l); err != nil {
+			return fmt.Errorf("line %d: %w", lines+2, err)
+		}
+		if l.T == "end" {
+			if hex.EncodeToString(h.Sum(nil)) != l.SHA256 {
+				return errors.New("checksum mismatch")
+			}
+			if lines != l.Lines {
+				return fmt.Errorf("trailer counts %d lines, file has %d", l.Lines, lines)
+			}
+			if _, err := br.ReadByte(); !errors.Is(err, io.EOF) {
+				return errors.New("data after the trailer")
+			}
+			return nil
+		}
+		h.Write(line)
+		if err := l.check(); err != nil {
+			return fmt.Errorf("line %d: %w", lines+2, err)
+		}
+		entry(&l)
+	}
 }
 
 func (l *stateLine) check() error {
@@ -304,33 +345,45 @@ func (l *stateLine) check() error {
 
 // restore replaces the tables' persistent content with sn.
 func (s *Store) restore(sn *Snapshot) {
-	s.seen.init()
-	s.files.init()
-	s.firstStart = sn.FirstStart
+	s.restoreStart(sn.FirstStart)
 	for i := range sn.seen {
-		l := &sn.seen[i]
-		s.markSeen(seenKey{seenKind(l.Kind), string(l.Value)},
-			Seen{First: time.UnixMilli(l.First), Last: time.UnixMilli(l.Last), Count: l.Count}, eventRef{})
+		s.restoreLine(&sn.seen[i])
 	}
 	for i := range sn.files {
-		l := &sn.files[i]
-		p := l.Proc
-		w := FileWrite{Path: string(l.Path), Dev: l.Dev, Inode: l.Inode, Kind: FileKind(l.FileKind),
-			ContainerID: l.Container, At: time.UnixMilli(l.At), Serial: l.Serial, Syscall: l.Syscall,
-			Process: auditevent.Process{PID: p.PID, PPID: p.PPID, Exe: string(p.Exe), Comm: string(p.Comm),
-				Cwd: string(p.Cwd), UID: p.UID, AUID: p.AUID, StartMilli: p.Start}}
-		for _, a := range p.Args {
-			w.Process.Args = append(w.Process.Args, string(a))
-		}
-		for _, n := range l.Names {
-			w.Names = append(w.Names, string(n))
-		}
-		for _, f := range l.Files {
-			w.Files = append(w.Files, string(f))
-		}
-		s.recordWrite(w)
+		s.restoreLine(&sn.files[i])
 	}
 	s.updateGauges()
+}
+
+// restoreStart empties the persistent tables for a restore.
+func (s *Store) restoreStart(firstStart time.Time) {
+	s.seen.init()
+	s.files.init()
+	s.firstStart = firstStart
+}
+
+// restoreLine adds one checked entry of a state file.
+func (s *Store) restoreLine(l *stateLine) {
+	if l.T == "seen" {
+		s.markSeen(seenKey{seenKind(l.Kind), string(l.Value)},
+			Seen{First: time.UnixMilli(l.First), Last: time.UnixMilli(l.Last), Count: l.Count}, eventRef{})
+		return
+	}
+	p := l.Proc
+	w := FileWrite{Path: string(l.Path), Dev: l.Dev, Inode: l.Inode, Kind: FileKind(l.FileKind),
+		ContainerID: l.Container, At: time.UnixMilli(l.At), Serial: l.Serial, Syscall: l.Syscall,
+		Process: auditevent.Process{PID: p.PID, PPID: p.PPID, Exe: string(p.Exe), Comm: string(p.Comm),
+			Cwd: string(p.Cwd), UID: p.UID, AUID: p.AUID, StartMilli: p.Start}}
+	for _, a := range p.Args {
+		w.Process.Args = append(w.Process.Args, string(a))
+	}
+	for _, n := range l.Names {
+		w.Names = append(w.Names, string(n))
+	}
+	for _, f := range l.Files {
+		w.Files = append(w.Files, string(f))
+	}
+	s.recordWrite(w)
 }
 
 func (s *Store) statePath() string { return filepath.Join(s.cfg.StateDir, StateFileName) }
@@ -350,23 +403,21 @@ func (s *Store) Load() error {
 		return fmt.Errorf("create state dir %s: %w", s.cfg.StateDir, err)
 	}
 	p := s.statePath()
-	f, err := os.Open(p)
+	// A regular file only (no link, FIFO or device), its size checked
+	// before reading; decoded line by line into the tables, so memory is
+	// the tables' own, not the file's.
+	f, _, err := statefile.Open(p, MaxStateFileBytes)
 	if errors.Is(err, os.ErrNotExist) {
 		s.log.Info("no correlation state: first start", "path", p)
 		return nil
 	}
-	if err != nil {
+	if err != nil && !errors.Is(err, statefile.ErrNotRegular) && !errors.Is(err, statefile.ErrTooLarge) {
 		s.m.loadErrors.Inc()
 		return fmt.Errorf("load state %s: %w", p, err)
 	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxStateFileBytes+1))
-	f.Close()
-	if err == nil && len(data) > MaxStateFileBytes {
-		err = fmt.Errorf("larger than %d bytes", MaxStateFileBytes)
-	}
-	var sn *Snapshot
 	if err == nil {
-		sn, err = decodeState(data)
+		err = streamState(f, func(hd stateHeader) { s.restoreStart(time.UnixMilli(hd.FirstStart)) }, s.restoreLine)
+		f.Close()
 	}
 	if err != nil {
 		s.m.loadErrors.Inc()
@@ -378,7 +429,7 @@ func (s *Store) Load() error {
 		s.reset()
 		return ce
 	}
-	s.restore(sn)
+	s.updateGauges()
 	return nil
 }
 
@@ -411,43 +462,15 @@ func (s *Store) writeState(sn *Snapshot) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create state dir %s: %w", dir, err)
 	}
-	tmp, err := os.CreateTemp(dir, StateFileName+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("save state %s: %w", p, err)
-	}
-	done := false
-	defer func() {
-		if !done {
-			tmp.Close()
-			os.Remove(tmp.Name())
+	err := statefile.Replace(p, 0o600, func(w io.Writer) error {
+		bw := bufio.NewWriterSize(w, 64<<10)
+		if _, err := sn.WriteTo(bw); err != nil {
+			return err
 		}
-	}()
-	bw := bufio.NewWriterSize(tmp, 64<<10)
-	if _, err := sn.WriteTo(bw); err != nil {
-		return fmt.Errorf("save state %s: %w", tmp.Name(), err)
-	}
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("save state %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("sync state %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("save state %s: %w", tmp.Name(), err)
-	}
-	if err := os.Rename(tmp.Name(), p); err != nil {
-		os.Remove(tmp.Name())
-		done = true
-		return fmt.Errorf("save state %s: %w", p, err)
-	}
-	done = true
-	d, err := os.Open(dir)
+		return bw.Flush()
+	})
 	if err != nil {
-		return fmt.Errorf("sync state dir %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync state dir %s: %w", dir, err)
+		return fmt.Errorf("save state: %w", err)
 	}
 	return nil
 }

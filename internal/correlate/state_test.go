@@ -128,7 +128,7 @@ func TestCorruptStateIsSetAside(t *testing.T) {
 			b := good(t)
 			return b[:bytes.LastIndexByte(b[:len(b)-1], '\n')+1]
 		}, "trailer"},
-		{"garbage", func(t *testing.T) []byte { return []byte("\x00\x01garbage\xff\n{not json\n") }, "trailer"},
+		{"garbage", func(t *testing.T) []byte { return []byte("\x00\x01garbage\xff\n{not json\n") }, "bad header"},
 		{"a flipped byte", func(t *testing.T) []byte {
 			b := good(t)
 			b[len(b)/3] ^= 0x20

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
@@ -84,6 +85,9 @@ func (s *Store) updateGauges() {
 	s.m.entryGauges[tiProcesses].Set(float64(len(s.procs.byID)))
 	s.m.entryGauges[tiFiles].Set(float64(s.files.lru.Len()))
 	s.m.entryGauges[tiSeen].Set(float64(len(s.seen.m)))
+	s.m.byteGauges[tiProcesses].Set(float64(s.procs.bytes))
+	s.m.byteGauges[tiFiles].Set(float64(s.files.bytes))
+	s.m.byteGauges[tiSeen].Set(float64(s.seen.bytes))
 }
 
 // Observe updates the state from one reassembled event. Call it for every
@@ -134,6 +138,10 @@ func (s *Store) Observe(ev *auditevent.Event) {
 	if len(ev.Paths) > 0 {
 		s.observeFiles(ev, e)
 	}
+	// The event may have changed e (a new image, argv, cwd, opened file):
+	// account for it, then keep the table within its byte budget.
+	s.resizeProc(e)
+	s.fitProcs(e)
 }
 
 // actor returns the table entry of the process that made the event's
@@ -160,7 +168,7 @@ func (s *Store) actor(ev *auditevent.Event, at int64, exec bool) *proc {
 		if e.p.Exe != sc.Exe {
 			s.imageFromEvent(e, ev)
 		}
-		e.p.Comm = sc.Comm
+		e.p.Comm = strings.Clone(sc.Comm)
 	}
 	if e.p.PPID != sc.PPID && sc.PPID > 0 {
 		e.p.PPID, e.parentID, e.parentLooked = sc.PPID, 0, false // reparented
@@ -173,10 +181,10 @@ func (s *Store) actor(ev *auditevent.Event, at int64, exec bool) *proc {
 
 func (s *Store) imageFromEvent(e *proc, ev *auditevent.Event) {
 	sc := &ev.Syscall
-	e.p.Exe, e.p.Comm, e.p.PPID = sc.Exe, sc.Comm, sc.PPID
-	e.p.Args = boundArgs(ev.Args())
+	e.p.Exe, e.p.Comm, e.p.PPID = strings.Clone(sc.Exe), strings.Clone(sc.Comm), sc.PPID
+	e.p.Args, e.p.ArgsFromExec = boundArgs(ev.Args()), ev.HasExecve
 	if ev.HasCwd {
-		e.p.Cwd = ev.Cwd
+		e.p.Cwd = strings.Clone(ev.Cwd)
 	}
 }
 
@@ -299,16 +307,17 @@ func (s *Store) linkParent(e *proc) {
 		if e.container == "" {
 			e.container = par.container
 		}
+		s.shortenAncestor(par)
 	}
 }
 
 // exec replaces e's image with the one a successful execve installed.
 func (s *Store) exec(e *proc, ev *auditevent.Event) {
 	sc := &ev.Syscall
-	e.p.Exe, e.p.Comm = sc.Exe, sc.Comm
-	e.p.Args = boundArgs(ev.Args())
+	e.p.Exe, e.p.Comm = strings.Clone(sc.Exe), strings.Clone(sc.Comm)
+	e.p.Args, e.p.ArgsFromExec = boundArgs(ev.Args()), ev.HasExecve
 	if ev.HasCwd {
-		e.p.Cwd = ev.Cwd
+		e.p.Cwd = strings.Clone(ev.Cwd)
 	}
 	at := time.UnixMilli(ev.UnixMilli())
 	if sc.Exe != "" {

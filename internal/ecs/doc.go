@@ -33,6 +33,7 @@
 //	threat.tactic.{id,name,reference}            arrays
 //	threat.technique.{id,name,reference}         arrays: technique, then sub-technique
 //	threat.technique.subtechnique.{id,name,reference}  arrays
+//	agent.id, .name, .type, .version  from Host.Agent (every document)
 //	host.hostname, host.name, host.id, host.architecture,
 //	host.os.type, host.os.family, host.os.kernel  from Host, for events of
 //	                            this machine (no node name; run and plugin)

@@ -54,6 +54,17 @@ type Host struct {
 	OSFamily string // host.os.family, e.g. "debian"
 	OSKernel string // host.os.kernel, the uname release
 	Arch     string // host.architecture, e.g. "x86_64"
+	// Agent is the agent reporting from this host (agent.*).
+	Agent Agent
+}
+
+// Agent is ECS agent.*: what Elastic's hunts count per value (H1 and H2
+// count_distinct(agent.id)).
+type Agent struct {
+	ID      string // agent.id: stable across restarts (internal/identity)
+	Name    string // agent.name, the host name
+	Type    string // agent.type, "auditlkm"
+	Version string // agent.version
 }
 
 // Config configures an Encoder.
@@ -393,6 +404,15 @@ func appendAttackURL(b []byte, id string) []byte {
 // the same one. A node name is all auditd tells of a remote host: its
 // hostname, id, OS and architecture are unknown and left out.
 func (e *Encoder) appendHost(w *writer, ev *auditevent.Event) {
+	// agent.* is this auditlkm, whichever host the event happened on.
+	if ag := &e.host.Agent; ag.ID != "" || ag.Type != "" {
+		w.open("agent")
+		w.str("id", ag.ID)
+		w.str("name", ag.Name)
+		w.str("type", ag.Type)
+		w.str("version", ag.Version)
+		w.close()
+	}
 	if ev != nil && ev.Node != "" {
 		w.open("host")
 		w.str("name", ev.Node)
@@ -679,6 +699,9 @@ func (e *Encoder) appendAuditd(w *writer, a *rules.Alert, ev *auditevent.Event) 
 		w.strs("covers", a.Rule.Covers)
 		w.close()
 	}
+	// The exclusion whose criteria matched but whose provenance was not
+	// proven ("system-agent/not-package-owned").
+	w.str("exclusion_refused", a.ExclusionRefused)
 	appendAncestry(w, a)
 	appendRelated(w, a)
 	appendFirstSeen(w, a)

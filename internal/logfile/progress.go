@@ -104,6 +104,9 @@ type Progress struct {
 	// first), Files the number of inputs and Path the name of input File.
 	File, Files int
 	Path        string
+	// Damaged counts the inputs skipped because they could not be opened
+	// or read to the end (Reader.Damaged).
+	Damaged int
 	// Lines counts every line, blank or not, including a final line
 	// without a newline.
 	Lines   uint64
@@ -123,6 +126,7 @@ type counts struct {
 type sharedCounts struct {
 	bytesRead             atomic.Int64
 	file                  atomic.Int64
+	damaged               atomic.Int64
 	lines, records, blank atomic.Uint64
 	skipped               [numReasons]atomic.Uint64
 }

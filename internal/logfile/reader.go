@@ -9,8 +9,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
+	"github.com/auditlkm/auditlkm/internal/interrupt"
 )
 
 // StdinPath is the input name that means the stdin reader given to Open.
@@ -72,6 +75,12 @@ type Config struct {
 	// auditevent sentinel errors (see ReasonOf). It must not call the
 	// Reader.
 	OnSkip func(path string, line int, err error)
+	// OnDamaged, if set, is called from Next for every input file that
+	// could not be opened or read to the end (a truncated gzip archive):
+	// the lines read before the error were handed out, the rest of the
+	// file is skipped and reading goes on with the next input (Damaged
+	// lists them). Errors of stdin end the reading instead.
+	OnDamaged func(path string, err error)
 }
 
 // DefaultConfig returns the default configuration.
@@ -101,8 +110,9 @@ func (c Config) bufferSize() int {
 
 // input is one file (or stdin) to read.
 type input struct {
-	path string // as opened; StdinPath for stdin
-	name string // as reported
+	path    string // as opened; StdinPath for stdin
+	name    string // as reported
+	regular bool   // a regular file: reads never block for long
 }
 
 // Reader yields records from a sequence of inputs, in order. Next and Close
@@ -119,17 +129,23 @@ type Reader struct {
 	next int // index of the next input to open
 
 	// Current input. cur is src for plain text, zbr for gzip.
-	file   *os.File
-	name   string
-	lineNo int
-	src    *bufio.Reader // over the counted raw input
-	zr     *gzip.Reader  // reused across gzip inputs
-	zbr    *bufio.Reader // over zr; allocated at the first gzip input
-	cur    *bufio.Reader
-	eof    bool // cur returned io.EOF with a final unterminated line
-	raw    countingReader
+	file  *os.File
+	async *interrupt.Reader // the current input when it may block (stdin, a FIFO)
+	stop  chan struct{}     // closed by Stop
+	// stopOnce and curAsync are shared with Stop's goroutine.
+	stopOnce sync.Once
+	curAsync atomic.Pointer[interrupt.Reader]
+	name     string
+	lineNo   int
+	src      *bufio.Reader // over the counted raw input
+	zr       *gzip.Reader  // reused across gzip inputs
+	zbr      *bufio.Reader // over zr; allocated at the first gzip input
+	cur      *bufio.Reader
+	eof      bool // cur returned io.EOF with a final unterminated line
+	raw      countingReader
 
-	local     counts // not yet published
+	damaged   []error // inputs skipped: could not be opened or read to the end
+	local     counts  // not yet published
 	sinceSync int
 	err       error // sticky: a read error, ErrClosed
 	shared    sharedCounts
@@ -165,7 +181,7 @@ func Open(cfg Config, paths []string, stdin io.Reader, m *Metrics) (*Reader, err
 	if len(paths) == 0 {
 		return nil, fmt.Errorf("open logfile reader: %w", ErrNoInputs)
 	}
-	r := &Reader{cfg: cfg, stdin: stdin, metrics: m}
+	r := &Reader{cfg: cfg, stdin: stdin, metrics: m, stop: make(chan struct{})}
 	seen := make(map[string]bool)
 	haveStdin := false
 	for _, p := range paths {
@@ -203,7 +219,7 @@ func Open(cfg Config, paths []string, stdin io.Reader, m *Metrics) (*Reader, err
 			if len(r.inputs) == MaxInputs {
 				return nil, fmt.Errorf("open logfile reader: %w (more than %d)", ErrTooManyInputs, MaxInputs)
 			}
-			r.inputs = append(r.inputs, input{path: f, name: f})
+			r.inputs = append(r.inputs, input{path: f, name: f, regular: fi.Mode().IsRegular()})
 		}
 	}
 	r.raw.shared = &r.shared
@@ -247,6 +263,7 @@ func (r *Reader) Progress() Progress {
 	if p.File > 0 {
 		p.Path = r.inputs[p.File-1].name
 	}
+	p.Damaged = int(s.damaged.Load())
 	return p
 }
 
@@ -267,11 +284,15 @@ func (r *Reader) Next(ctx context.Context) (auditevent.Record, error) {
 			return auditevent.Record{}, err
 		}
 		if r.cur == nil {
-			if err := r.openNext(); err != nil {
+			if err := r.openNext(ctx); err != nil {
 				r.flush()
-				if err != io.EOF {
-					r.err = err
+				if err == io.EOF {
+					return auditevent.Record{}, err
 				}
+				if r.skipInput(ctx, err) {
+					continue
+				}
+				r.err = err
 				return auditevent.Record{}, err
 			}
 		}
@@ -282,6 +303,9 @@ func (r *Reader) Next(ctx context.Context) (auditevent.Record, error) {
 		if r.cur.Buffered() == 0 || r.sinceSync >= flushEvery {
 			// The next read may block (stdin): publish first.
 			r.flush()
+		}
+		if r.async != nil {
+			r.async.SetContext(ctx)
 		}
 		line, err := r.cur.ReadSlice('\n')
 		switch {
@@ -297,10 +321,20 @@ func (r *Reader) Next(ctx context.Context) (auditevent.Record, error) {
 				continue
 			}
 			r.eof = true // a final line without newline
+		case errors.Is(err, interrupt.ErrStopped):
+			// Stop: the lines read whole were handed out; a partial
+			// last line is not a record.
+			r.closeCurrent()
+			r.next = len(r.inputs)
+			return auditevent.Record{}, io.EOF
 		default:
-			r.err = fmt.Errorf("read %s: %w", r.name, err)
+			err = fmt.Errorf("read %s: %w", r.name, err)
 			r.closeCurrent()
 			r.flush()
+			if r.skipInput(ctx, err) {
+				continue
+			}
+			r.err = err
 			return auditevent.Record{}, r.err
 		}
 		r.lineNo++
@@ -370,17 +404,42 @@ func (r *Reader) skipLong(ctx context.Context, n int) error {
 			r.eof = true
 			return nil
 		default:
-			r.err = fmt.Errorf("read %s: %w", r.name, err)
+			err = fmt.Errorf("read %s: %w", r.name, err)
 			r.closeCurrent()
 			r.flush()
+			if r.skipInput(ctx, err) {
+				return nil
+			}
+			r.err = err
 			return r.err
 		}
 	}
 }
 
+// skipInput decides what an error opening or reading the current input
+// means: for a file (a damaged member of a rotated set: a truncated gzip
+// archive, an unreadable file) it is recorded (Damaged, Config.OnDamaged)
+// and reading goes on with the next input; it reports false for stdin, a
+// cancelled context and Stop, which end the reading.
+func (r *Reader) skipInput(ctx context.Context, err error) bool {
+	if r.name == stdinName || ctx.Err() != nil || errors.Is(err, interrupt.ErrStopped) {
+		return false
+	}
+	r.damaged = append(r.damaged, err)
+	r.shared.damaged.Add(1)
+	if r.cfg.OnDamaged != nil {
+		r.cfg.OnDamaged(r.name, err)
+	}
+	return true
+}
+
+// Damaged returns the errors of the inputs that could not be read to the
+// end (each names its file), in reading order.
+func (r *Reader) Damaged() []error { return r.damaged }
+
 // openNext opens the next input and sniffs it for gzip. It returns io.EOF
 // when no input is left.
-func (r *Reader) openNext() error {
+func (r *Reader) openNext(ctx context.Context) error {
 	if r.next >= len(r.inputs) {
 		return io.EOF
 	}
@@ -389,14 +448,32 @@ func (r *Reader) openNext() error {
 	r.shared.file.Store(int64(r.next))
 	r.name, r.lineNo, r.eof = in.name, 0, false
 	var src io.Reader
-	if in.path == StdinPath {
+	switch {
+	case in.path == StdinPath && mayBlock(r.stdin):
+		r.async = interrupt.NewReader(r.stdin)
+		src = r.async
+	case in.path == StdinPath:
 		src = r.stdin
-	} else {
+	case !in.regular:
+		// A FIFO or a device: opening it may wait for a writer, reading
+		// it for data; both give way to ctx and Stop.
+		r.async = interrupt.OpenReader(in.path)
+		src = r.async
+	default:
 		f, err := os.Open(in.path)
 		if err != nil {
 			return fmt.Errorf("open %s: %w", in.path, err)
 		}
 		r.file, src = f, f
+	}
+	if r.async != nil {
+		r.async.SetContext(ctx) // the gzip sniffing below reads
+		r.curAsync.Store(r.async)
+		select {
+		case <-r.stop:
+			r.async.Stop()
+		default:
+		}
 	}
 	r.raw.r = src
 	if r.src == nil {
@@ -435,6 +512,11 @@ func (r *Reader) closeCurrent() {
 		_ = r.file.Close() // read-only: nothing to lose
 		r.file = nil
 	}
+	if r.async != nil {
+		_ = r.async.Close() // closes a FIFO it opened, never stdin
+		r.curAsync.Store(nil)
+		r.async = nil
+	}
 	r.cur = nil
 	r.eof = false
 	r.raw.r = nil
@@ -448,6 +530,29 @@ func (r *Reader) flush() {
 	r.local = counts{}
 	r.raw.pending = 0
 	r.sinceSync = 0
+}
+
+// Stop makes Next return io.EOF once it has handed out the records already
+// read whole, even while it waits for stdin or a FIFO (a partial last line
+// is dropped; regular files are read to the end). It may be called from
+// any goroutine, once or more (pipeline.LiveOptions.Stop).
+func (r *Reader) Stop() error {
+	r.stopOnce.Do(func() { close(r.stop) })
+	if a := r.curAsync.Load(); a != nil {
+		a.Stop()
+	}
+	return nil
+}
+
+// mayBlock reports whether reads of r may wait indefinitely: an *os.File
+// that is not a regular file (a terminal, a pipe, a socket).
+func mayBlock(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err != nil || !st.Mode().IsRegular()
 }
 
 // Close closes the current file and publishes the counters. It does not

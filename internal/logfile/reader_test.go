@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
 )
@@ -49,6 +50,7 @@ type result struct {
 	skips   []string // "name:line: reason"
 	prog    Progress
 	err     error // first non-EOF error
+	damaged []error
 }
 
 func readAll(t testing.TB, cfg Config, paths []string, stdin io.Reader) result {
@@ -78,6 +80,7 @@ func readAll(t testing.TB, cfg Config, paths []string, stdin io.Reader) result {
 		res.records = append(res.records, rec)
 	}
 	res.prog = r.Progress()
+	res.damaged = r.Damaged()
 	return res
 }
 
@@ -399,7 +402,7 @@ func TestReaderGzip(t *testing.T) {
 			t.Errorf("progress %+v", p)
 		}
 	})
-	t.Run("a truncated gzip file is an error naming the path after its intact records", func(t *testing.T) {
+	t.Run("a truncated gzip file is skipped as damaged, named, after its intact records", func(t *testing.T) {
 		zpath := filepath.Join(dir, "truncated.log")
 		var body strings.Builder
 		for i := 1; i <= 2000; i++ {
@@ -411,21 +414,21 @@ func TestReaderGzip(t *testing.T) {
 			t.Fatal(err)
 		}
 		res := readAll(t, DefaultConfig(), []string{zpath}, nil)
-		if res.err == nil || !strings.Contains(res.err.Error(), zpath) || !errors.Is(res.err, io.ErrUnexpectedEOF) {
-			t.Fatalf("err = %v, want unexpected EOF naming %s", res.err, zpath)
+		if res.err != nil || len(res.damaged) != 1 || !strings.Contains(res.damaged[0].Error(), zpath) || !errors.Is(res.damaged[0], io.ErrUnexpectedEOF) {
+			t.Fatalf("err = %v, damaged %v: want one unexpected EOF naming %s", res.err, res.damaged, zpath)
 		}
 		if len(res.records) == 0 {
 			t.Errorf("no records before the truncation")
 		}
 	})
-	t.Run("a file with a gzip magic but a bad header is an error naming the path", func(t *testing.T) {
+	t.Run("a file with a gzip magic but a bad header is skipped as damaged, named", func(t *testing.T) {
 		zpath := filepath.Join(dir, "badheader.log")
 		if err := os.WriteFile(zpath, []byte{0x1f, 0x8b, 0, 0}, 0o600); err != nil {
 			t.Fatal(err)
 		}
 		res := readAll(t, DefaultConfig(), []string{zpath}, nil)
-		if res.err == nil || !strings.Contains(res.err.Error(), zpath) {
-			t.Fatalf("err = %v, want an error naming %s", res.err, zpath)
+		if res.err != nil || len(res.damaged) != 1 || !strings.Contains(res.damaged[0].Error(), zpath) {
+			t.Fatalf("err = %v, damaged %v: want one error naming %s", res.err, res.damaged, zpath)
 		}
 	})
 }
@@ -531,14 +534,17 @@ func TestReaderOpensFilesLazily(t *testing.T) {
 	if _, err := r.Next(ctx); err != nil {
 		t.Fatal(err)
 	}
-	// b vanishes after Open: reading it fails, naming it, and stays failed.
+	// b vanishes after Open: it is skipped as damaged, named.
 	if err := os.Remove(b); err != nil {
 		t.Fatal(err)
 	}
 	for range 2 {
-		if _, err := r.Next(ctx); err == nil || !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), b) {
-			t.Fatalf("err = %v, want not-exist naming %s", err, b)
+		if _, err := r.Next(ctx); err != io.EOF {
+			t.Fatalf("err = %v, want EOF", err)
 		}
+	}
+	if d := r.Damaged(); len(d) != 1 || !errors.Is(d[0], fs.ErrNotExist) || !strings.Contains(d[0].Error(), b) {
+		t.Fatalf("damaged = %v, want not-exist naming %s", d, b)
 	}
 }
 
@@ -716,4 +722,73 @@ func TestProgressFromAnotherGoroutine(t *testing.T) {
 	if p := r.Progress(); p.Lines != 4*corpusLines || p.Records != 4*corpusRecords {
 		t.Errorf("progress %+v", p)
 	}
+}
+
+// TestReaderStopAndCancelEndAWaitOnStdin: on a stdin pipe that stays open
+// and silent, Stop makes Next hand out the lines read whole and then
+// return io.EOF (a partial last line is dropped), and a cancelled context
+// ends the wait too.
+func TestReaderStopAndCancelEndAWaitOnStdin(t *testing.T) {
+	t.Run("stop", func(t *testing.T) {
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pr.Close()
+		defer pw.Close()
+		if _, err := pw.WriteString(eoe(1) + eoe(2) + "type=EOE msg=audit(17"); err != nil {
+			t.Fatal(err)
+		}
+		r, err := Open(DefaultConfig(), []string{StdinPath}, pr, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		go func() { time.Sleep(100 * time.Millisecond); _ = r.Stop() }()
+		var serials []uint32
+		done := make(chan error, 1)
+		go func() {
+			for {
+				rec, err := r.Next(context.Background())
+				if err != nil {
+					done <- err
+					return
+				}
+				serials = append(serials, rec.Serial)
+			}
+		}()
+		select {
+		case err := <-done:
+			if err != io.EOF || fmt.Sprint(serials) != "[1 2]" {
+				t.Errorf("Next = %v after %v, want io.EOF after [1 2]", err, serials)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("Next still waits after Stop")
+		}
+	})
+	t.Run("cancel", func(t *testing.T) {
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pr.Close()
+		defer pw.Close()
+		r, err := Open(DefaultConfig(), []string{StdinPath}, pr, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() { time.Sleep(100 * time.Millisecond); cancel() }()
+		done := make(chan error, 1)
+		go func() { _, err := r.Next(ctx); done <- err }()
+		select {
+		case err := <-done:
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("Next = %v, want context.Canceled", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("Next still waits after cancel")
+		}
+	})
 }

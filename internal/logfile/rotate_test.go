@@ -168,3 +168,44 @@ func TestRotationSuffix(t *testing.T) {
 		})
 	}
 }
+
+// TestRotatedSetSkipsADamagedMember: a truncated archive in the middle of
+// a rotated set is reported (named, once) and skipped; the members after
+// it, newer, are still read.
+func TestRotatedSetSkipsADamagedMember(t *testing.T) {
+	dir := t.TempDir()
+	var big strings.Builder
+	for i := 100; i < 2100; i++ {
+		big.WriteString(eoe(i))
+	}
+	writeGzip(t, filepath.Join(dir, "audit.log.3.gz"), []byte(eoe(1)))
+	damaged := filepath.Join(dir, "audit.log.2.gz")
+	writeGzip(t, damaged, []byte(big.String()))
+	b, err := os.ReadFile(damaged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(damaged, b[:len(b)/2], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "audit.log.1"), []byte(eoe(3000)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "audit.log"), []byte(eoe(3001)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var reported []string
+	cfg := DefaultConfig()
+	cfg.OnDamaged = func(path string, err error) { reported = append(reported, path) }
+	res := readAll(t, cfg, []string{dir}, nil)
+	if res.err != nil {
+		t.Fatalf("err = %v: a damaged member must not end the replay", res.err)
+	}
+	if len(reported) != 1 || reported[0] != damaged || len(res.damaged) != 1 {
+		t.Errorf("reported %q, Damaged %v: want %s once", reported, res.damaged, damaged)
+	}
+	n := len(res.records)
+	if n < 4 || res.records[0].Serial != 1 || res.records[n-2].Serial != 3000 || res.records[n-1].Serial != 3001 {
+		t.Errorf("%d records; want the oldest, some of the damaged one, then the two newest", n)
+	}
+}

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/auditlkm/auditlkm/internal/statefile"
 )
 
 // bootIDPath identifies the current boot: serials and the lost counter
@@ -50,37 +53,23 @@ func bootID() string {
 }
 
 func readRestartState(path string) (restartState, error) {
-	f, err := os.Open(path)
+	// A regular file only, size-checked: a FIFO or a link to /dev/zero
+	// planted as the state must not hang or flood the start.
+	f, _, err := statefile.Open(path, maxStateFileBytes)
 	if err != nil {
 		return restartState{}, err
 	}
 	defer f.Close()
 	var st restartState
-	dec := json.NewDecoder(&limitedReader{r: f, n: maxStateFileBytes})
+	dec := json.NewDecoder(io.LimitReader(f, maxStateFileBytes))
 	if err := dec.Decode(&st); err != nil {
 		return restartState{}, fmt.Errorf("read %s: %w", path, err)
 	}
 	return st, nil
 }
 
-type limitedReader struct {
-	r interface{ Read([]byte) (int, error) }
-	n int
-}
-
-func (l *limitedReader) Read(p []byte) (int, error) {
-	if l.n <= 0 {
-		return 0, fmt.Errorf("state file larger than %d bytes", maxStateFileBytes)
-	}
-	if len(p) > l.n {
-		p = p[:l.n]
-	}
-	n, err := l.r.Read(p)
-	l.n -= n
-	return n, err
-}
-
-// writeRestartState replaces path atomically.
+// writeRestartState replaces path atomically, through a temporary file
+// created exclusively (never through a link).
 func writeRestartState(path string, st restartState) error {
 	b, err := json.Marshal(st)
 	if err != nil {
@@ -89,14 +78,10 @@ func writeRestartState(path string, st restartState) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return statefile.Replace(path, 0o600, func(w io.Writer) error {
+		_, err := w.Write(append(b, '\n'))
+		return err
+	})
 }
 
 // loadRestartGap compares the previous run's state with the kernel's lost

@@ -3,7 +3,9 @@ package netlink
 import (
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestLostTrackerCountsOnlyIncreasesSinceTheStart(t *testing.T) {
@@ -103,5 +105,47 @@ func TestRestartGapComparesWithThePreviousRun(t *testing.T) {
 				t.Fatalf("missed serials %d %v, want %d", n, ok, tt.wantSerials)
 			}
 		})
+	}
+}
+
+// TestRestartStateIsReadAndWrittenSafely: a FIFO or a link to /dev/zero
+// as the state file is refused at once (it used to hang the start or be
+// read up to the cap), and the state is never written through a link
+// planted at the old fixed temporary name netlink.json.tmp.
+func TestRestartStateIsReadAndWrittenSafely(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo.json")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	zero := filepath.Join(dir, "zero.json")
+	if err := os.Symlink("/dev/zero", zero); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{fifo, zero} {
+		done := make(chan error, 1)
+		go func() { _, err := readRestartState(p); done <- err }()
+		select {
+		case err := <-done:
+			if err == nil {
+				t.Errorf("readRestartState(%s) accepted it", p)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("readRestartState(%s) blocks", p)
+		}
+	}
+	outside := filepath.Join(t.TempDir(), "victim")
+	path := filepath.Join(dir, "netlink.json")
+	if err := os.Symlink(outside, path+".tmp"); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeRestartState(path, restartState{BootID: "b", Serial: 7}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(outside); !os.IsNotExist(err) {
+		t.Errorf("state written through the planted link (%v)", err)
+	}
+	if st, err := readRestartState(path); err != nil || st.Serial != 7 {
+		t.Errorf("read back %+v, %v", st, err)
 	}
 }

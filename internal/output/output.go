@@ -73,9 +73,9 @@ type Writer interface {
 // idle) or as soon as flushBytes are pending. It is safe for concurrent
 // use. It never closes w.
 type Stream struct {
-	mu  sync.Mutex
-	w   io.Writer
-	buf []byte
+	mu sync.Mutex
+	w  io.Writer
+	lineBuf
 }
 
 // NewStream returns a Stream over w.
@@ -90,33 +90,19 @@ func NewStream(w io.Writer) (*Stream, error) {
 func (s *Stream) Write(m Message) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.buf = append(append(s.buf, m.Line...), '\n')
+	s.add(m.Line)
 	if len(s.buf) >= flushBytes {
-		return s.flushLocked()
+		return s.flush(s.w, nil)
 	}
 	return nil
 }
 
-// Flush writes the queued lines with one Write call.
+// Flush writes the queued lines with one Write call. Lines a failed or
+// short write left out are counted as lost (Lost).
 func (s *Stream) Flush() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.flushLocked()
-}
-
-func (s *Stream) flushLocked() error {
-	if len(s.buf) == 0 {
-		return nil
-	}
-	n, err := s.w.Write(s.buf)
-	if err == nil && n != len(s.buf) {
-		err = io.ErrShortWrite
-	}
-	s.buf = s.buf[:0]
-	if cap(s.buf) > keepBufBytes {
-		s.buf = nil
-	}
-	return err
+	return s.flush(s.w, nil)
 }
 
 // flushBytes: pending lines past this size are written at once.
@@ -131,10 +117,11 @@ type File struct {
 	path string
 	perm os.FileMode
 
-	mu     sync.Mutex
-	f      *os.File
-	buf    []byte
-	closed bool
+	mu       sync.Mutex
+	f        *os.File
+	closed   bool
+	repaired bool // the file ended mid-line when opened
+	lineBuf
 }
 
 // DefaultFileMode is the mode of a file OpenFile creates.
@@ -150,7 +137,32 @@ func OpenFile(path string, perm os.FileMode) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &File{path: path, perm: perm, f: f}, nil
+	out := &File{path: path, perm: perm, f: f}
+	out.repairTail()
+	return out, nil
+}
+
+// repairTail ends a torn last line of the file (a crash or a full disk
+// cut a line, ours or another writer's) with a newline, so that the next
+// alert starts a line of its own; the fragment stays, as one invalid line.
+// If the newline cannot be written now it is written before the next line.
+// Called with f.f freshly opened, before any line is queued.
+func (f *File) repairTail() {
+	if !tornTail(f.path) {
+		return
+	}
+	f.repaired = true
+	if _, err := f.f.Write([]byte{'\n'}); err != nil {
+		f.torn = true
+	}
+}
+
+// RepairedTail reports whether the file ended mid-line when it was last
+// opened (and was given a newline).
+func (f *File) RepairedTail() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.repaired
 }
 
 func openAppend(path string, perm os.FileMode) (*os.File, error) {
@@ -166,14 +178,17 @@ func (f *File) Path() string { return f.path }
 
 // Write queues m.Line and a newline; Flush (or flushBytes pending) writes
 // them with one write(2). With O_APPEND whole lines are never interleaved
-// with another writer's.
+// with another writer's. When a write fails part way (a full disk) the
+// lines it took whole stay, the partial line is cut off again (ftruncate)
+// and the rest are counted as lost (Lost).
 func (f *File) Write(m Message) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
+		f.count(0, 1)
 		return fmt.Errorf("write %s: %w", f.path, ErrClosed)
 	}
-	f.buf = append(append(f.buf, m.Line...), '\n')
+	f.add(m.Line)
 	if len(f.buf) >= flushBytes {
 		return f.flushLocked()
 	}
@@ -191,18 +206,7 @@ func (f *File) Flush() error {
 }
 
 func (f *File) flushLocked() error {
-	if len(f.buf) == 0 {
-		return nil
-	}
-	n, err := f.f.Write(f.buf)
-	if err == nil && n != len(f.buf) {
-		err = io.ErrShortWrite
-	}
-	f.buf = f.buf[:0]
-	if cap(f.buf) > keepBufBytes {
-		f.buf = nil
-	}
-	if err != nil {
+	if err := f.flush(f.f, f.f); err != nil {
 		return fmt.Errorf("write %s: %w", f.path, err)
 	}
 	return nil
@@ -227,6 +231,8 @@ func (f *File) Reopen() error {
 	ferr := f.flushLocked()
 	old := f.f
 	f.f = nf
+	f.torn = false
+	f.repairTail()
 	f.mu.Unlock()
 	if err := old.Close(); err != nil {
 		return errors.Join(ferr, fmt.Errorf("close rotated %s: %w", f.path, err))

@@ -62,10 +62,14 @@ func TestRFC5424Format(t *testing.T) {
 			cfg:  func(c *SyslogConfig) { c.Hostname = "bad host\xc3\xa9" },
 			msg:  Message{Line: []byte(`{}`), Time: at, Severity: SevInfo},
 			want: `<134>1 2025-03-04T04:06:07.890123Z bad_host__ auditlkm PID - - {}`},
-		{name: "a long line is cut at the maximum message size",
+		{name: "a line too long for the maximum message size loses its largest fields, marked",
+			cfg:  func(c *SyslogConfig) { c.MaxMessageBytes = 480 },
+			msg:  Message{Line: []byte(`{"rule":{"id":"r"},"process":{"pid":1,"args":["` + strings.Repeat("x", 1000) + `"]}}`), Time: at, Severity: SevInfo, MsgID: "alert"},
+			want: `<134>1 2025-03-04T04:06:07.890123Z host-1 auditlkm PID alert - {"auditlkm":{"truncated":{"original_bytes":1051,"removed":["process.args"]}},"process":{"pid":1},"rule":{"id":"r"}}`},
+		{name: "a long line that is not JSON becomes the marker alone",
 			cfg:  func(c *SyslogConfig) { c.MaxMessageBytes = 480 },
 			msg:  Message{Line: []byte(strings.Repeat("x", 1000)), Time: at, Severity: SevInfo, MsgID: "alert"},
-			want: `<134>1 2025-03-04T04:06:07.890123Z host-1 auditlkm PID alert - ` + strings.Repeat("x", 480-len(`<134>1 2025-03-04T04:06:07.890123Z host-1 auditlkm PID alert - `)+len("PID")-len(strconv.Itoa(os.Getpid())))},
+			want: `<134>1 2025-03-04T04:06:07.890123Z host-1 auditlkm PID alert - {"auditlkm":{"truncated":{"original_bytes":1000,"removed":["*"]}}}`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -175,7 +179,7 @@ func TestSyslogOverUnixDatagramSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
-# HELP auditlkm_output_written_total Lines delivered to the output (for syslog: written to the socket).
+# HELP auditlkm_output_written_total Lines delivered to the output: written whole (stdout, files), taken by the server (syslog: acknowledged by its TCP, read from a local stream socket, queued as a datagram).
 # TYPE auditlkm_output_written_total counter
 auditlkm_output_written_total{output="syslog"} 3
 # HELP auditlkm_output_dropped_total Lines an output dropped: queue full, or undeliverable after retries and reconnects.
@@ -418,7 +422,7 @@ func TestFanoutWritesEveryOutputDespiteAFailingOne(t *testing.T) {
 auditlkm_output_errors_total{output="broken"} 1
 auditlkm_output_errors_total{output="file"} 0
 auditlkm_output_errors_total{output="stdout"} 0
-# HELP auditlkm_output_written_total Lines delivered to the output (for syslog: written to the socket).
+# HELP auditlkm_output_written_total Lines delivered to the output: written whole (stdout, files), taken by the server (syslog: acknowledged by its TCP, read from a local stream socket, queued as a datagram).
 # TYPE auditlkm_output_written_total counter
 auditlkm_output_written_total{output="broken"} 0
 auditlkm_output_written_total{output="file"} 1

@@ -10,8 +10,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Bounds and defaults of a Syslog.
@@ -138,12 +140,24 @@ type Syslog struct {
 	queue         chan []byte
 	closing       chan struct{}
 	done          chan struct{}
-	drainUntil    time.Time // set before closing is closed
-	conn          net.Conn  // sender goroutine only
-	stream        bool      // conn is a stream socket
-	readBuf       [1]byte
-	backoff       time.Duration
+	drainUntil    time.Time     // set before closing is closed
+	lost          atomic.Uint64 // lines dropped, counted once each
+	// The sender goroutine's own:
+	conn         net.Conn // nil while disconnected
+	stream       bool     // conn is a stream socket
+	sent         int64    // bytes written on conn
+	pending      []*inflight
+	retry        []*inflight // to send again on a new connection
+	shutdownLost int         // lines dropped while draining
+	backoff      time.Duration
 }
+
+// bind is for NewFanout: a Syslog counts under its SyslogConfig.Name.
+func (s *Syslog) bind(string, *Metrics) {}
+
+// Lost returns how many lines were dropped: queue full, not taken by the
+// server after maxSendAttempts connections, or left at the drain deadline.
+func (s *Syslog) Lost() uint64 { return s.lost.Load() }
 
 // NewSyslog validates cfg and starts the sender. Nothing is dialled until
 // the first message; a server that is down is retried, not an error. The
@@ -181,12 +195,18 @@ func (s *Syslog) Write(m Message) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
+		s.lost.Add(1)
+		s.m.inc(lostV, s.cfg.Name)
 		return fmt.Errorf("syslog %s: %w", s.cfg.Address, ErrClosed)
 	}
 	select {
 	case s.queue <- msg:
 		return nil
 	default:
+		s.lost.Add(1)
+		s.m.inc(dropped, s.cfg.Name)
+		s.m.inc(errs, s.cfg.Name)
+		s.m.inc(lostV, s.cfg.Name)
 		return fmt.Errorf("syslog %s: queue of %d full: %w", s.cfg.Address, cap(s.queue), ErrDropped)
 	}
 }
@@ -210,40 +230,238 @@ func (s *Syslog) Close() error {
 	return nil
 }
 
-func (s *Syslog) run() {
-	defer close(s.done)
-	for msg := range s.queue {
-		s.send(msg)
-	}
-	s.disconnect()
+// inflight is a message on its way: sent on the current connection up to
+// the byte end, waiting for the peer to take it.
+type inflight struct {
+	msg   []byte
+	end   int64     // the connection's byte count after the message
+	tries int       // connections it was written to
+	acked time.Time // when the peer was first seen to have taken it
 }
 
-// send delivers one message or drops it, counting either.
-func (s *Syslog) send(msg []byte) {
-	for attempt := 0; attempt < maxSendAttempts; {
-		if s.draining() && time.Now().After(s.drainUntil) {
+// settleEvery is how often the sender asks the kernel what the peer took
+// while messages wait for it.
+const settleEvery = 20 * time.Millisecond
+
+// confirmAfter is how long a connection must stay open after the peer took
+// a message for it to count as written: a server that accepts and closes
+// at once has its kernel acknowledge what arrived first, then discards it.
+const confirmAfter = 250 * time.Millisecond
+
+func (s *Syslog) run() {
+	defer close(s.done)
+	t := time.NewTicker(settleEvery)
+	defer t.Stop()
+	for {
+		if len(s.retry) > 0 {
+			m := s.retry[0]
+			s.retry = s.retry[1:]
+			s.send(m)
+			continue
+		}
+		if len(s.pending) >= cap(s.queue) {
+			// The peer takes nothing: wait for it rather than pile up.
+			<-t.C
+			s.settle()
+			if s.draining() && time.Now().After(s.drainUntil) {
+				s.finish()
+				return
+			}
+			continue
+		}
+		select {
+		case msg, ok := <-s.queue:
+			if !ok {
+				s.finish()
+				return
+			}
+			s.send(&inflight{msg: msg})
+		case <-t.C:
+			s.settle()
+		}
+	}
+}
+
+// finish (the queue is closed and empty) waits until the peer took what
+// was sent, up to the drain deadline; what it did not take, and what could
+// not be sent in time, is dropped, counted and logged.
+func (s *Syslog) finish() {
+	for msg := range s.queue { // closed: what Close left
+		s.send(&inflight{msg: msg})
+	}
+	for {
+		for len(s.retry) > 0 {
+			m := s.retry[0]
+			s.retry = s.retry[1:]
+			s.send(m)
+		}
+		s.settle()
+		if len(s.pending) == 0 && len(s.retry) == 0 || time.Now().After(s.drainUntil) {
 			break
+		}
+		time.Sleep(settleEvery / 4)
+	}
+	s.drop(len(s.pending) + len(s.retry))
+	s.pending, s.retry = nil, nil
+	s.disconnect()
+	if n := s.shutdownLost; n > 0 {
+		s.log.Error("syslog: lines dropped at shutdown (not taken by the server within the drain timeout)", "address", s.cfg.Address, "dropped", n, "drain_timeout", s.cfg.DrainTimeout)
+	}
+}
+
+// drop counts n lines as lost.
+func (s *Syslog) drop(n int) {
+	if n <= 0 {
+		return
+	}
+	s.lost.Add(uint64(n))
+	if s.draining() {
+		s.shutdownLost += n
+	}
+	s.m.add(dropped, s.cfg.Name, n)
+	s.m.add(errs, s.cfg.Name, n)
+	s.m.add(lostV, s.cfg.Name, n)
+}
+
+// send writes one message on the connection (opening one if needed) or
+// drops it after maxSendAttempts connections failed to take it.
+func (s *Syslog) send(m *inflight) {
+	for {
+		if m.tries >= maxSendAttempts || s.draining() && time.Now().After(s.drainUntil) {
+			s.drop(1)
+			return
 		}
 		if s.conn == nil {
 			if err := s.connect(); err != nil {
 				s.log.Warn("syslog connect", "address", s.cfg.Address, "err", err, "retry_in", s.backoff)
 				if !s.wait() {
-					break
+					s.drop(1)
+					return
 				}
 				continue
 			}
 		}
-		if err := s.write(msg); err != nil {
+		m.tries++
+		n, err := s.write(m.msg)
+		if err != nil {
 			s.log.Warn("syslog write", "address", s.cfg.Address, "err", err)
-			s.disconnect()
-			attempt++
+			s.broken()
 			continue
 		}
-		s.m.inc(written, s.cfg.Name)
+		if !s.stream {
+			s.m.inc(written, s.cfg.Name) // a datagram is in the server's queue
+			return
+		}
+		s.sent += int64(n)
+		m.end = s.sent
+		s.pending = append(s.pending, m)
+		s.settle()
 		return
 	}
-	s.m.inc(dropped, s.cfg.Name)
-	s.m.inc(errs, s.cfg.Name)
+}
+
+// broken drops the connection; the messages the peer had not taken are
+// sent again on the next one.
+func (s *Syslog) broken() {
+	s.disconnect()
+	s.retry = append(s.pending, s.retry...)
+	s.pending = nil
+}
+
+// settle counts as written the messages the peer has taken: for TCP those
+// its kernel acknowledged (tcpi_bytes_acked), for a local stream socket
+// those the server read (SIOCOUTQ), and only once the connection was still
+// open confirmAfter later: a server that accepts and closes at once has its
+// kernel acknowledge what arrived before the close and then discard it. A
+// connection the peer closed or reset is broken, and what it had not
+// settled is sent again (a server that read it just before closing gets it
+// twice). What a server does after that TCP cannot tell.
+func (s *Syslog) settle() {
+	if len(s.pending) == 0 || s.conn == nil {
+		return
+	}
+	taken, ok := s.taken()
+	if !ok {
+		s.broken()
+		return
+	}
+	now := time.Now()
+	i := 0
+	for ; i < len(s.pending) && s.pending[i].end <= taken; i++ {
+		m := s.pending[i]
+		if m.acked.IsZero() {
+			m.acked = now
+		}
+		if now.Sub(m.acked) < confirmAfter {
+			break // taken, but the server may still be closing on it
+		}
+		s.m.inc(written, s.cfg.Name)
+	}
+	s.pending = s.pending[i:]
+	if len(s.pending) == 0 {
+		s.pending = nil // let the backing array go
+	}
+}
+
+// taken returns how many bytes of the connection the peer has taken, and
+// false when the connection is closed or failed.
+func (s *Syslog) taken() (int64, bool) {
+	var n int64
+	ok := true
+	cerr := control(s.conn, func(fd uintptr) {
+		if peerGone(int(fd)) {
+			ok = false
+			return
+		}
+		if s.network == netTCP {
+			info, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
+			if err != nil || info.State != tcpEstablished {
+				ok = false
+				return
+			}
+			n = int64(info.Bytes_acked)
+			return
+		}
+		outq, err := unix.IoctlGetInt(int(fd), unix.SIOCOUTQ)
+		// The queue of a closed peer is purged: look again after reading.
+		if err != nil || peerGone(int(fd)) {
+			ok = false
+			return
+		}
+		n = s.sent - int64(outq)
+	})
+	return n, ok && cerr == nil
+}
+
+// control runs f on the socket of c.
+func control(c net.Conn, f func(fd uintptr)) error {
+	switch c := c.(type) {
+	case *net.TCPConn:
+		rc, err := c.SyscallConn()
+		if err != nil {
+			return err
+		}
+		return rc.Control(f)
+	case *net.UnixConn:
+		rc, err := c.SyscallConn()
+		if err != nil {
+			return err
+		}
+		return rc.Control(f)
+	}
+	return fmt.Errorf("syslog: %T is not a socket", c)
+}
+
+// tcpEstablished is TCP_ESTABLISHED (include/net/tcp_states.h).
+const tcpEstablished = 1
+
+// peerGone reports whether the server closed or reset the connection (a
+// syslog server never sends, so anything readable means EOF or an error).
+// It peeks without blocking.
+func peerGone(fd int) bool {
+	var b [1]byte
+	n, _, err := unix.Recvfrom(fd, b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+	return err == nil || err != unix.EAGAIN && err != unix.EINTR || n > 0
 }
 
 func (s *Syslog) draining() bool {
@@ -284,14 +502,14 @@ func (s *Syslog) connect() error {
 		network = netUnixgram
 	}
 	c, err := d.Dial(network, s.addr)
-	if err != nil && s.network == netLocal && errors.Is(err, syscall.EPROTOTYPE) {
+	if err != nil && s.network == netLocal && errors.Is(err, unix.EPROTOTYPE) {
 		network = netUnix
 		c, err = d.Dial(network, s.addr)
 	}
 	if err != nil {
 		return err
 	}
-	s.conn, s.stream = c, network != netUnixgram
+	s.conn, s.stream, s.sent = c, network != netUnixgram, 0
 	s.backoff = s.cfg.MinBackoff
 	s.m.inc(reconnects, s.cfg.Name)
 	return nil
@@ -304,13 +522,20 @@ func (s *Syslog) disconnect() {
 	}
 }
 
-// write sends msg with the framing of the connection.
-func (s *Syslog) write(msg []byte) error {
-	if s.stream && s.peerClosed() {
-		return errors.New("connection closed by the server")
+// write sends msg with the framing of the connection and returns the
+// bytes of the frame.
+func (s *Syslog) write(msg []byte) (int, error) {
+	if s.stream {
+		if _, ok := s.taken(); !ok {
+			return 0, errors.New("connection closed by the server")
+		}
 	}
-	if err := s.conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout)); err != nil {
-		return err
+	deadline := time.Now().Add(s.cfg.WriteTimeout)
+	if s.draining() && s.drainUntil.Before(deadline) {
+		deadline = s.drainUntil
+	}
+	if err := s.conn.SetWriteDeadline(deadline); err != nil {
+		return 0, err
 	}
 	var frame []byte
 	switch {
@@ -321,42 +546,22 @@ func (s *Syslog) write(msg []byte) error {
 		frame = append(strconv.AppendInt(make([]byte, 0, len(msg)+8), int64(len(msg)), 10), ' ')
 		frame = append(frame, msg...)
 	default:
-		frame = append(msg, '\n') // local stream sockets: one message per line
+		frame = append(msg[:len(msg):len(msg)], '\n') // local stream sockets: one message per line
 	}
 	n, err := s.conn.Write(frame)
 	if err == nil && n != len(frame) {
 		err = io.ErrShortWrite
 	}
-	return err
-}
-
-// peerClosed reports whether the server has closed the stream (a syslog
-// server never sends, so anything readable means EOF or an error). It
-// keeps a message from vanishing into a connection the server already
-// left (the kernel would accept the write). It peeks without blocking.
-func (s *Syslog) peerClosed() bool {
-	sc, ok := s.conn.(syscall.Conn)
-	if !ok {
-		return false
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return true
-	}
-	closed := false
-	err = rc.Read(func(fd uintptr) bool {
-		n, _, rerr := syscall.Recvfrom(int(fd), s.readBuf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		closed = rerr == nil && n == 0 || rerr != nil && rerr != syscall.EAGAIN && rerr != syscall.EINTR || n > 0
-		return true // never wait for readability
-	})
-	return err != nil || closed
+	return len(frame), err
 }
 
 // format renders m as an RFC 5424 message:
 //
 //	<PRI>1 TIMESTAMP HOSTNAME auditlkm PROCID MSGID - MSG
 //
-// with MSG the line as is (no BOM: MSG-ANY), cut to MaxMessageBytes.
+// with MSG the line as is (no BOM: MSG-ANY). A line that would make the
+// message longer than MaxMessageBytes is replaced by shrinkJSON's valid,
+// marked copy.
 func (s *Syslog) format(dst []byte, m Message) []byte {
 	sev := min(max(int(m.Severity), 0), 7)
 	dst = append(dst, '<')
@@ -378,7 +583,10 @@ func (s *Syslog) format(dst []byte, m Message) []byte {
 	dst = append(dst, " - "...)
 	line := m.Line
 	if room := s.cfg.MaxMessageBytes - len(dst); len(line) > room {
-		line = line[:max(room, 0)]
+		// Cutting would leave invalid JSON: send a valid copy without its
+		// largest fields, marked (auditlkm.truncated); the other outputs
+		// have the whole line.
+		line = shrinkJSON(line, room)
 		s.m.inc(truncated, s.cfg.Name)
 	}
 	return append(dst, line...)

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"time"
 
+	"github.com/auditlkm/auditlkm/internal/auditevent"
 	"github.com/auditlkm/auditlkm/internal/rules"
 )
 
@@ -58,6 +59,7 @@ type aggState struct {
 	sent   int
 	held   int
 	sample rules.Alert // the first alert held back in this window
+	size   int64       // sampleSize of sample, in Processor.aggBytes
 }
 
 // SetAggregation sets the alert aggregation; burst 0 turns it off.
@@ -79,6 +81,9 @@ func (p *Processor) deliver(a *rules.Alert, st rules.State) {
 		p.countSuppressed(a.Rule.ID, a.Suppressed)
 		return
 	}
+	if a.ExclusionRefused != "" {
+		p.countRefused(a.Rule.ID, a.ExclusionRefused)
+	}
 	if p.aggBurst > 0 {
 		k := aggKey{rule: a.Rule.ID, pid: a.Process.PID, exe: a.Process.Exe,
 			severity: a.Severity, action: a.Action, reason: a.Reason}
@@ -89,6 +94,12 @@ func (p *Processor) deliver(a *rules.Alert, st rules.State) {
 			k.node = a.Event.Node
 		}
 		t := alertMilli(a)
+		if p.clock > 0 && t > p.clock {
+			// Stamped ahead of the clock (a forged or skewed log): it
+			// counts as now, or its window would hold the storm's summary
+			// back until the clock caught up (EOF).
+			t = p.clock
+		}
 		s := p.aggLookup(&k)
 		switch {
 		case s == nil:
@@ -101,7 +112,9 @@ func (p *Processor) deliver(a *rules.Alert, st rules.State) {
 			s = &aggState{start: t}
 			p.agg[k] = s
 			p.aggRemember(&k, s)
-		case t-s.start >= p.aggWindow:
+		case t-s.start >= p.aggWindow || t < s.start:
+			// The window ended, or started ahead of this alert (its first
+			// alert was stamped in the future): close it.
 			p.summarize(s)
 			s.start, s.sent = t, 0
 		}
@@ -109,10 +122,17 @@ func (p *Processor) deliver(a *rules.Alert, st rules.State) {
 			if s.held == 0 {
 				p.complete(a, st)
 				s.sample = *a
+				s.size = sampleSize(a)
+				p.aggBytes += s.size
 			}
 			s.held++
 			p.aggregated++
 			p.m.aggregated(a.Rule.ID)
+			if p.aggBytes > maxAggregateBytes {
+				// The samples held are too large (long argv, many
+				// records): write every pending summary now.
+				p.expireAggregates(0, true)
+			}
 			return
 		}
 		s.sent++
@@ -152,9 +172,7 @@ func (p *Processor) write(a *rules.Alert) {
 	p.alerts[a.Rule.ID]++
 	p.m.alert(a.Rule.ID)
 	if err := p.sink.WriteAlert(a); err != nil {
-		p.writeErrors++
-		p.m.writeError()
-		p.log.Error("write alert", "rule", a.Rule.ID, "err", err)
+		p.writeFailed("write alert", err, "rule", a.Rule.ID)
 	}
 }
 
@@ -166,7 +184,31 @@ func (p *Processor) summarize(s *aggState) {
 	a := s.sample
 	a.Aggregated = s.held
 	s.held, s.sample = 0, rules.Alert{}
+	p.aggBytes -= s.size
+	s.size = 0
 	p.write(&a)
+}
+
+// maxAggregateBytes bounds the estimated size of the sample alerts the
+// aggregation holds (besides maxAggregateKeys): past it every pending
+// summary is written at once, as when the table is full.
+const maxAggregateBytes = 16 << 20
+
+// sampleSize estimates the memory a held sample alert keeps alive: its
+// event's records and the process argv it carries.
+func sampleSize(a *rules.Alert) int64 {
+	n := 1024
+	if a.Event != nil {
+		for i := range a.Event.Records {
+			n += 128 + len(a.Event.Records[i].Text)
+		}
+	}
+	for _, p := range append([]auditevent.Process{a.Process}, a.Ancestors...) {
+		for _, arg := range p.Args {
+			n += 16 + len(arg)
+		}
+	}
+	return int64(n)
 }
 
 // expireAggregates writes the summaries of windows ended by nowMs (all of

@@ -6,6 +6,7 @@ import "github.com/prometheus/client_golang/prometheus"
 type Metrics struct {
 	alerts      *prometheus.CounterVec
 	suppressedC *prometheus.CounterVec
+	refusedC    *prometheus.CounterVec
 	writeErrors prometheus.Counter
 	aggregatedC *prometheus.CounterVec
 
@@ -22,6 +23,9 @@ func NewMetrics(reg prometheus.Registerer, ruleIDs []string) *Metrics {
 			Help: "Alerts emitted, by detection id."}, []string{"rule_id"}),
 		suppressedC: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "auditlkm", Subsystem: "rules", Name: "suppressed_total",
 			Help: "Alerts suppressed by an exclusion, by detection id and exclusion reason."}, []string{"rule_id", "reason"}),
+		refusedC: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "auditlkm", Subsystem: "rules", Name: "exclusions_refused_total",
+			Help: "Alerts raised although an exclusion's criteria matched, because what the exclusion requires was not proven (the program is not package-owned, was modified, no package manager in the ancestry, no package database ...), by detection id, exclusion reason and why."},
+			[]string{"rule_id", "reason", "why"}),
 		writeErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "auditlkm", Subsystem: "output", Name: "write_errors_total",
 			Help: "Alerts that could not be written to the output."}),
 		aggregatedC: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "auditlkm", Subsystem: "rules", Name: "aggregated_total",
@@ -32,7 +36,7 @@ func NewMetrics(reg prometheus.Registerer, ruleIDs []string) *Metrics {
 		m.aggregatedC.WithLabelValues(id)
 	}
 	if reg != nil {
-		reg.MustRegister(m.alerts, m.suppressedC, m.writeErrors, m.aggregatedC)
+		reg.MustRegister(m.alerts, m.suppressedC, m.refusedC, m.writeErrors, m.aggregatedC)
 	}
 	return m
 }
@@ -59,6 +63,12 @@ func child(cache *map[string]prometheus.Counter, vec *prometheus.CounterVec, id 
 func (m *Metrics) suppressed(id, reason string) {
 	if m != nil {
 		m.suppressedC.WithLabelValues(id, reason).Inc()
+	}
+}
+
+func (m *Metrics) refused(id, reason, why string) {
+	if m != nil {
+		m.refusedC.WithLabelValues(id, reason, why).Inc()
 	}
 }
 

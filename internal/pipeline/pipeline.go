@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
 	"github.com/auditlkm/auditlkm/internal/reassemble"
@@ -42,6 +43,9 @@ type Stats struct {
 	Suppressed uint64
 	// SuppressedBy counts suppressions by "rule id/reason".
 	SuppressedBy map[string]uint64
+	// RefusedBy counts alerts raised although an exclusion's criteria
+	// matched (its provenance was not proven), by "rule id/reason/why".
+	RefusedBy map[string]uint64
 	// Aggregated counts alerts held back by the storm aggregation; each is
 	// in the count of a summary alert.
 	Aggregated  uint64
@@ -62,6 +66,7 @@ type Processor struct {
 	alerts       map[string]uint64
 	suppressed   uint64
 	suppressedBy map[string]uint64
+	refusedBy    map[string]uint64
 	writeErrors  uint64
 	onEvent      func(*auditevent.Event)
 
@@ -79,6 +84,8 @@ type Processor struct {
 	aggRecent  [aggRecentSlots]aggRecent // the last keys used, checked before agg
 	aggNext    int                       // the aggRecent slot to replace next
 	aggregated uint64
+	clock      int64 // the last Advance (ms); 0 in a replay
+	aggBytes   int64 // sampleSize of the samples held
 }
 
 // NewProcessor builds a Processor. store may be nil (no correlation).
@@ -109,9 +116,7 @@ func (p *Processor) SetEventSink(s EventSink) { p.events = s }
 func (p *Processor) writeEvent(a *rules.Alert, st rules.State) {
 	p.complete(a, st)
 	if err := p.events.WriteEvent(a); err != nil {
-		p.writeErrors++
-		p.m.writeError()
-		p.log.Error("write event", "serial", a.Event.Serial, "err", err)
+		p.writeFailed("write event", err, "serial", a.Event.Serial)
 	}
 }
 
@@ -130,6 +135,7 @@ func (p *Processor) Push(rec auditevent.Record) { p.ra.Push(rec) }
 // Advance moves the stream clock (ms since the epoch) and writes the
 // summaries of aggregation windows that have ended.
 func (p *Processor) Advance(nowMs int64) {
+	p.clock = nowMs
 	p.ra.Advance(nowMs)
 	p.expireAggregates(nowMs, false)
 }
@@ -150,7 +156,11 @@ func (p *Processor) Stats() Stats {
 	for k, v := range p.suppressedBy {
 		sb[k] = v
 	}
-	return Stats{Reassembly: p.ra.Stats(), Alerts: a, Suppressed: p.suppressed, SuppressedBy: sb, Aggregated: p.aggregated, WriteErrors: p.writeErrors}
+	rb := make(map[string]uint64, len(p.refusedBy))
+	for k, v := range p.refusedBy {
+		rb[k] = v
+	}
+	return Stats{Reassembly: p.ra.Stats(), Alerts: a, Suppressed: p.suppressed, SuppressedBy: sb, RefusedBy: rb, Aggregated: p.aggregated, WriteErrors: p.writeErrors}
 }
 
 var noState rules.State = nilState{}
@@ -175,6 +185,18 @@ func (p *Processor) handle(ev *auditevent.Event) {
 			first = &f
 		}
 		p.deliver(&alerts[i], st)
+	}
+	if p.events != nil {
+		// A kmod tool's exec is written as the process event it is
+		// (event.action exec), whether a detection matched it or not:
+		// hunt H2 counts every kmod command line.
+		if x, ok := rules.KmodExec(ev, st); ok {
+			first = &x
+		} else if first != nil && first.Autoload && first.Action == rules.ActionKernelAutoload {
+			// The raw event is a module load like any other (as
+			// auditbeat classifies it): hunt H1 counts it.
+			first.Action = "loaded-kernel-module"
+		}
 	}
 	if first != nil {
 		p.writeEvent(first, st)
@@ -216,9 +238,7 @@ type flusher interface{ Flush() error }
 func (p *Processor) FlushOutput() {
 	if ef, ok := p.events.(flusher); ok && p.events != nil {
 		if err := ef.Flush(); err != nil {
-			p.writeErrors++
-			p.m.writeError()
-			p.log.Error("flush events", "err", err)
+			p.writeFailed("flush events", err)
 		}
 	}
 	f, ok := p.sink.(flusher)
@@ -226,9 +246,7 @@ func (p *Processor) FlushOutput() {
 		return
 	}
 	if err := f.Flush(); err != nil {
-		p.writeErrors++
-		p.m.writeError()
-		p.log.Error("flush alerts", "err", err)
+		p.writeFailed("flush alerts", err)
 	}
 }
 
@@ -249,6 +267,32 @@ func Replay(ctx context.Context, src Source, p *Processor) error {
 		}
 		p.Push(rec)
 	}
+}
+
+// writeFailed counts a failed write or flush. Only the first is logged at
+// error level: the outputs count the lines they lose and log their totals
+// when closed (output.Fanout), so a full disk does not flood the log.
+func (p *Processor) writeFailed(what string, err error, attrs ...any) {
+	p.writeErrors++
+	p.m.writeError()
+	level := slog.LevelDebug
+	if p.writeErrors == 1 {
+		level = slog.LevelError
+	}
+	p.log.Log(context.Background(), level, what, append(attrs, "err", err)...)
+}
+
+// countRefused counts an alert raised although an exclusion's criteria
+// matched; refused is "reason/why".
+func (p *Processor) countRefused(id, refused string) {
+	if p.refusedBy == nil {
+		p.refusedBy = map[string]uint64{}
+	}
+	if len(p.refusedBy) < 1024 {
+		p.refusedBy[id+"/"+refused]++
+	}
+	reason, why, _ := strings.Cut(refused, "/")
+	p.m.refused(id, reason, why)
 }
 
 func (p *Processor) countSuppressed(id, reason string) {

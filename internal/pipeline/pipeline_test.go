@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
@@ -212,5 +213,104 @@ func TestAggregationWindowsEndedByTheClock(t *testing.T) {
 	}
 	if total != 12+13+14 {
 		t.Errorf("alerts and counts stand for %d events, %d happened", total, 12+13+14)
+	}
+}
+
+// TestAlertsStampedAheadDoNotHoldTheSummaryBack: a storm whose events are
+// stamped a year ahead of the clock gets its summary when the clock ends
+// the window (it counts as now), not at EOF; in a replay (no clock) a
+// window opened by a future stamp is closed by the next alert of the same
+// storm stamped before it.
+func TestAlertsStampedAheadDoNotHoldTheSummaryBack(t *testing.T) {
+	cat, err := rules.Catalog(rules.Config{Disabled: otherRules(t, rules.ModuleLoadID)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const start = 1763790000 * 1000
+	const year = 365 * 24 * 3600 * 1000
+	newProc := func() (*Processor, *collect, func(evs [][3]int)) {
+		sink := &collect{}
+		p, err := NewProcessor(reassemble.DefaultConfig(), cat, nil, sink, nil, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p, sink, func(evs [][3]int) {
+			for _, e := range evs {
+				for _, l := range finit(e[0], e[1], e[2]) {
+					rec, err := auditevent.ParseLine([]byte(l))
+					if err != nil {
+						t.Fatal(err)
+					}
+					p.Push(rec)
+				}
+			}
+		}
+	}
+	t.Run("live clock", func(t *testing.T) {
+		p, sink, push := newProc()
+		p.Advance(start)
+		push(burst(1, 10, 15, year, 1))
+		p.Advance(start + 2500)
+		if n := len(sink.alerts); n != 11 || sink.alerts[10].Aggregated != 5 {
+			t.Fatalf("%d alerts before EOF, want 10 and a summary of 5", n)
+		}
+	})
+	t.Run("replay", func(t *testing.T) {
+		_, sink, push := newProc()
+		push(burst(1, 10, 15, year, 1))
+		push(burst(100, 10, 1, 0, 1)) // the same storm, stamped right
+		if n := len(sink.alerts); n < 11 || sink.alerts[10].Aggregated != 5 {
+			t.Fatalf("%d alerts before EOF, want 10 and a summary of 5 (then the next)", n)
+		}
+	})
+}
+
+// TestAggregationSamplesAreBoundedByBytes: storms of many processes whose
+// held sample alerts are large (a 16 KiB proctitle each) have their
+// summaries written early instead of holding more than maxAggregateBytes,
+// and the counts still add up.
+func TestAggregationSamplesAreBoundedByBytes(t *testing.T) {
+	cat, err := rules.Catalog(rules.Config{Disabled: otherRules(t, rules.ModuleLoadID)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &collect{}
+	p, err := NewProcessor(reassemble.DefaultConfig(), cat, nil, sink, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	title := strings.Repeat("41", 8<<10) // "AAAA...", 8 KiB decoded
+	const pids, per = 1500, 12
+	serial := 1
+	for i := 0; i < per; i++ {
+		for pid := 0; pid < pids; pid++ {
+			stamp := fmt.Sprintf("%d.%03d:%d", 1763790000, 0, serial)
+			serial++
+			for _, l := range []string{
+				fmt.Sprintf(`type=SYSCALL msg=audit(%s): arch=c000003e syscall=313 success=no exit=-38 a0=3 a1=0 a2=0 a3=0 items=0 ppid=1 pid=%d auid=0 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=(none) ses=1 comm="loadgen" exe="/usr/local/bin/loadgen" key=(null)`, stamp, 1000+pid),
+				fmt.Sprintf(`type=PROCTITLE msg=audit(%s): proctitle=%s`, stamp, title),
+				fmt.Sprintf(`type=EOE msg=audit(%s): `, stamp),
+			} {
+				rec, err := auditevent.ParseLine([]byte(l))
+				if err != nil {
+					t.Fatal(err)
+				}
+				p.Push(rec)
+			}
+			if p.aggBytes > maxAggregateBytes {
+				t.Fatalf("samples hold %d bytes, bound %d", p.aggBytes, maxAggregateBytes)
+			}
+		}
+	}
+	p.Flush()
+	total := 0
+	for _, a := range sink.alerts {
+		total += max(1, a.Aggregated)
+	}
+	if total != pids*per {
+		t.Errorf("alerts and counts stand for %d loads, %d happened", total, pids*per)
+	}
+	if p.aggBytes != 0 {
+		t.Errorf("%d sample bytes accounted after Flush", p.aggBytes)
 	}
 }

@@ -123,6 +123,7 @@ type Reassembler struct {
 	cfg     Config
 	deliver func(*auditevent.Event)
 	m       *Metrics
+	bytes   int64 // record text in flight (see MaxInFlightBytes)
 
 	// pending holds the events in flight of the stream without a node
 	// name, by serial (the common case keeps the fast uint32 map);
@@ -177,6 +178,7 @@ type pending struct {
 	lastTick uint64
 	late     bool
 	done     bool
+	bytes    int64 // the records' text, counted in Reassembler.bytes
 }
 
 // New returns a Reassembler that hands each event to deliver.
@@ -348,8 +350,24 @@ func (r *Reassembler) Push(rec auditevent.Record) {
 	}
 	p.recs = append(p.recs, rec)
 	p.lastMs, p.lastTick = r.clock, r.tick
+	n := int64(len(rec.Text) + recordOverhead)
+	p.bytes += n
+	r.bytes += n
+	// Bounded by bytes too: events that never end (no EOE, forged logs,
+	// an argv of hundreds of records) are handed on, oldest first.
+	for r.bytes > MaxInFlightBytes && r.ringHead < len(r.ring) {
+		r.evictOldest()
+	}
 	r.housekeep()
 }
+
+// MaxInFlightBytes bounds the record text of the events in flight (each
+// record counted with recordOverhead): past it the oldest are handed on as
+// evicted, whatever MaxInFlight allows.
+const MaxInFlightBytes = 64 << 20
+
+// recordOverhead estimates what a record costs besides its text.
+const recordOverhead = 128
 
 // Flush hands on every event in flight and settles the gap tracker, as at
 // the end of a replay or at shutdown.
@@ -510,6 +528,8 @@ func (r *Reassembler) expire() {
 func (r *Reassembler) complete(p *pending, how auditevent.Completion) {
 	p.done = true
 	r.remove(p)
+	r.bytes -= p.bytes
+	p.bytes = 0
 	if p.late {
 		how = auditevent.CompleteLate
 	}

@@ -6,6 +6,7 @@ import (
 	"github.com/elastic/go-libaudit/v2/auparse"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
+	"github.com/auditlkm/auditlkm/internal/toolargs"
 )
 
 // BPFToolLoadID is the stable id of the bpftool detection.
@@ -29,42 +30,24 @@ func newBPFToolLoad() *bpftoolLoad {
 
 func (r *bpftoolLoad) Definition() *Definition { return &r.def }
 
-// bpftoolObjects maps bpftool objects to the verbs E7 and S3 list.
-func bpftoolVerb(object, verb string) bool {
-	switch object {
-	case "prog", "p", "program":
-		return verb == "load" || verb == "loadall" || verb == "attach" || verb == "run" || verb == "pin" || verb == "detach"
-	case "map", "m":
-		return verb == "create" || verb == "pin"
-	case "link", "l":
-		return verb == "pin"
-	}
-	return false
-}
-
 func (r *bpftoolLoad) Evaluate(ev *auditevent.Event, st State) []Alert {
 	if !successfulExec(ev) || (ev.Syscall.Comm != "bpftool" && argv0Name(ev) != "bpftool" && !strings.HasSuffix(ev.Syscall.Exe, "/bpftool")) {
 		return nil
 	}
 	proc, parent := actor(ev, st)
-	// bpftool [options] OBJECT VERB ...: skip options (and -d/-j/-p/-f
-	// style flags); a few take a value.
-	var words []string
-	for i := 1; i < len(proc.Args) && len(words) < 2; i++ {
-		a := proc.Args[i]
-		if strings.HasPrefix(a, "-") {
-			if a == "--base-btf" || a == "-B" || a == "--bpffs" || a == "-L" {
-				i++
-			}
-			continue
-		}
-		words = append(words, a)
-	}
-	if len(words) < 2 || !bpftoolVerb(words[0], words[1]) {
+	b := toolargs.ParseBpftool(proc.Args)
+	if !b.Loads() {
 		return nil
 	}
 	a := newAlert(&r.def, ev, proc, parent)
-	a.Category, a.Type, a.Action = []string{"process"}, []string{"start"}, "bpftool-"+words[0]+"-"+words[1]
-	a.Reason = "bpftool " + words[0] + " " + words[1] + " run by " + parentDesc(parent)
+	cmd := b.Object
+	if b.Verb != "" {
+		cmd += " " + b.Verb
+	}
+	a.Category, a.Type, a.Action = []string{"process"}, []string{"start"}, "bpftool-"+strings.ReplaceAll(cmd, " ", "-")
+	a.Reason = "bpftool " + cmd + " run by " + parentDesc(parent)
+	if b.Object == "batch" {
+		a.Reason += " (commands from a file audit does not show)"
+	}
 	return []Alert{a}
 }

@@ -66,7 +66,7 @@ func (r *bpfProgramLoad) Evaluate(ev *auditevent.Event, st State) []Alert {
 			id = string(f.Value)
 		}
 		a.Reason = "eBPF program " + id + " loaded by " + orUnknown(proc.Exe)
-		s := subjectOf(&proc, parent)
+		s := subjectOf(&proc, parent, st)
 		suppress(&a, r.exclusions, &s)
 		return []Alert{a}
 	}

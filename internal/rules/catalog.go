@@ -20,6 +20,11 @@ type Config struct {
 	// "dev inode" the way PATH records print them ("fe:00 1196035"), for
 	// replaying a log recorded on another host.
 	DirIdentities map[string]string `yaml:"dir_identities"`
+	// Provenance verifies the programs exclusions name (package-owned and
+	// unchanged, installed snap). Nil: no exclusion that requires
+	// provenance applies (fail closed), as in a replay of another host's
+	// log.
+	Provenance Provenance `yaml:"-"`
 }
 
 // DefaultConfig is the catalog as shipped, resolving directories on the
@@ -101,6 +106,11 @@ func catalogOf(c Config) ([]Rule, map[string]bool) {
 		newDroppedThenLoaded(user(DroppedThenLoadedID)),
 		newConfigThenLoad(user(ConfigThenLoadID)),
 		newFirstSeen(user(FirstSeenID)),
+	}
+	for _, r := range catalog {
+		if x, ok := r.(interface{ Exclusions() []Exclusion }); ok {
+			setProvenance(x.Exclusions(), c.Provenance)
+		}
 	}
 	return append(catalog, newKernelLogRules()...), excludable
 }

@@ -62,8 +62,9 @@ func (r *configThenLoad) appendAlerts(dst []Alert, c *evalCtx) []Alert {
 	var confs []string
 	for i := range ml.Configs {
 		cl := &ml.Configs[i]
-		ws := subjectOf(&cl.Write.Process, nil)
+		ws := subjectOf(&cl.Write.Process, nil, nil)
 		ws.Path, ws.FileName = cl.Write.Path, path.Base(cl.Write.Path)
+		ws.otherHost = ev.Node != ""
 		if reason, ok := firstMatch(r.exclusions, &ws); ok {
 			excluded = reason
 			continue

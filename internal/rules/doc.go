@@ -11,13 +11,18 @@
 // cannot match.
 //
 // Exclusions are data, not code paths: each rule carries the vendor's list
-// as shipped, and Config can extend it. A matching exclusion does not drop
-// the alert silently: Evaluate returns it with Suppressed set to the
-// exclusion's reason so the pipeline can count it by rule and reason.
-// Exclusions by process name only apply when the executable lives outside
-// the world-writable places an attacker can drop a look-alike binary, and
-// the name is the executable's, never argv[0] or comm, which the caller
-// chooses.
+// with, per entry, what must be proven before it applies (Exclusion.Require:
+// the program package-owned and unchanged, checked through Config.Provenance;
+// a package manager in the ancestry; an installed snap; a file name the
+// loader ignores), and Config can extend it. A matching exclusion does not
+// drop the alert silently: Evaluate returns it with Suppressed set to the
+// exclusion's reason so the pipeline can count it by rule and reason; an
+// exclusion whose criteria matched but whose proof failed leaves the alert
+// raised with ExclusionRefused set. Names are the executable's (or the
+// script an interpreter runs), never argv[0] or comm, which the caller
+// chooses. kmod and bpftool command lines are read with the tools' own
+// grammars (internal/toolargs). docs/exclusions.md is generated from the
+// lists.
 //
 // File detections place a PATH item by its lexical resolution and, when
 // that fails (a directory fd, a symlinked directory, ".." across a

@@ -113,8 +113,9 @@ func (r *droppedThenLoaded) appendAlerts(dst []Alert, c *evalCtx) []Alert {
 	}
 	a.Reason = corrWho(&proc) + " " + loadVerb(ev) + " " + corrQuote(ml.File) + ", written " +
 		corrAgo(ml.At.Sub(w.At)) + " earlier by " + corrWho(&w.Process) + " (" + w.Syscall + ")"
-	ws := subjectOf(&w.Process, nil)
+	ws := subjectOf(&w.Process, nil, nil)
 	ws.Path, ws.FileName = ml.File, path.Base(ml.File)
+	ws.otherHost = ev.Node != ""
 	if reason, ok := firstMatch(r.exclusions, &ws); ok {
 		a.Suppressed = reason
 	}

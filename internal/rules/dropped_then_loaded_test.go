@@ -101,7 +101,8 @@ func TestCorrelatingDetections(t *testing.T) {
 			append([]step{{0, createLines(200, 100, "sh", "/usr/bin/dash", "/etc/modprobe.d/rk.conf")}}, insmod(201, "/opt/rk.ko")...),
 			[]string{"lkm-config-then-load /usr/bin/dash"}},
 	}
-	catalog := []Rule{newDroppedThenLoaded(nil), newConfigThenLoad(nil), newFirstSeen(nil)}
+	sys := newTestSystem(t, []string{"/usr/bin/dpkg"}, nil, nil)
+	catalog := []Rule{withProvenance(newDroppedThenLoaded(nil), sys.v), withProvenance(newConfigThenLoad(nil), sys.v), newFirstSeen(nil)}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := corrStore(t, tc.learning)

@@ -134,7 +134,7 @@ func (c *evalCtx) actor() (auditevent.Process, *auditevent.Process) {
 func (c *evalCtx) koArgument() string {
 	if !c.koDone {
 		p, _ := c.actor()
-		c.ko, c.koDone = koArgument(p.Args, p.Cwd), true
+		c.ko, c.koDone = koArgument(&p), true
 	}
 	return c.ko
 }

@@ -127,6 +127,8 @@ func TestSameProcessValueComparesEveryField(t *testing.T) {
 			f.SetString(f.String() + "x")
 		case reflect.Slice:
 			f.Set(reflect.ValueOf([]string{"insmod", "x.ko"})) // equal text, another slice
+		case reflect.Bool:
+			f.SetBool(!f.Bool())
 		default:
 			t.Fatalf("field %s of kind %s: teach this test and sameProcessValue about it", v.Type().Field(i).Name, f.Kind())
 		}

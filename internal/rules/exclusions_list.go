@@ -24,3 +24,9 @@ func (r *kexecLoad) Exclusions() []Exclusion { return r.exclusions }
 
 // Exclusions returns the rule's exclusion list.
 func (r *bpfProgramLoad) Exclusions() []Exclusion { return r.exclusions }
+
+// Exclusions returns the rule's exclusion list (they match the writer).
+func (r *droppedThenLoaded) Exclusions() []Exclusion { return r.exclusions }
+
+// Exclusions returns the rule's exclusion list (they match the writer).
+func (r *configThenLoad) Exclusions() []Exclusion { return r.exclusions }

@@ -92,7 +92,7 @@ func (r *firstSeen) Evaluate(ev *auditevent.Event, st State) []Alert {
 		}
 	}
 	a.Reason = corrWho(&proc) + ": first seen on this host: " + strings.Join(parts, ", ")
-	s := subjectOf(&proc, parent)
+	s := subjectOf(&proc, parent, st)
 	if a.File != nil {
 		s.Path = a.File.Path
 	}

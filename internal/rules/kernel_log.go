@@ -70,7 +70,7 @@ func (r *kernelLogRule) EvaluateKernelLog(l *KernelLogLine, loads *RecentLoads) 
 		a.Event = ev
 		a.Process = ev.Process()
 		a.Reason += " (audit event " + itoa(int64(ev.Serial)) + ", " + orUnknown(ev.Syscall.Exe) + ")"
-		if ko := koArgument(a.Process.Args, a.Process.Cwd); ko != "" {
+		if ko := koArgument(&a.Process); ko != "" {
 			a.File = &File{Path: ko}
 		}
 	}
@@ -207,7 +207,7 @@ func (r *RecentLoads) Find(module string, at time.Time) *auditevent.Event {
 			return ev
 		}
 		p := ev.Process()
-		if ko := koArgument(p.Args, p.Cwd); ko != "" && normModule(moduleFileName(ko)) == want {
+		if ko := koArgument(&p); ko != "" && normModule(moduleFileName(ko)) == want {
 			return ev
 		}
 	}

@@ -17,8 +17,10 @@ var kexecArgs = []string{"--exec", "-e", "--load", "-l", "--unload", "-u"}
 // E13Exclusions is E13's list, as shipped (kdump's own scripts).
 func E13Exclusions() []Exclusion {
 	return []Exclusion{
-		{Reason: "kdump", Source: "E13", ParentName: []string{"kdumpctl", "unload.sh"}},
-		{Reason: "kdump", Source: "E13", ParentArgs: []string{"/usr/bin/kdumpctl", "/usr/sbin/kdump-config", "/usr/lib/kdump/unload.sh"}},
+		{Reason: "kdump", Source: "E13", Require: []string{RequirePackage}, ParentName: []string{"kdumpctl", "unload.sh"},
+			Note: "the parent's program (kdumpctl, unload.sh are scripts: the script an interpreter runs) package-owned and unchanged"},
+		{Reason: "kdump", Source: "E13", Require: []string{RequirePackage}, ParentExe: []string{"/usr/bin/kdumpctl", "/usr/sbin/kdump-config", "/usr/lib/kdump/unload.sh"},
+			Note: "matched on the parent's program, not on any parent argument (was: a substring anywhere in the parent's argv)"},
 	}
 }
 
@@ -74,7 +76,7 @@ func (r *kexecLoad) Evaluate(ev *auditevent.Event, st State) []Alert {
 	default:
 		return nil
 	}
-	s := subjectOf(&a.Process, a.Parent)
+	s := subjectOf(&a.Process, a.Parent, st)
 	suppress(&a, r.exclusions, &s)
 	return []Alert{a}
 }

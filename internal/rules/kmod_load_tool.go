@@ -6,6 +6,7 @@ import (
 	"github.com/elastic/go-libaudit/v2/auparse"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
+	"github.com/auditlkm/auditlkm/internal/toolargs"
 )
 
 // KmodLoadToolID is the stable id of the kmod load tool detection.
@@ -14,23 +15,40 @@ const KmodLoadToolID = "kmod-load-tool"
 // E1Exclusions is Elastic's exclusion block for E1 ("Kernel Module Load
 // via Built-in Utility"), as shipped, clause by clause.
 func E1Exclusions() []Exclusion {
+	pkg := []string{RequirePackage}
 	return []Exclusion{
-		{Reason: "security-agent", Source: "E1", ParentExe: []string{"/opt/ds_agent/*", "/opt/TrendMicro/vls_agent/*", "/opt/intel/oneapi/*"}},
-		{Reason: "security-agent", Source: "E1", Cwd: []string{"/opt/vinchin/agent", "/var/opt/ds_agent/am", "/opt/ds_agent", "/var/opt/TrendMicro/vls_agent/am"}},
-		{Reason: "vendor-loader", Source: "E1", ParentExe: []string{
-			"/usr/lib/uptrack/ksplice-apply", "/opt/commvault/commvault/Base/linux_drv", "/opt/cisco/amp/bin/cisco-amp-helper",
-			"/usr/bin/kcarectl", "/usr/share/ksplice/ksplice-apply", "/opt/commvault/Base/linux_drv", "/usr/sbin/veeamsnap-loader",
-			"/bin/falcoctl", "/usr/sbin/veeamworker"}},
-		{Reason: "vendor-loader", Source: "E1", ParentExe: []string{
-			"/sbin/iptables-multi*", "/var/ossec/bin/wazuh-modulesd", "/usr/sbin/mkinitramfs", "/usr/share/initramfs-tools/hooks/lvm2",
-			"/usr/lpp/mmfs/bin/*", "/opt/forticlient/*", "/opt/traps/bin/*", "/snap/lxd/*/sbin/lxd", "/usr/sbin/xtables*"}},
-		{Reason: "package-update", Source: "E1", ParentName: []string{"python*", "platform-python*"}, ParentArgs: []string{"--smart-update", "--auto-update"}},
-		{Reason: "query-only", Source: "E1", Args: []string{"--showconfig", "--dump-modversions"}},
-		{Reason: "kernel-autoload", Source: "E1", Exe: []string{"*/kmod"}, Invoked: []string{"modprobe"}, ArgsAll: []string{"-q", "--"},
-			Args: []string{"net-pf-10", "binfmt-464c", "netdev-*", "block-major-*"}},
-		{Reason: "cis-check", Source: "E1", Exe: []string{"*/kmod"}, Invoked: []string{"modprobe"}, ArgsAll: []string{"-n", "-v"},
-			Args: []string{"usb-storage", "dccp", "squashfs", "udf", "sctp", "cramfs", "hfsplus", "rds", "hfs", "jffs2", "freevxfs", "vfat", "overlay"}},
-		{Reason: "initramfs-hook", Source: "E1", ParentArgs: []string{"/usr/share/initramfs-tools/hooks/*"}},
+		{Reason: "security-agent", Source: "E1", Require: pkg, ParentExe: []string{"/opt/ds_agent/*", "/opt/TrendMicro/vls_agent/*", "/opt/intel/oneapi/*"},
+			Note: "the parent must be package-owned and unchanged, not just live under the vendor's directory"},
+		{Reason: "security-agent", Source: "E1", Require: pkg, Cwd: []string{"/opt/vinchin/agent", "/var/opt/ds_agent/am", "/opt/ds_agent", "/var/opt/TrendMicro/vls_agent/am"},
+			ParentExe: []string{"/opt/vinchin/*", "/opt/ds_agent/*", "/opt/TrendMicro/*"},
+			Note:      "anybody can cd into these directories: the parent must also be the vendor's package-owned program"},
+		{Reason: "vendor-loader", Source: "E1", Require: pkg, ParentExe: []string{
+			"/usr/lib/uptrack/ksplice-apply", "/usr/bin/kcarectl", "/usr/share/ksplice/ksplice-apply", "/usr/sbin/veeamsnap-loader",
+			"/bin/falcoctl", "/usr/bin/falcoctl", "/usr/sbin/veeamworker"},
+			Note: "package-owned and unchanged (kcarectl and ksplice-apply are scripts: the script is checked, the interpreter too)"},
+		{Reason: "vendor-loader", Source: "E1", ParentExe: []string{"/opt/commvault/commvault/Base/linux_drv", "/opt/cisco/amp/bin/cisco-amp-helper",
+			"/opt/commvault/Base/linux_drv"},
+			Note: "exact paths the vendor listed, installed by the vendor's own installer outside the package manager: the path stands"},
+		{Reason: "vendor-loader", Source: "E1", Require: pkg, ParentExe: []string{
+			"/sbin/iptables-multi*", "/usr/sbin/iptables-multi*", "/var/ossec/bin/wazuh-modulesd", "/usr/sbin/mkinitramfs", "/usr/share/initramfs-tools/hooks/lvm2",
+			"/usr/lpp/mmfs/bin/*", "/opt/forticlient/*", "/opt/traps/bin/*", "/usr/sbin/xtables*"},
+			Note: "package-owned and unchanged (mkinitramfs and the lvm2 hook are shell scripts: matched by script)"},
+		{Reason: "vendor-loader", Source: "E1", Require: []string{RequireSnap}, ParentExe: []string{"/snap/lxd/*/sbin/lxd"},
+			Note: "the revision must be an installed snap (snapd's copy in /var/lib/snapd/snaps)"},
+		{Reason: "package-update", Source: "E1", Require: pkg, ParentName: []string{"python*", "platform-python*"}, ParentArgs: []string{"--smart-update", "--auto-update"},
+			Note: "the interpreter and the script it runs must be package-owned and unchanged"},
+		{Reason: "query-only", Source: "E1", Options: []string{"show-config"},
+			Note: "never reached: modprobe --showconfig/-c loads nothing and is not a load (internal/toolargs); module parameters after the module or -- are not options"},
+		{Reason: "query-only", Source: "E1", Options: []string{"show-modversions"},
+			Note: "never reached: --dump-modversions loads nothing and is not a load"},
+		{Reason: "kernel-autoload", Source: "E1", Require: pkg, Exe: []string{"*/kmod"}, Invoked: []string{"modprobe"}, Options: []string{"quiet", "--"},
+			Modules: []string{"net-pf-10", "binfmt-464c", "netdev-*", "block-major-*"},
+			Note:    "-q and -- must be options (parsed), the module the operand; kmod package-owned and unchanged"},
+		{Reason: "cis-check", Source: "E1", Require: pkg, Exe: []string{"*/kmod"}, Invoked: []string{"modprobe"}, Options: []string{"dry-run", "verbose"},
+			Modules: []string{"usb-storage", "dccp", "squashfs", "udf", "sctp", "cramfs", "hfsplus", "rds", "hfs", "jffs2", "freevxfs", "vfat", "overlay"},
+			Note:    "never reached: modprobe -n loads nothing and is not a load"},
+		{Reason: "initramfs-hook", Source: "E1", Require: pkg, ParentExe: []string{"/usr/share/initramfs-tools/hooks/*"},
+			Note: "the parent's script (was: any parent argument) must be a package-owned, unchanged hook"},
 	}
 }
 
@@ -63,14 +81,14 @@ func newKmodLoadTool(extra []Exclusion) *kmodLoadTool {
 func (r *kmodLoadTool) Definition() *Definition { return &r.def }
 
 func (r *kmodLoadTool) Evaluate(ev *auditevent.Event, st State) []Alert {
-	proc, parent, c, ok := kmodRun(ev, st, kmodLoad)
+	proc, parent, c, ok := kmodRun(ev, st, true)
 	if !ok {
 		return nil
 	}
 	a := newAlert(&r.def, ev, proc, parent)
 	a.Category, a.Type, a.Action = []string{"process", "driver"}, []string{"start"}, "load-module-tool"
-	what := strings.Join(kmodModules(&c), " ")
-	if ko := koArgument(proc.Args, proc.Cwd); ko != "" {
+	what := strings.Join(c.Modules, " ")
+	if ko := koArgument(&proc); ko != "" {
 		a.File = &File{Path: ko}
 	}
 	via := c.Tool
@@ -78,6 +96,19 @@ func (r *kmodLoadTool) Evaluate(ev *auditevent.Event, st State) []Alert {
 		via = "busybox " + c.Tool
 	}
 	a.Reason = via + " run to load " + orNothing(what) + " by " + parentDesc(parent)
+	if c.MaybeLoad {
+		a.Severity, a.RiskScore = Low, 21
+		a.Reason += " (" + c.Why + ": not a load as glibc orders arguments by default, a load of " +
+			orNothing(what) + " with POSIXLY_CORRECT set)"
+	}
+	if foreign := c.ForeignConfigs(); len(foreign) > 0 {
+		a.Severity, a.RiskScore = High, 73
+		a.Reason += " with configuration " + strconvQuote(foreign[0]) + " outside the system directories"
+	}
+	if c.Dirname != "" && c.Dirname != "/" {
+		a.Severity, a.RiskScore = High, 73
+		a.Reason += " from module tree " + strconvQuote(c.Dirname)
+	}
 	if name, ok := kernelAutoload(&proc, parent); ok {
 		a.Action, a.Autoload = ActionKernelAutoload, true
 		a.Severity, a.RiskScore = Low, 21
@@ -87,7 +118,8 @@ func (r *kmodLoadTool) Evaluate(ev *auditevent.Event, st State) []Alert {
 		a.Severity, a.RiskScore = Critical, 90
 		a.Reason = "modprobe of crypto-authencesn (CVE-2026-31431 Copy-Fail indicator): " + a.Reason
 	}
-	s := subjectOf(&proc, parent)
+	s := subjectOf(&proc, parent, st)
+	s.setKmod(&c)
 	s.setFile(a.File)
 	suppress(&a, r.exclusions, &s)
 	return []Alert{a}
@@ -123,20 +155,18 @@ func parentDesc(parent *auditevent.Process) string {
 }
 
 // kmodRun recognises a successful exec of a kmod tool (by comm, the kmod
-// binary, busybox, or argv0) doing op, and returns the acting process, its
-// parent and the parsed invocation. The cheap checks come first: most
-// events are not kmod runs.
-func kmodRun(ev *auditevent.Event, st State, op kmodOp) (auditevent.Process, *auditevent.Process, kmodCall, bool) {
-	if !successfulExec(ev) {
-		return auditevent.Process{}, nil, kmodCall{}, false
-	}
-	if c := ev.Syscall.Comm; !isKmodTool(c) && c != "kmod" && !strings.HasPrefix(c, "busybox") && !isKmodTool(argv0Name(ev)) {
-		return auditevent.Process{}, nil, kmodCall{}, false
+// binary, busybox, or argv0) and parses it; load asks for a run that loads
+// (or may, see toolargs.Kmod.MaybeLoad), else for a removal. It returns
+// the acting process, its parent and the parsed command line. The cheap
+// checks come first: most events are not kmod runs.
+func kmodRun(ev *auditevent.Event, st State, load bool) (auditevent.Process, *auditevent.Process, toolargs.Kmod, bool) {
+	if !successfulExec(ev) || !mayBeKmod(ev) {
+		return auditevent.Process{}, nil, toolargs.Kmod{}, false
 	}
 	proc, parent := actor(ev, st)
 	c := kmodInvocation(&proc)
-	if c.Op != op {
-		return auditevent.Process{}, nil, kmodCall{}, false
+	if (load && !c.Loads()) || (!load && c.Op != toolargs.Unload) {
+		return auditevent.Process{}, nil, toolargs.Kmod{}, false
 	}
 	return proc, parent, c, true
 }

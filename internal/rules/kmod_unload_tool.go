@@ -14,8 +14,10 @@ const KmodUnloadToolID = "kmod-unload-tool"
 // E5Exclusions is Elastic's exclusion list for E5, as shipped.
 func E5Exclusions() []Exclusion {
 	return []Exclusion{
-		{Reason: "rpm-scriptlet", Source: "E5", ParentArgs: []string{"/var/tmp/rpm-tmp*"}},
-		{Reason: "nvidia-installer", Source: "E5", Cwd: []string{"/tmp/makeself*NVIDIA-Linux*", "/tmp/self*NVIDIA-Linux*"}},
+		{Reason: "rpm-scriptlet", Source: "E5", Require: []string{RequirePackageManager}, ParentExe: []string{"/var/tmp/rpm-tmp*"},
+			Note: "the parent must run the scriptlet (was: any parent argument) and rpm must be an ancestor"},
+		{Reason: "nvidia-installer", Source: "E5", Require: []string{RequireNever}, Cwd: []string{"/tmp/makeself*NVIDIA-Linux*", "/tmp/self*NVIDIA-Linux*"},
+			Note: "the .run installer unpacks into a directory anybody can create under /tmp: nothing proves it, so its rmmod alerts (low)"},
 	}
 }
 
@@ -49,18 +51,18 @@ func newKmodUnloadTool(extra []Exclusion) *kmodUnloadTool {
 func (r *kmodUnloadTool) Definition() *Definition { return &r.def }
 
 func (r *kmodUnloadTool) Evaluate(ev *auditevent.Event, st State) []Alert {
-	proc, parent, c, ok := kmodRun(ev, st, kmodUnload)
+	proc, parent, c, ok := kmodRun(ev, st, false)
 	if !ok {
 		return nil
 	}
 	a := newAlert(&r.def, ev, proc, parent)
 	a.Category, a.Type, a.Action = []string{"process", "driver"}, []string{"start"}, "unload-module-tool"
-	a.Reason = c.Tool + " run to remove " + orNothing(strings.Join(kmodModules(&c), " ")) + " by " + parentDesc(parent)
+	a.Reason = c.Tool + " run to remove " + orNothing(strings.Join(c.Modules, " ")) + " by " + parentDesc(parent)
 	if parent != nil && parent.Exe != "" && exactAny(interactiveShells, BaseName(parent.Exe)) {
 		a.Severity, a.RiskScore = Medium, 47
 		a.Reason += " from an interactive shell"
 	}
-	s := subjectOf(&proc, parent)
+	s := subjectOf(&proc, parent, st)
 	suppress(&a, r.exclusions, &s)
 	return []Alert{a}
 }

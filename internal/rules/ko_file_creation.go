@@ -17,17 +17,44 @@ var modulesDirs = []string{"/lib/modules/*", "/usr/lib/modules/*"}
 // E8Exclusions is E8's list as shipped, plus H2's paths and the package
 // managers that install modules (D1).
 func E8Exclusions() []Exclusion {
+	pkg := []string{RequirePackage}
+	mkinitramfs := []string{"/usr/sbin/mkinitramfs", "/usr/sbin/update-initramfs", "/usr/bin/unmkinitramfs"}
+	dracut := []string{"/usr/bin/dracut", "/usr/sbin/dracut", "/sbin/dracut", "/usr/lib/dracut/*"}
 	return []Exclusion{
-		{Reason: "build-or-initramfs", Source: "E8", Path: []string{"/tmp/mkinitramfs*", "/var/cache/uptrack/*", "/var/tmp/dracut.*",
-			"/build/*", "/var/lib/dkms/*", "/mnt/Samsung/*", "/var/tmp/portage/*", "/tmp/user/0/mkinitramfs*", "/var/tmp/supermin*",
-			"/mnt/img/storage/squashfs-root/*", "/var/opt/eset/*", "/var/tmp/mkinitramfs_*"}},
-		{Reason: "package-manager", Source: "E8", Exe: []string{"/usr/local/v3net/suarez/bin/suarez", "/sbin/dracut", "/opt/traps/bin/pmd",
-			"/usr/bin/pacman", "/usr/bin/containerd", "/usr/sbin/dockerd", "/usr/bin/dockerd", "/snap/*",
-			"/usr/lib/dracut/dracut-initramfs-restore", "/sbin/unsquashfs"}},
-		{Reason: "archive-extraction", Source: "E8", Name: []string{"cpio"}},
-		{Reason: "initramfs", Source: "H2", Path: []string{"/run/initramfs/*", "/var/tmp/mkinitramfs*"}},
-		{Reason: "package-manager", Source: "D1", Exe: []string{"/usr/bin/dpkg", "/bin/dpkg", "/usr/bin/rpm", "/bin/rpm",
-			"/usr/bin/dnf", "/usr/bin/dnf5", "/usr/bin/yum", "/usr/lib/systemd/systemd", "/lib/systemd/systemd"}},
+		{Reason: "build-or-initramfs", Source: "E8", Path: []string{"/tmp/mkinitramfs*", "/tmp/user/0/mkinitramfs*", "/var/tmp/mkinitramfs_*"},
+			Ancestor: mkinitramfs, Note: "only under a package-owned mkinitramfs: anybody can create these names in /tmp"},
+		{Reason: "build-or-initramfs", Source: "E8", Path: []string{"/var/tmp/dracut.*"}, Ancestor: dracut, Note: "only under a package-owned dracut"},
+		{Reason: "build-or-initramfs", Source: "E8", Path: []string{"/var/cache/uptrack/*"}, Ancestor: []string{"/usr/sbin/uptrack-*", "/usr/lib/uptrack/*"},
+			Note: "only under package-owned Ksplice Uptrack"},
+		{Reason: "build-or-initramfs", Source: "E8", Path: []string{"/var/lib/dkms/*"}, Ancestor: []string{"/usr/sbin/dkms", "/usr/lib/dkms/*"},
+			Note: "only under a package-owned dkms"},
+		{Reason: "build-or-initramfs", Source: "E8", Path: []string{"/var/tmp/portage/*"}, Ancestor: []string{"/usr/bin/emerge", "/usr/lib/portage/*"},
+			Note: "only under package-owned portage"},
+		{Reason: "build-or-initramfs", Source: "E8", Path: []string{"/var/tmp/supermin*"}, Ancestor: []string{"/usr/bin/supermin*"},
+			Note: "only under a package-owned supermin"},
+		{Reason: "build-or-initramfs", Source: "E8", Path: []string{"/build/*"}, Ancestor: []string{"/usr/bin/dpkg-buildpackage", "/usr/bin/sbuild", "/usr/bin/rpmbuild"},
+			Note: "only under a package build (dpkg-buildpackage, sbuild, rpmbuild)"},
+		{Reason: "build-or-initramfs", Source: "E8", Path: []string{"/mnt/Samsung/*", "/mnt/img/storage/squashfs-root/*"}, Ancestor: []string{"/usr/bin/unsquashfs", "/sbin/unsquashfs"},
+			Note: "only when a package-owned unsquashfs extracts there"},
+		{Reason: "build-or-initramfs", Source: "E8", Path: []string{"/var/opt/eset/*"}, Ancestor: []string{"/opt/eset/*"},
+			Note: "only under ESET's package-owned programs"},
+		{Reason: "package-manager", Source: "E8", Require: pkg, Exe: []string{"/sbin/dracut", "/usr/bin/dracut", "/opt/traps/bin/pmd",
+			"/usr/bin/pacman", "/usr/bin/containerd", "/usr/sbin/dockerd", "/usr/bin/dockerd", "/usr/lib/dracut/dracut-initramfs-restore", "/sbin/unsquashfs",
+			"/usr/bin/unsquashfs"},
+			Note: "package-owned and unchanged"},
+		{Reason: "package-manager", Source: "E8", Exe: []string{"/usr/local/v3net/suarez/bin/suarez"},
+			Note: "exact path the vendor listed, outside any package: the path stands"},
+		{Reason: "package-manager", Source: "E8", Require: []string{RequireSnap}, Exe: []string{"/snap/*"},
+			Note: "an installed snap's revision, not any file under /snap"},
+		{Reason: "archive-extraction", Source: "E8", Name: []string{"cpio"}, Ancestor: append(append([]string{}, mkinitramfs...), dracut...),
+			Note: "cpio alone copies anything anywhere: only when it unpacks for mkinitramfs or dracut"},
+		{Reason: "initramfs", Source: "H2", Path: []string{"/run/initramfs/*", "/var/tmp/mkinitramfs*"}, Ancestor: append(append([]string{}, mkinitramfs...), dracut...),
+			Note: "only under a package-owned initramfs builder"},
+		{Reason: "package-manager", Source: "D1", Require: []string{RequirePackage, RequirePackageManager}, Exe: []string{"/usr/bin/dpkg", "/bin/dpkg",
+			"/usr/bin/rpm", "/bin/rpm", "/usr/bin/dnf", "/usr/bin/dnf5", "/usr/bin/yum"},
+			Note: "package-owned and unchanged"},
+		{Reason: "package-manager", Source: "D1", Require: []string{RequirePackage, RequirePackageManager}, Exe: []string{"/usr/lib/systemd/systemd", "/lib/systemd/systemd"},
+			Note: "systemd writing a module file happens when a package manager runs it (D1); a package manager must be an ancestor"},
 	}
 }
 
@@ -87,7 +114,7 @@ func (r *koFileCreation) Evaluate(ev *auditevent.Event, st State) []Alert {
 			a.Severity, a.RiskScore = Medium, 47
 			a.Reason += " in the kernel modules tree"
 		}
-		s := subjectOf(&proc, parent)
+		s := subjectOf(&proc, parent, st)
 		s.Path, s.FileName, s.Extension = where, BaseName(where), Extension(BaseName(where))
 		suppress(&a, r.exclusions, &s)
 		out = append(out, a)

@@ -18,36 +18,53 @@ var configFilePaths = []string{
 
 // E9Exclusions is Elastic's exclusion list for E9, as shipped.
 func E9Exclusions() []Exclusion {
+	pkg := []string{RequirePackage}
+	pm := []string{RequirePackage, RequirePackageManager}
+	never := []string{RequireNever}
 	return []Exclusion{
-		{Reason: "package-manager", Source: "E9", Exe: []string{
-			"/bin/dpkg", "/usr/bin/dpkg", "/bin/dockerd", "/usr/bin/dockerd", "/usr/sbin/dockerd", "/bin/microdnf",
-			"/usr/bin/microdnf", "/bin/rpm", "/usr/bin/rpm", "/bin/snapd", "/usr/bin/snapd", "/bin/yum", "/usr/bin/yum",
-			"/bin/dnf", "/usr/bin/dnf", "/bin/podman", "/usr/bin/podman", "/bin/dnf-automatic", "/usr/bin/dnf-automatic",
-			"/bin/pacman", "/usr/bin/pacman", "/usr/bin/dpkg-divert", "/bin/dpkg-divert", "/sbin/apk", "/usr/sbin/apk",
-			"/usr/local/sbin/apk", "/usr/bin/apt", "/usr/sbin/pacman", "/usr/bin/puppet", "/bin/puppet",
-			"/opt/puppetlabs/puppet/bin/puppet", "/usr/bin/chef-client", "/bin/chef-client", "/bin/autossl_check",
-			"/usr/bin/autossl_check", "/proc/self/exe", "/dev/fd/*", "/usr/bin/pamac-daemon", "/bin/pamac-daemon",
+		{Reason: "package-manager", Source: "E9", Require: pm, Exe: []string{
+			"/bin/dpkg", "/usr/bin/dpkg", "/bin/microdnf", "/usr/bin/microdnf", "/bin/rpm", "/usr/bin/rpm", "/bin/snapd", "/usr/bin/snapd",
+			"/bin/yum", "/usr/bin/yum", "/bin/dnf", "/usr/bin/dnf", "/bin/dnf-automatic", "/usr/bin/dnf-automatic", "/bin/pacman",
+			"/usr/bin/pacman", "/usr/bin/dpkg-divert", "/bin/dpkg-divert", "/sbin/apk", "/usr/sbin/apk", "/usr/local/sbin/apk", "/usr/bin/apt",
+			"/usr/sbin/pacman", "/usr/bin/pamac-daemon", "/bin/pamac-daemon", "/usr/bin/dnf5", "/usr/libexec/packagekitd",
+			"/usr/lib/snapd/snapd", "/usr/sbin/yum-cron"},
+			Note: "package-owned and unchanged, with a package manager the process or an ancestor (dpkg-divert run by hand is not dpkg)"},
+		{Reason: "package-manager", Source: "E9", Require: pkg, Exe: []string{
+			"/bin/dockerd", "/usr/bin/dockerd", "/usr/sbin/dockerd", "/bin/podman", "/usr/bin/podman", "/usr/bin/puppet", "/bin/puppet",
+			"/opt/puppetlabs/puppet/bin/puppet", "/usr/bin/chef-client", "/bin/chef-client", "/bin/autossl_check", "/usr/bin/autossl_check",
 			"/usr/local/bin/dockerd", "/opt/elasticbeanstalk/bin/platform-engine", "/opt/puppetlabs/puppet/bin/ruby",
-			"/usr/libexec/platform-python", "/opt/imunify360/venv/bin/python3", "/opt/eset/efs/lib/utild",
-			"/usr/sbin/anacron", "/kaniko/kaniko-executor", "/usr/bin/prime-select", "/usr/lib/dracut/dracut-install",
-			"/usr/bin/dnf5", "./usr/bin/podman", "/usr/libexec/packagekitd", "/usr/bin/buildah",
-			"./usr/lib/snapd/snap-update-ns", "/usr/lib/snapd/snapd", "/usr/local/bin/podman", "/usr/sbin/yum-cron",
-			"./usr/bin/qemu-aarch64-static", "/.envbuilder/bin/envbuilder",
-		}},
-		{Reason: "editor-swap-file", Source: "E9", Extension: []string{"swp", "swpx", "swx", "dpkg-remove"}},
-		{Reason: "dpkg-new-rename", Source: "E9", OriginalExtension: []string{"dpkg-new"}},
-		{Reason: "package-manager", Source: "E9", Exe: []string{
-			"/nix/store/*", "/var/lib/dpkg/info/kmod.postinst", "/tmp/vmis.*", "/snap/*", "/dev/fd/*",
-			"/usr/libexec/platform-python*", "./snap/snapd/*/snap-update-ns",
-		}},
-		{Reason: "no-executable", Source: "E9", NoExecutable: true},
-		{Reason: "system-agent", Source: "E9", Name: []string{
+			"/usr/libexec/platform-python", "/opt/imunify360/venv/bin/python3", "/opt/eset/efs/lib/utild", "/usr/sbin/anacron",
+			"/kaniko/kaniko-executor", "/usr/bin/prime-select", "/usr/lib/dracut/dracut-install", "/usr/bin/buildah",
+			"/usr/local/bin/podman", "/.envbuilder/bin/envbuilder"},
+			Note: "package-owned and unchanged; an interpreter in the list (ruby, platform-python, python3) only for a package-owned script"},
+		{Reason: "package-manager", Source: "E9", Require: never, Exe: []string{"/proc/self/exe", "/dev/fd/*", "./usr/bin/podman",
+			"./usr/lib/snapd/snap-update-ns", "./usr/bin/qemu-aarch64-static", "./snap/snapd/*/snap-update-ns"},
+			Note: "audit reports a process's real executable, never these names; a file run from a descriptor proves nothing"},
+		{Reason: "editor-swap-file", Source: "E9", Require: []string{RequireInertFile}, Extension: []string{"swp", "swpx", "swx", "dpkg-remove"},
+			Note: "only where the loader ignores the name (modprobe.d and modules-load.d read *.conf)"},
+		{Reason: "dpkg-new-rename", Source: "E9", Require: pm, OriginalExtension: []string{"dpkg-new"},
+			Note: "a .dpkg-new renamed into place by a package-owned program with a package manager in its ancestry (dpkg does this itself)"},
+		{Reason: "package-manager", Source: "E9", Require: []string{RequirePackageManager}, Exe: []string{"/var/lib/dpkg/info/kmod.postinst"},
+			Note: "kmod's maintainer script is not in any package's file list: it applies under dpkg only"},
+		{Reason: "package-manager", Source: "E9", Require: []string{RequireSnap}, Exe: []string{"/snap/*"},
+			Note: "an installed snap's revision, not any file under /snap"},
+		{Reason: "package-manager", Source: "E9", Require: pkg, Exe: []string{"/usr/libexec/platform-python*"},
+			Note: "package-owned and unchanged, and only for a package-owned script"},
+		{Reason: "package-manager", Source: "E9", Require: never, Exe: []string{"/nix/store/*", "/tmp/vmis.*"},
+			Note: "/nix/store's database is sqlite (not read here) and anybody can create /tmp/vmis.*: never excluded"},
+		{Reason: "no-executable", Source: "E9", Require: never, NoExecutable: true,
+			Note: "audit names the executable of every user process: an event without one proves nothing"},
+		{Reason: "system-agent", Source: "E9", Require: pkg, Name: []string{
 			"crond", "executor", "puppet", "droplet-agent.postinst", "cf-agent", "schedd", "imunify-notifier",
 			"perl", "jumpcloud-agent", "crio", "dnf_install", "utild", "dockerd",
-		}},
-		{Reason: "python", Source: "E9", Name: []string{"python*"}},
-		{Reason: "sed-temp-file", Source: "E9", Name: []string{"sed"}, FileName: []string{"sed*"}},
-		{Reason: "e2scrub-temp-file", Source: "E9", Name: []string{"perl"}, FileName: []string{"e2scrub_all.tmp*"}},
+		},
+			Note: "by name only when the program is package-owned and unchanged (a copy at /usr/local/sbin/crond is not crond); perl only for a package-owned script"},
+		{Reason: "python", Source: "E9", Require: pkg, Name: []string{"python*"},
+			Note: "only for a package-owned, unchanged script (python3 -c or a script in /tmp is not excluded)"},
+		{Reason: "sed-temp-file", Source: "E9", Require: []string{RequirePackage, RequirePackageManager, RequireInertFile}, Name: []string{"sed"}, FileName: []string{"sed*"},
+			Note: "sed's temporary file, under a package manager, and never a name the loader reads (sed.conf is not a temporary file)"},
+		{Reason: "e2scrub-temp-file", Source: "E9", Require: []string{RequirePackage, RequireInertFile}, Name: []string{"perl"}, FileName: []string{"e2scrub_all.tmp*"},
+			Note: "perl running a package-owned script, and never a name the loader reads"},
 	}
 }
 
@@ -106,14 +123,12 @@ func (r *configFileCreation) Evaluate(ev *auditevent.Event, st State) []Alert {
 		if where != p.Resolved {
 			a.Reason += " (written as " + strconvQuote(p.Name) + ")"
 		}
-		s := subjectOf(&proc, parent)
+		s := subjectOf(&proc, parent, st)
 		s.Path, s.FileName, s.Extension = where, BaseName(where), Extension(BaseName(where))
 		if a.File.OriginalPath != "" {
 			s.OriginalExtension = Extension(BaseName(a.File.OriginalPath))
 		}
-		if reason, ok := firstMatch(r.exclusions, &s); ok {
-			a.Suppressed = reason
-		}
+		suppress(&a, r.exclusions, &s)
 		out = append(out, a)
 	}
 	return out

@@ -37,9 +37,11 @@ var e14Paths = []string{"/etc/modprobe.conf", "/etc/modprobe.d", "/etc/modprobe.
 // E15Exclusions is E15's list, as shipped.
 func E15Exclusions() []Exclusion {
 	return []Exclusion{
-		{Reason: "temp-file", Source: "E15", Path: []string{"/var/spool/cron/crontabs/tmp.*", "/run/udev/rules.d/*rules.*",
-			"/home/*/.ssh/known_hosts.*", "/root/.ssh/known_hosts.*"}},
-		{Reason: "package-manager-temp", Source: "E15", Extension: []string{"dpkg-new", "dpkg-remove", "SEQ"}},
+		{Reason: "temp-file", Source: "E15", Require: []string{RequireInertFile}, Path: []string{"/var/spool/cron/crontabs/tmp.*", "/run/udev/rules.d/*rules.*",
+			"/home/*/.ssh/known_hosts.*", "/root/.ssh/known_hosts.*"},
+			Note: "only names the loader ignores: /run/udev/rules.d/x-rules.y.rules matches the pattern and udev reads it"},
+		{Reason: "package-manager-temp", Source: "E15", Require: []string{RequireInertFile}, Extension: []string{"dpkg-new", "dpkg-remove", "SEQ"},
+			Note: "inert names only; the rename into place is judged on its own"},
 	}
 }
 
@@ -49,11 +51,13 @@ func E15Exclusions() []Exclusion {
 // it). E14's "modprobe" only reads and never reaches a write rule.
 func E14Exclusions() []Exclusion {
 	return []Exclusion{
-		{Reason: "system-tool", Source: "E14", Path: e14Paths, Name: []string{"dpkg", "dockerd", "lynis", "mkinitramfs", "snapd",
-			"systemd-udevd", "borg", "auditbeat", "lspci", "aide", "modprobe", "python*"}},
-		{Reason: "security-agent", Source: "E14", Path: e14Paths, Exe: []string{"/opt/sophos/*", "/opt/eset/*", "/var/lib/elastic*",
+		{Reason: "system-tool", Source: "E14", Require: []string{RequirePackage}, Path: e14Paths, Name: []string{"dpkg", "dockerd", "lynis", "mkinitramfs", "snapd",
+			"systemd-udevd", "borg", "auditbeat", "lspci", "aide", "modprobe", "python*"},
+			Note: "package-owned and unchanged (scripts such as lynis and mkinitramfs by the script an interpreter runs); cp left out (see above)"},
+		{Reason: "security-agent", Source: "E14", Require: []string{RequirePackage}, Path: e14Paths, Exe: []string{"/opt/sophos/*", "/opt/eset/*", "/var/lib/elastic*",
 			"/opt/Elastic/*", "/usr/lib/dracut/dracut-install", "/usr/bin/pacman", "/opt/saltstack/salt/bin/python*",
-			"/var/lib/waagent/*", "/opt/sophos-spl/plugins/av/bin/*"}},
+			"/var/lib/waagent/*", "/opt/sophos-spl/plugins/av/bin/*"},
+			Note: "package-owned and unchanged"},
 	}
 }
 
@@ -148,7 +152,7 @@ func (r *configFileChange) Evaluate(ev *auditevent.Event, st State) []Alert {
 			a.Severity, a.RiskScore = Medium, 47
 		}
 		a.Reason = "kernel module or boot configuration " + where + ": " + action + " by " + orUnknown(proc.Exe)
-		s := subjectOf(&proc, parent)
+		s := subjectOf(&proc, parent, st)
 		s.Path, s.FileName, s.Extension = where, BaseName(where), Extension(BaseName(where))
 		if a.File.OriginalPath != "" {
 			s.OriginalExtension = Extension(BaseName(a.File.OriginalPath))

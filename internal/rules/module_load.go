@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"path"
 	"strings"
 
 	"github.com/elastic/go-libaudit/v2/auparse"
@@ -125,19 +124,10 @@ func hasArg(args []string, s string) bool {
 	return false
 }
 
-// koArgument returns the first argument naming a module file, made
-// absolute against cwd.
-func koArgument(args []string, cwd string) string {
-	for i, arg := range args {
-		if i == 0 || !isModuleFile(arg) {
-			continue
-		}
-		if !strings.HasPrefix(arg, "/") && strings.HasPrefix(cwd, "/") {
-			return path.Join(cwd, arg)
-		}
-		return path.Clean(arg)
-	}
-	return ""
+// koArgument returns the module file p's command line loads, made
+// absolute against its working directory (correlate.ModuleFileArg).
+func koArgument(p *auditevent.Process) string {
+	return correlate.ModuleFileArg(p.Exe, p.Comm, p.Args, p.Cwd)
 }
 
 func isModuleFile(s string) bool { return correlate.ModuleSuffix(s) != "" }

@@ -1,11 +1,10 @@
 package rules
 
 import (
-	"strings"
-
 	"github.com/elastic/go-libaudit/v2/auparse"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
+	"github.com/auditlkm/auditlkm/internal/toolargs"
 )
 
 // ModuleLoadLocationID is the stable id of E4.
@@ -22,8 +21,10 @@ var unusualArgs = []string{"/tmp/*", "/var/tmp/*", "/dev/shm/*", "/run/*", "/var
 // E4Exclusions is E4's list, as shipped.
 func E4Exclusions() []Exclusion {
 	return []Exclusion{
-		{Reason: "container-build", Source: "E4", ParentExe: []string{"/usr/bin/podman"}},
-		{Reason: "container-build", Source: "E4", Cwd: []string{"/tmp/newroot*"}},
+		{Reason: "container-build", Source: "E4", Require: []string{RequirePackage}, ParentExe: []string{"/usr/bin/podman"},
+			Note: "podman package-owned and unchanged"},
+		{Reason: "container-build", Source: "E4", Cwd: []string{"/tmp/newroot"}, Ancestor: []string{"/usr/bin/podman", "/usr/bin/buildah"},
+			Note: "the vendor's exact /tmp/newroot (it had been widened to /tmp/newroot*), and only under a package-owned podman or buildah: anybody can create the directory"},
 	}
 }
 
@@ -66,17 +67,22 @@ func (r *moduleLoadLocation) appendAlerts(dst []Alert, c *evalCtx) []Alert {
 	var whyA, whyB string // why = whyA + whyB
 	var proc auditevent.Process
 	var parent *auditevent.Process
+	var kc *toolargs.Kmod
 	switch {
 	case successfulExec(ev):
-		if comm := ev.Syscall.Comm; !isKmodTool(comm) && comm != "kmod" && !strings.HasPrefix(comm, "busybox") && !isKmodTool(argv0Name(ev)) {
+		if !mayBeKmod(ev) {
 			return dst
 		}
 		proc, parent = c.actor()
-		if inv := kmodInvocation(&proc); inv.Op != kmodLoad {
+		inv := kmodInvocation(&proc)
+		if !inv.Loads() {
 			return dst
 		}
-		for i, arg := range proc.Args {
-			if i > 0 && anyGlob(unusualArgs, arg) {
+		kc = &inv
+		// What the run loads from: its module (a file), -C files, the
+		// -d module tree; never a module parameter.
+		for _, arg := range append(append(append([]string{}, inv.Modules...), inv.Configs...), inv.Dirname) {
+			if arg != "" && anyGlob(unusualArgs, arg) {
 				whyA, whyB = "module argument ", arg
 				break
 			}
@@ -113,7 +119,10 @@ func (r *moduleLoadLocation) appendAlerts(dst []Alert, c *evalCtx) []Alert {
 		m = &c.memo.locationReason
 	}
 	a.Reason = m.join("kernel module load from an unusual location: ", whyA, whyB)
-	s := subjectOf(&proc, parent)
+	s := subjectOf(&proc, parent, c.st)
+	if kc != nil {
+		s.setKmod(kc)
+	}
 	s.setFile(a.File)
 	suppress(a, r.exclusions, &s)
 	return dst

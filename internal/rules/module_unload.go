@@ -4,6 +4,7 @@ import (
 	"github.com/elastic/go-libaudit/v2/auparse"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
+	"github.com/auditlkm/auditlkm/internal/toolargs"
 )
 
 // ModuleUnloadID is the stable id of the delete_module detection.
@@ -37,10 +38,8 @@ func (r *moduleUnload) Evaluate(ev *auditevent.Event, st State) []Alert {
 	what := "a kernel module"
 	if ev.HasModule {
 		what = "kernel module " + quoteIfOdd(ev.Module)
-	} else if c := kmodInvocation(&proc); c.Op == kmodUnload {
-		if m := kmodModules(&c); len(m) > 0 {
-			what = "kernel module " + quoteIfOdd(m[0])
-		}
+	} else if c := kmodInvocation(&proc); c.Op == toolargs.Unload && len(c.Modules) > 0 {
+		what = "kernel module " + quoteIfOdd(c.Modules[0])
 	}
 	if ev.Syscall.Success == auditevent.SuccessNo {
 		a.Severity, a.RiskScore = Low, 21

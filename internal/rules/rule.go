@@ -78,6 +78,11 @@ type Alert struct {
 	// Suppressed is set when an exclusion matched; the pipeline counts it
 	// and does not emit it.
 	Suppressed string
+	// ExclusionRefused, on an alert that was not suppressed, names the
+	// first exclusion whose criteria matched but whose provenance was not
+	// proven, and why ("system-agent/not-package-owned"); the pipeline
+	// counts it.
+	ExclusionRefused string
 	// Autoload is set when the kernel itself requested the module
 	// (request_module ran modprobe as a usermode helper); Action is then
 	// ActionKernelAutoload.

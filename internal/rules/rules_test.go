@@ -45,7 +45,8 @@ func rename(exe, from, to string) []string {
 }
 
 func TestConfigFileCreation(t *testing.T) {
-	r := newConfigFileCreation(nil, nil)
+	sys := newTestSystem(t, []string{"/usr/bin/dpkg", "/usr/bin/python3.11", "/usr/bin/sed", "/usr/bin/mv"}, nil, nil)
+	r := withProvenance(newConfigFileCreation(nil, nil), sys.v)
 	tests := []struct {
 		name       string
 		lines      []string
@@ -60,12 +61,13 @@ func TestConfigFileCreation(t *testing.T) {
 		{"every E9 directory: /usr/local/lib/modules-load.d", create("/usr/bin/cp", "cp", "/", "/usr/local/lib/modules-load.d/a.conf"), "/usr/local/lib/modules-load.d/a.conf", "", "creation"},
 		{"dpkg is excluded by its executable", create("/usr/bin/dpkg", "dpkg", "/", "/lib/modprobe.d/aliases.conf"), "/lib/modprobe.d/aliases.conf", "package-manager", "creation"},
 		{"a vim swap file is excluded by extension", create("/usr/bin/vim.basic", "vim", "/", "/etc/modprobe.d/.x.conf.swp"), "/etc/modprobe.d/.x.conf.swp", "editor-swap-file", "creation"},
-		{"python in /usr/bin is excluded by name", create("/usr/bin/python3.11", "python3", "/", "/etc/modprobe.d/a.conf"), "/etc/modprobe.d/a.conf", "python", "creation"},
+		{"python without a package-owned script is not excluded", create("/usr/bin/python3.11", "python3", "/", "/etc/modprobe.d/a.conf"), "/etc/modprobe.d/a.conf", "", "creation"},
 		{"a python look-alike in /tmp is not excluded", create("/tmp/python3", "python3", "/", "/etc/modprobe.d/a.conf"), "/etc/modprobe.d/a.conf", "", "creation"},
-		{"sed -i temp files are excluded", create("/usr/bin/sed", "sed", "/etc/modprobe.d", "sedAbC123"), "/etc/modprobe.d/sedAbC123", "sed-temp-file", "creation"},
+		{"sed -i temp files outside a package manager are not excluded", create("/usr/bin/sed", "sed", "/etc/modprobe.d", "sedAbC123"), "/etc/modprobe.d/sedAbC123", "", "creation"},
 		{"a file outside the locations is ignored", create("/usr/bin/bash", "bash", "/", "/etc/modprobe.conf.d/x"), "", "", ""},
 		{"a rename into modules-load.d alerts as rename", rename("/usr/bin/mv", "/tmp/x.conf", "/etc/modules-load.d/x.conf"), "/etc/modules-load.d/x.conf", "", "rename"},
-		{"dpkg's .dpkg-new rename is excluded", rename("/usr/bin/mv", "/etc/modules-load.d/x.conf.dpkg-new", "/etc/modules-load.d/x.conf"), "/etc/modules-load.d/x.conf", "dpkg-new-rename", "rename"},
+		{"a .dpkg-new renamed by mv outside a package manager is not excluded", rename("/usr/bin/mv", "/etc/modules-load.d/x.conf.dpkg-new", "/etc/modules-load.d/x.conf"), "/etc/modules-load.d/x.conf", "", "rename"},
+		{"dpkg's own .dpkg-new rename is excluded", rename("/usr/bin/dpkg", "/etc/modules-load.d/x.conf.dpkg-new", "/etc/modules-load.d/x.conf"), "/etc/modules-load.d/x.conf", "package-manager", "rename"},
 		{"a failed creation is no creation", []string{
 			`type=SYSCALL msg=audit(1700000000.100:42): arch=c000003e syscall=257 success=no exit=-13 a0=ffffff9c a1=55d0 a2=241 a3=1b6 items=2 ppid=10 pid=11 auid=1000 uid=1000 gid=0 euid=1000 suid=0 fsuid=1000 egid=0 sgid=0 fsgid=0 tty=pts0 ses=1 comm="sh" exe="/usr/bin/dash" key=(null)`,
 			`type=PATH msg=audit(1700000000.100:42): item=1 name="/etc/modprobe.d/x.conf" nametype=CREATE`}, "", "", ""},

@@ -1,6 +1,12 @@
 package rules
 
-import "github.com/auditlkm/auditlkm/internal/auditevent"
+import (
+	"path"
+	"strings"
+
+	"github.com/auditlkm/auditlkm/internal/auditevent"
+	"github.com/auditlkm/auditlkm/internal/toolargs"
+)
 
 // actor returns the acting process of ev, completed from the correlation
 // state where the event lacks it (no PROCTITLE or EXECVE in the event), and
@@ -18,8 +24,10 @@ func actorMemo(ev *auditevent.Event, st State, m *evalMemo) (auditevent.Process,
 		return p, nil
 	}
 	if known, ok := st.Process(p.PID); ok {
-		if len(p.Args) == 0 {
-			p.Args = known.Args
+		// The exec's own argv (EXECVE) outranks a PROCTITLE the process
+		// may have rewritten since.
+		if len(p.Args) == 0 || (!p.ArgsFromExec && known.ArgsFromExec && len(known.Args) > 0) {
+			p.Args, p.ArgsFromExec = known.Args, known.ArgsFromExec
 		}
 		if p.Exe == "" {
 			p.Exe = known.Exe
@@ -52,19 +60,86 @@ func actorMemo(ev *auditevent.Event, st State, m *evalMemo) (auditevent.Process,
 // (TestSameProcessValueComparesEveryField fails when one is added).
 func sameProcessValue(a, b *auditevent.Process) bool {
 	return a.PID == b.PID && a.PPID == b.PPID && a.Exe == b.Exe && a.Comm == b.Comm && a.Cwd == b.Cwd &&
-		a.UID == b.UID && a.AUID == b.AUID && a.StartMilli == b.StartMilli &&
+		a.UID == b.UID && a.AUID == b.AUID && a.StartMilli == b.StartMilli && a.ArgsFromExec == b.ArgsFromExec &&
 		len(a.Args) == len(b.Args) && (len(a.Args) == 0 || &a.Args[0] == &b.Args[0])
 }
 
-func subjectOf(p *auditevent.Process, parent *auditevent.Process) Subject {
-	s := Subject{Exe: p.Exe, Name: BaseName(p.Exe), Invoked: p.Name(), Cwd: p.Cwd, Args: p.Args}
+// subjectOf is what exclusions match for process p (and its parent): st,
+// which may be nil, gives the ancestry some requirements look at.
+func subjectOf(p *auditevent.Process, parent *auditevent.Process, st State) Subject {
+	s := Subject{Exe: p.Exe, Name: BaseName(p.Exe), Invoked: p.Name(), Cwd: p.Cwd, Args: p.Args, st: st, pid: p.PID}
 	if s.Name == "" {
 		s.Name = p.Comm
 	}
+	s.Script, s.scriptFromExec = scriptOf(p), p.ArgsFromExec
 	if parent != nil {
-		s.ParentExe, s.ParentName, s.ParentArgs = parent.Exe, BaseName(parent.Exe), parent.Args
+		s.ParentExe, s.ParentName, s.ParentArgs, s.ParentCwd = parent.Exe, BaseName(parent.Exe), parent.Args, parent.Cwd
+		s.ParentScript, s.parentScriptFromExec = scriptOf(parent), parent.ArgsFromExec
 	}
 	return s
+}
+
+// setKmod fills the parsed kmod criteria of s.
+func (s *Subject) setKmod(k *toolargs.Kmod) {
+	s.Modules = k.Modules
+	s.Options = make([]string, 0, len(k.Opts)+1)
+	for _, o := range k.Opts {
+		if o.Name != "?" {
+			s.Options = append(s.Options, o.Name)
+		}
+	}
+	if k.DashDash {
+		s.Options = append(s.Options, "--")
+	}
+}
+
+// isInterpreter reports whether an executable's basename is a script
+// interpreter: its own identity says nothing about what it runs.
+func isInterpreter(name string) bool {
+	switch name {
+	case "sh", "bash", "dash", "ash", "ksh", "mksh", "zsh", "busybox", "perl", "ruby", "php", "node", "lua", "tclsh", "awk", "gawk", "mawk":
+		return true
+	}
+	for _, p := range []string{"python", "platform-python", "perl5", "ruby", "php", "lua", "pypy"} {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// scriptOf returns the script file an interpreter process runs: the
+// first argument after the interpreter's options, made absolute against
+// its working directory. Code given inline (-c, -e, -E, -m, -r, -x,
+// --command) or on stdin runs no file: "".
+func scriptOf(p *auditevent.Process) string {
+	if !isInterpreter(BaseName(p.Exe)) || len(p.Args) < 2 {
+		return ""
+	}
+	for _, a := range p.Args[1:] {
+		switch {
+		case a == "-" || a == "--":
+			return ""
+		case strings.HasPrefix(a, "--"):
+			if a == "--command" || strings.HasPrefix(a, "--eval") {
+				return ""
+			}
+			continue
+		case strings.HasPrefix(a, "-") || strings.HasPrefix(a, "+"):
+			if strings.ContainsAny(a[1:], "ceEmrx") {
+				return "" // inline code, a module, or a command string
+			}
+			continue
+		}
+		if strings.HasPrefix(a, "/") {
+			return path.Clean(a)
+		}
+		if strings.HasPrefix(p.Cwd, "/") {
+			return path.Join(p.Cwd, a)
+		}
+		return ""
+	}
+	return ""
 }
 
 // newAlert fills what every alert of rule d for ev has in common.
@@ -72,11 +147,19 @@ func newAlert(d *Definition, ev *auditevent.Event, p auditevent.Process, parent 
 	return Alert{Rule: d, Event: ev, Severity: d.Severity, RiskScore: d.RiskScore, Process: p, Parent: parent}
 }
 
-// suppress sets a.Suppressed to the first matching exclusion's reason.
+// suppress sets a.Suppressed to the first matching exclusion's reason,
+// or a.ExclusionRefused when an exclusion matched by its criteria but its
+// requirements were not proven.
 func suppress(a *Alert, xs []Exclusion, s *Subject) {
-	if reason, ok := firstMatch(xs, s); ok {
-		a.Suppressed = reason
+	if a.Event != nil && a.Event.Node != "" {
+		s.otherHost = true
 	}
+	reason, refused := matchExclusions(xs, s)
+	if reason != "" {
+		a.Suppressed = reason
+		return
+	}
+	a.ExclusionRefused = refused
 }
 
 // setFile fills the file criteria of s from the alert's file, if any.
