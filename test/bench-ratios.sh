@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench-ratios.sh: auditlkm against go-libaudit v2 on the heavy corpus
-# (internal/bench/testdata/perf-finit-rename-1m.log.gz, 1 M records), on
+# (testdata/corpus/perf-finit-rename-1m.log.gz, 1 M records), on
 # one core, as ratios measured within one run (the machine may be shared:
 # compare nothing across runs).
 #
@@ -59,7 +59,7 @@ done
 
 go build -o "$tmp/auditlkm" ./cmd/auditlkm
 go build -o "$tmp/auparse" github.com/elastic/go-libaudit/v2/cmd/auparse
-gzip -dc internal/bench/testdata/perf-finit-rename-1m.log.gz >"$tmp/heavy.log"
+gzip -dc testdata/corpus/perf-finit-rename-1m.log.gz >"$tmp/heavy.log"
 for round in $(seq 1 "$count"); do
 	TIMEFORMAT='%U %S %R'
 	{ time "$tmp/auparse" -in "$tmp/heavy.log" -out /dev/null 2>/dev/null; } 2>"$tmp/t.auparse"

@@ -8,8 +8,9 @@ import (
 )
 
 // TestDetectionsCommandCoversCatalog runs `auditlkm detections` (table and
-// JSON) and checks that every DETECTIONS.md rule the audit stream or the
-// kernel log can feed (YES, YES*, YES(w), PARTIAL, KMSG) is covered.
+// JSON) and checks that every public rule the audit stream or the kernel
+// log can feed (YES, YES*, YES(w), PARTIAL, KMSG in the project's rule
+// survey) is covered.
 func TestDetectionsCommandCoversCatalog(t *testing.T) {
 	out, err := exec.Command(binary, "detections", "--format", "json").Output()
 	if err != nil {

@@ -19,7 +19,6 @@ type technique struct {
 	// reported under.
 	run    func(t *testing.T) error
 	target string
-	rule   string
 }
 
 // TestEvasion runs every planting technique the issue lists against the
@@ -67,7 +66,7 @@ func TestEvasion(t *testing.T) {
 		return func(*testing.T) error {
 			out, err := sh(script)
 			if err != nil {
-				return fmt.Errorf("%v: %s", err, out)
+				return fmt.Errorf("%w: %s", err, out)
 			}
 			return nil
 		}

@@ -27,10 +27,6 @@ import (
 const EnvLoad = "AUDITLKM_LOAD"
 
 // recordsPerModuleEvent: a finit_module attempt refused with ENOSYS is
-// SYSCALL, PROCTITLE and EOE on this kernel (no KERN_MODULE: the loader
-// never runs).
-const recordsPerModuleEvent = 3
-
 var (
 	loadgenOnce sync.Once
 	loadgenPath string
@@ -44,7 +40,7 @@ func loadgen(t *testing.T) string {
 		loadgenPath = filepath.Join(filepath.Dir(binary), "loadgen")
 		out, err := exec.Command("go", "build", "-o", loadgenPath, "./loadgen").CombinedOutput()
 		if err != nil {
-			loadgenErr = fmt.Errorf("build loadgen: %v: %s", err, out)
+			loadgenErr = fmt.Errorf("build loadgen: %w: %s", err, out)
 		}
 	})
 	if loadgenErr != nil {

@@ -10,6 +10,8 @@
 #                                    identities (dev inode) of the config
 #                                    directories, for path resolution
 # Rerun it after changing the audit rules; then run go test ./test.
+# ONLY="case ..." records only those cases (new ones), leaving every other
+# log and detections.meta as they are.
 set -euo pipefail
 cd "$(dirname "$0")"
 work=$(mktemp -d /tmp/auditlkm-recdet.XXXXXX)
@@ -19,6 +21,7 @@ made_mods=
 cleanup() {
 	rm -rf "$work"
 	rm -f /etc/modprobe.d/auditlkm-det* /etc/modules-load.d/auditlkm-det* /etc/modprobe.conf.auditlkm-det /tmp/auditlkm-det*
+	rm -f "$mods"/auditlkm-det*
 	[ -f /etc/modprobe.conf.auditlkm-det-absent ] && rm -f /etc/modprobe.conf /etc/modprobe.conf.auditlkm-det-absent
 	[ -n "$made_mods" ] && rm -rf /usr/lib/modules
 	true
@@ -26,11 +29,15 @@ cleanup() {
 trap cleanup EXIT
 
 need() { command -v "$1" >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null; }; }
-need insmod kmod; need busybox busybox; need kexec kexec-tools; need bpftool bpftool
-[ -e /usr/lib/gcc/x86_64-linux-gnu/*/32/crtbegin.o ] 2>/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc-multilib >/dev/null
+ONLY=${ONLY:-}
+need insmod kmod
+if [ -z "$ONLY" ]; then
+	need busybox busybox; need kexec kexec-tools; need bpftool bpftool
+	[ -e /usr/lib/gcc/x86_64-linux-gnu/*/32/crtbegin.o ] 2>/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc-multilib >/dev/null
+fi
 go build -o "$work/auditlkm" ../cmd/auditlkm
 gcc -O1 -o "$work/lkmcall" testdata/lkmcall.c
-gcc -m32 -O1 -o "$work/lkmcall32" testdata/lkmcall.c
+[ -n "$ONLY" ] || gcc -m32 -O1 -o "$work/lkmcall32" testdata/lkmcall.c
 cp "$work/lkmcall" /tmp/auditlkm-det-lkmcall        # a loader in /tmp (E4 beyond E4)
 head -c 4096 /dev/zero >/tmp/auditlkm-det.ko
 # The modules tree must exist when the daemon starts for its watch to cover it.
@@ -50,6 +57,7 @@ grep -q "auditlkm started" "$work/daemon.log" || { cat "$work/daemon.log"; exit 
 off=0
 case_() {
 	local name=$1; shift
+	if [ -n "$ONLY" ] && [[ " $ONLY " != *" $name "* ]]; then return; fi
 	sleep 0.3
 	off=$(stat -c %s "$work/raw.log")
 	( "$@" ) >/dev/null 2>&1 || true
@@ -94,9 +102,15 @@ case_ modules-load     sh -c 'echo auditlkm_det > /tmp/auditlkm-det.conf && mv /
 case_ ko-create        cp /tmp/auditlkm-det.ko "$mods/auditlkm-det.ko"
 case_ ko-other         sh -c "echo x > $mods/auditlkm-det.txt"
 case_ dpkg-kmod        sh -c 'DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --reinstall kmod'
+# Correlations (the loads are refused here, and still correlated): a
+# configuration naming the module, then its load; a .ko written into the
+# modules tree, then loaded from there.
+case_ conf-then-load   sh -c 'echo "options auditlkm_det x=1" > /etc/modprobe.d/auditlkm-det.conf && insmod /tmp/auditlkm-det.ko'
+case_ ko-then-load     sh -c "cp /tmp/auditlkm-det.ko $mods/auditlkm-det-drop.ko && insmod $mods/auditlkm-det-drop.ko"
 sleep 1
 kill -TERM "$daemon"
 wait "$daemon"
+[ -z "$ONLY" ] || exit 0
 {
 	echo "recorded: $(date -u +%Y-%m-%dT%H:%M:%SZ) by test/record-detections.sh"
 	echo "kernel: $kver"

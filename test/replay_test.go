@@ -56,12 +56,9 @@ func replayFile(t *testing.T, path string) ([]byte, pipeline.Stats, logfile.Prog
 
 func corpusPath(t *testing.T, name string) string {
 	t.Helper()
-	p := filepath.Join("..", "..", "shared", "corpus", name)
+	p := filepath.Join("..", "testdata", "corpus", name)
 	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("AUDITLKM_REQUIRE_CORPUS") == "1" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
+		t.Fatal(err)
 	}
 	return p
 }

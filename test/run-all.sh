@@ -35,7 +35,7 @@ if ! command -v auditctl >/dev/null || ! command -v augenrules >/dev/null || ! [
 	fi
 fi
 
-# The detection tests (issue 3) build a -m32 caller of the module, kexec
+# The detection tests build a -m32 caller of the module, kexec
 # and bpf syscalls (gcc-multilib); test/record-detections.sh also runs
 # busybox, kexec and bpftool.
 if ! [ -e /usr/lib/gcc/x86_64-linux-gnu/12/32/crtbegin.o ] && ! gcc -m32 -x c -o /dev/null - <<<'int main(void){return 0;}' 2>/dev/null; then
@@ -66,6 +66,16 @@ fi
 go vet ./...
 go mod tidy -diff
 
-# Kernel and corpus tests must run, not skip.
-export AUDITLKM_REQUIRE_KERNEL=1 AUDITLKM_REQUIRE_CORPUS=1
+# golangci-lint (.golangci.yml: ownership rules and checks), at the version
+# pinned in tools/go.mod, built once from the module proxy and cached.
+lint_version=$(go -C tools list -m -f '{{.Version}}' github.com/golangci/golangci-lint/v2)
+lint_bin=${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/auditlkm-tools/golangci-lint-$lint_version
+if ! [ -x "$lint_bin" ]; then
+	mkdir -p "$(dirname "$lint_bin")"
+	go -C tools build -o "$lint_bin" github.com/golangci/golangci-lint/v2/cmd/golangci-lint
+fi
+"$lint_bin" run ./...
+
+# Kernel tests must run, not skip (the corpus is in testdata/).
+export AUDITLKM_REQUIRE_KERNEL=1
 go test -count=1 ./...

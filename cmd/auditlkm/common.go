@@ -39,11 +39,11 @@ type outputOptions struct {
 
 func (o *outputOptions) bind(fs *pflag.FlagSet) {
 	o.syslog = output.DefaultSyslogConfig()
-	fs.StringVar(&o.alerts, "output.alerts", "-", "Where to write alerts as ECS JSON lines: - for stdout, a file path (appended, created 0640, reopened on SIGUSR1), or empty for none. Default -.")
-	fs.StringVar(&o.events, "output.events", "", "Also write the relevant events as ECS documents (event.kind event): every event a detection matched, alerted, aggregated or excluded alike, and every kmod tool exec as an exec process event, so Elastic's hunts over raw events (H1, H2) run on them: - for stdout, a file path, or empty for none. Not aggregated: under a module-load storm this is one document per attempt. Default none.")
-	fs.BoolVar(&o.includeRecords, "output.include-records", true, "Include the event's raw audit records under auditd.records in each alert. Default true.")
-	fs.StringVar(&o.syslog.Address, "output.syslog.address", "", "Also send alerts to syslog (RFC 5424): tcp://HOST:PORT (octet counting), unixgram:///dev/log, unix:///PATH, or a bare socket path. Default none.")
-	fs.StringVar(&o.syslog.Facility, "output.syslog.facility", o.syslog.Facility, "Syslog facility of the alerts. Default local0.")
+	fs.StringVar(&o.alerts, "output.alerts", "-", "Where to write alerts as ECS JSON lines: - for stdout, a file path (appended, created 0640, reopened on SIGUSR1), or empty for none.")
+	fs.StringVar(&o.events, "output.events", "", "Also write the relevant events as ECS documents (event.kind event): every event a detection matched, alerted, aggregated or excluded alike, and every kmod tool exec as an exec process event, so Elastic's hunts over raw events (H1, H2) run on them: - for stdout, a file path, or empty for none. Not aggregated: under a module-load storm this is one document per attempt.")
+	fs.BoolVar(&o.includeRecords, "output.include-records", true, "Include the event's raw audit records under auditd.records in each alert.")
+	fs.StringVar(&o.syslog.Address, "output.syslog.address", "", "Also send alerts to syslog (RFC 5424): tcp://HOST:PORT (octet counting), unixgram:///dev/log, unix:///PATH, or a bare socket path.")
+	fs.StringVar(&o.syslog.Facility, "output.syslog.facility", o.syslog.Facility, "Syslog facility of the alerts.")
 }
 
 // sinks are the alert sink and, when --output.events is set, the event
@@ -218,7 +218,15 @@ func buildProcessor(sink pipeline.Sink, rc rules.Config, rcfg reassemble.Config,
 	if err != nil {
 		return nil, err
 	}
-	return pipeline.NewProcessor(rcfg, catalog, store, sink, reassemble.NewMetrics(reg), pipeline.NewMetrics(reg, catalogIDs(catalog)), log)
+	ram, err := reassemble.NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	pm, err := pipeline.NewMetrics(reg, catalogIDs(catalog))
+	if err != nil {
+		return nil, err
+	}
+	return pipeline.NewProcessor(rcfg, catalog, store, sink, ram, pm, log)
 }
 
 // loadConfigFile applies --config.file to cmd's flags (flags given on the

@@ -112,7 +112,7 @@ func runFlags() (*cobra.Command, *pflag.FlagSet, error) {
 	root := newRootCmd(strings.NewReader(""), io.Discard, io.Discard)
 	run, _, err := root.Find([]string{"run"})
 	if err != nil || run == nil || run.Name() != "run" {
-		return nil, nil, fmt.Errorf("find the run command: %v", err)
+		return nil, nil, fmt.Errorf("find the run command: %w", err)
 	}
 	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
 	fs.AddFlagSet(run.InheritedFlags())

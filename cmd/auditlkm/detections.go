@@ -33,8 +33,8 @@ func newDetectionsCmd() *cobra.Command {
 		Use:   "detections",
 		Short: "List the detection catalog (id, name, severity, public rules covered)",
 		Long: `detections prints every detection auditlkm runs: its stable id, name,
-severity and the public rules (DETECTIONS.md ids: Sigma S*, Elastic E*/H*/D*,
-Splunk P*) it implements. --format json adds the description, risk score,
+severity and the public rules (short ids: Sigma S*, Elastic E*/H*/D*, Splunk
+P*, as in the README's Detections table) it implements. --format json adds the description, risk score,
 MITRE ATT&CK ids and the record types each detection reads.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -76,7 +76,7 @@ MITRE ATT&CK ids and the record types each detection reads.`,
 			return fmt.Errorf("--format %q: want table or json", format)
 		},
 	}
-	cmd.Flags().StringVar(&format, "format", "table", "Output format: table or json. Default table.")
+	cmd.Flags().StringVar(&format, "format", "table", "Output format: table or json.")
 	return cmd
 }
 

@@ -4,12 +4,11 @@ import (
 	"errors"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/auditlkm/auditlkm/internal/config"
 	"github.com/auditlkm/auditlkm/internal/correlate"
+	"github.com/auditlkm/auditlkm/internal/daemon"
 	"github.com/auditlkm/auditlkm/internal/logfile"
-	"github.com/auditlkm/auditlkm/internal/pipeline"
 	"github.com/auditlkm/auditlkm/internal/reassemble"
 	"github.com/auditlkm/auditlkm/internal/web"
 )
@@ -48,8 +47,8 @@ serial gaps included.`,
 	o.out.bind(cmd.Flags())
 	// The keys of run: a configuration file shared with run sets them
 	// for the plugin too (give the plugin a file of its own then).
-	cmd.Flags().StringVar(&o.web.ListenAddress, "web.listen-address", "", "Address for /metrics and /healthz of the plugin (on a collector: per-node serial gaps, see docs/operations.md); empty disables. auditd passes a plugin two arguments at most: set it in --config.file (web: {listen_address: ...}). Default empty.")
-	cmd.Flags().StringVar(&o.web.ConfigFile, "web.config.file", "", "Exporter-toolkit web configuration file for TLS and basic authentication of --web.listen-address. Default none (plain HTTP).")
+	cmd.Flags().StringVar(&o.web.ListenAddress, "web.listen-address", "", "Address for /metrics and /healthz of the plugin (on a collector: per-node serial gaps, see docs/operations.md); empty disables. auditd passes a plugin two arguments at most: set it in --config.file (web: {listen_address: ...}).")
+	cmd.Flags().StringVar(&o.web.ConfigFile, "web.config.file", "", "Exporter-toolkit web configuration file for TLS and basic authentication of --web.listen-address; none: plain HTTP.")
 	return cmd
 }
 
@@ -88,30 +87,6 @@ func (o *pluginOptions) run(cmd *cobra.Command) error {
 	defer src.Close()
 	// On SIGINT/SIGTERM stdin is given up even while a read waits on it:
 	// the records read whole are handled, then the events in flight.
-	lo := pipeline.LiveOptions{Stop: src.Stop}
-	if o.web.ListenAddress == "" {
-		err = pipeline.Live(cmd.Context(), src, p, lo)
-		return errors.Join(err, sink.lostError())
-	}
-	l, err := web.Listen(o.web)
-	if err != nil {
-		return err
-	}
-	log.Info("serving metrics", "address", l.Addr().String(), "path", o.web.MetricsPath)
-	g, gctx := errgroup.WithContext(cmd.Context())
-	g.Go(func() error { return web.Serve(gctx, l, o.web, reg, log.With("component", "web")) })
-	g.Go(func() error {
-		err := pipeline.Live(gctx, src, p, lo)
-		if err == nil {
-			err = errPluginInputEnded // stops the web server
-		}
-		return err
-	})
-	if err := g.Wait(); err != nil && !errors.Is(err, errPluginInputEnded) {
-		return errors.Join(err, sink.lostError())
-	}
-	return sink.lostError()
+	err = daemon.Plugin(cmd.Context(), src, p, daemon.PluginConfig{Stop: src.Stop, Web: o.web, Registry: reg, Log: log})
+	return errors.Join(err, sink.lostError())
 }
-
-// errPluginInputEnded ends the metrics server when stdin ends.
-var errPluginInputEnded = errors.New("plugin input ended")

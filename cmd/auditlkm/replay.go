@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"runtime/debug"
 	"sort"
@@ -52,9 +53,45 @@ alerts of the records read so far are written first.`,
 		RunE: func(cmd *cobra.Command, args []string) error { return o.run(cmd, args) },
 	}
 	o.out.bind(cmd.Flags())
-	cmd.Flags().BoolVar(&o.localProvenance, "provenance.local", false, "Verify the programs exclusions name (package-owned and unchanged) against this host's package database and files: right for logs recorded on this host. Default false: a log from elsewhere cannot be verified here, so exclusions that need provenance do not apply (fail closed) and the alerts say which exclusion was refused.")
-	cmd.Flags().BoolVar(&o.summary, "summary", false, "Print a summary table (records, events, alerts, losses) on stderr at the end even when stderr is not a terminal. Default false (on a terminal: progress and summary are shown).")
+	cmd.Flags().BoolVar(&o.localProvenance, "provenance.local", false, "Verify the programs exclusions name (package-owned and unchanged) against this host's package database and files: right for logs recorded on this host. Off, a log from elsewhere cannot be verified here, so exclusions that need provenance do not apply (fail closed) and the alerts say which exclusion was refused.")
+	cmd.Flags().BoolVar(&o.summary, "summary", false, "Print a summary table (records, events, alerts, losses) on stderr at the end even when stderr is not a terminal. On a terminal, progress and summary are always shown.")
 	return cmd
+}
+
+// replaySource opens the logs to replay, counting the lines it skips in
+// skipped and reporting the first maxSkipReports of them.
+func replaySource(args []string, stdin io.Reader, skipped *int, log *slog.Logger) (*logfile.Reader, error) {
+	lcfg := logfile.DefaultConfig()
+	lcfg.OnSkip = func(path string, line int, err error) {
+		*skipped++
+		if *skipped <= maxSkipReports {
+			log.Warn("skipped line", "file", path, "line", line, "err", err)
+		}
+	}
+	lcfg.OnDamaged = func(path string, err error) {
+		log.Error("input damaged: the rest of it is skipped, the next input is read", "file", path, "err", err)
+	}
+	return logfile.Open(lcfg, args, stdin, nil)
+}
+
+// processor is the replay's detection path over sink.
+func (o *replayOptions) processor(sink *sinks, log *slog.Logger) (*pipeline.Processor, error) {
+	// Replays correlate from the events alone: this host's /proc says
+	// nothing about the host the log came from.
+	store, err := memoryStore(log, "", nil)
+	if err != nil {
+		return nil, err
+	}
+	var prov rules.Provenance
+	if o.localProvenance {
+		prov = hostProvenance(log)
+	}
+	p, err := buildProcessor(sink, rulesConfig(o.file, prov), reassemble.ReplayConfig(), store, nil, log)
+	if err != nil {
+		return nil, err
+	}
+	sink.attach(p)
+	return p, nil
 }
 
 func (o *replayOptions) run(cmd *cobra.Command, args []string) error {
@@ -70,33 +107,12 @@ func (o *replayOptions) run(cmd *cobra.Command, args []string) error {
 		return err
 	}
 	defer sink.Close()
-	// Replays correlate from the events alone: this host's /proc says
-	// nothing about the host the log came from.
-	store, err := memoryStore(log, "", nil)
+	p, err := o.processor(sink, log)
 	if err != nil {
 		return err
 	}
-	var prov rules.Provenance
-	if o.localProvenance {
-		prov = hostProvenance(log)
-	}
-	p, err := buildProcessor(sink, rulesConfig(o.file, prov), reassemble.ReplayConfig(), store, nil, log)
-	if err != nil {
-		return err
-	}
-	sink.attach(p)
-	lcfg := logfile.DefaultConfig()
 	skipped := 0
-	lcfg.OnSkip = func(path string, line int, err error) {
-		skipped++
-		if skipped <= maxSkipReports {
-			log.Warn("skipped line", "file", path, "line", line, "err", err)
-		}
-	}
-	lcfg.OnDamaged = func(path string, err error) {
-		log.Error("input damaged: the rest of it is skipped, the next input is read", "file", path, "err", err)
-	}
-	src, err := logfile.Open(lcfg, args, cmd.InOrStdin(), nil)
+	src, err := replaySource(args, cmd.InOrStdin(), &skipped, log)
 	if err != nil {
 		return err
 	}

@@ -51,9 +51,9 @@ reassembles records into events, runs detections for kernel-module persistence
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.PersistentFlags().StringVar(&lo.level, "log.level", "info", "Log level: debug, info, warn or error. Default info.")
-	root.PersistentFlags().StringVar(&lo.format, "log.format", "logfmt", "Log format on stderr: logfmt or json. Default logfmt.")
-	root.PersistentFlags().StringVar(&lo.configFile, "config.file", "", "YAML configuration file mirroring the flags (auditlkm config default prints one); flags given on the command line win. run reloads it on SIGHUP. Default none.")
+	root.PersistentFlags().StringVar(&lo.level, "log.level", "info", "Log level: debug, info, warn or error.")
+	root.PersistentFlags().StringVar(&lo.format, "log.format", "logfmt", "Log format on stderr: logfmt or json.")
+	root.PersistentFlags().StringVar(&lo.configFile, "config.file", "", "YAML configuration file mirroring the flags (auditlkm config default prints one); flags given on the command line win. run reloads it on SIGHUP.")
 	root.AddCommand(newRunCmd(lo), newReplayCmd(lo), newPluginCmd(lo), newVersionCmd(), newRulesCmd(), newDetectionsCmd(), newConfigCmd(), newManCmd())
 	return root
 }

@@ -134,7 +134,7 @@ restarting auditd) loads them.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&root, "root", root, "Root of the tree to install into. Default /.")
+	cmd.Flags().StringVar(&root, "root", root, "Root of the tree to install into.")
 	return cmd
 }
 

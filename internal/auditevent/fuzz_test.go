@@ -13,19 +13,21 @@ import (
 	"github.com/elastic/go-libaudit/v2/auparse"
 )
 
-// corpusDir holds real audit logs shared by the project (not in this repo).
-const corpusDir = "../../../shared/corpus"
+// corpusDir holds the real-world audit logs (see its README.md).
+const corpusDir = "../../testdata/corpus"
 
-// corpusLines returns the lines of the shared corpus, or nil when it is not
-// there (seeding is then skipped).
+// corpusLines returns up to max lines of the real-world corpus.
 func corpusLines(tb testing.TB, max int) [][]byte {
 	tb.Helper()
 	files, _ := filepath.Glob(filepath.Join(corpusDir, "*.log"))
+	if len(files) == 0 {
+		tb.Fatalf("no corpus in %s", corpusDir)
+	}
 	var out [][]byte
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
-			continue
+			tb.Fatal(err)
 		}
 		sc := bufio.NewScanner(bytes.NewReader(b))
 		sc.Buffer(nil, 1<<20)

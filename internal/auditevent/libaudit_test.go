@@ -7,8 +7,8 @@ import (
 	"github.com/elastic/go-libaudit/v2/auparse"
 )
 
-// The tests in this file pin go-libaudit v2.6.1's decoding defects listed
-// in AUDIT-NOTES.md §2.2 next to our decoding of the same input. Each one
+// The tests in this file pin go-libaudit v2.6.1's decoding defects next to
+// our decoding of the same input. Each one
 // asserts both sides. If an assertion on the library starts failing, the
 // library was fixed: review whether our workaround is still needed.
 

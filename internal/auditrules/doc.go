@@ -2,8 +2,9 @@
 // written in auditctl syntax, as in auditlkm's audit.rules.d snippets.
 //
 // It owns the translation of rule lines into the kernel's struct
-// audit_rule_data ("wire" bytes). It is the only package that imports
-// go-libaudit's rule packages: go-libaudit builds the syscall and watch
+// audit_rule_data ("wire" bytes). It is the only package whose code
+// imports go-libaudit's rule packages (tests aside; .golangci.yml's
+// depguard rules enforce it): go-libaudit builds the syscall and watch
 // rules, and this package adds what go-libaudit gets wrong or lacks: rules
 // on the filesystem list (-a never,filesystem -F fstype=...), -A
 // (prepend) rules, b64/b32 and syscall names resolved against a given host

@@ -23,7 +23,7 @@ type stormRecord struct {
 // stormRecords returns the records of n finit_module attempts as the
 // kernel sends them for test/loadgen (-mode module) run from /tmp: SYSCALL,
 // PROCTITLE and EOE per attempt, serials consecutive, 50 attempts per
-// millisecond (the rate issue 6 asks auditlkm to hold).
+// millisecond (the rate auditlkm is meant to hold).
 func stormRecords(n int) []stormRecord {
 	// The kernel writes hex in upper case (audit_log_n_hex); lower case
 	// would be kept verbatim as a malformed field.
@@ -49,8 +49,8 @@ func stormRecords(n int) []stormRecord {
 // a1=e22eaf88098, e22eaf88099, e22eaf8809a, e22eaf200a0, ...).
 func a1(i int) string { return strconv.FormatUint(uint64(0xe22eaf88098+i%4096), 16) }
 
-// BenchmarkLiveStorm measures the live processor on the load of issue 6's
-// load test: netlink parsing, live reassembly, correlation, the whole
+// BenchmarkLiveStorm measures the live processor on the load of the
+// load test (test/load_test.go): netlink parsing, live reassembly, correlation, the whole
 // catalog, alert aggregation and ECS encoding of what it lets through, per
 // module-load attempt. Run it with -cpu=1; ns/event is the figure that
 // bounds the rate the daemon holds.

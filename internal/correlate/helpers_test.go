@@ -219,8 +219,6 @@ func (f *fakeProc) add(p fakeProcess) {
 	must(f.t, os.WriteFile(filepath.Join(dir, "cgroup"), []byte(p.cgroup), 0o644))
 }
 
-func (f *fakeProc) remove(pid int) { must(f.t, os.RemoveAll(filepath.Join(f.root, fmt.Sprint(pid)))) }
-
 func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {

@@ -37,13 +37,14 @@
 //	host.hostname, host.name, host.id, host.architecture,
 //	host.os.type, host.os.family, host.os.kernel  from Host, for events of
 //	                            this machine (no node name; run and plugin)
-//	host.name                   the node name (auditd's node=), alone, for
-//	                            another host's event
+//	host.name, host.os.type     the node name (auditd's node=) and "linux"
+//	                            (only Linux writes audit records), for
+//	                            another host's event; host.os.type alone
+//	                            when the source is unknown (replay)
 //	observer.hostname, observer.product ("auditlkm"), observer.os.*
 //	                            from Host, when the event has a node name or
 //	                            its source is unknown (Config.UnknownSource:
-//	                            replay); host.* is then left out unless the
-//	                            event has a node name
+//	                            replay)
 //	process.pid, .executable, .name, .args, .args_count, .command_line,
 //	process.working_directory, process.start
 //	process.parent.*            the same, from Alert.Parent; pid also from PPID

@@ -413,14 +413,24 @@ func (e *Encoder) appendHost(w *writer, ev *auditevent.Event) {
 		w.str("version", ag.Version)
 		w.close()
 	}
+	// Only a Linux kernel writes audit records, so host.os.type is known
+	// for every source (Elastic's hunts filter on it).
 	if ev != nil && ev.Node != "" {
 		w.open("host")
 		w.str("name", ev.Node)
+		w.open("os")
+		w.str("type", "linux")
+		w.close()
 		w.close()
 		e.appendObserver(w)
 		return
 	}
 	if e.cfg.UnknownSource {
+		w.open("host")
+		w.open("os")
+		w.str("type", "linux")
+		w.close()
+		w.close()
 		e.appendObserver(w)
 		return
 	}

@@ -21,21 +21,9 @@ import (
 var update = flag.Bool("update", false, "rewrite testdata/*.golden.json from the current output")
 
 const (
-	corpusDir = "../../../shared/corpus"
-	fieldsCSV = "../../../shared/ecs/fields.csv"
+	corpusDir = "../../testdata/corpus"
+	fieldsCSV = "../../testdata/ecs/fields.csv"
 )
-
-// requireShared skips when a shared file is missing, but fails when
-// AUDITLKM_REQUIRE_CORPUS=1.
-func requireShared(t testing.TB, path string) {
-	t.Helper()
-	if _, err := os.Stat(path); err != nil {
-		if os.Getenv("AUDITLKM_REQUIRE_CORPUS") == "1" {
-			t.Fatalf("shared file required (AUDITLKM_REQUIRE_CORPUS=1): %v", err)
-		}
-		t.Skipf("shared file missing: %v", err)
-	}
-}
 
 var testHost = Host{
 	Hostname: "vm",
@@ -144,18 +132,16 @@ var bashParent = &auditevent.Process{
 }
 
 type goldenCase struct {
-	name   string
-	input  string // an audit.log snippet
-	shared bool   // input is in the shared corpus
-	alert  func(*auditevent.Event) *rules.Alert
+	name  string
+	input string // an audit.log snippet
+	alert func(*auditevent.Event) *rules.Alert
 }
 
 var goldenCases = []goldenCase{
 	{
-		name:   "rhel7-modprobe-init_module",
-		input:  filepath.Join(corpusDir, "rhel7-modprobe-init_module.log"),
-		shared: true,
-		alert:  func(ev *auditevent.Event) *rules.Alert { return loadAlert(ev, nil) },
+		name:  "rhel7-modprobe-init_module",
+		input: filepath.Join(corpusDir, "rhel7-modprobe-init_module.log"),
+		alert: func(ev *auditevent.Event) *rules.Alert { return loadAlert(ev, nil) },
 	},
 	{
 		name:  "ubuntu2204-insmod-finit_module",
@@ -192,9 +178,6 @@ func newTestEncoder(t testing.TB, w *bytes.Buffer) *Encoder {
 // goldenOutput encodes one case with WriteAlert.
 func goldenOutput(t *testing.T, c goldenCase) []byte {
 	t.Helper()
-	if c.shared {
-		requireShared(t, c.input)
-	}
 	ev := readEvent(t, c.input, auditevent.CompleteIdle)
 	var out bytes.Buffer
 	if err := newTestEncoder(t, &out).WriteAlert(c.alert(ev)); err != nil {

@@ -15,9 +15,6 @@ func TestEventDocumentsAreECSEvents(t *testing.T) {
 	fields := loadTestFields(t)
 	for _, c := range goldenCases {
 		t.Run(c.name, func(t *testing.T) {
-			if c.shared {
-				requireShared(t, c.input)
-			}
 			var buf bytes.Buffer
 			e := newTestEncoder(t, &buf)
 			a := c.alert(readEvent(t, c.input, auditevent.CompleteIdle))

@@ -13,6 +13,8 @@ import (
 // only what is known of it; the machine running auditlkm is observer.*
 // whenever it is not known to be that machine.
 func TestHostIdentity(t *testing.T) {
+	// Only a Linux kernel writes audit records: host.os.type is always known.
+	linux := map[string]any{"os": map[string]any{"type": "linux"}}
 	tests := []struct {
 		name          string
 		node          string
@@ -23,9 +25,9 @@ func TestHostIdentity(t *testing.T) {
 		{"run and plugin: an event without a node is this machine's", "", false,
 			map[string]any{"hostname": testHost.Hostname, "name": testHost.Hostname, "id": testHost.ID, "architecture": testHost.Arch,
 				"os": map[string]any{"type": testHost.OSType, "family": testHost.OSFamily, "kernel": testHost.OSKernel}}, false},
-		{"replay: an event without a node has no known host", "", true, nil, true},
-		{"a node's event names the node as the host, alone", "hostA", false, map[string]any{"name": "hostA"}, true},
-		{"a node's event in a replay too", "hostB", true, map[string]any{"name": "hostB"}, true},
+		{"replay: an event without a node has no known host but Linux", "", true, linux, true},
+		{"a node's event names the node as the host, and Linux", "hostA", false, map[string]any{"name": "hostA", "os": linux["os"]}, true},
+		{"a node's event in a replay too", "hostB", true, map[string]any{"name": "hostB", "os": linux["os"]}, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

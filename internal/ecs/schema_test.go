@@ -12,7 +12,6 @@ import (
 
 func loadTestFields(t testing.TB) map[string]FieldDef {
 	t.Helper()
-	requireShared(t, fieldsCSV)
 	fields, err := LoadFields(fieldsCSV)
 	if err != nil {
 		t.Fatalf("load fields: %v", err)

@@ -208,60 +208,13 @@ func triggers(rec *auditevent.Record) bool {
 	return false
 }
 
-// Source is a record source (pipeline.Source).
-type Source interface {
-	Next(ctx context.Context) (auditevent.Record, error)
-}
-
-// Watch returns src with every record passed to Observe on its way.
-func (g *Guard) Watch(src Source) Source { return &watched{src: src, g: g} }
-
-type watched struct {
-	src Source
-	g   *Guard
-}
-
-// TryNext forwards a non-blocking read when the source has one.
-func (w *watched) TryNext() (auditevent.Record, bool) {
-	t, ok := w.src.(interface {
-		TryNext() (auditevent.Record, bool)
-	})
-	if !ok {
-		return auditevent.Record{}, false
-	}
-	rec, ok := t.TryNext()
-	if ok {
-		w.g.Observe(&rec)
-	}
-	return rec, ok
-}
-
-// NextBatch forwards a batch read when the source has one (else one
-// record, as Next), observing every record.
-func (w *watched) NextBatch(ctx context.Context) ([]auditevent.Record, error) {
-	bs, ok := w.src.(interface {
-		NextBatch(ctx context.Context) ([]auditevent.Record, error)
-	})
-	if !ok {
-		rec, err := w.Next(ctx)
-		if err != nil {
-			return nil, err
-		}
-		return []auditevent.Record{rec}, nil
-	}
-	b, err := bs.NextBatch(ctx)
+// ObserveBatch is Observe for every record of b: the guard's hook on the
+// live record stream (a pipeline.BatchHook). It never fails.
+func (g *Guard) ObserveBatch(b []auditevent.Record) error {
 	for i := range b {
-		w.g.Observe(&b[i])
+		g.Observe(&b[i])
 	}
-	return b, err
-}
-
-func (w *watched) Next(ctx context.Context) (auditevent.Record, error) {
-	rec, err := w.src.Next(ctx)
-	if err == nil {
-		w.g.Observe(&rec)
-	}
-	return rec, err
+	return nil
 }
 
 // Disarm stops every further repair, waiting for a check in progress, and

@@ -74,7 +74,11 @@ func loadGuarded(t *testing.T, ctl *netlink.Control, cfg Config, want WantFunc, 
 	if k == nil {
 		k = ctl
 	}
-	g, err := New(cfg, k, want, res.Added, nil, NewMetrics(reg))
+	m, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := New(cfg, k, want, res.Added, nil, m)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,10 @@
 package guard
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Trigger labels of auditlkm_auditrules_checks_total.
 const (
@@ -22,7 +26,7 @@ type Metrics struct {
 }
 
 // NewMetrics registers the guard metrics with reg (nil: unregistered).
-func NewMetrics(reg prometheus.Registerer) *Metrics {
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
 		missing: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "auditlkm", Subsystem: "auditrules", Name: "missing",
 			Help: "auditlkm audit rules missing from the kernel at the last check (before any repair)."}),
@@ -50,9 +54,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.failures.WithLabelValues(r)
 	}
 	if reg != nil {
-		reg.MustRegister(m.missing, m.others, m.owned, m.checks, m.repairs, m.failures, m.lastCheck)
+		for _, c := range []prometheus.Collector{m.missing, m.others, m.owned, m.checks, m.repairs, m.failures, m.lastCheck} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("register guard metrics: %w", err)
+			}
+		}
 	}
-	return m
+	return m, nil
 }
 
 func (m *Metrics) checked(trigger string, missing, others, owned int, unix float64) {

@@ -213,7 +213,7 @@ func (r *Reader) readOnce(buf []byte) {
 		r.mu.Lock()
 		if r.closed {
 			r.mu.Unlock()
-			closeIf(s)
+			_ = closeIf(s) // opened after Close: nobody reads from it
 			r.res <- result{err: os.ErrClosed}
 			return
 		}

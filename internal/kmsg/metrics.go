@@ -1,6 +1,10 @@
 package kmsg
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Metrics count what a Reader read. A nil *Metrics counts nothing.
 type Metrics struct {
@@ -9,7 +13,7 @@ type Metrics struct {
 
 // NewMetrics registers the kernel log reader's metrics with reg (nil: not
 // registered).
-func NewMetrics(reg prometheus.Registerer) *Metrics {
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
 		lines: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "auditlkm", Subsystem: "kmsg", Name: "lines_total",
 			Help: "Kernel log records read from /dev/kmsg."}),
@@ -19,9 +23,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Kernel log records that could not be parsed."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.lines, m.overruns, m.parseErrors)
+		for _, c := range []prometheus.Collector{m.lines, m.overruns, m.parseErrors} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("register kmsg metrics: %w", err)
+			}
+		}
 	}
-	return m
+	return m, nil
 }
 
 type prometheusCounter = prometheus.Counter

@@ -30,7 +30,10 @@ func TestReaderRealDevice(t *testing.T) {
 	token := "auditlkm-kmsg-test-" + hex.EncodeToString(b)
 
 	reg := prometheus.NewRegistry()
-	m := NewMetrics(reg)
+	m, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := DefaultConfig()
 	cfg.Backlog = false
 	cfg.PollInterval = 20 * time.Millisecond

@@ -3,6 +3,7 @@ package logfile
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"testing"
 )
@@ -47,7 +48,7 @@ func FuzzReader(f *testing.F) {
 		var records uint64
 		for {
 			rec, err := r.Next(context.Background())
-			if err == io.EOF {
+			if errors.Is(err, io.EOF) {
 				break
 			}
 			if err != nil {

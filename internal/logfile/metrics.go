@@ -1,6 +1,10 @@
 package logfile
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 const (
 	metricsNamespace = "auditlkm"
@@ -19,8 +23,8 @@ type Metrics struct {
 
 // NewMetrics creates the counters and registers them with reg. A nil reg
 // leaves them unregistered (useful in tests and benchmarks). Registering
-// twice with one registry panics, as prometheus.MustRegister does.
-func NewMetrics(reg prometheus.Registerer) *Metrics {
+// twice with one registry is an error.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
 		lines: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: metricsNamespace, Subsystem: metricsSubsystem,
@@ -47,9 +51,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.skipped[r-1] = skipped.WithLabelValues(r.String())
 	}
 	if reg != nil {
-		reg.MustRegister(m.lines, m.records, m.bytesRead, skipped)
+		for _, c := range []prometheus.Collector{m.lines, m.records, m.bytesRead, skipped} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("register logfile metrics: %w", err)
+			}
+		}
 	}
-	return m
+	return m, nil
 }
 
 // add publishes a batch of counts.

@@ -2,6 +2,7 @@ package logfile
 
 import (
 	"context"
+	"errors"
 	"io"
 	"strconv"
 	"strings"
@@ -13,14 +14,17 @@ import (
 
 func TestMetricsExposition(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	m := NewMetrics(reg)
+	m, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	in := eoe(1) + "\n" + "type=UNKNOWN[1329] msg=g\x05\n" + "garbage\n" + eoe(2)
 	r, err := Open(DefaultConfig(), []string{"-"}, strings.NewReader(in), m)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for {
-		if _, err := r.Next(context.Background()); err == io.EOF {
+		if _, err := r.Next(context.Background()); errors.Is(err, io.EOF) {
 			break
 		} else if err != nil {
 			t.Fatal(err)
@@ -53,7 +57,7 @@ auditlkm_logfile_skipped_lines_total{reason="unknown_type"} 0
 func TestMetricsNilIsValid(t *testing.T) {
 	var m *Metrics
 	m.add(&counts{lines: 1}, 1) // must not panic
-	if NewMetrics(nil) == nil {
-		t.Fatal("NewMetrics(nil) = nil")
+	if m, err := NewMetrics(nil); m == nil || err != nil {
+		t.Fatalf("NewMetrics(nil) = %v, %v", m, err)
 	}
 }

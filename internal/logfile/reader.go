@@ -2,6 +2,7 @@ package logfile
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"context"
 	"errors"
@@ -286,7 +287,7 @@ func (r *Reader) Next(ctx context.Context) (auditevent.Record, error) {
 		if r.cur == nil {
 			if err := r.openNext(ctx); err != nil {
 				r.flush()
-				if err == io.EOF {
+				if errors.Is(err, io.EOF) {
 					return auditevent.Record{}, err
 				}
 				if r.skipInput(ctx, err) {
@@ -310,12 +311,12 @@ func (r *Reader) Next(ctx context.Context) (auditevent.Record, error) {
 		line, err := r.cur.ReadSlice('\n')
 		switch {
 		case err == nil:
-		case err == bufio.ErrBufferFull:
+		case errors.Is(err, bufio.ErrBufferFull):
 			if err := r.skipLong(ctx, len(line)); err != nil {
 				return auditevent.Record{}, err
 			}
 			continue
-		case err == io.EOF:
+		case errors.Is(err, io.EOF):
 			if len(line) == 0 {
 				r.closeCurrent()
 				continue
@@ -359,6 +360,46 @@ func (r *Reader) Next(ctx context.Context) (auditevent.Record, error) {
 	}
 }
 
+// maxBatch bounds the records NextBatch appends in one call.
+const maxBatch = 256
+
+// NextBatch appends to dst the next record, waiting for it as Next does,
+// then the records whose lines are already buffered (complete lines only,
+// at most maxBatch in all), so that a batch never waits for input that has
+// not arrived (except after a buffered line that does not parse, which
+// Next skips on its way to the following one). It returns the extended slice and the error Next would
+// return when no record could be appended: an error met after the first
+// record is returned by the next call (Next's errors repeat).
+func (r *Reader) NextBatch(ctx context.Context, dst []auditevent.Record) ([]auditevent.Record, error) {
+	rec, err := r.Next(ctx)
+	if err != nil {
+		return dst, err
+	}
+	dst = append(dst, rec)
+	for n := 1; n < maxBatch && r.lineBuffered(); n++ {
+		rec, err := r.Next(ctx)
+		if err != nil {
+			break
+		}
+		dst = append(dst, rec)
+	}
+	return dst, nil
+}
+
+// lineBuffered reports whether the current input holds a complete line
+// that can be read without a read call.
+func (r *Reader) lineBuffered() bool {
+	if r.cur == nil || r.eof {
+		return false
+	}
+	n := r.cur.Buffered()
+	if n == 0 {
+		return false
+	}
+	b, _ := r.cur.Peek(n)
+	return bytes.IndexByte(b, '\n') >= 0
+}
+
 // errTooLong is the allocation-free too-long error used when nobody reads
 // the message.
 var errTooLong = fmt.Errorf("line longer than the limit: %w", auditevent.ErrTooLong)
@@ -390,17 +431,17 @@ func (r *Reader) skipLong(ctx context.Context, n int) error {
 		r.flush() // the refill below may block
 		chunk, err := r.cur.ReadSlice('\n')
 		n += len(chunk)
-		if err == bufio.ErrBufferFull {
+		if errors.Is(err, bufio.ErrBufferFull) {
 			continue
 		}
 		r.lineNo++
 		r.local.lines++
 		r.sinceSync++
 		r.skip(tooLongError(n-(len(chunk)-len(trimEOL(chunk))), r.cfg.MaxLineBytes, r.cfg.OnSkip != nil))
-		switch err {
-		case nil:
+		switch {
+		case err == nil:
 			return nil
-		case io.EOF:
+		case errors.Is(err, io.EOF):
 			r.eof = true
 			return nil
 		default:
@@ -535,7 +576,7 @@ func (r *Reader) flush() {
 // Stop makes Next return io.EOF once it has handed out the records already
 // read whole, even while it waits for stdin or a FIFO (a partial last line
 // is dropped; regular files are read to the end). It may be called from
-// any goroutine, once or more (pipeline.LiveOptions.Stop).
+// any goroutine, once or more (daemon.PluginConfig.Stop).
 func (r *Reader) Stop() error {
 	r.stopOnce.Do(func() { close(r.stop) })
 	if a := r.curAsync.Load(); a != nil {
@@ -558,7 +599,7 @@ func mayBlock(r io.Reader) bool {
 // Close closes the current file and publishes the counters. It does not
 // close stdin. Next returns ErrClosed afterwards. Close is idempotent.
 func (r *Reader) Close() error {
-	if r.err == ErrClosed {
+	if errors.Is(r.err, ErrClosed) {
 		return nil
 	}
 	r.closeCurrent()

@@ -18,10 +18,10 @@ import (
 	"github.com/auditlkm/auditlkm/internal/auditevent"
 )
 
-// corpusPath is the real RHEL 7 audit.log shared by the project's tests.
-const corpusPath = "../../../shared/corpus/beats-audit-rhel7.log"
+// corpusPath is the real RHEL 7 audit.log of the repository's testdata.
+const corpusPath = "../../testdata/corpus/beats-audit-rhel7.log"
 
-// Facts about the corpus (see /work/shared/corpus/README.md).
+// Facts about the corpus (see testdata/corpus/README.md).
 const (
 	corpusLines    = 2447
 	corpusSkipped  = 119 // type=UNKNOWN[1329] msg=<two raw pid bytes>
@@ -30,16 +30,12 @@ const (
 	corpusFirstSer = 7798
 )
 
-// readCorpus returns the corpus, skipping the test when it is absent unless
-// AUDITLKM_REQUIRE_CORPUS=1 is set, in which case the test fails.
+// readCorpus returns the corpus.
 func readCorpus(tb testing.TB) []byte {
 	tb.Helper()
 	b, err := os.ReadFile(corpusPath)
 	if err != nil {
-		if os.Getenv("AUDITLKM_REQUIRE_CORPUS") == "1" {
-			tb.Fatalf("corpus required: %v", err)
-		}
-		tb.Skipf("corpus not available: %v", err)
+		tb.Fatalf("corpus: %v", err)
 	}
 	return b
 }
@@ -67,7 +63,7 @@ func readAll(t testing.TB, cfg Config, paths []string, stdin io.Reader) result {
 	ctx := context.Background()
 	for {
 		rec, err := r.Next(ctx)
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
@@ -539,7 +535,7 @@ func TestReaderOpensFilesLazily(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 2 {
-		if _, err := r.Next(ctx); err != io.EOF {
+		if _, err := r.Next(ctx); !errors.Is(err, io.EOF) {
 			t.Fatalf("err = %v, want EOF", err)
 		}
 	}
@@ -711,7 +707,7 @@ func TestProgressFromAnotherGoroutine(t *testing.T) {
 		}
 	}()
 	for {
-		if _, err := r.Next(context.Background()); err == io.EOF {
+		if _, err := r.Next(context.Background()); errors.Is(err, io.EOF) {
 			break
 		} else if err != nil {
 			t.Fatal(err)
@@ -759,7 +755,7 @@ func TestReaderStopAndCancelEndAWaitOnStdin(t *testing.T) {
 		}()
 		select {
 		case err := <-done:
-			if err != io.EOF || fmt.Sprint(serials) != "[1 2]" {
+			if !errors.Is(err, io.EOF) || fmt.Sprint(serials) != "[1 2]" {
 				t.Errorf("Next = %v after %v, want io.EOF after [1 2]", err, serials)
 			}
 		case <-time.After(5 * time.Second):

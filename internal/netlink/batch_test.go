@@ -99,7 +99,10 @@ func TestReaderHandsOverWholeReceiveBatches(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m := NewMetrics(prometheus.NewRegistry())
+			m, err := NewMetrics(prometheus.NewRegistry())
+			if err != nil {
+				t.Fatal(err)
+			}
 			q := newRecordQueue(tt.queue)
 			f := &fakeBatches{calls: tt.calls}
 			rd := &reader{r: f, queue: q, m: m, log: testLogger(t),
@@ -184,8 +187,12 @@ func TestNextBatchThenNextShareTheQueue(t *testing.T) {
 		t.Fatalf("Next = serial %d, %v; want 1", rec.Serial, err)
 	}
 	var serials []uint32
+	// The first batch is appended to a buffer of the caller's, the
+	// others are handed on as they are.
+	buf := make([]auditevent.Record, 0, 8)
 	for {
-		b, err := c.NextBatch(ctx)
+		b, err := c.NextBatch(ctx, buf)
+		buf = nil
 		if errors.Is(err, io.EOF) {
 			break
 		}

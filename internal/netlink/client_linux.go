@@ -44,7 +44,7 @@ type Client struct {
 	pid  uint32
 
 	queue *recordQueue
-	// cur is what Next and TryNext still have of the last batch taken.
+	// cur is what Next still has of the last batch taken.
 	cur    []auditevent.Record
 	linger time.Duration
 	done   chan struct{} // closed when the reader has returned
@@ -323,28 +323,33 @@ func (c *Client) Mode() string { return c.mode }
 // closed by Close.
 func (c *Client) Control() *Control { return c.ctl }
 
-// NextBatch returns the next batch of records (what one receive call
-// brought), waiting for one; the caller owns it. After Close it returns
-// what is still queued and then io.EOF, or the reader's error if it
-// failed. What Next and TryNext left of a batch comes first.
-func (c *Client) NextBatch(ctx context.Context) ([]auditevent.Record, error) {
-	if len(c.cur) > 0 {
-		b := c.cur
-		c.cur = nil
+// NextBatch waits for the next batch of records (what one receive call
+// brought) and appends it to dst; when dst has no capacity it returns the
+// batch itself, without a copy. The records are the caller's. After Close
+// it returns what is still queued and then io.EOF, or the reader's error
+// if it failed. What Next left of a batch comes first.
+func (c *Client) NextBatch(ctx context.Context, dst []auditevent.Record) ([]auditevent.Record, error) {
+	b := c.cur
+	c.cur = nil
+	if len(b) == 0 {
+		var ok bool
+		var err error
+		b, ok, err = c.queue.take(ctx)
+		if err != nil {
+			return dst, err
+		}
+		if !ok {
+			if c.readErr != nil {
+				return dst, c.readErr
+			}
+			return dst, io.EOF
+		}
+		c.m.setQueueLength(c.queue.len())
+	}
+	if cap(dst) == 0 {
 		return b, nil
 	}
-	b, ok, err := c.queue.take(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		if c.readErr != nil {
-			return nil, c.readErr
-		}
-		return nil, io.EOF
-	}
-	c.m.setQueueLength(c.queue.len())
-	return b, nil
+	return append(dst, b...), nil
 }
 
 // Next returns the next record. After Close it returns the records still
@@ -352,27 +357,13 @@ func (c *Client) NextBatch(ctx context.Context) ([]auditevent.Record, error) {
 // error instead of io.EOF.
 func (c *Client) Next(ctx context.Context) (auditevent.Record, error) {
 	for len(c.cur) == 0 {
-		b, err := c.NextBatch(ctx)
+		b, err := c.NextBatch(ctx, nil)
 		if err != nil {
 			return auditevent.Record{}, err
 		}
 		c.cur = b
 	}
 	return c.pop(), nil
-}
-
-// TryNext returns the next queued record without waiting; ok is false
-// when none is queued (or the queue is closed: Next then says why).
-func (c *Client) TryNext() (rec auditevent.Record, ok bool) {
-	for len(c.cur) == 0 {
-		b, ok := c.queue.tryTake()
-		if !ok {
-			return auditevent.Record{}, false
-		}
-		c.m.setQueueLength(c.queue.len())
-		c.cur = b
-	}
-	return c.pop(), true
 }
 
 func (c *Client) pop() auditevent.Record {

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -46,8 +48,15 @@ func TestNilMetricsCountNothing(t *testing.T) {
 	m.parseError(reasonShort)
 	m.replaceProbe()
 	m.setQueueLength(3)
-	if NewMetrics(nil) == nil {
-		t.Fatal("NewMetrics(nil) returned nil")
+	if m, err := NewMetrics(nil); m == nil || err != nil {
+		t.Fatalf("NewMetrics(nil) = %v, %v", m, err)
+	}
+	reg := prometheus.NewRegistry()
+	if _, err := NewMetrics(reg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewMetrics(reg); err == nil {
+		t.Error("registering twice with one registry: no error")
 	}
 }
 

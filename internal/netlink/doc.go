@@ -1,6 +1,7 @@
 // Package netlink is auditlkm's only door to the kernel audit netlink
-// socket and to raw syscalls: it alone imports syscall, golang.org/x/sys/unix
-// and go-libaudit's client package.
+// socket: it alone opens NETLINK_AUDIT sockets and imports go-libaudit's
+// client package (tests aside; .golangci.yml's depguard rules enforce it,
+// and list the few other packages allowed system calls of their own).
 //
 // Two kinds of socket exist. A Control socket never claims the audit pid;
 // status, rule and configuration requests go over it through go-libaudit's

@@ -230,7 +230,10 @@ func TestControlRuleErrors(t *testing.T) {
 func TestUnicastClaimsReceivesAndRestores(t *testing.T) {
 	snap := kerneltest.Require(t)
 	reg := prometheus.NewRegistry()
-	m := netlink.NewMetrics(reg)
+	m, err := netlink.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := netlink.DefaultConfig()
 	cfg.Mode = netlink.ModeUnicast
 	c, err := netlink.Open(cfg, testLogger(t), m)
@@ -319,7 +322,10 @@ func counterVec(t *testing.T, reg *prometheus.Registry, name, typ string) promet
 func TestSecondOpenWhilePIDIsHeld(t *testing.T) {
 	snap := kerneltest.Require(t)
 	reg := prometheus.NewRegistry()
-	m1 := netlink.NewMetrics(reg)
+	m1, err := netlink.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := netlink.DefaultConfig()
 	cfg.Mode = netlink.ModeUnicast
 	first, err := netlink.Open(cfg, testLogger(t), m1)

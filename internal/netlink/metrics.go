@@ -1,6 +1,7 @@
 package netlink
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/elastic/go-libaudit/v2/auparse"
@@ -46,9 +47,8 @@ type Metrics struct {
 }
 
 // NewMetrics creates the package's metrics and registers them with reg
-// (if reg is not nil). It panics if they are already registered, like
-// prometheus.MustRegister.
-func NewMetrics(reg prometheus.Registerer) *Metrics {
+// (if reg is not nil); registering twice with one registry is an error.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
 		received: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "auditlkm_netlink_records_received_total",
@@ -80,10 +80,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.received, m.receiveErrors, m.truncated, m.queueDropped,
-			m.parseErrors, m.replaceProbes, m.queueLength)
+		for _, c := range []prometheus.Collector{m.received, m.receiveErrors, m.truncated, m.queueDropped, m.parseErrors, m.replaceProbes, m.queueLength} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("register netlink metrics: %w", err)
+			}
+		}
 	}
-	return m
+	return m, nil
 }
 
 func (m *Metrics) recordReceived(t auparse.AuditMessageType) {

@@ -156,7 +156,10 @@ func TestReaderHandlesErrnosAndMessages(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m := NewMetrics(prometheus.NewRegistry())
+			m, err := NewMetrics(prometheus.NewRegistry())
+			if err != nil {
+				t.Fatal(err)
+			}
 			if tt.queue == 0 {
 				tt.queue = 16
 			}
@@ -168,7 +171,7 @@ func TestReaderHandlesErrnosAndMessages(t *testing.T) {
 				releaseSeq: func() uint32 { return 0 },
 				onRelease:  func(error) { t.Error("release ACK reported without a release") },
 			}
-			err := rd.run()
+			err = rd.run()
 			if tt.wantErr == nil && err != nil || tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
 				t.Fatalf("run() = %v, want %v", err, tt.wantErr)
 			}

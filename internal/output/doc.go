@@ -21,6 +21,7 @@
 // queue for at most SyslogConfig.DrainTimeout. Writes never block on the
 // network: when the queue is full a line is dropped and counted.
 //
-// This package never imports log/syslog (its format is RFC 3164) and
-// never reads the alerts it carries.
+// This package never imports log/syslog (its format is RFC 3164). Of the
+// alerts it carries it reads only the severity (AlertSeverity, for the
+// syslog header); the line itself comes from the encoder.
 package output

@@ -107,7 +107,7 @@ func ParseSyslogAddress(s string) (network, addr string, err error) {
 	case strings.HasPrefix(s, "tcp://"):
 		addr = strings.TrimPrefix(s, "tcp://")
 		if _, _, err := net.SplitHostPort(addr); err != nil {
-			return "", "", fmt.Errorf("%w: syslog address %q: %v", ErrInvalidConfig, s, err)
+			return "", "", fmt.Errorf("%w: syslog address %q: %w", ErrInvalidConfig, s, err)
 		}
 		return netTCP, addr, nil
 	case strings.HasPrefix(s, "unixgram://"):

@@ -62,11 +62,6 @@ type aggState struct {
 	size   int64       // sampleSize of sample, in Processor.aggBytes
 }
 
-// SetAggregation sets the alert aggregation; burst 0 turns it off.
-func (p *Processor) SetAggregation(burst int, window time.Duration) {
-	p.aggBurst, p.aggWindow = burst, window.Milliseconds()
-}
-
 func alertMilli(a *rules.Alert) int64 {
 	if a.Event != nil {
 		return a.Event.UnixMilli()

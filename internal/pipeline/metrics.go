@@ -1,6 +1,10 @@
 package pipeline
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Metrics count what the detections decided. A nil *Metrics counts nothing.
 type Metrics struct {
@@ -17,7 +21,7 @@ type Metrics struct {
 
 // NewMetrics registers the detection and output metrics with reg; ruleIDs
 // pre-creates the per-rule series so they read 0 before the first alert.
-func NewMetrics(reg prometheus.Registerer, ruleIDs []string) *Metrics {
+func NewMetrics(reg prometheus.Registerer, ruleIDs []string) (*Metrics, error) {
 	m := &Metrics{
 		alerts: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "auditlkm", Subsystem: "rules", Name: "alerts_total",
 			Help: "Alerts emitted, by detection id."}, []string{"rule_id"}),
@@ -36,9 +40,13 @@ func NewMetrics(reg prometheus.Registerer, ruleIDs []string) *Metrics {
 		m.aggregatedC.WithLabelValues(id)
 	}
 	if reg != nil {
-		reg.MustRegister(m.alerts, m.suppressedC, m.refusedC, m.writeErrors, m.aggregatedC)
+		for _, c := range []prometheus.Collector{m.alerts, m.suppressedC, m.refusedC, m.writeErrors, m.aggregatedC} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("register pipeline metrics: %w", err)
+			}
+		}
 	}
-	return m
+	return m, nil
 }
 
 func (m *Metrics) alert(id string) {

@@ -13,10 +13,22 @@ import (
 	"github.com/auditlkm/auditlkm/internal/rules"
 )
 
-// Source yields records; io.EOF ends the stream.
+// Source yields records in batches: *netlink.Client (live) and
+// *logfile.Reader (replay, plugin). NextBatch waits for at least one record
+// and appends what it has to dst, returning the extended slice; the
+// records are the caller's. When dst has no capacity the source may return
+// a slice of its own instead (the netlink client hands on what one receive
+// call brought without copying it). io.EOF, with no records, ends the
+// stream.
 type Source interface {
-	Next(ctx context.Context) (auditevent.Record, error)
+	NextBatch(ctx context.Context, dst []auditevent.Record) ([]auditevent.Record, error)
 }
+
+// A BatchHook sees every batch a live run reads, in order, before the
+// processor does, on the reading goroutine: the raw record file (Tee) and
+// the audit rule guard. It must not keep the batch; an error ends the
+// stream.
+type BatchHook func(batch []auditevent.Record) error
 
 // Sink receives the alerts that survive their exclusions. The alert is
 // valid only during the call: a sink that keeps it copies it.
@@ -68,9 +80,8 @@ type Processor struct {
 	suppressedBy map[string]uint64
 	refusedBy    map[string]uint64
 	writeErrors  uint64
-	onEvent      func(*auditevent.Event)
 
-	// loads keeps recent module loads for kernel log correlation (issue 3).
+	// loads keeps recent module loads for kernel log correlation.
 	loads rules.RecentLoads
 
 	// events, when set, receives every event a detection matched
@@ -121,13 +132,8 @@ func (p *Processor) writeEvent(a *rules.Alert, st rules.State) {
 }
 
 // SetRules replaces the detection catalog (a configuration reload). Call
-// it on the processor's goroutine: from LiveOptions.Do in a live run.
+// it on the processor's goroutine, between two records.
 func (p *Processor) SetRules(catalog []rules.Rule) { p.rules = catalog }
-
-// OnEvent registers a function called with every event after detection
-// (for event output and tests). It must not keep the event beyond the call
-// unless it copies it.
-func (p *Processor) OnEvent(f func(*auditevent.Event)) { p.onEvent = f }
 
 // Push adds one record.
 func (p *Processor) Push(rec auditevent.Record) { p.ra.Push(rec) }
@@ -206,9 +212,6 @@ func (p *Processor) handle(ev *auditevent.Event) {
 		// (the stream without a node name) may explain them.
 		p.loads.Observe(ev)
 	}
-	if p.onEvent != nil {
-		p.onEvent(ev)
-	}
 }
 
 // KernelLog runs the kernel log detections over one kernel log line (from
@@ -232,9 +235,10 @@ func (p *Processor) emit(a *rules.Alert) { p.deliver(a, noState) }
 // flusher is a Sink that buffers (stdout, files): FlushOutput calls it.
 type flusher interface{ Flush() error }
 
-// FlushOutput writes what a buffering sink holds. Live calls it whenever
-// its input queue is empty and on every tick, so alerts leave at once when
-// the stream is quiet and in batches under load; Replay calls it at the end.
+// FlushOutput writes what a buffering sink holds. A live run calls it
+// whenever its input queue is empty and on every tick, so alerts leave at
+// once when the stream is quiet and in batches under load; Replay calls it
+// at the end.
 func (p *Processor) FlushOutput() {
 	if ef, ok := p.events.(flusher); ok && p.events != nil {
 		if err := ef.Flush(); err != nil {
@@ -250,11 +254,19 @@ func (p *Processor) FlushOutput() {
 	}
 }
 
+// replayBatch is the capacity of the batch Replay reuses.
+const replayBatch = 256
+
 // Replay runs src through p on the calling goroutine until io.EOF, then
 // flushes. The reassembler's clock follows record time.
 func Replay(ctx context.Context, src Source, p *Processor) error {
-	for n := 0; ; n++ {
-		rec, err := src.Next(ctx)
+	batch := make([]auditevent.Record, 0, replayBatch)
+	for {
+		var err error
+		batch, err = src.NextBatch(ctx, batch[:0])
+		for i := range batch {
+			p.Push(batch[i])
+		}
 		if errors.Is(err, io.EOF) {
 			p.Flush()
 			p.FlushOutput()
@@ -265,7 +277,6 @@ func Replay(ctx context.Context, src Source, p *Processor) error {
 			p.FlushOutput()
 			return fmt.Errorf("replay: %w", err)
 		}
-		p.Push(rec)
 	}
 }
 

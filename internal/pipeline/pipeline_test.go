@@ -20,18 +20,25 @@ func (c *collect) WriteAlert(a *rules.Alert) error {
 	return nil
 }
 
-// lines is a Source over audit.log lines.
+// lines is a Source over audit.log lines, three records a batch at most.
 type lines struct {
 	l []string
 	i int
 }
 
-func (s *lines) Next(context.Context) (auditevent.Record, error) {
+func (s *lines) NextBatch(_ context.Context, dst []auditevent.Record) ([]auditevent.Record, error) {
 	if s.i == len(s.l) {
-		return auditevent.Record{}, io.EOF
+		return dst, io.EOF
 	}
-	s.i++
-	return auditevent.ParseLine([]byte(s.l[s.i-1]))
+	for n := 0; n < 3 && s.i < len(s.l); n++ {
+		rec, err := auditevent.ParseLine([]byte(s.l[s.i]))
+		if err != nil {
+			return dst, err
+		}
+		s.i++
+		dst = append(dst, rec)
+	}
+	return dst, nil
 }
 
 // finit is one refused finit_module event of pid at ms after a base time.

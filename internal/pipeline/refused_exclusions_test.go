@@ -29,7 +29,11 @@ func TestRefusedExclusionsAreCounted(t *testing.T) {
 	}
 	reg := prometheus.NewRegistry()
 	sink := &collect{}
-	p, err := NewProcessor(reassemble.DefaultConfig(), cat, nil, sink, nil, NewMetrics(reg, nil), nil)
+	m, err := NewMetrics(reg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewProcessor(reassemble.DefaultConfig(), cat, nil, sink, nil, m, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,8 @@
 // Package reassemble turns a stream of audit records into events: every
 // record sharing a serial becomes one auditevent.Event.
 //
-// It replaces go-libaudit's Reassembler, whose defects matter here (see
-// AUDIT-NOTES.md §2.1): it sorts its in-flight list on every new serial,
+// It replaces go-libaudit's Reassembler, whose defects matter here (each is
+// pinned by a test in libaudit_test.go): it sorts its in-flight list on every new serial,
 // its lost count underflows to ~4.29e9 when a record arrives for a serial it
 // already evicted, it only completes events in serial order, and it makes
 // standalone records wait for a timeout. This package instead

@@ -13,7 +13,7 @@ import (
 )
 
 // The tests in this file pin go-libaudit v2.6.1's reassembler defects
-// (AUDIT-NOTES.md §2.1) next to our behaviour on the same input. If an
+// (listed in doc.go) next to our behaviour on the same input. If an
 // assertion on the library starts failing, the library was fixed: review
 // whether replacing its Reassembler is still needed.
 

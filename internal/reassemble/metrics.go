@@ -1,6 +1,7 @@
 package reassemble
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -44,7 +45,7 @@ func NodeLabel(name string) string {
 }
 
 // NewMetrics registers the reassembly metrics with reg.
-func NewMetrics(reg prometheus.Registerer) *Metrics {
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	const ns, sub = "auditlkm", "reassembly"
 	ev := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: ns, Subsystem: sub, Name: "events_total",
@@ -79,10 +80,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.incompl.WithLabelValues(r)
 	}
 	if reg != nil {
-		reg.MustRegister(m.records, ev, m.gapsC, m.lateC, m.resets, m.incompl,
-			m.nodes, m.untrackedC, m.nodeGaps, m.nodeLate, m.nodeResets)
+		for _, c := range []prometheus.Collector{m.records, ev, m.gapsC, m.lateC, m.resets, m.incompl,
+			m.nodes, m.untrackedC, m.nodeGaps, m.nodeLate, m.nodeResets} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("register reassemble metrics: %w", err)
+			}
+		}
 	}
-	return m
+	return m, nil
 }
 
 func (m *Metrics) record() {

@@ -135,7 +135,11 @@ func TestTwoHostsInterleavedLoads(t *testing.T) {
 	}
 	reg := prometheus.NewRegistry()
 	var evs []*auditevent.Event
-	r, err := New(ReplayConfig(), func(e *auditevent.Event) { evs = append(evs, e) }, NewMetrics(reg))
+	m, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(ReplayConfig(), func(e *auditevent.Event) { evs = append(evs, e) }, m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +188,11 @@ func TestForgedNodeNamesAreBounded(t *testing.T) {
 	cfg.MaxNodes = 8
 	reg := prometheus.NewRegistry()
 	var events int
-	r, err := New(cfg, func(*auditevent.Event) { events++ }, NewMetrics(reg))
+	m, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(cfg, func(*auditevent.Event) { events++ }, m)
 	if err != nil {
 		t.Fatal(err)
 	}

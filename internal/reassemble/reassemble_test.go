@@ -164,13 +164,10 @@ func TestReassembly(t *testing.T) {
 }
 
 func TestCorpusReassemblesWhole(t *testing.T) {
-	const path = "../../../shared/corpus/beats-audit-rhel7.log"
+	const path = "../../testdata/corpus/beats-audit-rhel7.log"
 	f, err := os.Open(path)
 	if err != nil {
-		if os.Getenv("AUDITLKM_REQUIRE_CORPUS") == "1" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
+		t.Fatal(err)
 	}
 	defer f.Close()
 	var out []*auditevent.Event

@@ -156,3 +156,21 @@ func FuzzAuditTamperBody(f *testing.F) {
 		}
 	})
 }
+
+// TestAuditTamperRecorded: a recording from this kernel (test/record.sh)
+// in which two audit rules that are not auditlkm's were removed (medium)
+// and auditing was switched off (critical), and the daemon's own unload of
+// its rules at shutdown, without the SYSCALL record the shutdown cut off,
+// is suppressed; module loads and configuration changes are nothing.
+func TestAuditTamperRecorded(t *testing.T) {
+	want := []string{"audit-disabled  critical", "audit-rule-removed  medium", "audit-rule-removed  medium"}
+	for range 27 {
+		want = append(want, "audit-rule-removed  high suppressed=unattributed-at-shutdown")
+	}
+	testRecorded(t, AuditTamperID, []recordedCase{
+		{logs: []string{"debian12-kernel6.18-lkm"}, want: want},
+		{logs: []string{"detections-insmod"}},
+		{logs: []string{"detections-conf-create"}},
+		{logs: []string{"detections-rmmod"}},
+	})
+}

@@ -26,7 +26,7 @@ func TestCatalogNoAllocationOnNonMatchingEvents(t *testing.T) {
 		for _, r := range cat {
 			if r.Definition().ID == "lkm-first-seen" || r.Definition().ID == "lkm-dropped-then-loaded" ||
 				r.Definition().ID == "lkm-config-then-load" || r.Definition().ID == "audit-system-tamper" {
-				continue // issue 4/5 rules, tested with them
+				continue // correlation and tamper rules, tested with them
 			}
 			if n := testing.AllocsPerRun(100, func() { r.Evaluate(ev, st) }); n != 0 {
 				t.Errorf("%s: %s allocates %.0f times", e.name, r.Definition().ID, n)

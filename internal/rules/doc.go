@@ -2,9 +2,9 @@
 //
 // Each detection is a Rule: a declarative Definition (stable id, name,
 // severity, risk score, MITRE ATT&CK classification, the public rules it
-// covers by their DETECTIONS.md ids, the record types it needs) and a pure
-// Evaluate over one reassembled event plus a read-only State view of the
-// correlation store. Detections decide from record content (syscall,
+// covers by short ids (E9, S1: the README's Detections table), the record
+// types it needs) and a pure Evaluate over one reassembled event plus a
+// read-only State view of the correlation store. Detections decide from record content (syscall,
 // paths, exe, argv), never from audit rule keys, so logs collected with any
 // rule set work. Every Evaluate first checks the cheap facts (syscall
 // name, nametype, comm) and returns without allocating when the event

@@ -143,3 +143,18 @@ func TestCorrelatingDetections(t *testing.T) {
 		}
 	})
 }
+
+// TestDroppedThenLoadedRecorded: a .ko copied into the modules tree and
+// then loaded from there (refused here, still correlated) alerts once;
+// the write alone, a load of a file whose write was not seen, and a
+// configuration written before a load do not.
+func TestDroppedThenLoadedRecorded(t *testing.T) {
+	testRecorded(t, DroppedThenLoadedID, []recordedCase{
+		{logs: []string{"detections-ko-then-load"}, want: []string{
+			"loaded-dropped-kernel-module /usr/lib/modules/6.18.44-fc-v1272/extra/auditlkm-det-drop.ko high"}},
+		{logs: []string{"detections-ko-create"}},
+		{logs: []string{"detections-insmod"}},
+		{logs: []string{"detections-syscalls64"}},
+		{logs: []string{"detections-conf-then-load"}},
+	})
+}

@@ -11,9 +11,8 @@ import (
 const ConfigFileChangeID = "lkm-config-file-change"
 
 // lkmConfigPaths are every place that decides which modules load or how:
-// E9's, E14's /etc/modprobe.conf, and the locations DETECTIONS.md section 3
-// lists as covered by no rule (initramfs-tools, dracut, RHEL boot module
-// scripts, rc.modules).
+// E9's, E14's /etc/modprobe.conf, and the locations no public rule covers
+// (initramfs-tools, dracut, RHEL boot module scripts, rc.modules).
 var lkmConfigPaths = append(append([]string{}, configFilePaths...),
 	"/etc/modprobe.conf", "/lib/modules-load.d/*",
 	"/etc/initramfs-tools/modules", "/etc/initramfs-tools/hooks/*", "/etc/initramfs-tools/conf.d/*",

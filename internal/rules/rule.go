@@ -47,8 +47,8 @@ type Definition struct {
 	Severity    Severity
 	RiskScore   int // 0-100, as in Elastic's risk_score
 	Threat      Threat
-	// Covers lists the public rules it implements, by their ids in
-	// DETECTIONS.md (E9, S1, ...).
+	// Covers lists the public rules it implements, by short ids (E9, S1,
+	// ...: Elastic, Sigma, Splunk; the README's Detections table).
 	Covers []string
 	// Needs lists the record types the detection reads.
 	Needs []auparse.AuditMessageType

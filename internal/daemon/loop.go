@@ -1,0 +1,214 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/auditlkm/auditlkm/internal/auditevent"
+	"github.com/auditlkm/auditlkm/internal/pipeline"
+	"github.com/auditlkm/auditlkm/internal/rules"
+	"github.com/auditlkm/auditlkm/internal/web"
+)
+
+const (
+	// tick is how often the wall clock advances the reassembler.
+	tick = 250 * time.Millisecond
+	// queueBatches bounds the batches between the reader and the processor.
+	queueBatches = 16
+	// drain bounds how long the loop keeps reading after the stop.
+	drain = 5 * time.Second
+	// flushGap is the least time between two output flushes when the input
+	// goes idle: alerts still leave within a tick, but a stream that keeps
+	// draining the queue does not pay a write per record.
+	flushGap = 20 * time.Millisecond
+)
+
+// loop drives a Processor from a live source.
+type loop struct {
+	src   pipeline.Source
+	hooks []pipeline.BatchHook
+	p     *pipeline.Processor
+	// stop, when set, is called once when the context ends: it must make
+	// src return io.EOF once it has handed out what it holds.
+	stop func() error
+	// onTick runs on every tick, on the processor's goroutine.
+	onTick func(now time.Time)
+	// reloads carries new detection catalogs; klog kernel log lines (a
+	// closed channel is no longer read). Both may be nil.
+	reloads <-chan []rules.Rule
+	klog    <-chan *rules.KernelLogLine
+	log     interface{ Error(string, ...any) }
+}
+
+// PluginConfig is what the plugin serves besides its records.
+type PluginConfig struct {
+	// Stop, when set, is called once when the context ends: it makes the
+	// source end after the records it read whole (logfile.Reader.Stop).
+	Stop     func() error
+	Web      web.Config // an empty ListenAddress: no metrics server
+	Registry prometheus.Gatherer
+	Log      *slog.Logger
+}
+
+// errPluginInputEnded ends the metrics server when the input ends.
+var errPluginInputEnded = errors.New("plugin input ended")
+
+// Plugin runs p over src (auditd's dispatcher on stdin) until src ends or
+// ctx is done, then hands on every event in flight; with
+// cfg.Web.ListenAddress it serves the metrics meanwhile.
+func Plugin(ctx context.Context, src pipeline.Source, p *pipeline.Processor, cfg PluginConfig) error {
+	l := &loop{src: src, p: p, stop: cfg.Stop, log: cfg.Log}
+	if cfg.Web.ListenAddress == "" {
+		return l.run(ctx)
+	}
+	ln, err := web.Listen(cfg.Web)
+	if err != nil {
+		return err
+	}
+	cfg.Log.Info("serving metrics", "address", ln.Addr().String(), "path", cfg.Web.MetricsPath)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return web.Serve(gctx, ln, cfg.Web, cfg.Registry, cfg.Log.With("component", "web")) })
+	g.Go(func() error {
+		if err := l.run(gctx); err != nil {
+			return err
+		}
+		return errPluginInputEnded // stops the web server
+	})
+	if err := g.Wait(); err != nil && !errors.Is(err, errPluginInputEnded) {
+		return err
+	}
+	return nil
+}
+
+// run reads src on one goroutine and processes on another until the source
+// ends or, after ctx is done, the drain period is over.
+func (l *loop) run(ctx context.Context) error {
+	// readCtx outlives ctx by the drain period so that what the source
+	// still holds at shutdown is processed, not dropped.
+	readCtx, cancelRead := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRead()
+	g, gctx := errgroup.WithContext(readCtx)
+	// Records cross from the reader to the processor in batches: one
+	// channel operation (and wake-up) per batch, not per record.
+	ch := make(chan []auditevent.Record, queueBatches)
+	g.Go(func() error { return l.read(gctx, ch) })
+	g.Go(func() error { return l.process(ctx, ch, cancelRead) })
+	return g.Wait()
+}
+
+// read hands the source's batches to ch, after the hooks, until the source
+// ends or ctx is cancelled.
+func (l *loop) read(ctx context.Context, ch chan<- []auditevent.Record) error {
+	defer close(ch)
+	for {
+		batch, err := l.src.NextBatch(ctx, nil)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil // drain period over
+			}
+			return fmt.Errorf("read source: %w", err)
+		}
+		for _, h := range l.hooks {
+			if err := h(batch); err != nil {
+				return err
+			}
+		}
+		select {
+		case ch <- batch:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// process is the processor's goroutine.
+func (l *loop) process(ctx context.Context, ch <-chan []auditevent.Record, cancelRead func()) error {
+	// The clock must be set before the first record: an event created at
+	// clock 0 would look ancient at the first tick and be cut off.
+	l.p.Advance(time.Now().UnixMilli())
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	done := ctx.Done()
+	var drainTimer <-chan time.Time
+	var lastFlush time.Time
+	klog := l.klog
+	for {
+		select {
+		case c := <-l.reloads:
+			l.p.SetRules(c)
+		case line, ok := <-klog:
+			if !ok {
+				klog = nil
+				continue
+			}
+			l.p.KernelLog(line)
+			l.p.FlushOutput()
+		case batch, ok := <-ch:
+			if !ok {
+				l.p.Advance(time.Now().UnixMilli())
+				l.p.Flush()
+				l.p.FlushOutput()
+				return nil
+			}
+			l.push(batch)
+			if len(ch) == 0 {
+				if now := time.Now(); now.Sub(lastFlush) >= flushGap {
+					l.p.FlushOutput()
+					lastFlush = now
+				}
+			}
+		case now := <-t.C:
+			l.tick(ch, now)
+		case <-done:
+			done = nil
+			l.shutdown()
+			drainTimer = time.After(drain)
+		case <-drainTimer:
+			cancelRead()
+			drainTimer = nil
+		}
+	}
+}
+
+func (l *loop) push(batch []auditevent.Record) {
+	for i := range batch {
+		l.p.Push(batch[i])
+	}
+}
+
+// tick pushes what is already queued before the clock moves: otherwise an
+// event whose last records wait in the queue (after a slow stop, say)
+// would be handed on idle, split.
+func (l *loop) tick(ch <-chan []auditevent.Record, now time.Time) {
+	for n := len(ch); n > 0; n-- {
+		batch, ok := <-ch
+		if !ok {
+			break
+		}
+		l.push(batch)
+	}
+	l.p.Advance(now.UnixMilli())
+	l.p.FlushOutput()
+	if l.onTick != nil {
+		l.onTick(now)
+	}
+}
+
+func (l *loop) shutdown() {
+	if l.stop == nil {
+		return
+	}
+	if err := l.stop(); err != nil && l.log != nil {
+		l.log.Error("stop source", "err", err)
+	}
+}

@@ -1,0 +1,215 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/auditlkm/auditlkm/internal/auditevent"
+	"github.com/auditlkm/auditlkm/internal/logfile"
+	"github.com/auditlkm/auditlkm/internal/pipeline"
+	"github.com/auditlkm/auditlkm/internal/reassemble"
+	"github.com/auditlkm/auditlkm/internal/rules"
+)
+
+// collect is a Sink that keeps the alerts' serials.
+type collect struct {
+	mu      sync.Mutex
+	serials []uint32
+}
+
+func (c *collect) WriteAlert(a *rules.Alert) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.serials = append(c.serials, a.Event.Serial)
+	return nil
+}
+
+func (c *collect) got() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return fmt.Sprint(c.serials)
+}
+
+// finit is one refused finit_module event (an alert of the module load
+// detection) with its EOE, as audit.log lines; each of another process, so
+// that the alert-storm aggregation keeps out of the way.
+func finit(serial int) string {
+	stamp := fmt.Sprintf("1763790000.%03d:%d", serial%1000, serial)
+	return fmt.Sprintf(`type=SYSCALL msg=audit(%s): arch=c000003e syscall=313 success=no exit=-38 a0=3 a1=0 a2=0 a3=0 items=0 ppid=1 pid=%d auid=0 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=(none) ses=1 comm="loadgen" exe="/usr/local/bin/loadgen" key=(null)`, stamp, 1000+serial) +
+		"\n" + fmt.Sprintf("type=EOE msg=audit(%s): \n", stamp)
+}
+
+func newProcessor(t *testing.T, sink pipeline.Sink) *pipeline.Processor {
+	t.Helper()
+	cat, err := rules.Catalog(rules.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := pipeline.NewProcessor(reassemble.DefaultConfig(), cat, nil, sink, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// pipeSource is a logfile.Reader on the read end of a pipe: a source that
+// waits for input like stdin does.
+func pipeSource(t *testing.T) (*logfile.Reader, *io.PipeWriter) {
+	t.Helper()
+	pr, pw := io.Pipe()
+	src, err := logfile.Open(logfile.DefaultConfig(), []string{"-"}, pr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = src.Close(); _ = pw.Close() })
+	return src, pw
+}
+
+func TestPluginProcessesTheWholeStreamInOrder(t *testing.T) {
+	var in strings.Builder
+	for s := 1; s <= 600; s++ { // more than one batch
+		in.WriteString(finit(s))
+	}
+	src, err := logfile.Open(logfile.DefaultConfig(), []string{"-"}, strings.NewReader(in.String()), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &collect{}
+	if err := Plugin(context.Background(), src, newProcessor(t, sink), PluginConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	want := make([]uint32, 600)
+	for i := range want {
+		want[i] = uint32(i + 1)
+	}
+	if got := sink.got(); got != fmt.Sprint(want) {
+		t.Fatalf("alerts for serials %s, want 1..600 in order", got)
+	}
+}
+
+func TestLoopHooksSeeEveryBatchBeforeTheProcessor(t *testing.T) {
+	var in strings.Builder
+	for s := 1; s <= 300; s++ {
+		in.WriteString(finit(s))
+	}
+	src, err := logfile.Open(logfile.DefaultConfig(), []string{"-"}, strings.NewReader(in.String()), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen []uint32
+	var batches int
+	hook := func(b []auditevent.Record) error {
+		batches++
+		for i := range b {
+			seen = append(seen, b[i].Serial)
+		}
+		return nil
+	}
+	sink := &collect{}
+	l := &loop{src: src, p: newProcessor(t, sink), hooks: []pipeline.BatchHook{hook}}
+	if err := l.run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 600 || seen[0] != 1 || seen[599] != 300 {
+		t.Fatalf("hook saw %d records (first %v, last %v), want 600 from serial 1 to 300", len(seen), seen[:min(1, len(seen))], seen[max(0, len(seen)-1):])
+	}
+	if batches < 3 {
+		t.Errorf("hook called %d times for 600 records, want batches of at most 256", batches)
+	}
+}
+
+func TestLoopHookErrorEndsTheStream(t *testing.T) {
+	src, err := logfile.Open(logfile.DefaultConfig(), []string{"-"}, strings.NewReader(finit(1)+finit(2)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	diskFull := errors.New("disk full")
+	l := &loop{src: src, p: newProcessor(t, &collect{}), hooks: []pipeline.BatchHook{func([]auditevent.Record) error { return diskFull }}}
+	if err := l.run(context.Background()); !errors.Is(err, diskFull) {
+		t.Fatalf("run = %v, want the hook's error", err)
+	}
+}
+
+// TestLoopStopsOnceAndDrains: when the context ends, the loop calls stop
+// once, keeps processing what the source still hands out, and flushes
+// every event in flight (an event without its EOE included).
+func TestLoopStopsOnceAndDrains(t *testing.T) {
+	src, pw := pipeSource(t)
+	sink := &collect{}
+	var stops int
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &loop{src: src, p: newProcessor(t, sink), stop: func() error {
+		stops++
+		// Like the kernel session: what is still queued comes, then EOF.
+		go func() {
+			_, _ = io.WriteString(pw, finit(2)+strings.SplitAfter(finit(3), "\n")[0])
+			_ = pw.Close()
+		}()
+		return nil
+	}}
+	done := make(chan error, 1)
+	go func() { done <- l.run(ctx) }()
+	if _, err := io.WriteString(pw, finit(1)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return sink.got() == "[1]" })
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(drain + 5*time.Second):
+		t.Fatal("loop did not end after the source did")
+	}
+	if stops != 1 {
+		t.Errorf("stop called %d times, want 1", stops)
+	}
+	if got := sink.got(); got != "[1 2 3]" {
+		t.Errorf("alerts for serials %s, want [1 2 3] (3 flushed without its EOE)", got)
+	}
+}
+
+// TestLoopReloadSwapsTheCatalogBetweenRecords: a catalog sent on the
+// reload channel applies to the records that follow.
+func TestLoopReloadSwapsTheCatalogBetweenRecords(t *testing.T) {
+	src, pw := pipeSource(t)
+	sink := &collect{}
+	reloads := make(chan []rules.Rule)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	l := &loop{src: src, p: newProcessor(t, sink), reloads: reloads, stop: pw.Close}
+	done := make(chan error, 1)
+	go func() { done <- l.run(ctx) }()
+	if _, err := io.WriteString(pw, finit(1)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return sink.got() == "[1]" })
+	reloads <- nil // an empty catalog: nothing alerts any more
+	if _, err := io.WriteString(pw, finit(2)); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := sink.got(); got != "[1]" {
+		t.Errorf("alerts for serials %s, want [1]: serial 2 came after the reload", got)
+	}
+}
+
+func waitFor(t *testing.T, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if ok() {
+			return
+		}
+	}
+	t.Fatal("condition not met within 10s")
+}
