@@ -454,21 +454,19 @@ func numericField(key []byte) int {
 
 func (e *Event) decodePath(body []byte) Path {
 	p := Path{Item: -1, OUID: Unset}
-	for n := 0; n < MaxFields; n++ {
-		f, rest, ok := NextField(body)
-		if !ok {
-			break
-		}
-		body = rest
+	var sc Scanner
+	sc.Reset(body)
+	for n := 0; n < MaxFields && sc.Next(); n++ {
+		f := &sc.Field
 		switch string(f.Key) {
 		case "item":
 			p.Item = atoiDefault(f.Value, -1)
 		case "name":
-			p.Name, _ = e.untrusted("name", f)
+			p.Name, _ = e.untrusted("name", *f)
 		case "inode":
 			p.Inode, _ = strconv.ParseUint(string(f.Value), 10, 64)
 		case "dev":
-			p.Dev = string(f.Value)
+			p.Dev = e.in.Bytes(f.Value) // a few devices: interned
 		case "mode":
 			if x, err := strconv.ParseUint(string(f.Value), 8, 32); err == nil {
 				p.Mode = uint32(x)

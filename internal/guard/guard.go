@@ -181,7 +181,9 @@ func (g *Guard) Observe(rec *auditevent.Record) {
 		if len(b) > selfPIDWithin {
 			b = b[:selfPIDWithin]
 		}
-		if bytes.Contains(b, g.selfPID) {
+		// 'i' (of " pid=") is rare before the pid: hex arguments never
+		// have it.
+		if containsAnchored(b, g.selfPID, 2) {
 			g.selfSends.Add(1)
 		}
 	}
@@ -201,9 +203,10 @@ func triggers(rec *auditevent.Record) bool {
 	case auparse.AUDIT_SYSCALL, auparse.AUDIT_URINGOP:
 		// A watched configuration path or the module tree changed (maybe
 		// a watched directory appeared or was swapped): re-check now,
-		// not at the next interval.
+		// not at the next interval. Anchored on the quote: a SYSCALL
+		// record has a few quotes and hundreds of spaces.
 		b := rec.Body()
-		return bytes.Contains(b, []byte(` key="auditlkm-config"`)) || bytes.Contains(b, []byte(` key="auditlkm-ko"`))
+		return containsAnchored(b, []byte(` key="auditlkm-config"`), 5) || containsAnchored(b, []byte(` key="auditlkm-ko"`), 5)
 	}
 	return false
 }
