@@ -363,11 +363,33 @@ func TestInstallAgreesWithAugenrules(t *testing.T) {
 			wires = append(wires, r.Wire)
 		}
 	}
-	d, err := auditrules.Compare(wires, want)
+	// io_uring rules are installed commented out (auditctl 3.0 cannot
+	// read them): all of them are missing, nothing else.
+	var nonURing []auditrules.Rule
+	uring := 0
+	for _, r := range want {
+		if r.Loadable() && auditrules.IsURing(r.Wire) {
+			uring++
+			continue
+		}
+		nonURing = append(nonURing, r)
+	}
+	if uring == 0 {
+		t.Error("no io_uring rule among the embedded ones")
+	}
+	for _, w := range wires {
+		if auditrules.IsURing(w) {
+			t.Error("audit.rules holds an io_uring rule")
+		}
+	}
+	d, err := auditrules.Compare(wires, nonURing)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(d.Missing) != 0 || len(d.Ours) != loadable(want) {
+	// Ours may count a rule twice: audit.rules is parsed as one file, so a
+	// -w line that names an earlier one through a symlink (/lib/modprobe.d
+	// on merged /usr, which ParseFS skips) parses to the same wire here.
+	if len(d.Missing) != 0 || len(d.Ours) < loadable(nonURing) {
 		t.Fatalf("audit.rules lacks %d of our rules (%d ours)", len(d.Missing), len(d.Ours))
 	}
 }

@@ -43,6 +43,12 @@ if ! [ -e /usr/lib/gcc/x86_64-linux-gnu/12/32/crtbegin.o ] && ! gcc -m32 -x c -o
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc-multilib >/dev/null
 fi
 
+# The io_uring tests (issue 14) build testdata/uringfs.c against liburing.
+if ! [ -e /usr/include/liburing.h ]; then
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq liburing-dev >/dev/null
+fi
+
 # The syslog and deployment tests run a real rsyslogd (started by the test
 # in the foreground; apt does not start it) and logrotate -d.
 if ! command -v rsyslogd >/dev/null || ! command -v logrotate >/dev/null; then

@@ -84,10 +84,10 @@ only ok, hidden and gone can be told.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&format, "format", "table", "Output format: table or json. Default table.")
-	f.StringVar(&stateDir, "state.dir", correlate.DefaultConfig().StateDir, "The daemon's state directory (its inventory.json); empty reads only the kernel. Default /var/lib/auditlkm.")
-	f.StringVar(&views.ProcRoot, "inventory.proc-root", views.ProcRoot, "Where procfs is mounted. Default /proc.")
-	f.StringVar(&views.SysRoot, "inventory.sys-root", views.SysRoot, "Where sysfs is mounted. Default /sys.")
+	f.StringVar(&format, "format", "table", "Output format: table or json.")
+	f.StringVar(&stateDir, "state.dir", correlate.DefaultConfig().StateDir, "The daemon's state directory (its inventory.json); empty reads only the kernel.")
+	f.StringVar(&views.ProcRoot, "inventory.proc-root", views.ProcRoot, "Where procfs is mounted.")
+	f.StringVar(&views.SysRoot, "inventory.sys-root", views.SysRoot, "Where sysfs is mounted.")
 	return cmd
 }
 

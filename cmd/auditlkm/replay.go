@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"text/tabwriter"
@@ -118,6 +119,9 @@ func (o *replayOptions) run(cmd *cobra.Command, args []string) error {
 		return err
 	}
 	defer src.Close()
+	if os.Getenv("GOGC") == "" {
+		defer debug.SetGCPercent(debug.SetGCPercent(pipeline.ReplayGCPercent))
+	}
 	tty := isTerminal(cmd.ErrOrStderr())
 	stopProgress := func() {}
 	if tty {

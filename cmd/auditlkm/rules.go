@@ -76,9 +76,10 @@ func newRulesPrintCmd() *cobra.Command {
 func printRules(w io.Writer, rules []auditrules.Rule) error {
 	load, skip := 0, 0
 	file := ""
+	prevLine := 0
 	for _, r := range rules {
 		if r.File != file {
-			file = r.File
+			file, prevLine = r.File, 0
 			fmt.Fprintf(w, "# %s\n", file)
 		}
 		switch {
@@ -88,6 +89,10 @@ func printRules(w io.Writer, rules []auditrules.Rule) error {
 				return fmt.Errorf("render %s: %w", r, err)
 			}
 			load++
+			if r.Kind == auditrules.KindWatch && r.Line == prevLine {
+				fmt.Fprintf(w, "# the same directory by name (path=), kept by the kernel on the name in its parent:\n")
+			}
+			prevLine = r.Line
 			fmt.Fprintf(w, "%s\n", s)
 		case r.Kind == auditrules.KindSkipped:
 			skip++
@@ -113,7 +118,9 @@ that are not auditlkm's are never touched. All or nothing: every file is staged
 first and renamed into place only when all are written. Paths resolve inside
 --root: a symbolic link leading out of it (or --root itself a link) is refused.
 Then "augenrules --check" reports the change and "augenrules --load" (or
-restarting auditd) loads them.`,
+restarting auditd) loads them. Rules on the io_uring list ("-a always,io_uring")
+are written commented out: auditctl 3.0.x (Debian 12) stops at them; uncomment
+them with audit-userspace 3.1 or later.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			sub, err := snippetFS()

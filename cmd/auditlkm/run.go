@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -12,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/auditlkm/auditlkm/internal/auditrules"
 	"github.com/auditlkm/auditlkm/internal/config"
 	"github.com/auditlkm/auditlkm/internal/correlate"
 	"github.com/auditlkm/auditlkm/internal/daemon"
@@ -31,6 +33,8 @@ type runOptions struct {
 	d    daemon.Config
 	file *config.File     // --config.file, if any
 	prov rules.Provenance // verifies excluded programs on this host
+	// dropRules: --audit.drop-rules (false leaves 48-auditlkm-drops.rules out)
+	dropRules bool
 }
 
 func newRunCmd(lo *logOptions) *cobra.Command {
@@ -75,6 +79,7 @@ func (o *runOptions) bind(f *pflag.FlagSet) {
 	f.IntVar(&d.Boost, "process.priority-boost", 4, "Run every thread at nice -N (like auditd's priority_boost), so that under an audit storm the reader keeps up with the processes it audits; 0 leaves the priority as started, and a higher priority given by the service manager is kept. Needs CAP_SYS_NICE unless the unit sets Nice=.")
 	f.DurationVar(&d.Audit.StatusPollInterval, "audit.status-poll-interval", d.Audit.StatusPollInterval, "How often the kernel audit status (lost counter) is polled between scrapes.")
 	f.BoolVar(&d.LoadRules, "audit.load-rules", true, "Load the embedded audit rules into the kernel at start and remove exactly those at exit.")
+	f.BoolVar(&o.dropRules, "audit.drop-rules", true, "Include the rules recording file creations in /tmp, /var/tmp and /dev/shm (48-auditlkm-drops.rules), which link a module dropped there and loaded to its drop. A host that creates thousands of files a second there (a build server) may turn them off; every load still says how old its file is.")
 	f.BoolVar(&d.Guard.Repair, "audit.repair", d.Guard.Repair, "Put back auditlkm's audit rules when someone removes them (and switch auditing back on in unicast mode); off, differences are only logged and measured.")
 	f.DurationVar(&d.Guard.Interval, "audit.check-interval", d.Guard.Interval, "How often the kernel's audit rule list is compared with auditlkm's (auditlkm_auditrules_missing), besides the check a CONFIG_CHANGE record triggers.")
 	f.StringVar(&d.Web.ListenAddress, "web.listen-address", d.Web.ListenAddress, "Address for /metrics and /healthz; empty disables.")
@@ -100,7 +105,7 @@ func (o *runOptions) validate() error {
 	if o.d.Boost < 0 || o.d.Boost > priority.MaxBoost {
 		return fmt.Errorf("process priority boost %d: want 0..%d", o.d.Boost, priority.MaxBoost)
 	}
-	for _, err := range []error{o.d.Audit.Validate(), o.d.Web.Validate(), o.d.Correlate.Validate(), o.out.validate(), o.d.Guard.Validate(), o.d.Inventory.Validate()} {
+	for _, err := range []error{o.d.Audit.Validate(), o.d.Web.Validate(), o.d.Correlate.Validate(), o.out.validate(), o.d.Guard.Validate()} {
 		if err != nil {
 			return err
 		}
@@ -153,4 +158,24 @@ func (o *runOptions) openOutputs(stdout io.Writer, store pipeline.Store, reg pro
 	}
 	sink.attach(p)
 	return p, sink, nil
+}
+
+// dropKey keys the rules of 48-auditlkm-drops.rules.
+const dropKey = "auditlkm-drop"
+
+// baseRules are the embedded snippets for this machine, without the
+// drop-place rules when --audit.drop-rules=false.
+func (o *runOptions) baseRules() ([]auditrules.Rule, error) {
+	out, err := embeddedRules()
+	if err != nil || o.dropRules {
+		return out, err
+	}
+	kept := out[:0]
+	for _, r := range out {
+		if keys, err := auditrules.Keys(r.Wire); err == nil && slices.Contains(keys, dropKey) {
+			continue
+		}
+		kept = append(kept, r)
+	}
+	return kept, nil
 }

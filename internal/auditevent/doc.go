@@ -8,6 +8,11 @@
 // private copy of its text, so callers may reuse their read buffers as soon
 // as ParseNetlink or ParseLine returns.
 //
+// An io_uring operation's URINGOP record (type 1336, no SYSCALL) is
+// decoded into Event.Syscall: IsURing and URingOp are set and Name is the
+// system call the operation stands for ("openat", "renameat2", ...);
+// its PATH records have no names (name=(null)), only inodes.
+//
 // The package must never panic on input: truncated records, unterminated
 // quotes, odd-length hex and non-UTF-8 bytes are reported as errors or kept
 // verbatim with a flag. It imports nothing from auditlkm and only the

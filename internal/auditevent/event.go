@@ -75,6 +75,12 @@ type Syscall struct {
 	Subj     string
 	// Keys may be shared with other events (see Interner): read only.
 	Keys []string
+	// IsURing is set when the event is an io_uring operation (a URINGOP
+	// record): URingOp is its IORING_OP_* number, Name the system call it
+	// stands for and Number -1; Comm and Exe are empty unless the
+	// operation ran inline in an audited io_uring_enter.
+	IsURing bool
+	URingOp int
 }
 
 // Path is one decoded PATH record.
@@ -191,6 +197,12 @@ func BuildInterned(records []Record, how Completion, in *Interner) *Event {
 			if f, ok := Lookup(r.Body(), "name"); ok {
 				e.Module, e.HasModule = e.untrusted("name", f)
 			}
+		}
+	}
+	for i := range records {
+		if isURingRecord(records[i].Type) {
+			e.uringRecord(records[i].Body())
+			break
 		}
 	}
 	if e.HasExecve {
@@ -442,21 +454,19 @@ func numericField(key []byte) int {
 
 func (e *Event) decodePath(body []byte) Path {
 	p := Path{Item: -1, OUID: Unset}
-	for n := 0; n < MaxFields; n++ {
-		f, rest, ok := NextField(body)
-		if !ok {
-			break
-		}
-		body = rest
+	var sc Scanner
+	sc.Reset(body)
+	for n := 0; n < MaxFields && sc.Next(); n++ {
+		f := &sc.Field
 		switch string(f.Key) {
 		case "item":
 			p.Item = atoiDefault(f.Value, -1)
 		case "name":
-			p.Name, _ = e.untrusted("name", f)
+			p.Name, _ = e.untrusted("name", *f)
 		case "inode":
 			p.Inode, _ = strconv.ParseUint(string(f.Value), 10, 64)
 		case "dev":
-			p.Dev = string(f.Value)
+			p.Dev = e.in.Bytes(f.Value) // a few devices: interned
 		case "mode":
 			if x, err := strconv.ParseUint(string(f.Value), 8, 32); err == nil {
 				p.Mode = uint32(x)

@@ -47,6 +47,8 @@ var hostileLines = []string{
 	"type=EOE msg=audit(1.000:1)\r\n",
 	"node= type=eoe msg=audit(0.0:0):",
 	"type=x[1300] msg=audit(1.0:1): ===",
+	"type=URINGOP msg=audit(1.000:1): uring_op=-1 success=maybe exit=x items=999999999999 pid=-5 key=\"a\x01b\"",
+	"type=UNKNOWN[1336] msg=audit(1.000:1): uring_op=35 items=2 pid=7",
 	"node=hostA node=hostB type=SYSCALL msg=audit(1.000:1): x=1",
 	"node=\xff\x00\x1d type=CWD msg=audit(1.000:1): cwd=\"/\"",
 	"node=" + strings.Repeat("n", MaxNodeLen+1) + " type=CWD msg=audit(1.000:1): cwd=\"/\"",
@@ -171,6 +173,7 @@ func checkRecord(t *testing.T, r *Record, in []byte) {
 var buildTypes = []auparse.AuditMessageType{
 	auparse.AUDIT_SYSCALL, auparse.AUDIT_EXECVE, auparse.AUDIT_PATH, auparse.AUDIT_CWD,
 	auparse.AUDIT_PROCTITLE, auparse.AUDIT_KERN_MODULE, auparse.AUDIT_EOE, auparse.AUDIT_SOCKADDR,
+	auparse.AUDIT_URINGOP,
 }
 
 // FuzzBuild builds one event from arbitrary record bodies sharing a serial:
@@ -181,6 +184,7 @@ func FuzzBuild(f *testing.F) {
 	f.Add([]byte("\x01a9999999999999999999[1]=41 a1_len=-5 a1[-1]=41 a2[99999]=4"))
 	f.Add([]byte("\x04proctitle=00000000\n\x05name=ABC\n\x05name=\"x"))
 	f.Add([]byte("\x00arch=40000003 syscall=350 a0=3\n\x02item=-1 name=(null)\n\x02item=99999999999 name=x"))
+	f.Add([]byte("\x08uring_op=18 success=yes items=2 pid=9 key=\"k\"\n\x02item=0 name=(null) inode=5 dev=fe:00 nametype=PARENT\n\x08uring_op=99999999999999"))
 	for _, l := range corpusLines(f, 400) {
 		r, err := ParseLine(l)
 		if err != nil {

@@ -64,6 +64,25 @@ func (r *Record) UnixMilli() int64 { return r.Sec*1000 + int64(r.Milli) }
 
 // TypeName returns the record type's name, or UNKNOWN[N].
 func TypeName(t auparse.AuditMessageType) string {
+	if t >= typeNamesFrom && t < typeNamesFrom+auparse.AuditMessageType(len(namesOfTypes)) {
+		return namesOfTypes[t-typeNamesFrom]
+	}
+	return typeName(t)
+}
+
+// namesOfTypes holds TypeName of the types the kernel sends (1000-2999), so
+// that naming a record (every alert's records, every raw log line) is an
+// index instead of a map lookup and, for unknown types, an allocation.
+var namesOfTypes = func() (names [2000]string) {
+	for i := range names {
+		names[i] = typeName(typeNamesFrom + auparse.AuditMessageType(i))
+	}
+	return names
+}()
+
+const typeNamesFrom auparse.AuditMessageType = 1000
+
+func typeName(t auparse.AuditMessageType) string {
 	s := t.String()
 	if len(s) > 0 && s[0] >= '0' && s[0] <= '9' || s == "" {
 		return "UNKNOWN[" + strconv.Itoa(int(t)) + "]"
@@ -73,17 +92,27 @@ func TypeName(t auparse.AuditMessageType) string {
 
 // Line renders the record the way auditd writes it to audit.log (raw format).
 func (r *Record) Line() string {
-	var b bytes.Buffer
-	if r.Node != "" {
-		b.WriteString("node=")
-		b.WriteString(r.Node)
-		b.WriteByte(' ')
+	return string(r.AppendLine(nil))
+}
+
+// AppendLine appends Line's text to dst without building a string: the
+// raw record log (--output.records) writes every record received this way.
+func (r *Record) AppendLine(dst []byte) []byte {
+	typ := TypeName(r.Type)
+	// Grown at most once, to twice what is needed: a batch appended record
+	// by record reallocates a logarithmic number of times.
+	if n := len(dst) + len("node= type= msg=") + len(r.Node) + len(typ) + len(r.Text); cap(dst) < n {
+		dst = append(make([]byte, 0, n+len(dst)), dst...)
 	}
-	b.WriteString("type=")
-	b.WriteString(TypeName(r.Type))
-	b.WriteString(" msg=")
-	b.Write(r.Text)
-	return b.String()
+	if r.Node != "" {
+		dst = append(dst, "node="...)
+		dst = append(dst, r.Node...)
+		dst = append(dst, ' ')
+	}
+	dst = append(dst, "type="...)
+	dst = append(dst, typ...)
+	dst = append(dst, " msg="...)
+	return append(dst, r.Text...)
 }
 
 // ParseNetlink builds a Record from one netlink audit message: typ is the

@@ -411,3 +411,44 @@ func TestTypeNameTableAgreesWithGoLibaudit(t *testing.T) {
 		t.Errorf("lower-case type: %v, %v", r.Type, err)
 	}
 }
+
+func TestAppendLine(t *testing.T) {
+	tests := []struct {
+		name, line string
+		prefix     string
+	}{
+		{"local record into an empty buffer", "type=SYSCALL msg=audit(1.002:3): arch=c000003e syscall=313", ""},
+		{"node name kept, appended after earlier bytes", "node=web-1 type=PATH msg=audit(1.002:3): item=0 name=\"/tmp/x\"", "type=EOE msg=audit(1.002:2): \n"},
+		{"unknown type", "type=UNKNOWN[1999] msg=audit(1.002:3): x=1", "abc"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := ParseLine([]byte(tc.line))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := string(r.AppendLine([]byte(tc.prefix))); got != tc.prefix+tc.line {
+				t.Errorf("AppendLine = %q, want %q", got, tc.prefix+tc.line)
+			}
+			if got := r.Line(); got != tc.line {
+				t.Errorf("Line = %q, want %q", got, tc.line)
+			}
+		})
+	}
+}
+
+// TestTypeNameTable checks the table against the names it caches, at its
+// edges and outside it.
+func TestTypeNameTable(t *testing.T) {
+	for _, typ := range []auparse.AuditMessageType{0, 999, 1000, 1300, 1302, 1320, 1327, 1999, 2999, 3000, 65535} {
+		if got, want := TypeName(typ), typeName(typ); got != want {
+			t.Errorf("TypeName(%d) = %q, want %q", typ, got, want)
+		}
+	}
+	if got := TypeName(auparse.AUDIT_SYSCALL); got != "SYSCALL" {
+		t.Errorf("TypeName(SYSCALL) = %q", got)
+	}
+	if got := TypeName(1999); got != "UNKNOWN[1999]" {
+		t.Errorf("TypeName(1999) = %q", got)
+	}
+}

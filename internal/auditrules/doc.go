@@ -10,7 +10,13 @@
 // (prepend) rules, b64/b32 and syscall names resolved against a given host
 // arch instead of the build arch, and watches whose directory does not
 // exist yet (go-libaudit and auditctl silently turn those into file
-// watches; here a watch that cannot be placed is skipped with a reason).
+// watches; here a watch that cannot be placed is skipped with a reason),
+// rules on the io_uring list (-a always,io_uring -S openat,... with
+// IORING_OP_* names; a dir= on a missing directory falls back to its
+// parent; Install writes them commented out, auditctl 3.0 cannot read
+// them), a name watch (path=) beside every directory watch (dir=), and
+// ParseFS skipping a -w or io_uring line that names, through a symlink,
+// what an earlier line watches (ParseOptions.Realpath).
 // Configuration lines (-b, -f, -e, -r, --backlog_wait_time, -D, -i, -c)
 // are parsed and kept for display but never applied.
 //

@@ -82,6 +82,7 @@ func Install(fsys fs.FS, root string) error {
 		if err != nil {
 			return err
 		}
+		data = commentURing(data)
 		target := path.Join(RulesDir, name)
 		same, err := sameFile(r, target, data)
 		if err != nil {
@@ -243,4 +244,26 @@ func readBounded(fsys fs.FS, name string) ([]byte, error) {
 		return nil, fmt.Errorf("read %s: larger than %d bytes", name, maxInstallBytes)
 	}
 	return data, nil
+}
+
+// uringNote precedes every io_uring line Install comments out.
+const uringNote = "## auditlkm: commented out by \"auditlkm rules install\": auditctl 3.0.x (Debian 12) stops at\n" +
+	"## \"bad keyword always,io_uring\"; audit-userspace 3.1 and later can load it (remove the \"#\").\n" +
+	"## \"auditlkm run\" and \"auditlkm rules load\" load it over netlink.\n"
+
+// commentURing comments out the lines on the io_uring list (-a or -A
+// ...,io_uring): an auditctl that does not know the list would refuse the
+// whole file (auditctl -R stops at the first bad line).
+func commentURing(data []byte) []byte {
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	var out bytes.Buffer
+	for _, l := range lines {
+		t := bytes.TrimSpace(l)
+		if (bytes.HasPrefix(t, []byte("-a ")) || bytes.HasPrefix(t, []byte("-A "))) && bytes.Contains(t, []byte("io_uring")) {
+			out.WriteString(uringNote)
+			out.WriteString("#")
+		}
+		out.Write(l)
+	}
+	return out.Bytes()
 }

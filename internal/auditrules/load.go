@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"syscall"
 )
 
 // Loader is the kernel's rule list as this package needs it.
@@ -71,6 +72,13 @@ func Load(l Loader, want []Rule) (LoadResult, error) {
 				// normalisation than ours); it is not ours to remove.
 				res.Present++
 				seen[k] = true
+				continue
+			case IsURing(r.Wire) && errors.Is(err, syscall.EINVAL):
+				// A kernel before 5.16 has no io_uring filter list (and
+				// no io_uring auditing at all): the rest of the set still
+				// loads.
+				r.Kind, r.Skip = KindSkipped, "skipped: kernel: no io_uring filter list: "+err.Error()
+				res.Skipped = append(res.Skipped, r)
 				continue
 			case errors.Is(err, fs.ErrNotExist):
 				// A watched path's parent vanished since parsing (or the

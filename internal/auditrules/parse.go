@@ -81,7 +81,12 @@ func ParseFile(name string, r io.Reader, opts ParseOptions) ([]Rule, error) {
 				report(n, perr)
 			} else {
 				r.File, r.Line, r.Text = name, n, text
+				named := r.named
+				r.named = nil
 				rules = append(rules, r)
+				if named != nil {
+					rules = append(rules, Rule{File: name, Line: n, Text: text, Kind: r.Kind, Wire: named, watch: r.watch})
+				}
 			}
 		}
 		if err == io.EOF {
@@ -126,7 +131,68 @@ func ParseFS(fsys fs.FS, opts ParseOptions) ([]Rule, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	dedupeURing(all)
+	dedupeWatches(all, opts)
 	return all, nil
+}
+
+// dedupeWatches marks a watch that names, through a symlink, the same
+// file or directory as an earlier watch as skipped. A missing path is
+// resolved through its parent.
+func dedupeWatches(rs []Rule, opts ParseOptions) {
+	if opts.Realpath == nil {
+		return
+	}
+	real := func(p string) string {
+		if r, err := opts.Realpath(p); err == nil {
+			return r
+		}
+		if r, err := opts.Realpath(path.Dir(p)); err == nil {
+			return path.Join(r, path.Base(p))
+		}
+		return p
+	}
+	seen := map[string]string{}
+	for i := range rs {
+		r := &rs[i]
+		if r.watch == "" || (r.Kind != KindWatch && !(r.Loadable() && IsURing(r.Wire))) {
+			continue
+		}
+		k := real(r.watch)
+		ns := k
+		if r.Kind != KindWatch {
+			ns = "io_uring " + k
+		}
+		first, dup := seen[ns]
+		switch {
+		case !dup:
+			seen[ns] = r.watch
+		case first != r.watch:
+			r.Kind, r.Skip = KindSkipped, "skipped: "+r.watch+" is "+k+", watched as "+first
+		}
+	}
+}
+
+// dedupeURing marks an io_uring rule that equals an earlier one as
+// skipped: several missing directories under one parent all fall back to
+// a rule on that parent.
+func dedupeURing(rs []Rule) {
+	seen := map[string]string{}
+	for i := range rs {
+		r := &rs[i]
+		if !r.Loadable() || !IsURing(r.Wire) {
+			continue
+		}
+		k, err := normalize(r.Wire)
+		if err != nil {
+			continue
+		}
+		if first, dup := seen[k]; dup {
+			r.Kind, r.Skip = KindSkipped, "skipped: same rule as "+first
+			continue
+		}
+		seen[k] = fmt.Sprintf("%s:%d", r.File, r.Line)
+	}
 }
 
 // line is the parsed form of one line before it is built.
@@ -280,7 +346,7 @@ func (l *line) setListAction(opt, val string) error {
 	}
 	for _, part := range strings.Split(val, ",") {
 		switch part {
-		case "exit", "task", "user", "exclude", "filesystem":
+		case "exit", "task", "user", "exclude", "filesystem", "io_uring":
 			if l.list != "" {
 				return fmt.Errorf("two lists in -%s %q", opt, val)
 			}
@@ -290,7 +356,7 @@ func (l *line) setListAction(opt, val string) error {
 				return fmt.Errorf("two actions in -%s %q", opt, val)
 			}
 			l.action = part
-		case "entry", "possible", "io_uring":
+		case "entry", "possible":
 			return fmt.Errorf("%s is not supported in -%s %q", part, opt, val)
 		default:
 			return fmt.Errorf("unknown list or action %q in -%s %q", part, opt, val)
@@ -445,6 +511,38 @@ func (l *line) buildSyscall(opts ParseOptions) (Rule, error) {
 		}
 		return Rule{Kind: k, Wire: wire}, nil
 	}
+	if l.list == "io_uring" {
+		for i, f := range l.filters {
+			if (f.LHS == "path" || f.LHS == "dir") && f.Comparator == "=" && f.Type == auditrule.ValueFilterType {
+				skip := checkFilterPath(f.LHS, f.RHS, opts)
+				if skip != "" && f.LHS == "dir" {
+					// A directory that does not exist yet: filter on its
+					// parent (dir= is recursive), so that its creation
+					// and everything written into it through io_uring is
+					// seen; the daemon's guard re-parses and narrows the
+					// rule once the directory exists.
+					parent := path.Dir(path.Clean(f.RHS))
+					if parent != "/" && checkFilterPath("dir", parent, opts) == "" {
+						l.filters[i].RHS, skip = parent, ""
+					}
+				}
+				if skip != "" {
+					return Rule{Kind: KindSkipped, Skip: skip}, nil
+				}
+			}
+		}
+		wire, err := buildURing(l)
+		if err != nil {
+			return Rule{}, err
+		}
+		r := Rule{Kind: l.kind(), Wire: wire}
+		for _, f := range l.filters {
+			if f.LHS == "dir" && f.Comparator == "=" {
+				r.watch = path.Clean(f.RHS)
+			}
+		}
+		return r, nil
+	}
 	if l.list == "exclude" || l.list == "user" {
 		if len(l.sysc) > 0 {
 			return Rule{}, fmt.Errorf("-S cannot be used with the %s list", l.list)
@@ -558,20 +656,50 @@ func (l *line) buildWatch(opts ParseOptions) (Rule, error) {
 	if !l.hasPerm {
 		perms = "rwxa"
 	}
-	wire, err := auditrule.Build(&auditrule.SyscallRule{
-		List:   "exit",
-		Action: "always",
-		Filters: []auditrule.FilterSpec{
-			{Type: auditrule.ValueFilterType, LHS: field, Comparator: "=", RHS: path.Clean(p)},
-			{Type: auditrule.ValueFilterType, LHS: "perm", Comparator: "=", RHS: perms},
-		},
-		Syscalls: []string{"all"},
-		Keys:     l.keys,
-	})
-	if err != nil {
-		return Rule{}, fmt.Errorf("build watch: %w", err)
+	build := func(field string) ([]byte, error) {
+		target := path.Clean(p)
+		if field == "dir" && opts.Realpath != nil {
+			// A directory reached through a symlink (a configuration
+			// directory symlinked into place, ln -s /root/staged
+			// /usr/local/lib/modules-load.d): the tree watch goes on the
+			// directory it points to, where files written through the
+			// link land; the name watch stays on the link's name.
+			if real, err := opts.Realpath(target); err == nil && strings.HasPrefix(real, "/") {
+				target = real
+			}
+		}
+		wire, err := auditrule.Build(&auditrule.SyscallRule{
+			List:   "exit",
+			Action: "always",
+			Filters: []auditrule.FilterSpec{
+				{Type: auditrule.ValueFilterType, LHS: field, Comparator: "=", RHS: target},
+				{Type: auditrule.ValueFilterType, LHS: "perm", Comparator: "=", RHS: perms},
+			},
+			Syscalls: []string{"all"},
+			Keys:     l.keys,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("build watch: %w", err)
+		}
+		return wire, nil
 	}
-	return Rule{Kind: l.kind(), Wire: wire}, nil
+	wire, err := build(field)
+	if err != nil {
+		return Rule{}, err
+	}
+	r := Rule{Kind: l.kind(), Wire: wire, watch: path.Clean(p)}
+	if field == "dir" && l.op == "w" {
+		// A directory is also watched by its name (path=): the dir= tree
+		// follows the directory's inode, so after "mv dir away && mkdir
+		// dir" it watches the old one, while the kernel keeps a name
+		// watch on the name in its parent: it records the new directory's
+		// creation and the files created in it at once, before anything
+		// reloads the rules.
+		if r.named, err = build("path"); err != nil {
+			return Rule{}, err
+		}
+	}
+	return r, nil
 }
 
 const pathMax = 4096

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"runtime"
 )
 
@@ -70,6 +71,11 @@ type Rule struct {
 	Control *Control
 	// Skip is the reason for KindSkipped ("skipped: parent missing").
 	Skip string
+	// named is the name watch (path=) that goes with a directory watch;
+	// ParseFile turns it into a rule of its own, with the same line.
+	named []byte
+	// watch is the cleaned path of a -w line.
+	watch string
 }
 
 // Loadable reports whether Load would add this rule to the kernel.
@@ -94,11 +100,17 @@ type ParseOptions struct {
 	// decides between a directory (dir=) and a file (path=) watch and
 	// whether the parent exists. Nil means os.Stat.
 	Stat func(path string) (fs.FileInfo, error)
+	// Realpath resolves the symlinks of a path (filepath.EvalSymlinks).
+	// ParseFS uses it to skip a -w line that names, through a symlink,
+	// what an earlier line watches already (/lib/modules on a merged-/usr
+	// host is /usr/lib/modules), so only hosts where both are real
+	// directories get both watches. Nil means no such check.
+	Realpath func(path string) (string, error)
 }
 
 // DefaultParseOptions returns options for the running host.
 func DefaultParseOptions() ParseOptions {
-	return ParseOptions{Arch: runtimeArch(), Stat: os.Stat}
+	return ParseOptions{Arch: runtimeArch(), Stat: os.Stat, Realpath: filepath.EvalSymlinks}
 }
 
 // Validate checks that the architecture is one this package knows.

@@ -248,6 +248,9 @@ func ToCommandLine(wire []byte) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("decode rule: %w", err)
 	}
+	if r.flags&filterMask == filterURing {
+		return uringCommandLine(r), nil
+	}
 	opt := "-a"
 	if r.flags&filterPrepend != 0 {
 		opt = "-A"

@@ -29,6 +29,7 @@ func BenchmarkReplayPerfCorpus(b *testing.B) {
 	b.SetBytes(st.Size())
 	var records, alerts uint64
 	var lines int
+	cpu0 := cpuTime(b)
 	for b.Loop() {
 		src, err := logfile.Open(logfile.DefaultConfig(), []string{perfCorpus}, nil, nil)
 		if err != nil {
@@ -46,6 +47,6 @@ func BenchmarkReplayPerfCorpus(b *testing.B) {
 			alerts += n
 		}
 	}
-	report(b, records, lines)
+	report(b, records, lines, cpu0)
 	b.ReportMetric(float64(alerts)/float64(b.N), "alerts/op")
 }

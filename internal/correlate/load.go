@@ -76,6 +76,10 @@ type ModuleLoad struct {
 	// module that linked the same writes (insmod tries finit_module, then
 	// init_module): detections raise their linked alert once.
 	Repeat bool
+	// Meta is the module file's own metadata read at load time (live,
+	// within the /proc read budget); HasMeta says it was read.
+	Meta    FileMeta
+	HasMeta bool
 }
 
 // ConfigLink is one module configuration write a load is linked to.
@@ -223,6 +227,15 @@ func (s *Store) observeLoad(e *proc, ev *auditevent.Event, at int64) {
 	s.readModuleFile(&ml, fdPath)
 	if ml.Name == "" && ml.File != "" {
 		ml.Name, ml.NameFromFile = ModuleNameFromFile(ml.File), true
+	}
+	if s.live() && ml.File != "" && isModuleName(ml.File) && s.spendBudget() {
+		fd := -1
+		if sc.Name == "finit_module" && sc.Args[0] < 1<<20 {
+			if st, err := readStartTicks(s.cfg.ProcRoot, e.p.PID); err == nil && (e.startTicks == 0 || st == e.startTicks) {
+				fd = int(sc.Args[0]) // the same process still holds it
+			}
+		}
+		ml.Meta, ml.HasMeta = s.statModule(e.p.PID, fd, ml.File)
 	}
 	when := ml.At
 	if ml.Name != "" {

@@ -180,7 +180,10 @@ func (s *Store) actor(ev *auditevent.Event, at int64, exec bool) *proc {
 	if e.p.PPID != sc.PPID && sc.PPID > 0 {
 		e.p.PPID, e.parentID, e.parentLooked = sc.PPID, 0, false // reparented
 	}
-	e.p.UID, e.p.AUID = sc.UID, sc.AUID
+	e.p.UID = sc.UID
+	if !sc.IsURing { // a URINGOP record carries no auid: keep the known one
+		e.p.AUID = sc.AUID
+	}
 	s.linkParent(e)
 	s.touch(e)
 	return e

@@ -29,6 +29,14 @@ func appendString(dst []byte, s string) (out []byte, lossy bool) {
 func appendStringBody(dst []byte, s string) (out []byte, lossy bool) {
 	start := 0
 	for i := 0; i < len(s); {
+		// Eight plain ASCII bytes at a time: most of a record's text needs
+		// no escaping.
+		for i+8 <= len(s) && plainASCII8(s, i) {
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' && c != 0x7f {
@@ -71,6 +79,23 @@ func appendStringBody(dst []byte, s string) (out []byte, lossy bool) {
 		i += size
 	}
 	return append(dst, s[start:]...), lossy
+}
+
+// plainASCII8 reports whether s[i:i+8] is printable ASCII without '"' and
+// '\\' (bytes appendStringBody copies as they are). The test is done on
+// the eight bytes as one word: a byte is flagged when it is below 0x20, at
+// or above 0x7f, or equal to '"' or '\\'.
+func plainASCII8(s string, i int) bool {
+	x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	// x+0x01 per byte sets the high bit for 0x7f..0xff; below 0x20 when
+	// x-0x20 borrows; '"' and '\\' when x^c is zero.
+	ctl := (x - lo*0x20) & ^x
+	del := x + lo*0x01
+	q := x ^ (lo * '"')
+	bs := x ^ (lo * '\\')
+	return (ctl|del|x|(q-lo)&^q|(bs-lo)&^bs)&hi == 0
 }
 
 // appendHex appends the lower-case hex encoding of s.

@@ -181,7 +181,9 @@ func (g *Guard) Observe(rec *auditevent.Record) {
 		if len(b) > selfPIDWithin {
 			b = b[:selfPIDWithin]
 		}
-		if bytes.Contains(b, g.selfPID) {
+		// 'i' (of " pid=") is rare before the pid: hex arguments never
+		// have it.
+		if containsAnchored(b, g.selfPID, 2) {
 			g.selfSends.Add(1)
 		}
 	}
@@ -198,8 +200,13 @@ func triggers(rec *auditevent.Record) bool {
 	case auparse.AUDIT_CONFIG_CHANGE:
 		b := rec.Body()
 		return bytes.Contains(b, []byte("op=remove_rule")) || bytes.Contains(b, []byte("audit_enabled=0"))
-	case auparse.AUDIT_SYSCALL:
-		return bytes.Contains(rec.Body(), []byte(` key="auditlkm-config"`))
+	case auparse.AUDIT_SYSCALL, auparse.AUDIT_URINGOP:
+		// A watched configuration path or the module tree changed (maybe
+		// a watched directory appeared or was swapped): re-check now,
+		// not at the next interval. Anchored on the quote: a SYSCALL
+		// record has a few quotes and hundreds of spaces.
+		b := rec.Body()
+		return containsAnchored(b, []byte(` key="auditlkm-config"`), 5) || containsAnchored(b, []byte(` key="auditlkm-ko"`), 5)
 	}
 	return false
 }

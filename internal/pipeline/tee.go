@@ -16,7 +16,7 @@ func Tee(w io.Writer) BatchHook {
 	return func(b []auditevent.Record) error {
 		buf = buf[:0]
 		for i := range b {
-			buf = append(append(buf, b[i].Line()...), '\n')
+			buf = append(b[i].AppendLine(buf), '\n')
 		}
 		if _, err := w.Write(buf); err != nil {
 			return fmt.Errorf("write raw records: %w", err)

@@ -85,7 +85,7 @@ func catalogOf(c Config) ([]Rule, map[string]bool) {
 		}
 		return out
 	}
-	dirs, err := newDirIndex(c.Root, indexedDirs(changePaths, modulesDirs), c.DirIdentities)
+	dirs, err := newDirIndex(c.Root, indexedDirs(changePaths, modulesDirs, sysctlConfPaths), c.DirIdentities)
 	if err != nil {
 		dirs = nil // Validate reports it; without the index paths resolve lexically
 	}
@@ -98,7 +98,7 @@ func catalogOf(c Config) ([]Rule, map[string]bool) {
 		newConfigFileCreation(user(ConfigFileCreationID), dirs),
 		newConfigFileChange(user(ConfigFileChangeID), dirs),
 		newKoFileCreation(user(KoFileCreationID), dirs),
-		newModuleSysctlWrite(),
+		newModuleSysctlWrite(dirs),
 		newKexecLoad(user(KexecID)),
 		newBPFToolLoad(),
 		newBPFProgramLoad(user(BPFProgramLoadID)),

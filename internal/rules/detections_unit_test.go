@@ -184,7 +184,7 @@ func TestModuleUnloadAndKexecAndBPF(t *testing.T) {
 }
 
 func TestModuleSysctlWrite(t *testing.T) {
-	r := newModuleSysctlWrite()
+	r := newModuleSysctlWrite(nil)
 	write := func(flags, name string) []string {
 		return []string{
 			fmt.Sprintf(`type=SYSCALL msg=audit(1700000000.100:90): arch=c000003e syscall=257 success=yes exit=3 a0=ffffff9c a1=55 a2=%s a3=0 items=1 ppid=1 pid=950 auid=0 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=pts0 ses=1 comm="sysctl" exe="/usr/sbin/sysctl" key="auditlkm-config"`, flags),

@@ -90,34 +90,104 @@ func (r *koFileCreation) Evaluate(ev *auditevent.Event, st State) []Alert {
 	if !ev.HasSyscall || ev.Syscall.Success == auditevent.SuccessNo {
 		return nil
 	}
+	if ev.Syscall.IsURing && len(ev.Paths) == 0 {
+		return r.uringUnnamedOpen(ev, st)
+	}
 	var out []Alert
+	inPlace, classified := false, false
 	for i := range ev.Paths {
 		p := &ev.Paths[i]
-		if p.Nametype != "CREATE" || !isModuleFile(p.Name) {
+		switch {
+		case p.Name != "" && !isModuleFile(p.Name):
+			continue
+		case p.Nametype == "CREATE":
+		case p.Nametype == "NORMAL" && p.Mode&0o170000 == 0o100000:
+			// An existing module opened for writing or truncated: a
+			// module trojaned in place is loaded by the next modprobe
+			// or boot like a new one. Only in the modules tree (a
+			// build directory rewrites its .ko files all the time).
+			if !classified {
+				inPlace, classified = normalWrite(ev) == writeContent, true
+			}
+			if !inPlace {
+				continue
+			}
+		default:
 			continue
 		}
 		where := r.dirs.itemPath(ev, i, modulesDirs)
 		if where == "" {
 			where = p.Name
 		}
+		if !isModuleFile(where) {
+			continue // an io_uring item (no name) that is no module file
+		}
+		modified := p.Nametype == "NORMAL"
+		if modified && !anyGlob(modulesDirs, where) {
+			continue
+		}
 		proc, parent := actor(ev, st)
 		a := newAlert(&r.def, ev, proc, parent)
 		a.Category, a.Type, a.Action = []string{"file"}, []string{"creation"}, "creation"
-		a.File = &File{Path: where, OriginalPath: renameSource(ev, p)}
-		if a.File.OriginalPath != "" {
-			a.Action = "rename"
-		} else if isLinkSyscall(ev.Syscall.Name) {
+		a.File = &File{Path: where}
+		switch {
+		case modified:
+			a.Type, a.Action = []string{"change"}, "modification"
+		case renameSource(ev, p) != "":
+			a.Action, a.File.OriginalPath = "rename", renameSource(ev, p)
+		case isLinkSyscall(ev.Syscall.Name):
 			a.Action, a.File.OriginalPath = "hard-link", linkSource(ev)
 		}
-		a.Reason = "kernel module file " + where + " created by " + orUnknown(proc.Exe)
+		verb := " created by "
+		if modified {
+			verb = " opened for writing (overwritten or truncated in place) by "
+		}
+		a.Reason = "kernel module file " + where + verb + orUnknown(proc.Exe)
 		if anyGlob(modulesDirs, where) || strings.Contains(where, "/kernel/drivers/") {
 			a.Severity, a.RiskScore = Medium, 47
 			a.Reason += " in the kernel modules tree"
 		}
+		if ev.Syscall.IsURing {
+			a.Reason += uringNote(ev)
+		}
 		s := subjectOf(&proc, parent, st)
+		s.markURing(ev)
 		s.Path, s.FileName, s.Extension = where, BaseName(where), Extension(BaseName(where))
 		suppress(&a, r.exclusions, &s)
 		out = append(out, a)
 	}
 	return out
+}
+
+// uringUnnamedOpen: an io_uring open of an existing file has no PATH item
+// (see configFileChange.uringUnnamedOpen). Keyed by the module tree's
+// io_uring rule, it alerts when the process's open files show a module
+// file in the tree (the rule falls back to the tree's parent where the
+// tree is missing, so an unnamed open says too little to alert on).
+func (r *koFileCreation) uringUnnamedOpen(ev *auditevent.Event, st State) []Alert {
+	if (ev.Syscall.Name != "openat" && ev.Syscall.Name != "openat2") || ev.Syscall.Success == auditevent.SuccessNo {
+		return nil
+	}
+	keyed := false
+	for _, k := range ev.Syscall.Keys {
+		keyed = keyed || k == "auditlkm-ko"
+	}
+	if !keyed {
+		return nil
+	}
+	where := r.dirs.procFDPath(ev.Syscall.PID, func(p string) bool { return isModuleFile(p) && anyGlob(modulesDirs, p) })
+	if where == "" {
+		return nil
+	}
+	proc, parent := actor(ev, st)
+	a := newAlert(&r.def, ev, proc, parent)
+	a.Category, a.Type, a.Action = []string{"file"}, []string{"change"}, "modification"
+	a.Severity, a.RiskScore = Medium, 47
+	a.File = &File{Path: where}
+	a.Reason = "kernel module file " + where + " in the kernel modules tree opened by " + orUnknown(proc.Exe) + uringNote(ev)
+	s := subjectOf(&proc, parent, st)
+	s.markURing(ev)
+	s.Path, s.FileName, s.Extension = where, BaseName(where), Extension(BaseName(where))
+	suppress(&a, r.exclusions, &s)
+	return []Alert{a}
 }

@@ -98,6 +98,7 @@ func (r *configFileCreation) Evaluate(ev *auditevent.Event, st State) []Alert {
 	if !ev.HasSyscall || ev.Syscall.Success == auditevent.SuccessNo {
 		return nil
 	}
+	r.dirs.follow(ev)
 	var out []Alert
 	for i := range ev.Paths {
 		p := &ev.Paths[i]
@@ -112,6 +113,19 @@ func (r *configFileCreation) Evaluate(ev *auditevent.Event, st State) []Alert {
 		a := newAlert(&r.def, ev, proc, parent)
 		a.Category, a.Type, a.Action = []string{"file"}, []string{"creation"}, "creation"
 		a.File = &File{Path: where, OriginalPath: renameSource(ev, p)}
+		if ev.Syscall.IsURing && ev.Syscall.Name == "renameat2" {
+			// No names: the source is the DELETE item, placed like any
+			// io_uring item ("<dir>/(inode N)" once it is renamed away).
+			a.File.OriginalPath = "(unknown)"
+			for j := range ev.Paths {
+				if ev.Paths[j].Nametype == "DELETE" {
+					if src := r.dirs.itemPath(ev, j, nil); src != "" {
+						a.File.OriginalPath = src
+					}
+					break
+				}
+			}
+		}
 		switch {
 		case a.File.OriginalPath != "":
 			a.Type, a.Action = []string{"creation", "change"}, "rename"
@@ -120,10 +134,14 @@ func (r *configFileCreation) Evaluate(ev *auditevent.Event, st State) []Alert {
 			a.File.OriginalPath = linkSource(ev)
 		}
 		a.Reason = "kernel module configuration file " + where + " created by " + orUnknown(proc.Exe)
-		if where != p.Resolved {
+		switch {
+		case ev.Syscall.IsURing:
+			a.Reason += uringNote(ev)
+		case where != p.Resolved:
 			a.Reason += " (written as " + strconvQuote(p.Name) + ")"
 		}
 		s := subjectOf(&proc, parent, st)
+		s.markURing(ev)
 		s.Path, s.FileName, s.Extension = where, BaseName(where), Extension(BaseName(where))
 		if a.File.OriginalPath != "" {
 			s.OriginalExtension = Extension(BaseName(a.File.OriginalPath))

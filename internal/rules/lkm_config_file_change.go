@@ -1,6 +1,8 @@
 package rules
 
 import (
+	"strings"
+
 	"github.com/elastic/go-libaudit/v2/auparse"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
@@ -29,6 +31,20 @@ var bootPaths = []string{
 
 // changePaths are all the locations this rule watches.
 var changePaths = append(append([]string{}, lkmConfigPaths...), bootPaths...)
+
+// changeDirs are the configuration directories of changePaths themselves
+// ("/etc/modprobe.d" for "/etc/modprobe.d/*"): creating, removing,
+// renaming or symlinking one of them changes what is read at boot as
+// surely as writing a file in it.
+var changeDirs = func() map[string]bool {
+	m := map[string]bool{}
+	for _, p := range changePaths {
+		if d, ok := strings.CutSuffix(p, "/*"); ok && !strings.ContainsAny(d, "*?[") {
+			m[d] = true
+		}
+	}
+	return m
+}()
 
 // e14Paths are E14's locations; its process exclusions only hold there.
 var e14Paths = []string{"/etc/modprobe.conf", "/etc/modprobe.d", "/etc/modprobe.d/*"}
@@ -98,9 +114,13 @@ func newConfigFileChange(extra []Exclusion, dirs *dirIndex) *configFileChange {
 func (r *configFileChange) Definition() *Definition { return &r.def }
 
 func (r *configFileChange) Evaluate(ev *auditevent.Event, st State) []Alert {
+	if ev.HasSyscall && ev.Syscall.IsURing && len(ev.Paths) == 0 && ev.Syscall.Success != auditevent.SuccessNo {
+		return r.uringUnnamedOpen(ev, st)
+	}
 	if !ev.HasSyscall || len(ev.Paths) == 0 || ev.Syscall.Success == auditevent.SuccessNo {
 		return nil
 	}
+	r.dirs.follow(ev)
 	var out []Alert
 	var wk writeKind
 	classified := false
@@ -128,7 +148,8 @@ func (r *configFileChange) Evaluate(ev *auditevent.Event, st State) []Alert {
 			continue
 		}
 		where := r.dirs.itemPath(ev, i, changePaths)
-		if where == "" || !anyGlob(changePaths, where) {
+		isDir := changeDirs[where]
+		if where == "" || !(isDir || anyGlob(changePaths, where)) {
 			continue
 		}
 		if action == "creation" && anyGlob(configFilePaths, where) {
@@ -150,8 +171,23 @@ func (r *configFileChange) Evaluate(ev *auditevent.Event, st State) []Alert {
 		if anyGlob(lkmConfigPaths, where) {
 			a.Severity, a.RiskScore = Medium, 47
 		}
-		a.Reason = "kernel module or boot configuration " + where + ": " + action + " by " + orUnknown(proc.Exe)
+		what := "kernel module or boot configuration "
+		if isDir {
+			what += "directory "
+			if anyGlob(lkmConfigPaths, where+"/x") {
+				a.Severity, a.RiskScore = Medium, 47
+			}
+			if p.Mode&0o170000 == 0o120000 {
+				action = "symlink-" + action
+				a.Action = action
+			}
+		}
+		a.Reason = what + where + ": " + action + " by " + orUnknown(proc.Exe)
+		if ev.Syscall.IsURing {
+			a.Reason += uringNote(ev)
+		}
 		s := subjectOf(&proc, parent, st)
+		s.markURing(ev)
 		s.Path, s.FileName, s.Extension = where, BaseName(where), Extension(BaseName(where))
 		if a.File.OriginalPath != "" {
 			s.OriginalExtension = Extension(BaseName(a.File.OriginalPath))
@@ -177,4 +213,48 @@ func (r *configFileChange) movedOrReplaced(ev *auditevent.Event, d *auditevent.P
 		}
 	}
 	return false
+}
+
+// uringConfigKey is the key of the io_uring rules on the configuration
+// directories (47-auditlkm-io-uring.rules).
+const uringConfigKey = "auditlkm-config"
+
+// uringUnnamedOpen handles an io_uring open of an existing file, which the
+// kernel records with no PATH item at all: the records cannot say which
+// file it was, so (as the one exception to deciding from content) the
+// rule key says it was under a configuration directory. The file is named
+// from the process's open files when it still holds it.
+func (r *configFileChange) uringUnnamedOpen(ev *auditevent.Event, st State) []Alert {
+	switch ev.Syscall.Name {
+	case "openat", "openat2":
+	default:
+		return nil
+	}
+	keyed := false
+	for _, k := range ev.Syscall.Keys {
+		keyed = keyed || k == uringConfigKey
+	}
+	if !keyed {
+		return nil
+	}
+	where := r.dirs.procFDPath(ev.Syscall.PID, func(p string) bool { return anyGlob(changePaths, p) })
+	proc, parent := actor(ev, st)
+	a := newAlert(&r.def, ev, proc, parent)
+	a.Category, a.Type, a.Action = []string{"file"}, []string{"change"}, "modification"
+	a.Severity, a.RiskScore = Medium, 47
+	if where != "" {
+		a.File = &File{Path: where}
+		a.Reason = "kernel module or boot configuration " + where + ": opened by " + orUnknown(proc.Exe)
+	} else {
+		a.Reason = "an existing file in a kernel module configuration directory was opened by " + orUnknown(proc.Exe) +
+			" (the kernel records no name for it; the process no longer holds it)"
+	}
+	a.Reason += uringNote(ev)
+	s := subjectOf(&proc, parent, st)
+	s.markURing(ev)
+	if where != "" {
+		s.Path, s.FileName, s.Extension = where, BaseName(where), Extension(BaseName(where))
+	}
+	suppress(&a, r.exclusions, &s)
+	return []Alert{a}
 }

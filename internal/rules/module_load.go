@@ -1,7 +1,9 @@
 package rules
 
 import (
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/elastic/go-libaudit/v2/auparse"
 
@@ -86,6 +88,9 @@ func (r *moduleLoad) appendAlerts(dst []Alert, c *evalCtx) []Alert {
 			a.Severity, a.RiskScore = Low, 21
 		}
 	}
+	if ml, ok := c.moduleLoad(); ok && ml.HasMeta {
+		a.Reason += fileAge(ml)
+	}
 	if copyFailModule(ev, &proc) {
 		a.Severity, a.RiskScore = Critical, 90
 		a.Reason = "authencesn crypto module requested through modprobe (CVE-2026-31431 Copy-Fail indicator): " + a.Reason
@@ -139,4 +144,39 @@ func quoteIfOdd(s string) string {
 		}
 	}
 	return s
+}
+
+// fileAge says, from the module file's own metadata read at load time,
+// who owns it and how long before the load it was created (birth time,
+// else last status change), and whether it was already unlinked.
+func fileAge(ml *correlate.ModuleLoad) string {
+	m := &ml.Meta
+	var b strings.Builder
+	b.WriteString("; the file (")
+	if m.Unlinked {
+		b.WriteString("already unlinked, ")
+	}
+	b.WriteString("owner uid ")
+	b.WriteString(itoa(int64(m.UID)))
+	b.WriteString(", mode ")
+	b.WriteString(strconv.FormatUint(uint64(m.Mode&0o7777), 8))
+	b.WriteString(") was ")
+	t, what := m.Birth, "created"
+	if t.IsZero() {
+		t, what = m.Change, "last changed"
+	}
+	b.WriteString(what)
+	b.WriteByte(' ')
+	d := ml.At.Sub(t)
+	switch {
+	case d < 0:
+		b.WriteString("after the load (replaced since)")
+		return b.String()
+	case d < time.Second:
+		b.WriteString(strconv.FormatInt(d.Milliseconds(), 10) + " ms")
+	default:
+		b.WriteString(strconv.FormatInt(int64(d/time.Second), 10) + " s")
+	}
+	b.WriteString(" before the load")
+	return b.String()
 }

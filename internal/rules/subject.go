@@ -2,6 +2,7 @@ package rules
 
 import (
 	"path"
+	"strconv"
 	"strings"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
@@ -180,4 +181,33 @@ func (s *Subject) setFile(f *File) {
 	}
 	s.Path, s.FileName = f.Path, BaseName(f.Path)
 	s.Extension = Extension(s.FileName)
+}
+
+// uringExe stands for the executable of an io_uring operation whose
+// process is no longer known: a URINGOP record names no executable, so an
+// empty Exe there says nothing about a kernel thread, and an exclusion of
+// events "without an executable" must not apply (a program that writes
+// through io_uring and exits would otherwise always be excluded). It is
+// no path, so no executable or trusted-name exclusion matches it either.
+const uringExe = "(io_uring operation, executable unknown)"
+
+// markURing sets uringExe as s's executable for an io_uring event whose
+// process executable is unknown.
+func (s *Subject) markURing(ev *auditevent.Event) {
+	if s.Exe == "" && ev.HasSyscall && ev.Syscall.IsURing {
+		s.Exe = uringExe
+	}
+}
+
+// uringNote says how an io_uring event did what the reason describes.
+func uringNote(ev *auditevent.Event) string {
+	op := auditevent.URingOpName(ev.Syscall.URingOp)
+	if op == "" {
+		op = "operation " + strconv.Itoa(ev.Syscall.URingOp)
+	}
+	note := " through io_uring (IORING_OP_" + strings.ToUpper(op) + ", no system call; the file is named from its inode"
+	if op == "openat" || op == "openat2" {
+		note += "; the record does not say whether it was opened for writing"
+	}
+	return note + ")"
 }

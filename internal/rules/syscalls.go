@@ -44,8 +44,21 @@ const (
 // normalWrite classifies the syscall of ev for its NORMAL path items: a
 // write-open or truncate changes content, a chmod/chown/xattr/utime call
 // changes attributes. Reads and everything else are writeNone.
+//
+// An io_uring open (IORING_OP_OPENAT/OPENAT2) counts as a write: its
+// URINGOP record carries no open flags, and the programs that read module
+// configuration (modprobe, systemd-modules-load, systemd-sysctl) do not
+// read it through io_uring, so a watched file opened that way is treated
+// as changed rather than missed (the alert says so).
 func normalWrite(ev *auditevent.Event) writeKind {
 	sc := &ev.Syscall
+	if sc.IsURing {
+		switch sc.Name {
+		case "openat", "openat2":
+			return writeContent
+		}
+		return writeNone
+	}
 	var flags uint64
 	switch sc.Name {
 	case "open":

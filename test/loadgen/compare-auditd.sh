@@ -1,18 +1,28 @@
 #!/usr/bin/env bash
-# compare-auditd.sh: the same module-load load against Debian's auditd and
-# against auditlkm, one after the other in one run, on this machine.
+# compare-auditd.sh: the same load against Debian's auditd and against
+# auditlkm (without and with its raw log, --output.records), one after the
+# other in one run, on this machine.
 #
 #   sudo test/loadgen/compare-auditd.sh [SECONDS] [RATE...]
 #
-# For each daemon and rate it prints sent, received, the kernel's lost
-# increase and the daemon's CPU per 10,000 events (utime+stime from
-# /proc/PID/stat), and the highest rate each held with nothing lost.
+# COMPARE_MODES (default "module files") picks the loads: module =
+# finit_module attempts (one event each), files = create, rename and unlink
+# of a file in /run/modprobe.d, a directory auditlkm watches (three events
+# per iteration). COMPARE_RECORDS (default "off on") picks auditlkm without
+# and/or with --output.records. For each daemon, load and rate it prints
+# sent, received, the kernel's lost increase and the daemon's CPU per 10,000
+# events (utime+stime from /proc/PID/stat); per load, the highest rate each
+# held with nothing lost and, per rate, auditlkm's CPU per event over
+# auditd's and the share of auditlkm's CPU the raw log costs. A daemon's
+# sweep stops at the first rate it does not hold, unless COMPARE_ALL_RATES
+# is set.
 # auditd runs without forking (-n) with a temporary configuration (log to a
 # temporary file, no dispatcher plugins); the kernel gets backlog 8192 and
 # no backlog wait for both, as auditlkm sets by default. The script holds
-# the shared kernel lock for its whole run, adds one finit_module rule for
-# auditd and deletes exactly that rule, and restores enabled, backlog
+# the shared kernel lock (flock) for its whole run, adds one rule per load
+# for auditd and deletes exactly that rule, and restores enabled, backlog
 # limit, backlog wait time and rate limit on exit, failure included.
+# The machine's CPU is shared: compare figures within one run only.
 set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
 cd "$(dirname "$0")/../.."
@@ -23,6 +33,9 @@ secs=${1:-10}
 shift || true
 rates=("$@")
 [ ${#rates[@]} -gt 0 ] || rates=(20000 25000 30000 35000 40000 50000 70000)
+modes=(${COMPARE_MODES:-module files})
+records=(${COMPARE_RECORDS:-off on})
+watchdir=/run/modprobe.d
 
 if ! command -v auditd >/dev/null; then
 	apt-get update -qq
@@ -37,12 +50,16 @@ status() { auditctl -s | awk -v k="$1" '$1==k {print $2}'; }
 [ "$(status pid)" = 0 ] || { echo "audit pid $(status pid) is held: stop it first" >&2; exit 1; }
 orig_enabled=$(status enabled) orig_backlog=$(status backlog_limit)
 orig_wait=$(status backlog_wait_time) orig_rate=$(status rate_limit)
-rule=(always,exit -F arch=b64 -S finit_module -k auditlkm-compare)
+made_watchdir=""
+if [ ! -d "$watchdir" ]; then mkdir -p "$watchdir" && made_watchdir=1; fi
+rule=() rule_del=()
 daemon_pid=""
 restore() {
 	[ -n "$daemon_pid" ] && kill -TERM "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null || true
-	auditctl -d "${rule[@]}" >/dev/null 2>&1 || true
+	[ ${#rule_del[@]} -gt 0 ] && { auditctl "${rule_del[@]}" >/dev/null 2>&1 || true; }
 	auditctl -e "$orig_enabled" -b "$orig_backlog" --backlog_wait_time "$orig_wait" -r "$orig_rate" >/dev/null
+	rm -f "$watchdir"/lg-*.tmp "$watchdir"/lg-*.conf
+	[ -n "$made_watchdir" ] && rmdir "$watchdir" 2>/dev/null
 	rm -rf "$tmp"
 }
 trap restore EXIT
@@ -58,30 +75,37 @@ wait_drained() {
 	done
 }
 
-# run_rates NAME COUNT_CMD: COUNT_CMD prints the events received for $lgpid.
+# per10k_of[NAME/MODE/RATE] is the CPU seconds per 10,000 events received
+# of a run, held_of whether it held its rate with nothing lost.
+declare -A per10k_of held_of
+# run_rates NAME MODE COUNT_CMD: COUNT_CMD prints the events received for
+# $lgpid (sent by the generator whose pid it is).
 best=""
 run_rates() {
-	local name=$1 count=$2 top=0
+	local name=$1 mode=$2 count=$3 top=0 args=()
+	[ "$mode" = files ] && args=(-dir "$watchdir")
 	for rate in "${rates[@]}"; do
-		lost0=$(status lost) cpu0=$(cpu "$daemon_pid")
-		out=$("$tmp/loadgen" -mode module -rate "$rate" -duration "${secs}s" -workers 2)
+		lost0=$(status lost) cpu0=$(cpu "$daemon_pid") base=0
+		[ -n "${count_base:-}" ] && base=$(eval "$count_base")
+		out=$("$tmp/loadgen" -mode "$mode" -rate "$rate" -duration "${secs}s" -workers 2 "${args[@]}")
 		lgpid=$(sed 's/.*"pid":\([0-9]*\).*/\1/' <<<"$out")
 		sent=$(sed 's/.*"sent":\([0-9]*\).*/\1/' <<<"$out")
 		achieved=$(sed 's/.*"achieved_rate":\([0-9.]*\).*/\1/' <<<"$out")
 		wait_drained "$count"
-		recv=$(eval "$count")
+		recv=$(( $(eval "$count") - base ))
 		lost=$(( $(status lost) - lost0 ))
 		cpu_s=$(awk -v a="$cpu0" -v b="$(cpu "$daemon_pid")" -v c="$clk" 'BEGIN{printf "%.3f", (b-a)/c}')
 		per10k=$(awk -v s="$cpu_s" -v r="$recv" 'BEGIN{ if (r>0) printf "%.3f", s/r*10000; else print "-"}')
 		held=no
-		if [ "$recv" = "$sent" ] && [ "$lost" = 0 ] && awk -v a="$achieved" -v r="$rate" 'BEGIN{exit !(a >= 0.95*r)}'; then
+		if [ "$recv" -ge "$sent" ] && [ "$lost" = 0 ] && awk -v a="$achieved" -v r="$rate" 'BEGIN{exit !(a >= 0.95*r)}'; then
 			held=yes top=$rate
 		fi
-		printf '%-9s rate %6s achieved %8.0f sent %8s received %8s kernel_lost %8s cpu %7ss per10k %ss held %s\n' \
-			"$name" "$rate" "$achieved" "$sent" "$recv" "$lost" "$cpu_s" "$per10k" "$held"
-		[ "$held" = yes ] || break
+		per10k_of[$name/$mode/$rate]=$per10k held_of[$name/$mode/$rate]=$held
+		printf '%-16s %-6s rate %6s achieved %8.0f sent %8s received %8s kernel_lost %8s cpu %7ss per10k %ss held %s\n' \
+			"$name" "$mode" "$rate" "$achieved" "$sent" "$recv" "$lost" "$cpu_s" "$per10k" "$held"
+		[ "$held" = yes ] || [ -n "${COMPARE_ALL_RATES:-}" ] || break
 	done
-	best="$best $name=$top"
+	best="$best $name/$mode=$top"
 }
 
 auditctl -b 8192 --backlog_wait_time 0 -r 0 >/dev/null
@@ -111,23 +135,59 @@ plugin_dir = $tmp/auditd/plugins.d
 q_depth = 8192
 overflow_action = SYSLOG
 CONF
-auditd -n -c "$tmp/auditd" >/dev/null 2>&1 &
-daemon_pid=$!
-for _ in $(seq 1 50); do [ "$(status pid)" = "$daemon_pid" ] && break; sleep 0.1; done
-[ "$(status pid)" = "$daemon_pid" ] || { echo "auditd did not claim the audit pid" >&2; exit 1; }
-auditctl -a "${rule[@]}" >/dev/null
-run_rates auditd 'grep -c " syscall=313 .* pid=$lgpid " "$tmp/audit.log" || true'
-auditctl -d "${rule[@]}" >/dev/null
-kill -TERM "$daemon_pid"; wait "$daemon_pid" || true; daemon_pid=""
-for _ in $(seq 1 50); do [ "$(status pid)" = 0 ] && break; sleep 0.1; done
 
-# auditlkm: its embedded rules include the finit_module rule.
-"$tmp/auditlkm" run --output.alerts "$tmp/alerts.json" --state.dir "$tmp/state" \
-	--web.listen-address 127.0.0.1:0 2>"$tmp/auditlkm.log" &
-daemon_pid=$!
-for _ in $(seq 1 100); do grep -q "auditlkm started" "$tmp/auditlkm.log" && break; sleep 0.1; done
-# A summary of an alert storm stands for auditd.aggregated_count alerts.
-run_rates auditlkm 'python3 -c "
+# syscall_count FILE MODE prints the SYSCALL records of $lgpid in FILE
+# (audit.log format): finit_module attempts, or the file operations.
+syscall_count() {
+	if [ "$2" = module ]; then
+		grep -c " syscall=313 .* pid=$lgpid " "$1" || true
+	else
+		grep -c "^type=SYSCALL .* pid=$lgpid " "$1" || true
+	fi
+}
+
+port=$((20000 + RANDOM % 20000))
+for mode in "${modes[@]}"; do
+	if [ "$mode" = module ]; then
+		rule=(-a always,exit -F arch=b64 -S finit_module -k auditlkm-compare)
+		del=(-d always,exit -F arch=b64 -S finit_module -k auditlkm-compare)
+	else
+		rule=(-w "$watchdir/" -p wa -k auditlkm-compare)
+		del=(-W "$watchdir/" -p wa -k auditlkm-compare)
+	fi
+	auditd -n -c "$tmp/auditd" >/dev/null 2>&1 &
+	daemon_pid=$!
+	for _ in $(seq 1 50); do [ "$(status pid)" = "$daemon_pid" ] && break; sleep 0.1; done
+	[ "$(status pid)" = "$daemon_pid" ] || { echo "auditd did not claim the audit pid" >&2; exit 1; }
+	auditctl "${rule[@]}" >/dev/null
+	rule_del=("${del[@]}")
+	count_base="" run_rates auditd "$mode" "syscall_count $tmp/audit.log $mode"
+	auditctl "${rule_del[@]}" >/dev/null
+	rule_del=()
+	kill -TERM "$daemon_pid"; wait "$daemon_pid" || true; daemon_pid=""
+	for _ in $(seq 1 50); do [ "$(status pid)" = 0 ] && break; sleep 0.1; done
+
+	# auditlkm: its embedded rules include the finit_module rule and the
+	# watch on /run/modprobe.d.
+	for rec in "${records[@]}"; do
+		name=auditlkm records_args=()
+		if [ "$rec" = on ]; then
+			name=auditlkm+records
+			rm -f "$tmp/records.log"
+			records_args=(--output.records "$tmp/records.log")
+		fi
+		rm -f "$tmp/alerts.json"
+		port=$((port + 1))
+		"$tmp/auditlkm" run --output.alerts "$tmp/alerts.json" --state.dir "$tmp/state" \
+			--web.listen-address "127.0.0.1:$port" "${records_args[@]}" 2>"$tmp/auditlkm.log" &
+		daemon_pid=$!
+		for _ in $(seq 1 100); do grep -q "auditlkm started" "$tmp/auditlkm.log" && break; sleep 0.1; done
+		if [ "$rec" = on ]; then
+			# The raw log holds every record: count the generator's.
+			count_base="" run_rates "$name" "$mode" "syscall_count $tmp/records.log $mode"
+		elif [ "$mode" = module ]; then
+			# A summary of an alert storm stands for auditd.aggregated_count alerts.
+			count_base="" run_rates "$name" "$mode" 'python3 -c "
 import json, sys
 n = 0
 for l in open(sys.argv[1]):
@@ -135,5 +195,29 @@ for l in open(sys.argv[1]):
     if a[\"rule\"][\"id\"] == \"kernel-module-load\" and a[\"process\"][\"pid\"] == int(sys.argv[2]):
         n += max(1, a[\"auditd\"].get(\"aggregated_count\", 0))
 print(n)" "$tmp/alerts.json" "$lgpid"'
-kill -TERM "$daemon_pid"; wait "$daemon_pid" || true; daemon_pid=""
-echo "highest zero-loss module-load rate:$best"
+		else
+			# Without the raw log: events reassembled (all processes; the
+			# kernel's lost counter tells losses).
+			events="curl -s http://127.0.0.1:$port/metrics | awk '/^auditlkm_reassembly_events_total/ {n += \$2} END {printf \"%d\", n}'"
+			count_base=$events run_rates "$name" "$mode" "$events"
+		fi
+		kill -TERM "$daemon_pid"; wait "$daemon_pid" || true; daemon_pid=""
+		for _ in $(seq 1 50); do [ "$(status pid)" = 0 ] && break; sleep 0.1; done
+	done
+done
+echo "highest zero-loss rate:$best"
+# Ratios at each rate, per event received; "(lost)" marks a run that did
+# not hold its rate.
+for mode in "${modes[@]}"; do
+	for rate in "${rates[@]}"; do
+		a=${per10k_of[auditd/$mode/$rate]:-} off=${per10k_of[auditlkm/$mode/$rate]:-} on=${per10k_of[auditlkm+records/$mode/$rate]:-}
+		[ -n "$a" ] && [ "$a" != - ] || continue
+		mark() { [ "${held_of[$1/$mode/$rate]}" = yes ] || printf ' (lost)'; }
+		line="ratio $mode rate $rate: auditd per10k ${a}s$(mark auditd)"
+		[ -n "$off" ] && [ "$off" != - ] && line="$line; auditlkm/auditd $(awk -v x="$off" -v y="$a" 'BEGIN{printf "%.2f", x/y}')$(mark auditlkm)"
+		[ -n "$on" ] && [ "$on" != - ] && line="$line; auditlkm+records/auditd $(awk -v x="$on" -v y="$a" 'BEGIN{printf "%.2f", x/y}')$(mark auditlkm+records)"
+		[ -n "$on" ] && [ -n "$off" ] && [ "$on" != - ] && [ "$off" != - ] &&
+			line="$line; raw log share of auditlkm CPU $(awk -v x="$on" -v y="$off" 'BEGIN{printf "%.0f%%", (x-y)/x*100}')"
+		echo "$line"
+	done
+done

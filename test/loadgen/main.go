@@ -10,6 +10,9 @@
 //   - files: in -dir (which the caller watches with -w DIR -p wa), create
 //     a uniquely named file, rename it and unlink it (three events per
 //     iteration, all counted in sent).
+//   - open: open(O_RDONLY) and close a file in -dir (audited by no rule
+//     of ours): the ops/s it reaches shows what exit rules on open cost
+//     every other program.
 //   - exec: fork and exec -exec-path with -exec-arg (one execve event per
 //     run when a rule audits that path).
 //
@@ -58,7 +61,7 @@ type Report struct {
 const pacingSleep = 200 * time.Microsecond
 
 func main() {
-	mode := flag.String("mode", "module", "module, files or exec")
+	mode := flag.String("mode", "module", "module, files, open or exec")
 	rate := flag.Float64("rate", 1000, "audited operations per second, all workers together (0: as fast as possible)")
 	dur := flag.Duration("duration", 5*time.Second, "how long to run")
 	workers := flag.Int("workers", 1, "concurrent workers (OS threads)")
@@ -116,6 +119,25 @@ func run(mode string, rate float64, dur time.Duration, workers int, dir, execPat
 			}
 			return 3, nil
 		}
+	case "open":
+		// open(O_RDONLY) and close of -dir/open-probe: audited by no rule
+		// of ours; ops/s shows what the exit rules cost every open(2).
+		if dir == "" {
+			return nil, errors.New("open mode needs -dir")
+		}
+		probe := filepath.Join(dir, "open-probe")
+		if err := os.WriteFile(probe, nil, 0o600); err != nil {
+			return nil, err
+		}
+		defer os.Remove(probe)
+		do = func(int, uint64) (uint64, error) {
+			fd, err := syscall.Open(probe, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+			if err != nil {
+				return 0, err
+			}
+			syscall.Close(fd)
+			return 1, nil
+		}
 	case "exec":
 		do = func(int, uint64) (uint64, error) {
 			cmd := exec.Command(execPath, execArg)
@@ -128,7 +150,7 @@ func run(mode string, rate float64, dur time.Duration, workers int, dir, execPat
 			return 1, nil
 		}
 	default:
-		return nil, fmt.Errorf("mode %q: want module, files or exec", mode)
+		return nil, fmt.Errorf("mode %q: want module, files, open or exec", mode)
 	}
 
 	var ops, sent, failures atomic.Uint64

@@ -1,0 +1,80 @@
+package ecs
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// plainByte is the byte-at-a-time form of plainASCII8's test.
+func plainByte(c byte) bool {
+	return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'
+}
+
+// TestPlainASCII8 checks the word-at-a-time test against the byte test for
+// every byte value at every position of a word, alone and beside another
+// byte that needs escaping (borrows and carries between bytes).
+func TestPlainASCII8(t *testing.T) {
+	for pos := 0; pos < 8; pos++ {
+		for v := 0; v < 256; v++ {
+			for _, other := range []byte{'a', 0x00, 0x1f, 0x7f, 0xff, '"', '\\', 0x20, 0x80} {
+				b := []byte("abcdefgh")
+				b[(pos+3)%8] = other
+				b[pos] = byte(v)
+				want := true
+				for _, c := range b {
+					want = want && plainByte(c)
+				}
+				if got := plainASCII8(string(b), 0); got != want {
+					t.Fatalf("%q: got %v, want %v", b, got, want)
+				}
+			}
+		}
+	}
+}
+
+func TestAppendStringBody(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+		lossy          bool
+	}{
+		{"plain, longer than a word", "/usr/lib/modules/6.1/kernel/x.ko", "/usr/lib/modules/6.1/kernel/x.ko", false},
+		{"quote and backslash after a plain word", `abcdefgh"ij\k`, `abcdefgh\"ij\\k`, false},
+		{"control bytes at word ends", "abcdefg\nabcdefg\x01", `abcdefg\nabcdefg\u0001`, false},
+		{"DEL", "abcdefgh\x7f", `abcdefgh\u007f`, false},
+		{"UTF-8 inside a word", "abcdé fghij", "abcdé fghij", false},
+		{"invalid UTF-8 after a word", "abcdefgh\xff", `abcdefgh\ufffd`, true},
+		{"line separator", "abcdefgh\u2028", `abcdefgh\u2028`, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, lossy := appendStringBody(nil, tc.in)
+			if string(got) != tc.want || lossy != tc.lossy {
+				t.Errorf("got %s (lossy %v), want %s (lossy %v)", got, lossy, tc.want, tc.lossy)
+			}
+		})
+	}
+}
+
+// FuzzAppendStringBody checks that every output is a JSON string body that
+// decodes to the input when the input is valid UTF-8.
+func FuzzAppendStringBody(f *testing.F) {
+	for _, s := range []string{"", "abcdefgh\"", strings.Repeat("x", 17) + "\\\x00\xff", "é\u2028\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		out, lossy := appendStringBody([]byte(`"`), s)
+		out = append(out, '"')
+		var back string
+		if err := json.Unmarshal(out, &back); err != nil {
+			t.Fatalf("%q: invalid JSON %s: %v", s, out, err)
+		}
+		if lossy == utf8.ValidString(s) {
+			t.Fatalf("%q: lossy %v", s, lossy)
+		}
+		if !lossy && back != s {
+			t.Fatalf("%q: decodes to %q", s, back)
+		}
+	})
+}
