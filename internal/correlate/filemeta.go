@@ -42,7 +42,7 @@ func (s *Store) statModule(pid int, fd int, file string) (FileMeta, bool) {
 			return m, true
 		}
 	}
-	if file == "" {
+	if !isModuleName(file) {
 		return FileMeta{}, false
 	}
 	m, ok := statx(file)

@@ -228,14 +228,19 @@ func (s *Store) observeLoad(e *proc, ev *auditevent.Event, at int64) {
 	if ml.Name == "" && ml.File != "" {
 		ml.Name, ml.NameFromFile = ModuleNameFromFile(ml.File), true
 	}
-	if s.live() && ml.File != "" && isModuleName(ml.File) && s.spendBudget() {
+	if s.live() && ml.File != "" && s.spendBudget() {
+		// The fd finit_module was given is stat'ed whatever its name (an
+		// unlinked module's link reads "... (deleted)"; a module need not
+		// end in .ko); a path only when it names a module file.
 		fd := -1
 		if sc.Name == "finit_module" && sc.Args[0] < 1<<20 {
 			if st, err := readStartTicks(s.cfg.ProcRoot, e.p.PID); err == nil && (e.startTicks == 0 || st == e.startTicks) {
 				fd = int(sc.Args[0]) // the same process still holds it
 			}
 		}
-		ml.Meta, ml.HasMeta = s.statModule(e.p.PID, fd, ml.File)
+		if fd >= 0 || isModuleName(ml.File) {
+			ml.Meta, ml.HasMeta = s.statModule(e.p.PID, fd, ml.File)
+		}
 	}
 	when := ml.At
 	if ml.Name != "" {
