@@ -121,6 +121,9 @@ func (o *replayOptions) run(cmd *cobra.Command, args []string) error {
 	defer src.Close()
 	if os.Getenv("GOGC") == "" {
 		defer debug.SetGCPercent(debug.SetGCPercent(pipeline.ReplayGCPercent))
+		if os.Getenv("GOMEMLIMIT") == "" {
+			defer debug.SetMemoryLimit(debug.SetMemoryLimit(pipeline.ReplayMemoryLimit))
+		}
 	}
 	tty := isTerminal(cmd.ErrOrStderr())
 	stopProgress := func() {}

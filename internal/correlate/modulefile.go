@@ -1,7 +1,9 @@
 package correlate
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 	"time"
 
@@ -54,6 +56,13 @@ func (s *Store) readModuleFile(ml *ModuleLoad, fdPath string) {
 	lim := ModuleFileLimits
 	lim.Timeout = min(lim.Timeout, ModuleFileReadTime-s.modBudgetTime)
 	info, err := s.modCache.ReadFile(open, lim)
+	if err != nil && open != ml.File && errors.Is(err, fs.ErrNotExist) && !strings.HasSuffix(ml.File, " (deleted)") {
+		// The loader exited between resolving its fd and this read (insmod
+		// exits right after finit_module): read the file by the name the
+		// fd resolved to or the loader gave, as for a loader gone earlier.
+		info, err = s.modCache.ReadFile(ml.File, lim)
+		open = ml.File
+	}
 	s.modBudgetTime += time.Since(start)
 	if open != ml.File && info != nil {
 		cp := *info

@@ -235,3 +235,26 @@ func TestFinitFDThroughSymlinkIsOneFile(t *testing.T) {
 		t.Errorf("file read %+v", ml.FileInfo)
 	}
 }
+
+// TestModuleFileReadByNameWhenTheLoaderExited: the loader's fd was
+// resolved, then the loader exited before the file was read (insmod exits
+// right after finit_module; seen in the VM suite under load): the file is
+// read by its name instead of being left unread.
+func TestModuleFileReadByNameWhenTheLoaderExited(t *testing.T) {
+	dir := t.TempDir()
+	ko := filepath.Join(dir, "hello.ko")
+	copyTestModule(t, ko)
+	s, _, _ := testStore(t, nil)
+	gone := filepath.Join(dir, "proc", "4242", "fd", "3") // never existed
+	ml := ModuleLoad{File: ko, FileSource: FileFromArgv}
+	s.readModuleFile(&ml, gone)
+	if ml.FileErr != "" || ml.FileInfo == nil || ml.FileInfo.Modinfo.Name != "hello_oot" || ml.FileInfo.Path != ko {
+		t.Fatalf("info %+v err %q", ml.FileInfo, ml.FileErr)
+	}
+	// An unlinked file has no name to fall back to.
+	ml = ModuleLoad{File: ko + " (deleted)", FileSource: FileFromProcFD}
+	s.readModuleFile(&ml, gone)
+	if ml.FileErr == "" {
+		t.Fatalf("a deleted file was read by name: %+v", ml.FileInfo)
+	}
+}

@@ -12,7 +12,9 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/auditlkm/auditlkm/internal/netlink"
 )
@@ -102,17 +104,6 @@ func (s *Snapshot) restore(ctl *netlink.Control) []string {
 	if err != nil {
 		return []string{fmt.Sprintf("read status after test: %v", err)}
 	}
-	if now.PID != s.Status.PID && now.PID != 0 {
-		problems = append(problems, fmt.Sprintf("audit pid still held by pid %d (held by %d before the test)", now.PID, s.Status.PID))
-		// The test leaked a Client of this very process: release the pid
-		// so the next test starts clean.
-		if now.PID == uint32(os.Getpid()) {
-			if err := ctl.ReleasePID(); err != nil {
-				problems = append(problems, fmt.Sprintf("release leaked audit pid: %v", err))
-			}
-		}
-	}
-
 	rules, err := ctl.Rules()
 	if err != nil {
 		problems = append(problems, fmt.Sprintf("list rules after test: %v", err))
@@ -130,6 +121,33 @@ func (s *Snapshot) restore(ctl *netlink.Control) []string {
 				if err := ctl.AddRule(r); err != nil {
 					problems = append(problems, fmt.Sprintf("re-add rule the test deleted: %v", err))
 				}
+			}
+		}
+	}
+
+	// The pid last: a daemon the test killed (SIGKILL on failure) still
+	// holds it until kauditd fails to send it a record, and the rule
+	// changes above queue CONFIG_CHANGE records. Give the kernel a moment
+	// when the holder is gone.
+	if now.PID != s.Status.PID && now.PID != 0 && !processExists(now.PID) {
+		for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			st, err := ctl.Status()
+			if err != nil {
+				break
+			}
+			if st.PID == s.Status.PID || st.PID == 0 {
+				now.PID = st.PID
+				break
+			}
+		}
+	}
+	if now.PID != s.Status.PID && now.PID != 0 {
+		problems = append(problems, fmt.Sprintf("audit pid still held by pid %d (held by %d before the test)", now.PID, s.Status.PID))
+		// The test leaked a Client of this very process: release the pid
+		// so the next test starts clean.
+		if now.PID == uint32(os.Getpid()) {
+			if err := ctl.ReleasePID(); err != nil {
+				problems = append(problems, fmt.Sprintf("release leaked audit pid: %v", err))
 			}
 		}
 	}
@@ -159,4 +177,11 @@ func (s *Snapshot) restore(ctl *netlink.Control) []string {
 		}
 	}
 	return problems
+}
+
+// processExists reports whether pid names a live process (its /proc entry;
+// a zombie counts as gone for the audit pid's purpose only once reaped).
+func processExists(pid uint32) bool {
+	_, err := os.Stat("/proc/" + strconv.FormatUint(uint64(pid), 10))
+	return err == nil
 }
