@@ -82,7 +82,7 @@ func TestDetectionsLiveKmsgNotFromKernel(t *testing.T) {
 	if err := os.WriteFile("/dev/kmsg", []byte(line), 0); err != nil {
 		t.Fatal(err)
 	}
-	want := `auditlkm_rules_suppressed_total{reason="not-from-kernel",rule_id="kernel-log-out-of-tree-module"}`
+	want := `auditlkm_detections_suppressed_total{reason="not-from-kernel",rule_id="kernel-log-out-of-tree-module"}`
 	deadline := time.Now().Add(5 * time.Second)
 	for !strings.Contains(scrape(t, d.addr), want) {
 		if time.Now().After(deadline) {

@@ -11,17 +11,17 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/auditlkm/auditlkm/internal/detections"
 	"github.com/auditlkm/auditlkm/internal/logfile"
 	"github.com/auditlkm/auditlkm/internal/pipeline"
 	"github.com/auditlkm/auditlkm/internal/provenance"
 	"github.com/auditlkm/auditlkm/internal/reassemble"
-	"github.com/auditlkm/auditlkm/internal/rules"
 )
 
 // collect is a pipeline sink keeping what the table tests compare.
 type collect struct{ got []string }
 
-func (c *collect) WriteAlert(a *rules.Alert) error {
+func (c *collect) WriteAlert(a *detections.Alert) error {
 	path := ""
 	if a.File != nil {
 		path = a.File.Path
@@ -33,7 +33,7 @@ func (c *collect) WriteAlert(a *rules.Alert) error {
 // detectionsConfig is the catalog as the recording host saw it: the
 // directory identities in testdata/detections.meta place files created
 // through a directory fd or a symlink.
-func detectionsConfig(t *testing.T) rules.Config {
+func detectionsConfig(t *testing.T) detections.Config {
 	t.Helper()
 	f, err := os.Open("testdata/detections.meta")
 	if err != nil {
@@ -43,7 +43,7 @@ func detectionsConfig(t *testing.T) rules.Config {
 	// Programs are verified against this host's package database: the
 	// logs were recorded on a Debian host like the one the tests run on
 	// (test/run-all.sh installs the same packages).
-	c := rules.Config{DirIdentities: map[string]string{}, Provenance: provenance.New("/", nil)}
+	c := detections.Config{DirIdentities: map[string]string{}, Provenance: provenance.New("/", nil)}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		if rest, ok := strings.CutPrefix(sc.Text(), "dir: "); ok {
@@ -58,9 +58,9 @@ func detectionsConfig(t *testing.T) rules.Config {
 
 // replayDetections replays one recorded case and returns its alerts as
 // "rule action path severity" lines, sorted, and the suppressions.
-func replayDetections(t *testing.T, cfg rules.Config, path string) ([]string, *prometheus.Registry) {
+func replayDetections(t *testing.T, cfg detections.Config, path string) ([]string, *prometheus.Registry) {
 	t.Helper()
-	cat, err := rules.Catalog(cfg)
+	cat, err := detections.Catalog(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +166,7 @@ func TestDetectionsRecorded(t *testing.T) {
 		{"bpftool-show", nil, nil},
 		// E9 and its extension exclusion; E14/E15 changes; reading is nothing.
 		{"conf-create", []string{"lkm-config-file-creation creation /etc/modprobe.d/auditlkm-det.conf medium"}, nil},
-		{"conf-swap", nil, []sup{{rules.ConfigFileCreationID, "editor-swap-file"}, {rules.ConfigFileChangeID, "editor-swap-file"}}},
+		{"conf-swap", nil, []sup{{detections.ConfigFileCreationID, "editor-swap-file"}, {detections.ConfigFileChangeID, "editor-swap-file"}}},
 		{"conf-append", []string{"lkm-config-file-change modification /etc/modprobe.d/auditlkm-det.conf medium"}, nil},
 		{"conf-chmod", []string{"lkm-config-file-change attributes-modified /etc/modprobe.d/auditlkm-det.conf medium"}, nil},
 		{"conf-read", nil, nil},
@@ -177,7 +177,7 @@ func TestDetectionsRecorded(t *testing.T) {
 		{"ko-create", []string{"kernel-object-file-creation creation /usr/lib/modules/6.18.44-fc-v769/extra/auditlkm-det.ko medium"}, nil},
 		{"ko-other", nil, nil},
 		// apt-get install --reinstall kmod: dpkg rewrites /lib/modprobe.d/aliases.conf; no alert.
-		{"dpkg-kmod", nil, []sup{{rules.ConfigFileCreationID, "package-manager"}}},
+		{"dpkg-kmod", nil, []sup{{detections.ConfigFileCreationID, "package-manager"}}},
 		// A configuration naming the module, then its load; a .ko written into the modules tree,
 		// then loaded from there (the correlations themselves are the rules' own tests).
 		{"conf-then-load", []string{
@@ -225,7 +225,7 @@ func TestDetectionsRecorded(t *testing.T) {
 	}
 }
 
-// suppressedCount reads auditlkm_rules_suppressed_total{rule_id,reason}.
+// suppressedCount reads auditlkm_detections_suppressed_total{rule_id,reason}.
 func suppressedCount(t *testing.T, reg *prometheus.Registry, rule, reason string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
@@ -233,7 +233,7 @@ func suppressedCount(t *testing.T, reg *prometheus.Registry, rule, reason string
 		t.Fatal(err)
 	}
 	for _, mf := range mfs {
-		if mf.GetName() != "auditlkm_rules_suppressed_total" {
+		if mf.GetName() != "auditlkm_detections_suppressed_total" {
 			continue
 		}
 		for _, m := range mf.GetMetric() {

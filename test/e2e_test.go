@@ -326,7 +326,7 @@ func TestLiveKernel(t *testing.T) {
 	// Metrics are served on loopback while running.
 	body := scrape(t, d.addr)
 	for _, want := range []string{
-		`auditlkm_rules_alerts_total{rule_id="kernel-module-load"}`,
+		`auditlkm_detections_alerts_total{rule_id="kernel-module-load"}`,
 		`auditlkm_netlink_records_received_total{type="SYSCALL"}`,
 		"auditlkm_reassembly_events_total", "auditlkm_reassembly_sequence_gaps_total",
 		"auditlkm_reassembly_incomplete_events_total", "auditlkm_kernel_lost_total", "auditlkm_kernel_backlog ",

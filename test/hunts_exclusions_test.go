@@ -10,11 +10,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/auditlkm/auditlkm/internal/detections"
 	"github.com/auditlkm/auditlkm/internal/ecs"
 	"github.com/auditlkm/auditlkm/internal/logfile"
 	"github.com/auditlkm/auditlkm/internal/pipeline"
 	"github.com/auditlkm/auditlkm/internal/reassemble"
-	"github.com/auditlkm/auditlkm/internal/rules"
 )
 
 // docs are ECS documents as Elasticsearch would index them.
@@ -171,7 +171,7 @@ type eventDocs struct {
 	out *bytes.Buffer
 }
 
-func (e eventDocs) WriteEvent(a *rules.Alert) error {
+func (e eventDocs) WriteEvent(a *detections.Alert) error {
 	e.out.Write(e.enc.AppendEventDoc(nil, a))
 	e.out.WriteByte('\n')
 	return nil
@@ -188,7 +188,7 @@ func replayAs(t *testing.T, agentID string, logs ...string) (alerts, events docs
 	if err != nil {
 		t.Fatal(err)
 	}
-	cat, err := rules.Catalog(detectionsConfig(t))
+	cat, err := detections.Catalog(detectionsConfig(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -269,7 +269,20 @@ func countModuleAlerts(t *testing.T, path string, skip, pid int) uint64 {
 // count records exactly.
 func startLoadDaemon(t *testing.T, extra ...string) *daemon {
 	t.Helper()
-	return startDaemon(t, append([]string{"--output.records=", "--audit.drop-rules=false"}, extra...)...)
+	d := startDaemon(t, append([]string{"--output.records=", "--audit.drop-rules=false"}, extra...)...)
+	// The switch really reaches the kernel (it was once lost in the
+	// wiring and these tests counted records of /tmp creations).
+	out, err := exec.Command("auditctl", "-l").CombinedOutput()
+	if err != nil {
+		t.Fatalf("auditctl -l: %v: %s", err, out)
+	}
+	if strings.Contains(string(out), "auditlkm-drop") {
+		t.Fatalf("--audit.drop-rules=false, but the kernel has the drop-place rules:\n%s", out)
+	}
+	if !strings.Contains(string(out), "auditlkm") {
+		t.Fatalf("auditctl -l shows none of auditlkm's rules:\n%s", out)
+	}
+	return d
 }
 
 func requireFreePID(t *testing.T, snap *kerneltest.Snapshot) {

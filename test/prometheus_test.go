@@ -209,8 +209,8 @@ scrape_configs:
 		query, name string
 		labels      []string
 	}{
-		{`auditlkm_rules_alerts_total{rule_id="kernel-module-load"}`, "auditlkm_rules_alerts_total", []string{"rule_id=kernel-module-load"}},
-		{`auditlkm_rules_aggregated_total{rule_id="kernel-module-load"}`, "auditlkm_rules_aggregated_total", []string{"rule_id=kernel-module-load"}},
+		{`auditlkm_detections_alerts_total{rule_id="kernel-module-load"}`, "auditlkm_detections_alerts_total", []string{"rule_id=kernel-module-load"}},
+		{`auditlkm_detections_aggregated_total{rule_id="kernel-module-load"}`, "auditlkm_detections_aggregated_total", []string{"rule_id=kernel-module-load"}},
 		{`auditlkm_netlink_records_received_total{type="SYSCALL"}`, "auditlkm_netlink_records_received_total", []string{"type=SYSCALL"}},
 		{`auditlkm_kernel_backlog_limit`, "auditlkm_kernel_backlog_limit", nil},
 		{`auditlkm_kernel_lost_total`, "auditlkm_kernel_lost_total", nil},
@@ -238,9 +238,9 @@ scrape_configs:
 		t.Errorf("auditlkm_build_info series = %v %v, want 1", v, ok)
 	}
 	// Alert storms are aggregated: written alerts plus those held back in
-	// summaries (each counted in auditlkm_rules_aggregated_total) account
+	// summaries (each counted in auditlkm_detections_aggregated_total) account
 	// for every attempt. A summary is itself one of the held-back alerts.
-	q := `sum(auditlkm_rules_alerts_total{rule_id="kernel-module-load"}) + sum(auditlkm_rules_aggregated_total{rule_id="kernel-module-load"})`
+	q := `sum(auditlkm_detections_alerts_total{rule_id="kernel-module-load"}) + sum(auditlkm_detections_aggregated_total{rule_id="kernel-module-load"})`
 	if v, _ := promQuery(t, promAddr, q); v < float64(r.Sent) {
 		t.Errorf("Prometheus counted %v module-load alerts written or aggregated, the generator sent %d", v, r.Sent)
 	}

@@ -217,7 +217,7 @@ func TestSIGHUPUnderLoadLosesNothing(t *testing.T) {
 		t.Errorf("the watch of the reloaded file is not in the kernel:\n%s", l)
 	}
 	suppressed := func() float64 {
-		return scrapeMetrics(t, d.addr).sum("auditlkm_rules_suppressed_total", "rule_id="+kmodLoadTool, "reason=t-reload")
+		return scrapeMetrics(t, d.addr).sum("auditlkm_detections_suppressed_total", "rule_id="+kmodLoadTool, "reason=t-reload")
 	}
 	if v := suppressed(); v != 0 {
 		t.Fatalf("suppressed by t-reload = %v before the excluded insmod", v)

@@ -13,11 +13,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/auditlkm/auditlkm/internal/detections"
 	"github.com/auditlkm/auditlkm/internal/ecs"
 	"github.com/auditlkm/auditlkm/internal/logfile"
 	"github.com/auditlkm/auditlkm/internal/pipeline"
 	"github.com/auditlkm/auditlkm/internal/reassemble"
-	"github.com/auditlkm/auditlkm/internal/rules"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
@@ -34,7 +34,7 @@ func replayFile(t *testing.T, path string) ([]byte, pipeline.Stats, logfile.Prog
 	if err != nil {
 		t.Fatal(err)
 	}
-	cat, err := rules.Catalog(rules.DefaultConfig())
+	cat, err := detections.Catalog(detections.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
 	}

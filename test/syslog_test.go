@@ -19,9 +19,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
+	"github.com/auditlkm/auditlkm/internal/detections"
 	"github.com/auditlkm/auditlkm/internal/ecs"
 	"github.com/auditlkm/auditlkm/internal/output"
-	"github.com/auditlkm/auditlkm/internal/rules"
 )
 
 // rsyslogd is a real rsyslog started in the foreground for one test,
@@ -138,9 +138,9 @@ func (r *rsyslogd) waitLines(t *testing.T, n int) []string {
 	}
 }
 
-func syslogAlert(args ...string) *rules.Alert {
-	return &rules.Alert{
-		Rule:    &rules.Definition{ID: rules.ModuleLoadID, Name: "Kernel module load", Severity: rules.High, RiskScore: 47},
+func syslogAlert(args ...string) *detections.Alert {
+	return &detections.Alert{
+		Rule:    &detections.Definition{ID: detections.ModuleLoadID, Name: "Kernel module load", Severity: detections.High, RiskScore: 47},
 		Action:  "loaded-kernel-module",
 		Process: auditevent.Process{PID: 31337, Exe: "/usr/bin/kmod", Args: args},
 	}
@@ -182,7 +182,7 @@ func TestSyslogOutputReachesARealRsyslogOverTCP(t *testing.T) {
 	defer fan.Close()
 
 	// A hostile name and a message far above rsyslog's default 8 KiB.
-	alerts := []*rules.Alert{
+	alerts := []*detections.Alert{
 		syslogAlert("insmod", "/tmp/evil\n\"name\"|x.ko"),
 		syslogAlert(manyArgs()...),
 	}
@@ -213,7 +213,7 @@ func TestSyslogOutputReachesARealRsyslogOverTCP(t *testing.T) {
 		if err := json.Unmarshal([]byte(f[8]), &doc); err != nil {
 			t.Fatalf("line %d MSG is not the JSON document: %v: %.200q", i, err, f[8])
 		}
-		if doc.Rule.ID != rules.ModuleLoadID || strings.Join(doc.Process.Args, "\x00") != strings.Join(alerts[i].Process.Args, "\x00") {
+		if doc.Rule.ID != detections.ModuleLoadID || strings.Join(doc.Process.Args, "\x00") != strings.Join(alerts[i].Process.Args, "\x00") {
 			t.Errorf("line %d: document %+v does not carry the alert", i, doc.Rule)
 		}
 	}

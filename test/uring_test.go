@@ -251,7 +251,7 @@ func TestURingConfigWritesAlert(t *testing.T) {
 // io_uring, alerts (kernel-module-sysctl-write, sysctl-persistence); a
 // file with another setting does not. (/proc/sys/kernel/modprobe itself
 // does not exist on this kernel: its spellings are tested on records in
-// internal/rules.)
+// internal/detections.)
 func TestSysctlPersistenceLive(t *testing.T) {
 	kerneltest.Require(t)
 	prog := buildURingFS(t, t.TempDir())

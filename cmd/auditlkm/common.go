@@ -14,13 +14,13 @@ import (
 
 	"github.com/auditlkm/auditlkm/internal/config"
 	"github.com/auditlkm/auditlkm/internal/correlate"
+	"github.com/auditlkm/auditlkm/internal/detections"
 	"github.com/auditlkm/auditlkm/internal/ecs"
 	"github.com/auditlkm/auditlkm/internal/interrupt"
 	"github.com/auditlkm/auditlkm/internal/output"
 	"github.com/auditlkm/auditlkm/internal/pipeline"
 	"github.com/auditlkm/auditlkm/internal/provenance"
 	"github.com/auditlkm/auditlkm/internal/reassemble"
-	"github.com/auditlkm/auditlkm/internal/rules"
 )
 
 // outputOptions choose where alerts go.
@@ -203,7 +203,7 @@ func (o *outputOptions) alertFanout(stdout io.Writer, enc *ecs.Encoder, m *outpu
 }
 
 // catalogIDs lists the ids of a catalog, for per-rule metric series.
-func catalogIDs(catalog []rules.Rule) []string {
+func catalogIDs(catalog []detections.Detection) []string {
 	ids := make([]string, len(catalog))
 	for i, r := range catalog {
 		ids[i] = r.Definition().ID
@@ -213,8 +213,8 @@ func catalogIDs(catalog []rules.Rule) []string {
 
 // buildProcessor assembles the detection path shared by run, replay and
 // plugin.
-func buildProcessor(sink pipeline.Sink, rc rules.Config, rcfg reassemble.Config, store pipeline.Store, reg prometheus.Registerer, log *slog.Logger) (*pipeline.Processor, error) {
-	catalog, err := rules.Catalog(rc)
+func buildProcessor(sink pipeline.Sink, rc detections.Config, rcfg reassemble.Config, store pipeline.Store, reg prometheus.Registerer, log *slog.Logger) (*pipeline.Processor, error) {
+	catalog, err := detections.Catalog(rc)
 	if err != nil {
 		return nil, err
 	}
@@ -258,8 +258,8 @@ func loadConfigFile(cmd *cobra.Command, lo *logOptions) (*config.File, error) {
 // file's exclusions and disabled detections, verifying the programs
 // exclusions name with prov (nil: exclusions that need provenance never
 // apply).
-func rulesConfig(f *config.File, prov rules.Provenance) rules.Config {
-	rc := rules.DefaultConfig()
+func rulesConfig(f *config.File, prov detections.Provenance) detections.Config {
+	rc := detections.DefaultConfig()
 	rc.Provenance = prov
 	if f != nil {
 		f.Detections.ApplyTo(&rc)
@@ -281,7 +281,7 @@ func (o *outputOptions) validate() error {
 // hostProvenance verifies programs against this host's package database.
 // It reads the database once now, so that the first exclusion is not
 // the one to pay for it, and says which database it found.
-func hostProvenance(log *slog.Logger) rules.Provenance {
+func hostProvenance(log *slog.Logger) detections.Provenance {
 	v := provenance.New("/", log.With("component", "provenance"))
 	if kind := v.Kind(); kind == "dpkg" {
 		log.Info("exclusions verify programs against the package database", "database", kind)

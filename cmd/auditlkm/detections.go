@@ -9,22 +9,22 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
-	"github.com/auditlkm/auditlkm/internal/rules"
+	"github.com/auditlkm/auditlkm/internal/detections"
 )
 
 // detectionJSON is one catalog entry as `detections --format json` prints it.
 type detectionJSON struct {
-	ID          string            `json:"id"`
-	Name        string            `json:"name"`
-	Description string            `json:"description"`
-	Severity    string            `json:"severity"`
-	RiskScore   int               `json:"risk_score"`
-	Tactic      string            `json:"tactic"`
-	Technique   string            `json:"technique"`
-	Covers      []string          `json:"covers"`
-	Needs       []string          `json:"needs"`
-	Source      string            `json:"source"`
-	Exclusions  []rules.Exclusion `json:"exclusions,omitempty"`
+	ID          string                 `json:"id"`
+	Name        string                 `json:"name"`
+	Description string                 `json:"description"`
+	Severity    string                 `json:"severity"`
+	RiskScore   int                    `json:"risk_score"`
+	Tactic      string                 `json:"tactic"`
+	Technique   string                 `json:"technique"`
+	Covers      []string               `json:"covers"`
+	Needs       []string               `json:"needs"`
+	Source      string                 `json:"source"`
+	Exclusions  []detections.Exclusion `json:"exclusions,omitempty"`
 }
 
 func newDetectionsCmd() *cobra.Command {
@@ -38,7 +38,7 @@ P*, as in the README's Detections table) it implements. --format json adds the d
 MITRE ATT&CK ids and the record types each detection reads.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			catalog, err := rules.Catalog(rules.Config{})
+			catalog, err := detections.Catalog(detections.Config{})
 			if err != nil {
 				return err
 			}
@@ -64,7 +64,7 @@ MITRE ATT&CK ids and the record types each detection reads.`,
 					for _, t := range d.Needs {
 						j.Needs = append(j.Needs, auditevent.TypeName(t))
 					}
-					if x, ok := r.(interface{ Exclusions() []rules.Exclusion }); ok {
+					if x, ok := r.(interface{ Exclusions() []detections.Exclusion }); ok {
 						j.Exclusions = x.Exclusions()
 					}
 					out = append(out, j)
@@ -81,11 +81,11 @@ MITRE ATT&CK ids and the record types each detection reads.`,
 }
 
 // source says where a detection reads from.
-func source(r rules.Rule) string {
-	if _, ok := r.(rules.KernelLogRule); ok {
+func source(r detections.Detection) string {
+	if _, ok := r.(detections.KernelLogDetection); ok {
 		return "kmsg"
 	}
-	if _, ok := r.(rules.CrossViewRule); ok {
+	if _, ok := r.(detections.CrossViewDetection); ok {
 		return "cross-view"
 	}
 	return "audit"

@@ -10,7 +10,7 @@ import (
 
 	"github.com/auditlkm/auditlkm/internal/config"
 	"github.com/auditlkm/auditlkm/internal/daemon"
-	"github.com/auditlkm/auditlkm/internal/rules"
+	"github.com/auditlkm/auditlkm/internal/detections"
 )
 
 // watchLines renders the configuration's watches as auditctl lines.
@@ -53,7 +53,7 @@ func (o *runOptions) reload(cmd *cobra.Command, log *slog.Logger) (daemon.Reload
 	if err != nil {
 		return daemon.Reload{}, err
 	}
-	catalog, err := rules.Catalog(rulesConfig(f, o.prov))
+	catalog, err := detections.Catalog(rulesConfig(f, o.prov))
 	if err != nil {
 		return daemon.Reload{}, err
 	}

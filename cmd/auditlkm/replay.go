@@ -15,10 +15,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/auditlkm/auditlkm/internal/config"
+	"github.com/auditlkm/auditlkm/internal/detections"
 	"github.com/auditlkm/auditlkm/internal/logfile"
 	"github.com/auditlkm/auditlkm/internal/pipeline"
 	"github.com/auditlkm/auditlkm/internal/reassemble"
-	"github.com/auditlkm/auditlkm/internal/rules"
 )
 
 type replayOptions struct {
@@ -84,7 +84,7 @@ func (o *replayOptions) processor(sink *sinks, log *slog.Logger) (*pipeline.Proc
 	if err != nil {
 		return nil, err
 	}
-	var prov rules.Provenance
+	var prov detections.Provenance
 	if o.localProvenance {
 		prov = hostProvenance(log)
 	}

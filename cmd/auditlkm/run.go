@@ -17,13 +17,13 @@ import (
 	"github.com/auditlkm/auditlkm/internal/config"
 	"github.com/auditlkm/auditlkm/internal/correlate"
 	"github.com/auditlkm/auditlkm/internal/daemon"
+	"github.com/auditlkm/auditlkm/internal/detections"
 	"github.com/auditlkm/auditlkm/internal/guard"
 	"github.com/auditlkm/auditlkm/internal/kmsg"
 	"github.com/auditlkm/auditlkm/internal/netlink"
 	"github.com/auditlkm/auditlkm/internal/pipeline"
 	"github.com/auditlkm/auditlkm/internal/priority"
 	"github.com/auditlkm/auditlkm/internal/reassemble"
-	"github.com/auditlkm/auditlkm/internal/rules"
 	"github.com/auditlkm/auditlkm/internal/web"
 )
 
@@ -31,8 +31,8 @@ type runOptions struct {
 	log  *logOptions
 	out  outputOptions
 	d    daemon.Config
-	file *config.File     // --config.file, if any
-	prov rules.Provenance // verifies excluded programs on this host
+	file *config.File          // --config.file, if any
+	prov detections.Provenance // verifies excluded programs on this host
 	// dropRules: --audit.drop-rules (false leaves 48-auditlkm-drops.rules out)
 	dropRules bool
 }
@@ -135,7 +135,7 @@ func (o *runOptions) run(cmd *cobra.Command) error {
 	reg := newRegistry()
 	o.d.Watches = watchLines(o.file)
 	return daemon.Run(cmd.Context(), o.d, daemon.Deps{
-		Log: log, Registry: reg, BaseRules: embeddedRules,
+		Log: log, Registry: reg, BaseRules: o.baseRules,
 		Open: func(store pipeline.Store) (*pipeline.Processor, daemon.Outputs, error) {
 			return o.openOutputs(cmd.OutOrStdout(), store, reg, log)
 		},

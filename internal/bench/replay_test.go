@@ -21,11 +21,11 @@ import (
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
 	"github.com/auditlkm/auditlkm/internal/correlate"
+	"github.com/auditlkm/auditlkm/internal/detections"
 	"github.com/auditlkm/auditlkm/internal/ecs"
 	"github.com/auditlkm/auditlkm/internal/logfile"
 	"github.com/auditlkm/auditlkm/internal/pipeline"
 	"github.com/auditlkm/auditlkm/internal/reassemble"
-	"github.com/auditlkm/auditlkm/internal/rules"
 )
 
 // corpusPath is a real RHEL 7 audit.log (2447 lines, see its README).
@@ -130,7 +130,7 @@ func newProcessorConfig(b *testing.B, rc reassemble.Config) *pipeline.Processor 
 	if err != nil {
 		b.Fatal(err)
 	}
-	catalog, err := rules.Catalog(rules.DefaultConfig())
+	catalog, err := detections.Catalog(detections.DefaultConfig())
 	if err != nil {
 		b.Fatal(err)
 	}

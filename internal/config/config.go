@@ -12,7 +12,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/auditlkm/auditlkm/internal/rules"
+	"github.com/auditlkm/auditlkm/internal/detections"
 )
 
 // Bounds on a configuration file.
@@ -142,16 +142,16 @@ func (w Watch) Rule() string {
 // detection catalog.
 type Detections struct {
 	// Exclusions are extra exclusions by detection id.
-	Exclusions map[string][]rules.Exclusion `yaml:"exclusions"`
+	Exclusions map[string][]detections.Exclusion `yaml:"exclusions"`
 	// Disabled are detection ids to turn off.
 	Disabled []string `yaml:"disabled"`
 }
 
 // ApplyTo adds d to c: its exclusions after c's, its disabled ids after
 // c's.
-func (d Detections) ApplyTo(c *rules.Config) {
+func (d Detections) ApplyTo(c *detections.Config) {
 	if len(d.Exclusions) > 0 && c.Exclusions == nil {
-		c.Exclusions = map[string][]rules.Exclusion{}
+		c.Exclusions = map[string][]detections.Exclusion{}
 	}
 	for id, xs := range d.Exclusions {
 		c.Exclusions[id] = append(c.Exclusions[id], xs...)
@@ -268,7 +268,7 @@ func (d *decoder) detections(v *yaml.Node, cf *File) {
 		for i := 0; i+1 < len(m.Content); i += 2 {
 			id, list := m.Content[i], m.Content[i+1]
 			key := SectionDetections + ".exclusions." + id.Value
-			if err := (rules.Config{Exclusions: map[string][]rules.Exclusion{id.Value: nil}}).Validate(); err != nil {
+			if err := (detections.Config{Exclusions: map[string][]detections.Exclusion{id.Value: nil}}).Validate(); err != nil {
 				d.errorf(id, key, ErrBadValue, "%v", err)
 				continue
 			}
@@ -281,7 +281,7 @@ func (d *decoder) detections(v *yaml.Node, cf *File) {
 	}
 	if s := child(v, "disabled"); s != nil && s.Kind == yaml.SequenceNode {
 		for j, id := range rc.Disabled {
-			if err := (rules.Config{Disabled: []string{id}}).Validate(); err != nil {
+			if err := (detections.Config{Disabled: []string{id}}).Validate(); err != nil {
 				d.errorf(s.Content[j], fmt.Sprintf("%s.disabled[%d]", SectionDetections, j), ErrBadValue, "%v", err)
 			}
 		}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/auditlkm/auditlkm/internal/rules"
+	"github.com/auditlkm/auditlkm/internal/detections"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -176,16 +176,16 @@ func TestBadFilesFailWithTheirPosition(t *testing.T) {
 			want: "t.yml:2:9: config.file: unknown key: --config.file cannot be set in the configuration file"},
 		{name: "exclusions for an unknown detection", yaml: "detections:\n  exclusions:\n    no-such-rule:\n      - reason: x\n        exe: [/bin/x]\n",
 			want: `t.yml:3:5: detections.exclusions.no-such-rule: bad value: exclusions for unknown detection "no-such-rule"`},
-		{name: "an exclusion without a reason", yaml: "detections:\n  exclusions:\n    " + rules.ConfigFileCreationID + ":\n      - exe: [/bin/x]\n",
-			want: "t.yml:4:9: detections.exclusions." + rules.ConfigFileCreationID + "[0]: bad value: exclusion without reason"},
-		{name: "an exclusion that matches everything", yaml: "detections:\n  exclusions:\n    " + rules.ConfigFileCreationID + ":\n      - reason: all\n",
-			want: "t.yml:4:9: detections.exclusions." + rules.ConfigFileCreationID + `[0]: bad value: exclusion "all" has no criterion: it would suppress everything`},
-		{name: "an exclusion with an unknown criterion", yaml: "detections:\n  exclusions:\n    " + rules.ConfigFileCreationID + ":\n      - reason: x\n        exe_path: [/bin/x]\n",
-			want: "t.yml:5:9: detections.exclusions." + rules.ConfigFileCreationID + "[0].exe_path: unknown key: want one of ancestor, args, args_all, cwd, exe, extension, file_name, invoked, modules, name, no_executable, note, options, original_extension, parent_args, parent_exe, parent_name, path, reason, require, source"},
-		{name: "an exclusion criterion that is not a list", yaml: "detections:\n  exclusions:\n    " + rules.ConfigFileCreationID + ":\n      - reason: x\n        exe: /bin/x\n",
-			want: "t.yml:5:14: detections.exclusions." + rules.ConfigFileCreationID + "[0].exe: bad value: want a list, got a value"},
-		{name: "a boolean criterion that is not one", yaml: "detections:\n  exclusions:\n    " + rules.ConfigFileCreationID + ":\n      - reason: x\n        no_executable: \"true\"\n",
-			want: "t.yml:5:24: detections.exclusions." + rules.ConfigFileCreationID + `[0].no_executable: bad value: want true or false, got "true"`},
+		{name: "an exclusion without a reason", yaml: "detections:\n  exclusions:\n    " + detections.ConfigFileCreationID + ":\n      - exe: [/bin/x]\n",
+			want: "t.yml:4:9: detections.exclusions." + detections.ConfigFileCreationID + "[0]: bad value: exclusion without reason"},
+		{name: "an exclusion that matches everything", yaml: "detections:\n  exclusions:\n    " + detections.ConfigFileCreationID + ":\n      - reason: all\n",
+			want: "t.yml:4:9: detections.exclusions." + detections.ConfigFileCreationID + `[0]: bad value: exclusion "all" has no criterion: it would suppress everything`},
+		{name: "an exclusion with an unknown criterion", yaml: "detections:\n  exclusions:\n    " + detections.ConfigFileCreationID + ":\n      - reason: x\n        exe_path: [/bin/x]\n",
+			want: "t.yml:5:9: detections.exclusions." + detections.ConfigFileCreationID + "[0].exe_path: unknown key: want one of ancestor, args, args_all, cwd, exe, extension, file_name, invoked, modules, name, no_executable, note, options, original_extension, parent_args, parent_exe, parent_name, path, reason, require, source"},
+		{name: "an exclusion criterion that is not a list", yaml: "detections:\n  exclusions:\n    " + detections.ConfigFileCreationID + ":\n      - reason: x\n        exe: /bin/x\n",
+			want: "t.yml:5:14: detections.exclusions." + detections.ConfigFileCreationID + "[0].exe: bad value: want a list, got a value"},
+		{name: "a boolean criterion that is not one", yaml: "detections:\n  exclusions:\n    " + detections.ConfigFileCreationID + ":\n      - reason: x\n        no_executable: \"true\"\n",
+			want: "t.yml:5:24: detections.exclusions." + detections.ConfigFileCreationID + `[0].no_executable: bad value: want true or false, got "true"`},
 		{name: "disabling an unknown detection", yaml: "detections:\n  disabled: [nope]\n",
 			want: `t.yml:2:14: detections.disabled[0]: bad value: disabled detection "nope" does not exist`},
 		{name: "an unknown key in detections", yaml: "detections:\n  disable: [x]\n",
@@ -229,9 +229,9 @@ func TestBadFilesFailWithTheirPosition(t *testing.T) {
 
 func TestTypedSectionsDecode(t *testing.T) {
 	yaml := `detections:
-  disabled: [` + rules.ModuleLoadID + `]
+  disabled: [` + detections.ModuleLoadID + `]
   exclusions:
-    ` + rules.ConfigFileCreationID + `:
+    ` + detections.ConfigFileCreationID + `:
       - reason: puppet
         exe: [/opt/puppetlabs/puppet/bin/ruby]
         path: ["/etc/modprobe.d/puppet-*.conf"]
@@ -247,18 +247,18 @@ watches:
 		t.Fatal(err)
 	}
 	want := Detections{
-		Disabled: []string{rules.ModuleLoadID},
-		Exclusions: map[string][]rules.Exclusion{rules.ConfigFileCreationID: {{
+		Disabled: []string{detections.ModuleLoadID},
+		Exclusions: map[string][]detections.Exclusion{detections.ConfigFileCreationID: {{
 			Reason: "puppet", Exe: []string{"/opt/puppetlabs/puppet/bin/ruby"}, Path: []string{"/etc/modprobe.d/puppet-*.conf"},
 		}}},
 	}
 	if !reflect.DeepEqual(f.Detections, want) {
 		t.Errorf("detections\n got %+v\nwant %+v", f.Detections, want)
 	}
-	rc := rules.DefaultConfig()
+	rc := detections.DefaultConfig()
 	f.Detections.ApplyTo(&rc)
-	if _, err := rules.Catalog(rc); err != nil {
-		t.Errorf("rules.Catalog refuses the decoded detections: %v", err)
+	if _, err := detections.Catalog(rc); err != nil {
+		t.Errorf("detections.Catalog refuses the decoded detections: %v", err)
 	}
 	var lines []string
 	for _, w := range f.Watches {

@@ -75,7 +75,7 @@ const sections = `
 # options, modules, ancestor; require: [package] (or package-manager, snap,
 # inert-file) asks for the proof the shipped exclusions carry
 # (docs/exclusions.md). Suppressed alerts are counted in
-# auditlkm_rules_suppressed_total.
+# auditlkm_detections_suppressed_total.
 detections:
   # Detection ids to turn off, e.g. [kmod-load-tool].
   disabled: []

@@ -9,7 +9,7 @@
 //	  backlog_limit: 8192
 //
 // A YAML sequence sets a list-valued flag. Keys that are not flags live in
-// typed sections: "detections" (rules.Config: per-detection exclusions and
+// typed sections: "detections" (detections.Config: per-detection exclusions and
 // disabled detections) and "watches" (extra file watches for the kernel).
 //
 // Decoding is strict. An unknown key, a duplicate key, a value of the wrong

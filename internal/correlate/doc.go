@@ -6,7 +6,7 @@
 //
 // The pipeline calls Store.Observe for every reassembled event before the
 // detections evaluate it; detections read the Store through the read-only
-// rules.State interface, which *Store satisfies structurally. This package
+// detections.State interface, which *Store satisfies structurally. This package
 // knows nothing about rules and must never import them. It never blocks
 // on anything but short /proc and state-file reads, and never panics on
 // input.

@@ -6,9 +6,9 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
+	"github.com/auditlkm/auditlkm/internal/detections"
 	"github.com/auditlkm/auditlkm/internal/inventory"
 	"github.com/auditlkm/auditlkm/internal/pipeline"
-	"github.com/auditlkm/auditlkm/internal/rules"
 )
 
 // inventoryQueue bounds the cross-view findings between the module
@@ -20,7 +20,7 @@ const inventoryQueue = 64
 // of them) and runs it in g until ctx ends. It returns the channel of its
 // findings for the processor loop and the function that saves it after
 // the loop's last event; both are no-ops when the inventory is off.
-func (d *daemon) startInventory(ctx context.Context, g *errgroup.Group, p *pipeline.Processor) (<-chan *rules.CrossViewFinding, func()) {
+func (d *daemon) startInventory(ctx context.Context, g *errgroup.Group, p *pipeline.Processor) (<-chan *detections.CrossViewFinding, func()) {
 	if !d.cfg.InventoryOn {
 		return nil, func() {}
 	}
@@ -32,8 +32,8 @@ func (d *daemon) startInventory(ctx context.Context, g *errgroup.Group, p *pipel
 	}
 	cfg := d.cfg.Inventory
 	cfg.StateDir = d.cfg.Correlate.StateDir
-	ch := make(chan *rules.CrossViewFinding, inventoryQueue)
-	emit := func(ctx context.Context, f *rules.CrossViewFinding) {
+	ch := make(chan *detections.CrossViewFinding, inventoryQueue)
+	emit := func(ctx context.Context, f *detections.CrossViewFinding) {
 		select {
 		case ch <- f:
 		case <-ctx.Done():
@@ -44,7 +44,7 @@ func (d *daemon) startInventory(ctx context.Context, g *errgroup.Group, p *pipel
 		log.Warn("module inventory not kept", "err", err)
 		return nil, func() {}
 	}
-	p.OnEvent(func(ev *auditevent.Event, st rules.State) { c.Observe(ev, st) })
+	p.OnEvent(func(ev *auditevent.Event, st detections.State) { c.Observe(ev, st) })
 	g.Go(func() error { return c.Run(ctx) })
 	return ch, func() {
 		// The loads of the drain after the inventory stopped.

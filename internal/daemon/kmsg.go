@@ -5,8 +5,8 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/auditlkm/auditlkm/internal/detections"
 	"github.com/auditlkm/auditlkm/internal/kmsg"
-	"github.com/auditlkm/auditlkm/internal/rules"
 )
 
 // kmsgQueue bounds the kernel log lines between the reader and the
@@ -17,7 +17,7 @@ const kmsgQueue = 256
 // startKmsg opens the kernel log and reads it in g until ctx ends,
 // returning the channel of lines for the processor loop (nil when
 // disabled or unavailable: the daemon runs on audit alone then).
-func (d *daemon) startKmsg(ctx context.Context, g *errgroup.Group) <-chan *rules.KernelLogLine {
+func (d *daemon) startKmsg(ctx context.Context, g *errgroup.Group) <-chan *detections.KernelLogLine {
 	if !d.cfg.KmsgOn {
 		return nil
 	}
@@ -32,7 +32,7 @@ func (d *daemon) startKmsg(ctx context.Context, g *errgroup.Group) <-chan *rules
 		log.Warn("kernel log not read", "err", err)
 		return nil
 	}
-	ch := make(chan *rules.KernelLogLine, kmsgQueue)
+	ch := make(chan *detections.KernelLogLine, kmsgQueue)
 	g.Go(func() error {
 		if err := r.Run(ctx, ch); err != nil {
 			log.Error("kernel log reader stopped", "err", err) // audit detection goes on

@@ -12,8 +12,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
+	"github.com/auditlkm/auditlkm/internal/detections"
 	"github.com/auditlkm/auditlkm/internal/pipeline"
-	"github.com/auditlkm/auditlkm/internal/rules"
 	"github.com/auditlkm/auditlkm/internal/web"
 )
 
@@ -42,10 +42,10 @@ type loop struct {
 	onTick func(now time.Time)
 	// reloads carries new detection catalogs; klog kernel log lines (a
 	// closed channel is no longer read). Both may be nil.
-	reloads <-chan []rules.Rule
-	klog    <-chan *rules.KernelLogLine
+	reloads <-chan []detections.Detection
+	klog    <-chan *detections.KernelLogLine
 	// xview carries the module inventory's findings (may be nil).
-	xview <-chan *rules.CrossViewFinding
+	xview <-chan *detections.CrossViewFinding
 	log   interface{ Error(string, ...any) }
 }
 

@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
+	"github.com/auditlkm/auditlkm/internal/detections"
 	"github.com/auditlkm/auditlkm/internal/logfile"
 	"github.com/auditlkm/auditlkm/internal/pipeline"
 	"github.com/auditlkm/auditlkm/internal/reassemble"
-	"github.com/auditlkm/auditlkm/internal/rules"
 )
 
 // collect is a Sink that keeps the alerts' serials.
@@ -23,7 +23,7 @@ type collect struct {
 	serials []uint32
 }
 
-func (c *collect) WriteAlert(a *rules.Alert) error {
+func (c *collect) WriteAlert(a *detections.Alert) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.serials = append(c.serials, a.Event.Serial)
@@ -47,7 +47,7 @@ func finit(serial int) string {
 
 func newProcessor(t *testing.T, sink pipeline.Sink) *pipeline.Processor {
 	t.Helper()
-	cat, err := rules.Catalog(rules.DefaultConfig())
+	cat, err := detections.Catalog(detections.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +181,7 @@ func TestLoopStopsOnceAndDrains(t *testing.T) {
 func TestLoopReloadSwapsTheCatalogBetweenRecords(t *testing.T) {
 	src, pw := pipeSource(t)
 	sink := &collect{}
-	reloads := make(chan []rules.Rule)
+	reloads := make(chan []detections.Detection)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	l := &loop{src: src, p: newProcessor(t, sink), reloads: reloads, stop: pw.Close}

@@ -2,7 +2,7 @@ package ecs
 
 import (
 	"github.com/auditlkm/auditlkm/internal/auditevent"
-	"github.com/auditlkm/auditlkm/internal/rules"
+	"github.com/auditlkm/auditlkm/internal/detections"
 )
 
 // initPID is the pid of init, the root of every process tree on a host
@@ -14,7 +14,7 @@ const initPID = 1
 // in (ECS: "a service directly started by the init process"). It is only
 // reported when the chain is known all the way up to init; self reports
 // the alert's own process is the entry leader.
-func entryLeader(a *rules.Alert) (leader *auditevent.Process, self bool) {
+func entryLeader(a *detections.Alert) (leader *auditevent.Process, self bool) {
 	anc := a.Ancestors
 	if len(anc) == 0 || anc[len(anc)-1].PID != initPID {
 		return nil, false
@@ -26,7 +26,7 @@ func entryLeader(a *rules.Alert) (leader *auditevent.Process, self bool) {
 }
 
 // appendEntryLeader writes process.entry_leader.*.
-func appendEntryLeader(w *writer, a *rules.Alert) {
+func appendEntryLeader(w *writer, a *detections.Alert) {
 	l, self := entryLeader(a)
 	if l == nil || l.PID <= 0 {
 		return
@@ -47,7 +47,7 @@ func appendEntryLeader(w *writer, a *rules.Alert) {
 // parent first, by pid, ppid, executable, name and start (the parent's
 // arguments and cwd are in process.parent), and whether the chain reaches
 // init.
-func appendAncestry(w *writer, a *rules.Alert) {
+func appendAncestry(w *writer, a *detections.Alert) {
 	if len(a.Ancestors) == 0 {
 		return
 	}
@@ -67,7 +67,7 @@ func appendAncestry(w *writer, a *rules.Alert) {
 // appendRelated writes auditd.related: the earlier events a correlating
 // detection linked (ECS has no field for linked events; related.* holds
 // only hosts, ips, users and hashes).
-func appendRelated(w *writer, a *rules.Alert) {
+func appendRelated(w *writer, a *detections.Alert) {
 	if len(a.Related) == 0 {
 		return
 	}
@@ -110,7 +110,7 @@ func appendRelated(w *writer, a *rules.Alert) {
 
 // appendFirstSeen writes auditd.first_seen: the values seen for the first
 // time on this host.
-func appendFirstSeen(w *writer, a *rules.Alert) {
+func appendFirstSeen(w *writer, a *detections.Alert) {
 	if len(a.FirstSeen) == 0 {
 		return
 	}

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
-	"github.com/auditlkm/auditlkm/internal/rules"
+	"github.com/auditlkm/auditlkm/internal/detections"
 )
 
 func TestCorrelationFieldsAreECSAndComplete(t *testing.T) {
@@ -29,9 +29,9 @@ func TestCorrelationFieldsAreECSAndComplete(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			a := loadAlert(ev, &tc.ancestors[0])
 			a.Ancestors = tc.ancestors
-			a.Related = []rules.Related{{Role: rules.RoleModuleFileWrite, Serial: 7, AtMilli: 1700000002500, Syscall: "openat",
+			a.Related = []detections.Related{{Role: detections.RoleModuleFileWrite, Serial: 7, AtMilli: 1700000002500, Syscall: "openat",
 				Path: "/tmp/x.ko", Process: writer, Match: "names", LinkedBy: "x", Modules: []string{"x", "y"}}}
-			a.FirstSeen = []rules.SeenValue{{Kind: "module", Value: "x"}, {Kind: "kmod_args", Value: "insmod /tmp/x.ko"}}
+			a.FirstSeen = []detections.SeenValue{{Kind: "module", Value: "x"}, {Kind: "kmod_args", Value: "insmod /tmp/x.ko"}}
 			var buf bytes.Buffer
 			if err := newTestEncoder(t, &buf).WriteAlert(a); err != nil {
 				t.Fatal(err)

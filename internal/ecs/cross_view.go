@@ -1,13 +1,13 @@
 package ecs
 
 import (
-	"github.com/auditlkm/auditlkm/internal/rules"
+	"github.com/auditlkm/auditlkm/internal/detections"
 )
 
 // appendCrossView writes auditd.kernel_view: what the kernel's own views
 // said of the module (hidden, unknown) or the taint change, for an alert
 // of a cross-view detection.
-func appendCrossView(w *writer, f *rules.CrossViewFinding) {
+func appendCrossView(w *writer, f *detections.CrossViewFinding) {
 	if f == nil {
 		return
 	}
@@ -46,7 +46,7 @@ func appendCrossView(w *writer, f *rules.CrossViewFinding) {
 		w.str("referenced_by", m.ReferencedBy)
 		w.close()
 	}
-	if f.Kind == rules.FindingTaint {
+	if f.Kind == detections.FindingTaint {
 		w.open("taint")
 		w.uintStr("before", f.TaintBefore)
 		w.uintStr("after", f.TaintAfter)

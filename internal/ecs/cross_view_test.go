@@ -7,17 +7,17 @@ import (
 	"time"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
-	"github.com/auditlkm/auditlkm/internal/rules"
+	"github.com/auditlkm/auditlkm/internal/detections"
 )
 
-func crossViewAlert(t *testing.T, f *rules.CrossViewFinding) *rules.Alert {
+func crossViewAlert(t *testing.T, f *detections.CrossViewFinding) *detections.Alert {
 	t.Helper()
-	catalog, err := rules.Catalog(rules.Config{})
+	catalog, err := detections.Catalog(detections.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range catalog {
-		if cr, ok := r.(rules.CrossViewRule); ok {
+		if cr, ok := r.(detections.CrossViewDetection); ok {
 			if as := cr.EvaluateCrossView(f); len(as) == 1 {
 				return &as[0]
 			}
@@ -29,15 +29,15 @@ func crossViewAlert(t *testing.T, f *rules.CrossViewFinding) *rules.Alert {
 
 func TestCrossViewDocument(t *testing.T) {
 	at := time.Date(2026, 12, 4, 12, 0, 3, 0, time.UTC)
-	load := &rules.ModuleLoadRecord{Serial: 4242, At: at.Add(-2 * time.Second), Syscall: "finit_module", Module: "hideme",
+	load := &detections.ModuleLoadRecord{Serial: 4242, At: at.Add(-2 * time.Second), Syscall: "finit_module", Module: "hideme",
 		File: "/root/hideme.ko", SHA256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
 		Process: auditevent.Process{PID: 201, PPID: 180, Exe: "/usr/bin/kmod", Comm: "insmod", Args: []string{"insmod", "/root/hideme.ko"}, UID: 0, AUID: 0},
 		Parent:  &auditevent.Process{PID: 180, Exe: "/bin/busybox", Args: []string{"/bin/sh", "/init"}}}
-	hidden := crossViewAlert(t, &rules.CrossViewFinding{Kind: rules.FindingHidden, At: at, Trace: "sysfs", Load: load,
-		Module: rules.KernelModuleView{Name: "hideme", InSysfs: true, InitState: "live", Taint: "OE", Refcount: 0, Sections: 13, Size: 16384}})
-	taint := crossViewAlert(t, &rules.CrossViewFinding{Kind: rules.FindingTaint, At: at, TaintAfter: 12288, Load: load,
-		NewTaint: []rules.TaintBit{{Bit: 12, Letter: "O", Name: "OOT_MODULE", About: "out-of-tree", Module: "hideme"}}})
-	for _, a := range []*rules.Alert{hidden, taint} {
+	hidden := crossViewAlert(t, &detections.CrossViewFinding{Kind: detections.FindingHidden, At: at, Trace: "sysfs", Load: load,
+		Module: detections.KernelModuleView{Name: "hideme", InSysfs: true, InitState: "live", Taint: "OE", Refcount: 0, Sections: 13, Size: 16384}})
+	taint := crossViewAlert(t, &detections.CrossViewFinding{Kind: detections.FindingTaint, At: at, TaintAfter: 12288, Load: load,
+		NewTaint: []detections.TaintBit{{Bit: 12, Letter: "O", Name: "OOT_MODULE", About: "out-of-tree", Module: "hideme"}}})
+	for _, a := range []*detections.Alert{hidden, taint} {
 		var out bytes.Buffer
 		if err := newTestEncoder(t, &out).WriteAlert(a); err != nil {
 			t.Fatal(err)
@@ -91,7 +91,7 @@ func TestCrossViewDocument(t *testing.T) {
 		"auditd.kernel_view.taint.new.0.letter": "O",
 		"auditd.kernel_view.taint.new.0.name":   "OOT_MODULE",
 		"auditd.kernel_view.taint.new.0.module": "hideme",
-		"rule.id":                               rules.KernelTaintID,
+		"rule.id":                               detections.KernelTaintID,
 	} {
 		if got, ok := get(doc, path); !ok || fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("%s = %v, want %v", path, got, want)

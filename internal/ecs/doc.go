@@ -1,4 +1,4 @@
-// Package ecs encodes detection alerts (rules.Alert) as Elastic Common
+// Package ecs encodes detection alerts (detections.Alert) as Elastic Common
 // Schema JSON documents, one per line, and checks documents against the
 // ECS field list.
 //

@@ -10,7 +10,7 @@ import (
 	"unsafe"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
-	"github.com/auditlkm/auditlkm/internal/rules"
+	"github.com/auditlkm/auditlkm/internal/detections"
 )
 
 // Version is the ECS version the documents follow (ecs.version).
@@ -113,7 +113,7 @@ func NewEncoder(w io.Writer, host Host, cfg Config) (*Encoder, error) {
 
 // WriteAlert encodes a as one line (ending in '\n') and writes it to the
 // writer with a single Write call.
-func (e *Encoder) WriteAlert(a *rules.Alert) error {
+func (e *Encoder) WriteAlert(a *detections.Alert) error {
 	if a == nil {
 		return fmt.Errorf("write alert: %w", ErrNilAlert)
 	}
@@ -138,7 +138,7 @@ func (e *Encoder) WriteAlert(a *rules.Alert) error {
 // AppendAlert appends a's ECS JSON document (without a newline) to dst and
 // returns the extended slice. A nil alert appends nothing. It never fails:
 // bad input becomes escaped, replaced, truncated or noted fields.
-func (e *Encoder) AppendAlert(dst []byte, a *rules.Alert) []byte {
+func (e *Encoder) AppendAlert(dst []byte, a *detections.Alert) []byte {
 	return e.appendDoc(dst, a, true)
 }
 
@@ -148,11 +148,11 @@ func (e *Encoder) AppendAlert(dst []byte, a *rules.Alert) []byte {
 // (event.category, type and action), without rule, threat, severity or
 // reason. Elastic's hunts over raw events (H2: .ko creations, kmod
 // arguments) run on these documents unchanged.
-func (e *Encoder) AppendEventDoc(dst []byte, a *rules.Alert) []byte {
+func (e *Encoder) AppendEventDoc(dst []byte, a *detections.Alert) []byte {
 	return e.appendDoc(dst, a, false)
 }
 
-func (e *Encoder) appendDoc(dst []byte, a *rules.Alert, alert bool) []byte {
+func (e *Encoder) appendDoc(dst []byte, a *detections.Alert, alert bool) []byte {
 	if a == nil {
 		return dst
 	}
@@ -235,7 +235,7 @@ func sameProcess(ev *auditevent.Event, p *auditevent.Process) bool {
 	return ev != nil && ev.HasSyscall && p.PID > 0 && ev.Syscall.PID == p.PID
 }
 
-func (e *Encoder) appendEvent(w *writer, a *rules.Alert, ev *auditevent.Event, alert bool) {
+func (e *Encoder) appendEvent(w *writer, a *detections.Alert, ev *auditevent.Event, alert bool) {
 	w.open("event")
 	kind := "event"
 	if alert {
@@ -284,7 +284,7 @@ func appendOutcome(w *writer, ev *auditevent.Event) {
 	}
 }
 
-func appendRule(w *writer, r *rules.Definition) {
+func appendRule(w *writer, r *detections.Definition) {
 	if r == nil {
 		return
 	}
@@ -342,7 +342,7 @@ func appendRule(w *writer, r *rules.Definition) {
 	w.close()
 }
 
-func mostSpecific(t *rules.Threat) string {
+func mostSpecific(t *detections.Threat) string {
 	switch {
 	case t.SubtechniqueID != "":
 		return t.SubtechniqueID
@@ -474,7 +474,7 @@ func (e *Encoder) appendObserver(w *writer) {
 	w.close()
 }
 
-func appendProcess(w *writer, a *rules.Alert) {
+func appendProcess(w *writer, a *detections.Alert) {
 	p := &a.Process
 	w.open("process")
 	appendProcessFields(w, p)
@@ -571,7 +571,7 @@ func (w *writer) joined(key string, args []string) {
 	}
 }
 
-func appendUser(w *writer, a *rules.Alert, ev *auditevent.Event) {
+func appendUser(w *writer, a *detections.Alert, ev *auditevent.Event) {
 	p := &a.Process
 	if p.PID <= 0 {
 		return // a zero Process would claim uid 0
@@ -601,7 +601,7 @@ const (
 	modeSymlink  = 0o120000
 )
 
-func appendFile(w *writer, f *rules.File, ev *auditevent.Event, mf *rules.ModuleFile) {
+func appendFile(w *writer, f *detections.File, ev *auditevent.Event, mf *detections.ModuleFile) {
 	if f == nil || f.Path == "" {
 		return
 	}
@@ -698,7 +698,7 @@ func appendOctal(b []byte, v uint32, width int, q bool) []byte {
 	return b
 }
 
-func (e *Encoder) appendAuditd(w *writer, a *rules.Alert, ev *auditevent.Event) {
+func (e *Encoder) appendAuditd(w *writer, a *detections.Alert, ev *auditevent.Event) {
 	w.open("auditd")
 	if ev != nil && len(ev.Records) > 0 {
 		w.int("sequence", int64(ev.Serial))

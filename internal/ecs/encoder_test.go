@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
-	"github.com/auditlkm/auditlkm/internal/rules"
+	"github.com/auditlkm/auditlkm/internal/detections"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden.json from the current output")
@@ -35,22 +35,22 @@ var testHost = Host{
 }
 
 var (
-	defLoad = &rules.Definition{
+	defLoad = &detections.Definition{
 		ID:          "lkm-load-syscall",
 		Name:        "Kernel module load",
 		Description: "A process called init_module or finit_module.",
-		Severity:    rules.High,
+		Severity:    detections.High,
 		RiskScore:   73,
-		Threat:      rules.T1547006,
+		Threat:      detections.T1547006,
 		Covers:      []string{"E1", "S2"},
 	}
-	defConfig = &rules.Definition{
+	defConfig = &detections.Definition{
 		ID:          "lkm-config-file-write",
 		Name:        "Kernel module configuration file written",
 		Description: "A file under modprobe.d or modules-load.d was created or changed.",
-		Severity:    rules.Medium,
+		Severity:    detections.Medium,
 		RiskScore:   47,
-		Threat:      rules.T1547006,
+		Threat:      detections.T1547006,
 		Covers:      []string{"E9"},
 	}
 )
@@ -86,15 +86,15 @@ func readEvent(t testing.TB, path string, how auditevent.Completion) *auditevent
 	return auditevent.Build(recs, how)
 }
 
-func loadAlert(ev *auditevent.Event, parent *auditevent.Process) *rules.Alert {
-	a := &rules.Alert{
-		Rule: defLoad, Event: ev, Severity: rules.High, RiskScore: 73,
+func loadAlert(ev *auditevent.Event, parent *auditevent.Process) *detections.Alert {
+	a := &detections.Alert{
+		Rule: defLoad, Event: ev, Severity: detections.High, RiskScore: 73,
 		Category: []string{"driver"}, Type: []string{"start"},
 		Action:  "loaded-kernel-module",
 		Process: ev.Process(), Parent: parent,
 	}
 	if ev.Syscall.Success == auditevent.SuccessNo {
-		a.Severity, a.RiskScore = rules.Medium, 47
+		a.Severity, a.RiskScore = detections.Medium, 47
 		a.Action = "kernel-module-load-failed"
 	}
 	a.Reason = a.Process.Name() + " called " + ev.Syscall.Name
@@ -104,11 +104,11 @@ func loadAlert(ev *auditevent.Event, parent *auditevent.Process) *rules.Alert {
 	return a
 }
 
-func fileAlert(ev *auditevent.Event, parent *auditevent.Process) *rules.Alert {
-	var f *rules.File
+func fileAlert(ev *auditevent.Event, parent *auditevent.Process) *detections.Alert {
+	var f *detections.File
 	for _, p := range ev.Paths {
 		if p.Nametype == "CREATE" {
-			f = &rules.File{Path: p.Resolved}
+			f = &detections.File{Path: p.Resolved}
 		}
 	}
 	for _, p := range ev.Paths {
@@ -116,8 +116,8 @@ func fileAlert(ev *auditevent.Event, parent *auditevent.Process) *rules.Alert {
 			f.OriginalPath = p.Resolved
 		}
 	}
-	return &rules.Alert{
-		Rule: defConfig, Event: ev, Severity: rules.Medium, RiskScore: 47,
+	return &detections.Alert{
+		Rule: defConfig, Event: ev, Severity: detections.Medium, RiskScore: 47,
 		Category: []string{"file", "configuration"}, Type: []string{"creation", "change"},
 		Action:  "kernel-module-config-written",
 		Reason:  "modprobe configuration file " + f.Path + " written",
@@ -134,34 +134,34 @@ var bashParent = &auditevent.Process{
 type goldenCase struct {
 	name  string
 	input string // an audit.log snippet
-	alert func(*auditevent.Event) *rules.Alert
+	alert func(*auditevent.Event) *detections.Alert
 }
 
 var goldenCases = []goldenCase{
 	{
 		name:  "rhel7-modprobe-init_module",
 		input: filepath.Join(corpusDir, "rhel7-modprobe-init_module.log"),
-		alert: func(ev *auditevent.Event) *rules.Alert { return loadAlert(ev, nil) },
+		alert: func(ev *auditevent.Event) *detections.Alert { return loadAlert(ev, nil) },
 	},
 	{
 		name:  "ubuntu2204-insmod-finit_module",
 		input: "testdata/ubuntu2204-insmod-finit_module.log",
-		alert: func(ev *auditevent.Event) *rules.Alert { return loadAlert(ev, bashParent) },
+		alert: func(ev *auditevent.Event) *detections.Alert { return loadAlert(ev, bashParent) },
 	},
 	{
 		name:  "debian12-modprobe-d-openat-create",
 		input: "testdata/debian12-modprobe-d-openat-create.log",
-		alert: func(ev *auditevent.Event) *rules.Alert { return fileAlert(ev, bashParent) },
+		alert: func(ev *auditevent.Event) *detections.Alert { return fileAlert(ev, bashParent) },
 	},
 	{
 		name:  "rhel9-mv-rename-modprobe-d",
 		input: "testdata/rhel9-mv-rename-modprobe-d.log",
-		alert: func(ev *auditevent.Event) *rules.Alert { return fileAlert(ev, nil) },
+		alert: func(ev *auditevent.Event) *detections.Alert { return fileAlert(ev, nil) },
 	},
 	{
 		name:  "hostile-init_module-names",
 		input: "testdata/hostile-init_module-names.log",
-		alert: func(ev *auditevent.Event) *rules.Alert { return loadAlert(ev, nil) },
+		alert: func(ev *auditevent.Event) *detections.Alert { return loadAlert(ev, nil) },
 	},
 }
 
@@ -327,11 +327,11 @@ func TestHostileNamesRoundTrip(t *testing.T) {
 			r.Node = c.value
 			ev := auditevent.Build([]auditevent.Record{r}, auditevent.CompleteEOE)
 			ev.HasModule, ev.Module = true, c.value
-			a := &rules.Alert{
+			a := &detections.Alert{
 				Rule: defConfig, Event: ev, Reason: c.value,
 				Process: auditevent.Process{PID: 77, Exe: c.value, Args: []string{c.value, "--", c.value}, Cwd: c.value},
 				Parent:  &auditevent.Process{PID: 1, Exe: c.value, Args: []string{c.value}},
-				File:    &rules.File{Path: c.value, OriginalPath: c.value},
+				File:    &detections.File{Path: c.value, OriginalPath: c.value},
 			}
 			var out bytes.Buffer
 			if err := newTestEncoder(t, &out).WriteAlert(a); err != nil {
@@ -419,7 +419,7 @@ func TestBoundsCutAndListTruncatedFields(t *testing.T) {
 	a := loadAlert(ev, nil)
 	a.Process.Args = args
 	a.Process.Comm = long[:auditevent.CommLen] // the kernel's cut of the long name
-	a.File = &rules.File{Path: "/" + long}
+	a.File = &detections.File{Path: "/" + long}
 	var out bytes.Buffer
 	if err := newTestEncoder(t, &out).WriteAlert(a); err != nil {
 		t.Fatal(err)
@@ -452,7 +452,7 @@ func TestEventTimeOutOfRangeFallsBackToNow(t *testing.T) {
 	}
 	ev := auditevent.Build([]auditevent.Record{r}, auditevent.CompleteStandalone)
 	var out bytes.Buffer
-	if err := newTestEncoder(t, &out).WriteAlert(&rules.Alert{Rule: defLoad, Event: ev}); err != nil {
+	if err := newTestEncoder(t, &out).WriteAlert(&detections.Alert{Rule: defLoad, Event: ev}); err != nil {
 		t.Fatal(err)
 	}
 	doc := decode(t, out.Bytes())
@@ -467,12 +467,12 @@ func TestEventTimeOutOfRangeFallsBackToNow(t *testing.T) {
 func TestMinimalAlertsEncode(t *testing.T) {
 	cases := []struct {
 		name  string
-		alert *rules.Alert
+		alert *detections.Alert
 	}{
-		{"an alert without rule, event or process", &rules.Alert{}},
-		{"an alert with an empty event", &rules.Alert{Event: &auditevent.Event{}}},
-		{"an alert with a rule without threat", &rules.Alert{Rule: &rules.Definition{ID: "x"}}},
-		{"an alert with a bad ATT&CK id", &rules.Alert{Rule: &rules.Definition{ID: "x", Threat: rules.Threat{TechniqueID: `T1"}`, SubtechniqueID: "T1547.006"}}}},
+		{"an alert without rule, event or process", &detections.Alert{}},
+		{"an alert with an empty event", &detections.Alert{Event: &auditevent.Event{}}},
+		{"an alert with a rule without threat", &detections.Alert{Rule: &detections.Definition{ID: "x"}}},
+		{"an alert with a bad ATT&CK id", &detections.Alert{Rule: &detections.Definition{ID: "x", Threat: detections.Threat{TechniqueID: `T1"}`, SubtechniqueID: "T1547.006"}}}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -531,11 +531,11 @@ func TestWriteAlertUsesOneWriteCallPerLine(t *testing.T) {
 
 func TestWriteAlertErrors(t *testing.T) {
 	errDisk := errors.New("disk full")
-	alert := &rules.Alert{Rule: defLoad}
+	alert := &detections.Alert{Rule: defLoad}
 	cases := []struct {
 		name string
 		w    *countingWriter
-		a    *rules.Alert
+		a    *detections.Alert
 		want error
 	}{
 		{"a writer error is returned wrapped", &countingWriter{err: errDisk}, alert, errDisk},
@@ -596,11 +596,11 @@ func FuzzAppendAlert(f *testing.F) {
 			recs = append(recs, r)
 		}
 		ev := auditevent.Build(recs, auditevent.CompleteEOE)
-		a := &rules.Alert{
+		a := &detections.Alert{
 			Rule: defLoad, Event: ev, Reason: arg,
 			Process: auditevent.Process{PID: 1, Exe: exe, Args: []string{exe, arg, path}},
 			Parent:  &auditevent.Process{PID: 2, Args: []string{arg}},
-			File:    &rules.File{Path: path, OriginalPath: arg},
+			File:    &detections.File{Path: path, OriginalPath: arg},
 		}
 		out := e.AppendAlert(nil, a)
 		if bytes.IndexByte(out, '\n') >= 0 || bytes.IndexByte(out, '\r') >= 0 {

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
-	"github.com/auditlkm/auditlkm/internal/rules"
+	"github.com/auditlkm/auditlkm/internal/detections"
 )
 
 // TestHostIdentity: host.* names the machine the event happened on, and
@@ -47,7 +47,7 @@ func TestHostIdentity(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := e.WriteAlert(&rules.Alert{Rule: defConfig, Event: ev, Process: auditevent.Process{PID: 77}}); err != nil {
+			if err := e.WriteAlert(&detections.Alert{Rule: defConfig, Event: ev, Process: auditevent.Process{PID: 77}}); err != nil {
 				t.Fatal(err)
 			}
 			var doc struct {

@@ -1,8 +1,8 @@
 package ecs
 
 import (
+	"github.com/auditlkm/auditlkm/internal/detections"
 	"github.com/auditlkm/auditlkm/internal/modfile"
-	"github.com/auditlkm/auditlkm/internal/rules"
 )
 
 // appendModuleFileECS writes, inside file.*, the ECS fields of a module
@@ -28,7 +28,7 @@ func appendModuleFileECS(w *writer, in *modfile.Info) {
 
 // appendRelatedHash writes related.hash: the module file's hash, so that
 // a search for the hash finds every alert about the file.
-func appendRelatedHash(w *writer, mf *rules.ModuleFile) {
+func appendRelatedHash(w *writer, mf *detections.ModuleFile) {
 	if mf == nil || mf.Info == nil || mf.Info.SHA256 == "" {
 		return
 	}
@@ -39,7 +39,7 @@ func appendRelatedHash(w *writer, mf *rules.ModuleFile) {
 
 // appendModule writes auditd.module: what the module file of a load says
 // about itself (ECS has no fields for a kernel module's metadata).
-func appendModule(w *writer, mf *rules.ModuleFile) {
+func appendModule(w *writer, mf *detections.ModuleFile) {
 	if mf == nil {
 		return
 	}
@@ -96,7 +96,7 @@ func appendModule(w *writer, mf *rules.ModuleFile) {
 
 // appendKernelLog writes auditd.kernel_log: where a kernel-log alert's
 // line sits in the kernel's log (its text is in message).
-func appendKernelLog(w *writer, l *rules.KernelLogLine) {
+func appendKernelLog(w *writer, l *detections.KernelLogLine) {
 	if l == nil {
 		return
 	}

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/auditlkm/auditlkm/internal/detections"
 	"github.com/auditlkm/auditlkm/internal/modfile"
-	"github.com/auditlkm/auditlkm/internal/rules"
 )
 
 // moduleFieldsCSV holds the rows of the ECS 8.12 fields.csv that a load
@@ -17,7 +17,7 @@ import (
 // them, so a module field that is not ECS (outside auditd.*) fails.
 const moduleFieldsCSV = "testdata/ecs-fields-module-alert.csv"
 
-func moduleAlert(t *testing.T, ko string) (*rules.Alert, *modfile.Info) {
+func moduleAlert(t *testing.T, ko string) (*detections.Alert, *modfile.Info) {
 	t.Helper()
 	data, err := os.ReadFile("../modfile/testdata/" + ko)
 	if err != nil {
@@ -28,8 +28,8 @@ func moduleAlert(t *testing.T, ko string) (*rules.Alert, *modfile.Info) {
 	a := loadAlert(ev, nil)
 	path := "/root/" + ko
 	in.Path = path
-	a.File = &rules.File{Path: path}
-	a.ModuleFile = &rules.ModuleFile{Path: path, Info: &in, Mismatch: []string{"the file's struct module is named \"x\""}}
+	a.File = &detections.File{Path: path}
+	a.ModuleFile = &detections.ModuleFile{Path: path, Info: &in, Mismatch: []string{"the file's struct module is named \"x\""}}
 	return a, &in
 }
 
@@ -109,7 +109,7 @@ func TestModuleFileFields(t *testing.T) {
 // file read for another path (or not read) adds nothing to file.*.
 func TestModuleFileOtherPath(t *testing.T) {
 	a, _ := moduleAlert(t, "debian-6.1.0-57-dummy.ko")
-	a.File = &rules.File{Path: "/etc/modprobe.d/evil.conf"}
+	a.File = &detections.File{Path: "/etc/modprobe.d/evil.conf"}
 	var out bytes.Buffer
 	if err := newTestEncoder(t, &out).WriteAlert(a); err != nil {
 		t.Fatal(err)
@@ -121,7 +121,7 @@ func TestModuleFileOtherPath(t *testing.T) {
 	if v, _ := get(doc, "auditd.module.sha256"); v != "85931b8e848d616b39fbdba343f5302de781fbd3b65b3c17d66c505bfc65fa6d" {
 		t.Errorf("auditd.module.sha256 = %v", v)
 	}
-	a.ModuleFile = &rules.ModuleFile{Path: a.File.Path, Info: &modfile.Info{Path: a.File.Path, Size: 1 << 40},
+	a.ModuleFile = &detections.ModuleFile{Path: a.File.Path, Info: &modfile.Info{Path: a.File.Path, Size: 1 << 40},
 		Error: "module file too large"}
 	out.Reset()
 	if err := newTestEncoder(t, &out).WriteAlert(a); err != nil {
@@ -145,13 +145,13 @@ func TestKernelLogAlertTime(t *testing.T) {
 		t.Fatal(err)
 	}
 	at := time.Date(2026, 12, 4, 21, 0, 0, 123e6, time.UTC)
-	l := &rules.KernelLogLine{Seq: 812, Level: 4, Monotonic: 95*time.Second + 1234*time.Microsecond, Time: at,
+	l := &detections.KernelLogLine{Seq: 812, Level: 4, Monotonic: 95*time.Second + 1234*time.Microsecond, Time: at,
 		Message: "hello_oot: loading out-of-tree module taints kernel."}
-	untied := &rules.Alert{Rule: defLoad, Severity: rules.Medium, RiskScore: 47, Category: []string{"driver"},
+	untied := &detections.Alert{Rule: defLoad, Severity: detections.Medium, RiskScore: 47, Category: []string{"driver"},
 		Type: []string{"info"}, Action: "kernel-log-message", Reason: "kernel: " + l.Message, KernelLog: l}
 	tied, _ := moduleAlert(t, "hello_oot-unsigned.ko")
 	tied.KernelLog = l
-	for name, a := range map[string]*rules.Alert{"untied": untied, "tied": tied} {
+	for name, a := range map[string]*detections.Alert{"untied": untied, "tied": tied} {
 		t.Run(name, func(t *testing.T) {
 			var out bytes.Buffer
 			if err := newTestEncoder(t, &out).WriteAlert(a); err != nil {

@@ -18,7 +18,7 @@
 // Our own shutdown must not look like tampering: Disarm stops all repair
 // (waiting for a check in progress) and returns the owned rules, which
 // the caller then unloads. The alert for a tampering attempt comes from
-// the detection catalog (internal/rules, audit-system-tamper); this
+// the detection catalog (internal/detections, audit-system-tamper); this
 // package only repairs and says so in its log and metrics.
 //
 // When the kernel's configuration is locked (enabled=2) nothing can be

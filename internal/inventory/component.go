@@ -14,8 +14,8 @@ import (
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
 	"github.com/auditlkm/auditlkm/internal/correlate"
+	"github.com/auditlkm/auditlkm/internal/detections"
 	"github.com/auditlkm/auditlkm/internal/modfile"
-	"github.com/auditlkm/auditlkm/internal/rules"
 	"github.com/auditlkm/auditlkm/internal/statefile"
 )
 
@@ -78,7 +78,7 @@ type Component struct {
 	cfg  Config
 	log  *slog.Logger
 	m    *Metrics
-	emit func(context.Context, *rules.CrossViewFinding)
+	emit func(context.Context, *detections.CrossViewFinding)
 
 	saveMu sync.Mutex // one Save at a time
 	mu     sync.Mutex
@@ -93,7 +93,7 @@ type Component struct {
 // cfg.StateDir. emit is called on Run's goroutine with each finding; it
 // should hand it to the pipeline (Processor.CrossView) and may block
 // until ctx ends.
-func New(cfg Config, log *slog.Logger, m *Metrics, emit func(context.Context, *rules.CrossViewFinding)) (*Component, error) {
+func New(cfg Config, log *slog.Logger, m *Metrics, emit func(context.Context, *detections.CrossViewFinding)) (*Component, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -121,7 +121,7 @@ func New(cfg Config, log *slog.Logger, m *Metrics, emit func(context.Context, *r
 // file st knows), a successful delete_module as an unload; both ask for a
 // check Settle later. Other events, and events of another host (a node
 // name), cost a compare. It does not keep ev.
-func (c *Component) Observe(ev *auditevent.Event, st rules.State) {
+func (c *Component) Observe(ev *auditevent.Event, st detections.State) {
 	if c == nil || !ev.HasSyscall || ev.Syscall.Success != auditevent.SuccessYes || ev.Node != "" {
 		return // another host's events (auditd's node=) say nothing of this kernel
 	}
@@ -163,8 +163,8 @@ func (c *Component) schedule(t time.Time, why string) {
 
 // loadRecord copies what the event and the correlation state say of a
 // load (strings cloned: the record outlives the event).
-func loadRecord(ev *auditevent.Event, st rules.State) *rules.ModuleLoadRecord {
-	r := &rules.ModuleLoadRecord{Serial: ev.Serial, At: time.UnixMilli(ev.UnixMilli()), Syscall: ev.Syscall.Name}
+func loadRecord(ev *auditevent.Event, st detections.State) *detections.ModuleLoadRecord {
+	r := &detections.ModuleLoadRecord{Serial: ev.Serial, At: time.UnixMilli(ev.UnixMilli()), Syscall: ev.Syscall.Name}
 	if ev.HasModule {
 		r.Module = ev.Module
 	}
@@ -197,7 +197,7 @@ func loadRecord(ev *auditevent.Event, st rules.State) *rules.ModuleLoadRecord {
 			pp := cloneProcess(par)
 			r.Parent = &pp
 		}
-		for _, a := range st.Ancestry(p.PID, rules.MaxAncestors) {
+		for _, a := range st.Ancestry(p.PID, detections.MaxAncestors) {
 			r.Ancestors = append(r.Ancestors, cloneProcess(a))
 		}
 	}

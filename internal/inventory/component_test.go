@@ -17,7 +17,7 @@ import (
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
 	"github.com/auditlkm/auditlkm/internal/correlate"
-	"github.com/auditlkm/auditlkm/internal/rules"
+	"github.com/auditlkm/auditlkm/internal/detections"
 )
 
 func buildEvent(t *testing.T, lines ...string) *auditevent.Event { return buildEventB(t, lines...) }
@@ -87,16 +87,16 @@ func insmodEvent(t *testing.T, sec int64, serial int, name string) *auditevent.E
 
 func itoa64(n int64) string { return strconv.FormatInt(n, 10) }
 
-type collector chan *rules.CrossViewFinding
+type collector chan *detections.CrossViewFinding
 
-func (c collector) emit(ctx context.Context, f *rules.CrossViewFinding) {
+func (c collector) emit(ctx context.Context, f *detections.CrossViewFinding) {
 	select {
 	case c <- f:
 	case <-ctx.Done():
 	}
 }
 
-func (c collector) wait(t *testing.T, kind string) *rules.CrossViewFinding {
+func (c collector) wait(t *testing.T, kind string) *detections.CrossViewFinding {
 	t.Helper()
 	select {
 	case f := <-c:
@@ -171,7 +171,7 @@ func TestComponentHiddenAndRestart(t *testing.T) {
 	}
 	store.Observe(ev)
 	c.Observe(ev, store)
-	f := col.wait(t, rules.FindingHidden)
+	f := col.wait(t, detections.FindingHidden)
 	sum := sha256.Sum256([]byte("\x7fELF not really a module"))
 	if f.Module.Name != "hideme" || f.Trace != "sysfs" || f.Load == nil || f.Load.Serial != 4242 ||
 		f.Load.Process.Comm != "insmod" || f.Load.Process.PID != 201 || f.Load.Parent == nil || f.Load.Parent.PID != 180 ||
@@ -186,7 +186,7 @@ func TestComponentHiddenAndRestart(t *testing.T) {
 	addSysModule(t, root, "blind", "")
 	c2, col2, stop2 := start(t, testConfig(root, state))
 	defer stop2()
-	u := col2.wait(t, rules.FindingUnknown)
+	u := col2.wait(t, detections.FindingUnknown)
 	if u.Module.Name != "blind" || !u.AtStart {
 		t.Fatalf("unknown finding: %+v", u)
 	}
@@ -217,7 +217,7 @@ func TestComponentTaintAndUnload(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Observe(insmodEvent(t, time.Now().Unix(), 77, "oot"), nil)
-	f := col.wait(t, rules.FindingTaint)
+	f := col.wait(t, detections.FindingTaint)
 	if f.Load == nil || f.Load.Module != "oot" || len(f.NewTaint) != 2 || f.NewTaint[0].Letter != "O" || f.NewTaint[1].Letter != "E" {
 		t.Fatalf("taint finding: %+v", f)
 	}

@@ -11,7 +11,7 @@
 // /proc/sys/kernel/tainted. A Component reads the views Settle after
 // every audited load and unload, again Confirm later for anything
 // suspect, and every Interval, and reports three findings
-// (rules.CrossViewFinding, turned into alerts by the catalog's cross-view
+// (detections.CrossViewFinding, turned into alerts by the catalog's cross-view
 // detections):
 //
 //   - hidden: a module in sysfs but missing from /proc/modules (a rootkit

@@ -14,7 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
-	"github.com/auditlkm/auditlkm/internal/rules"
+	"github.com/auditlkm/auditlkm/internal/detections"
 	"github.com/auditlkm/auditlkm/internal/statefile"
 )
 
@@ -243,11 +243,11 @@ func (t *Tracker) restore(sf *stateFile, bootID string) {
 		e := &Entry{Name: n, Baseline: sm.Baseline, AtStart: sm.AtStart, FirstSeen: sm.FirstSeen, LastSeen: sm.LastSeen,
 			Present: sm.Present, Hidden: sm.Hidden, Unknown: sm.Unknown, ReportedHidden: sm.ReportedHidden,
 			ReportedUnknown: sm.ReportedUnknown,
-			View: rules.KernelModuleView{Name: n, InProcModules: v.InProc, InSysfs: v.InSysfs, State: v.State, InitState: v.InitState,
+			View: detections.KernelModuleView{Name: n, InProcModules: v.InProc, InSysfs: v.InSysfs, State: v.State, InitState: v.InitState,
 				Size: v.Size, Refcount: v.Refcount, UsedBy: strs(v.UsedBy), Holders: strs(v.Holders), Sections: v.Sections,
 				Taint: v.Taint, Address: v.Address, SrcVersion: v.SrcVer, Version: v.Version}}
 		if sl := sm.Load; sl != nil {
-			l := &rules.ModuleLoadRecord{Serial: sl.Serial, At: sl.At, Syscall: sl.Syscall, Module: n, File: string(sl.File),
+			l := &detections.ModuleLoadRecord{Serial: sl.Serial, At: sl.At, Syscall: sl.Syscall, Module: n, File: string(sl.File),
 				SHA256: sl.SHA256, Taints: sl.Taints, Process: sl.Process.process()}
 			if sl.Parent != nil {
 				pp := sl.Parent.process()

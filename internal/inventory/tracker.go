@@ -4,7 +4,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/auditlkm/auditlkm/internal/rules"
+	"github.com/auditlkm/auditlkm/internal/detections"
 )
 
 // Entry is what the inventory knows of one module.
@@ -19,9 +19,9 @@ type Entry struct {
 	LastSeen  time.Time // last in a kernel view
 	Present   bool      // in a kernel view at the last check
 	// Load is the audit trail's newest successful load of the module.
-	Load *rules.ModuleLoadRecord
+	Load *detections.ModuleLoadRecord
 	// View is the kernel's view at the last check.
-	View rules.KernelModuleView
+	View detections.KernelModuleView
 	// Hidden is the trace of a confirmed hidden module ("" when not);
 	// Unknown: the module was confirmed without an audited load.
 	Hidden          string
@@ -61,7 +61,7 @@ type Tracker struct {
 	taintKnown bool
 	taint      uint64
 	bootID     string
-	loads      []*rules.ModuleLoadRecord // recent loads, oldest first
+	loads      []*detections.ModuleLoadRecord // recent loads, oldest first
 	lastUnload time.Time
 	lastCheck  time.Time // the previous snapshot's time
 	unaudited  uint64    // modules gone without an audited unload
@@ -73,7 +73,7 @@ func NewTracker(confirm, taintWindow time.Duration) *Tracker {
 }
 
 // RecordLoad notes a successful load from the audit trail.
-func (t *Tracker) RecordLoad(r *rules.ModuleLoadRecord) {
+func (t *Tracker) RecordLoad(r *detections.ModuleLoadRecord) {
 	if r == nil || r.Module == "" {
 		return
 	}
@@ -119,7 +119,7 @@ const unloadSlack = 2 * time.Second
 // Check compares a snapshot with the inventory and returns the findings
 // confirmed by it; recheck asks for another check after Confirm (a
 // suspect waits for confirmation).
-func (t *Tracker) Check(s *Snapshot) (findings []*rules.CrossViewFinding, recheck bool) {
+func (t *Tracker) Check(s *Snapshot) (findings []*detections.CrossViewFinding, recheck bool) {
 	first := !t.started
 	t.started = true
 	if s.BootID != "" && t.bootID != "" && s.BootID != t.bootID {
@@ -158,7 +158,7 @@ func (t *Tracker) confirmedAfter(since *time.Time, now time.Time, d time.Duratio
 	return false
 }
 
-func (t *Tracker) checkModules(s *Snapshot, first bool) (out []*rules.CrossViewFinding, recheck bool) {
+func (t *Tracker) checkModules(s *Snapshot, first bool) (out []*detections.CrossViewFinding, recheck bool) {
 	names := make(map[string]bool, len(s.Proc)+len(s.Sys))
 	for n := range s.Proc {
 		names[n] = true
@@ -210,13 +210,13 @@ func (t *Tracker) checkModules(s *Snapshot, first bool) (out []*rules.CrossViewF
 			e.suspectHidden, e.Hidden = time.Time{}, ""
 		} else if !e.ReportedHidden && t.confirmed(&e.suspectHidden, s.At, &recheck) {
 			e.ReportedHidden, e.Hidden = true, trace
-			out = append(out, &rules.CrossViewFinding{Kind: rules.FindingHidden, At: s.At, Module: e.View,
+			out = append(out, &detections.CrossViewFinding{Kind: detections.FindingHidden, At: s.At, Module: e.View,
 				Load: e.Load, Trace: trace, AtStart: e.AtStart})
 		}
 
 		if !e.Baseline && e.Load == nil && !e.ReportedUnknown && t.confirmedAfter(&e.suspectUnknown, s.At, max(t.Confirm, t.UnknownGrace), &recheck) {
 			e.ReportedUnknown, e.Unknown = true, true
-			out = append(out, &rules.CrossViewFinding{Kind: rules.FindingUnknown, At: s.At, Module: e.View,
+			out = append(out, &detections.CrossViewFinding{Kind: detections.FindingUnknown, At: s.At, Module: e.View,
 				AtStart: e.AtStart})
 		}
 	}
@@ -259,8 +259,8 @@ func (t *Tracker) checkModules(s *Snapshot, first bool) (out []*rules.CrossViewF
 			t.unaudited++
 		}
 		e.ReportedHidden, e.Hidden = true, "none"
-		out = append(out, &rules.CrossViewFinding{Kind: rules.FindingHidden, At: s.At,
-			Module: rules.KernelModuleView{Name: n, Refcount: -1}, Load: e.Load, Trace: "none", LastSeen: e.LastSeen})
+		out = append(out, &detections.CrossViewFinding{Kind: detections.FindingHidden, At: s.At,
+			Module: detections.KernelModuleView{Name: n, Refcount: -1}, Load: e.Load, Trace: "none", LastSeen: e.LastSeen})
 	}
 	return out, recheck
 }
@@ -304,8 +304,8 @@ func referrers(s *Snapshot) map[string]string {
 	return refs
 }
 
-func viewOf(n string, p ProcModule, inP bool, sm SysModule, inS bool) rules.KernelModuleView {
-	v := rules.KernelModuleView{Name: n, InProcModules: inP, InSysfs: inS, Refcount: -1}
+func viewOf(n string, p ProcModule, inP bool, sm SysModule, inS bool) detections.KernelModuleView {
+	v := detections.KernelModuleView{Name: n, InProcModules: inP, InSysfs: inS, Refcount: -1}
 	if inP {
 		v.State, v.Size, v.Refcount, v.UsedBy, v.Address, v.Taint = p.State, p.Size, p.Refcount, p.UsedBy, p.Address, p.Taint
 	}
@@ -321,7 +321,7 @@ func viewOf(n string, p ProcModule, inP bool, sm SysModule, inS bool) rules.Kern
 	return v
 }
 
-func (t *Tracker) checkTaint(s *Snapshot, first bool) *rules.CrossViewFinding {
+func (t *Tracker) checkTaint(s *Snapshot, first bool) *detections.CrossViewFinding {
 	if !s.TaintOK {
 		return nil
 	}
@@ -335,10 +335,10 @@ func (t *Tracker) checkTaint(s *Snapshot, first bool) *rules.CrossViewFinding {
 	if added == 0 {
 		return nil
 	}
-	f := &rules.CrossViewFinding{Kind: rules.FindingTaint, At: s.At, TaintBefore: before, TaintAfter: s.Tainted, AtStart: first}
-	votes := map[*rules.ModuleLoadRecord]int{}
+	f := &detections.CrossViewFinding{Kind: detections.FindingTaint, At: s.At, TaintBefore: before, TaintAfter: s.Tainted, AtStart: first}
+	votes := map[*detections.ModuleLoadRecord]int{}
 	for _, fl := range Flags(added) {
-		tb := rules.TaintBit{Bit: fl.Bit, Letter: fl.Letter, Name: fl.Name, About: fl.What}
+		tb := detections.TaintBit{Bit: fl.Bit, Letter: fl.Letter, Name: fl.Name, About: fl.What}
 		if fl.Module {
 			if name, l := t.blame(fl, s.At); name != "" {
 				tb.Module = name
@@ -360,7 +360,7 @@ func (t *Tracker) checkTaint(s *Snapshot, first bool) *rules.CrossViewFinding {
 // the earliest audited load since the previous read whose module file
 // implies the bit, else the newest audited load within TaintWindow before
 // at.
-func (t *Tracker) blame(fl TaintFlag, at time.Time) (string, *rules.ModuleLoadRecord) {
+func (t *Tracker) blame(fl TaintFlag, at time.Time) (string, *detections.ModuleLoadRecord) {
 	var best *Entry
 	for _, e := range t.entries {
 		if !e.Present || !containsLetter(e.View.Taint, fl.Letter) {

@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
+	"github.com/auditlkm/auditlkm/internal/detections"
 	"github.com/auditlkm/auditlkm/internal/modfile"
-	"github.com/auditlkm/auditlkm/internal/rules"
 )
 
 var t0 = time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
@@ -39,8 +39,8 @@ func snap(sec float64, proc, sys string, taint uint64) *Snapshot {
 	return s
 }
 
-func load(sec float64, name string, pid int) *rules.ModuleLoadRecord {
-	return &rules.ModuleLoadRecord{Serial: uint32(100 + pid), At: t0.Add(time.Duration(sec * float64(time.Second))),
+func load(sec float64, name string, pid int) *detections.ModuleLoadRecord {
+	return &detections.ModuleLoadRecord{Serial: uint32(100 + pid), At: t0.Add(time.Duration(sec * float64(time.Second))),
 		Syscall: "finit_module", Module: name, File: "/tmp/" + name + ".ko",
 		Process: auditevent.Process{PID: pid, PPID: 1, Exe: "/usr/bin/kmod", Comm: "insmod", Args: []string{"insmod", "/tmp/" + name + ".ko"}},
 		Parent:  &auditevent.Process{PID: 1, Exe: "/bin/sh"}}
@@ -48,7 +48,7 @@ func load(sec float64, name string, pid int) *rules.ModuleLoadRecord {
 
 // step is one thing that happens to a tracker.
 type step struct {
-	load   *rules.ModuleLoadRecord
+	load   *detections.ModuleLoadRecord
 	unload *struct {
 		sec  float64
 		name string
@@ -68,11 +68,11 @@ func unload(sec float64, name string) *struct {
 	}{sec, name}
 }
 
-func describe(fs []*rules.CrossViewFinding) []string {
+func describe(fs []*detections.CrossViewFinding) []string {
 	var out []string
 	for _, f := range fs {
 		switch f.Kind {
-		case rules.FindingTaint:
+		case detections.FindingTaint:
 			var l string
 			for _, b := range f.NewTaint {
 				l += b.Letter
@@ -250,7 +250,7 @@ func TestTrackerFindingContent(t *testing.T) {
 		t.Error("a suspect asks for a recheck")
 	}
 	fs, _ := tr.Check(snap(13.5, "a", "a rk:OE", 12288))
-	if len(fs) != 1 || fs[0].Kind != rules.FindingHidden || fs[0].Load != l || fs[0].Trace != "sysfs" ||
+	if len(fs) != 1 || fs[0].Kind != detections.FindingHidden || fs[0].Load != l || fs[0].Trace != "sysfs" ||
 		fs[0].Module.InProcModules || !fs[0].Module.InSysfs || fs[0].Module.Taint != "OE" {
 		t.Fatalf("hidden finding: %+v", fs)
 	}
@@ -259,7 +259,7 @@ func TestTrackerFindingContent(t *testing.T) {
 	tr.Check(snap(0, "a", "a", 0))
 	tr.RecordLoad(l)
 	fs, _ = tr.Check(snap(11.5, "a", "a rk:OE", 12288))
-	if len(fs) != 1 || fs[0].Kind != rules.FindingTaint || fs[0].Load != l || fs[0].TaintBefore != 0 || fs[0].TaintAfter != 12288 ||
+	if len(fs) != 1 || fs[0].Kind != detections.FindingTaint || fs[0].Load != l || fs[0].TaintBefore != 0 || fs[0].TaintAfter != 12288 ||
 		len(fs[0].NewTaint) != 2 || fs[0].NewTaint[0].Module != "rk" || fs[0].NewTaint[1].Name != "UNSIGNED_MODULE" {
 		t.Fatalf("taint finding: %+v", fs)
 	}

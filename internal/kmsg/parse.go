@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/auditlkm/auditlkm/internal/rules"
+	"github.com/auditlkm/auditlkm/internal/detections"
 )
 
 // Bounds of one record.
@@ -25,8 +25,8 @@ var ErrMalformed = errors.New("malformed kmsg record")
 
 // Parse decodes one /dev/kmsg record. Wall-clock time is left zero: the
 // Reader fills it in.
-func Parse(b []byte) (rules.KernelLogLine, error) {
-	var l rules.KernelLogLine
+func Parse(b []byte) (detections.KernelLogLine, error) {
+	var l detections.KernelLogLine
 	if len(b) > MaxRecordBytes {
 		return l, fmt.Errorf("parse kmsg record: %d bytes: %w", len(b), ErrMalformed)
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"golang.org/x/sys/unix"
 
-	"github.com/auditlkm/auditlkm/internal/rules"
+	"github.com/auditlkm/auditlkm/internal/detections"
 )
 
 // TestReaderRealDevice writes lines into the real /dev/kmsg (as root) and
@@ -43,7 +43,7 @@ func TestReaderRealDevice(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	out := make(chan *rules.KernelLogLine, 16)
+	out := make(chan *detections.KernelLogLine, 16)
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx, out) }()
 
@@ -53,7 +53,7 @@ func TestReaderRealDevice(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.After(5 * time.Second)
-	var got *rules.KernelLogLine
+	var got *detections.KernelLogLine
 	for got == nil {
 		select {
 		case l := <-out:
@@ -99,13 +99,13 @@ func TestReaderBacklog(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	out := make(chan *rules.KernelLogLine)
+	out := make(chan *detections.KernelLogLine)
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx, out) }()
 	// The ring buffer's oldest records may be lines user space wrote
 	// (other tests write some): look through the backlog, bounded, for one
 	// the kernel wrote.
-	var kernel *rules.KernelLogLine
+	var kernel *detections.KernelLogLine
 	deadline := time.After(5 * time.Second)
 	for seen := 0; kernel == nil && seen < maxBacklogScan; seen++ {
 		select {

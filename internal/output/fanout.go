@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/auditlkm/auditlkm/internal/rules"
+	"github.com/auditlkm/auditlkm/internal/detections"
 )
 
 // Output names one Writer of a Fanout.
@@ -19,8 +19,8 @@ type Output struct {
 // alertAppender encodes an alert, or its event, as one JSON document
 // (*ecs.Encoder).
 type alertAppender interface {
-	AppendAlert(dst []byte, a *rules.Alert) []byte
-	AppendEventDoc(dst []byte, a *rules.Alert) []byte
+	AppendAlert(dst []byte, a *detections.Alert) []byte
+	AppendEventDoc(dst []byte, a *detections.Alert) []byte
 }
 
 // Fanout encodes each alert once and writes the line to every output. It
@@ -107,7 +107,7 @@ func (f *Fanout) failed(i int, err error) {
 
 // WriteAlert encodes a and writes it to every output (syslog MSGID
 // "alert"). It returns the outputs' errors joined; every output is tried.
-func (f *Fanout) WriteAlert(a *rules.Alert) error {
+func (f *Fanout) WriteAlert(a *detections.Alert) error {
 	if a == nil {
 		return errors.New("write alert: nil alert")
 	}
@@ -121,7 +121,7 @@ func (f *Fanout) WriteAlert(a *rules.Alert) error {
 
 // WriteEvent encodes the event behind a (event.kind "event") and writes it
 // to every output (syslog MSGID "event", severity info).
-func (f *Fanout) WriteEvent(a *rules.Alert) error {
+func (f *Fanout) WriteEvent(a *detections.Alert) error {
 	if a == nil {
 		return errors.New("write event: nil alert")
 	}

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/auditlkm/auditlkm/internal/rules"
+	"github.com/auditlkm/auditlkm/internal/detections"
 )
 
 // Sentinel errors.
@@ -35,19 +35,19 @@ const (
 
 // AlertSeverity maps an alert's severity to syslog's: critical → crit,
 // high → err, medium → warning, low → notice, unknown → info.
-func AlertSeverity(a *rules.Alert) Severity {
+func AlertSeverity(a *detections.Alert) Severity {
 	s := a.Severity
 	if s <= 0 && a.Rule != nil {
 		s = a.Rule.Severity
 	}
 	switch s {
-	case rules.Critical:
+	case detections.Critical:
 		return SevCritical
-	case rules.High:
+	case detections.High:
 		return SevError
-	case rules.Medium:
+	case detections.Medium:
 		return SevWarning
-	case rules.Low:
+	case detections.Low:
 		return SevNotice
 	}
 	return SevInfo

@@ -21,13 +21,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
+	"github.com/auditlkm/auditlkm/internal/detections"
 	"github.com/auditlkm/auditlkm/internal/ecs"
-	"github.com/auditlkm/auditlkm/internal/rules"
 )
 
-func testAlert(sev rules.Severity) *rules.Alert {
-	return &rules.Alert{
-		Rule:    &rules.Definition{ID: "kernel-module-load", Name: "Kernel module load", Severity: sev, RiskScore: 47},
+func testAlert(sev detections.Severity) *detections.Alert {
+	return &detections.Alert{
+		Rule:    &detections.Definition{ID: "kernel-module-load", Name: "Kernel module load", Severity: sev, RiskScore: 47},
 		Action:  "loaded-kernel-module",
 		Reason:  "a \"quoted\"\nname",
 		Process: auditevent.Process{PID: 4242, Exe: "/usr/bin/kmod", Args: []string{"insmod", "/tmp/x\xff.ko"}},
@@ -148,9 +148,9 @@ func TestSyslogOverUnixDatagramSocket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := newEncoder(t).AppendAlert(nil, testAlert(rules.High))
+	want := newEncoder(t).AppendAlert(nil, testAlert(detections.High))
 	for i := 0; i < 3; i++ {
-		if err := f.WriteAlert(testAlert(rules.High)); err != nil {
+		if err := f.WriteAlert(testAlert(detections.High)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -257,7 +257,7 @@ func TestSyslogDropsAndCountsWhenTheServerIsAway(t *testing.T) {
 	f, _ := NewFanout(newEncoder(t), []Output{{Name: "syslog", W: s}}, m)
 	var dropped int
 	for i := 0; i < 10; i++ {
-		if err := f.WriteAlert(testAlert(rules.Low)); errors.Is(err, ErrDropped) {
+		if err := f.WriteAlert(testAlert(detections.Low)); errors.Is(err, ErrDropped) {
 			dropped++
 		} else if err != nil {
 			t.Fatal(err)
@@ -402,7 +402,7 @@ func TestFanoutWritesEveryOutputDespiteAFailingOne(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = f.WriteAlert(testAlert(rules.Critical))
+	err = f.WriteAlert(testAlert(detections.Critical))
 	if err == nil || err.Error() != "output broken: disk on fire" {
 		t.Errorf("WriteAlert = %v", err)
 	}
@@ -436,13 +436,13 @@ auditlkm_output_written_total{output="stdout"} 1
 }
 
 func TestAlertSeverityMapsToSyslog(t *testing.T) {
-	for sev, want := range map[rules.Severity]Severity{rules.Critical: SevCritical, rules.High: SevError, rules.Medium: SevWarning, rules.Low: SevNotice, 0: SevInfo} {
+	for sev, want := range map[detections.Severity]Severity{detections.Critical: SevCritical, detections.High: SevError, detections.Medium: SevWarning, detections.Low: SevNotice, 0: SevInfo} {
 		if got := AlertSeverity(testAlert(sev)); got != want {
 			t.Errorf("AlertSeverity(%v) = %d, want %d", sev, got, want)
 		}
 	}
-	a := testAlert(rules.Low)
-	a.Severity = rules.Critical // the alert's own severity wins
+	a := testAlert(detections.Low)
+	a.Severity = detections.Critical // the alert's own severity wins
 	if got := AlertSeverity(a); got != SevCritical {
 		t.Errorf("alert severity override: %d", got)
 	}

@@ -4,7 +4,7 @@ import (
 	"time"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
-	"github.com/auditlkm/auditlkm/internal/rules"
+	"github.com/auditlkm/auditlkm/internal/detections"
 )
 
 // Alert storms: a process that loads modules (or writes configuration) in a
@@ -15,7 +15,7 @@ import (
 // reason (see aggKey), the first Burst alerts
 // of a Window go out one by one; the rest are counted, and when the window
 // ends one summary alert goes out (the first one held back) carrying how
-// many alerts it stands for (rules.Alert.Aggregated, auditd.aggregated_count
+// many alerts it stands for (detections.Alert.Aggregated, auditd.aggregated_count
 // in ECS). No event is dropped: every one was evaluated, and the alerts
 // written, each summary counted for its aggregated_count, add up exactly.
 
@@ -38,7 +38,7 @@ type aggKey struct {
 	pid      int
 	exe      string
 	path     string
-	severity rules.Severity
+	severity detections.Severity
 	action   string
 	reason   string
 }
@@ -58,11 +58,11 @@ type aggState struct {
 	start  int64 // window start, event time in ms
 	sent   int
 	held   int
-	sample rules.Alert // the first alert held back in this window
-	size   int64       // sampleSize of sample, in Processor.aggBytes
+	sample detections.Alert // the first alert held back in this window
+	size   int64            // sampleSize of sample, in Processor.aggBytes
 }
 
-func alertMilli(a *rules.Alert) int64 {
+func alertMilli(a *detections.Alert) int64 {
 	if a.Event != nil {
 		return a.Event.UnixMilli()
 	}
@@ -71,7 +71,7 @@ func alertMilli(a *rules.Alert) int64 {
 
 // deliver writes a, or counts it: suppressed by an exclusion, or held back
 // by the aggregation.
-func (p *Processor) deliver(a *rules.Alert, st rules.State) {
+func (p *Processor) deliver(a *detections.Alert, st detections.State) {
 	if a.Suppressed != "" {
 		p.countSuppressed(a.Rule.ID, a.Suppressed)
 		return
@@ -157,13 +157,13 @@ func (p *Processor) aggRemember(k *aggKey, s *aggState) {
 }
 
 // complete adds what every written alert carries: the ancestry.
-func (p *Processor) complete(a *rules.Alert, st rules.State) {
+func (p *Processor) complete(a *detections.Alert, st detections.State) {
 	if a.Ancestors == nil && a.Process.PID > 0 && st != nil {
-		a.Ancestors = st.Ancestry(a.Process.PID, rules.MaxAncestors)
+		a.Ancestors = st.Ancestry(a.Process.PID, detections.MaxAncestors)
 	}
 }
 
-func (p *Processor) write(a *rules.Alert) {
+func (p *Processor) write(a *detections.Alert) {
 	p.alerts[a.Rule.ID]++
 	p.m.alert(a.Rule.ID)
 	if err := p.sink.WriteAlert(a); err != nil {
@@ -178,7 +178,7 @@ func (p *Processor) summarize(s *aggState) {
 	}
 	a := s.sample
 	a.Aggregated = s.held
-	s.held, s.sample = 0, rules.Alert{}
+	s.held, s.sample = 0, detections.Alert{}
 	p.aggBytes -= s.size
 	s.size = 0
 	p.write(&a)
@@ -191,7 +191,7 @@ const maxAggregateBytes = 16 << 20
 
 // sampleSize estimates the memory a held sample alert keeps alive: its
 // event's records and the process argv it carries.
-func sampleSize(a *rules.Alert) int64 {
+func sampleSize(a *detections.Alert) int64 {
 	n := 1024
 	if a.Event != nil {
 		for i := range a.Event.Records {

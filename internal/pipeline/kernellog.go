@@ -4,7 +4,7 @@ import (
 	"time"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
-	"github.com/auditlkm/auditlkm/internal/rules"
+	"github.com/auditlkm/auditlkm/internal/detections"
 )
 
 // The kernel prints its module lines ("loading out-of-tree module taints
@@ -25,7 +25,7 @@ const (
 )
 
 type heldKernelLog struct {
-	a        rules.Alert
+	a        detections.Alert
 	deadline int64 // wall ms
 }
 
@@ -41,9 +41,9 @@ type KernelLogStats struct {
 // /dev/kmsg), tying it to the audit event of the same module load: one
 // already seen, or one that comes within KernelLogHold. Like Push, it
 // must be called from the processor's goroutine.
-func (p *Processor) KernelLog(l *rules.KernelLogLine) {
+func (p *Processor) KernelLog(l *detections.KernelLogLine) {
 	for _, r := range p.rules {
-		kr, ok := r.(rules.KernelLogRule)
+		kr, ok := r.(detections.KernelLogDetection)
 		if !ok {
 			continue
 		}
@@ -60,11 +60,11 @@ func (p *Processor) KernelLog(l *rules.KernelLogLine) {
 // recent reports whether l was logged within KernelLogHold of now: an
 // older line (the ring buffer's backlog at start) belongs to a load that
 // came before, if any, and is not held for one to come.
-func (p *Processor) recent(l *rules.KernelLogLine) bool {
+func (p *Processor) recent(l *detections.KernelLogLine) bool {
 	return l.Time.IsZero() || p.now().Sub(l.Time) <= KernelLogHold
 }
 
-func (p *Processor) hold(a rules.Alert) {
+func (p *Processor) hold(a detections.Alert) {
 	if len(p.held) >= maxHeldKernelLog {
 		old := p.held[0]
 		p.held = p.held[1:]
@@ -75,7 +75,7 @@ func (p *Processor) hold(a rules.Alert) {
 	p.m.kernelLog("held")
 }
 
-func (p *Processor) expire(a *rules.Alert) {
+func (p *Processor) expire(a *detections.Alert) {
 	p.klog.Expired++
 	p.m.kernelLog("expired")
 	p.emit(a)
@@ -83,18 +83,18 @@ func (p *Processor) expire(a *rules.Alert) {
 
 // tieHeld gives the held alerts that belong to the load ld their load, and
 // writes them.
-func (p *Processor) tieHeld(ld *rules.LoadContext, st rules.State) {
+func (p *Processor) tieHeld(ld *detections.LoadContext, st detections.State) {
 	kept := p.held[:0]
 	for i := range p.held {
 		h := &p.held[i]
-		how := rules.MatchLoad(h.a.KernelLogModule, ld)
+		how := detections.MatchLoad(h.a.KernelLogModule, ld)
 		if how == "" {
 			kept = append(kept, *h)
 			continue
 		}
 		c := *ld
 		c.Match = how
-		rules.TieKernelLog(&h.a, &c)
+		detections.TieKernelLog(&h.a, &c)
 		p.klog.Tied++
 		p.m.kernelLog("tied")
 		p.deliver(&h.a, st)
@@ -119,12 +119,12 @@ func (p *Processor) expireHeld(nowMs int64, all bool) {
 
 // observeLoad keeps ev for the kernel-log correlation when it is a load,
 // and ties the alerts waiting for it.
-func (p *Processor) observeLoad(ev *auditevent.Event, st rules.State, mf *rules.ModuleFile) {
+func (p *Processor) observeLoad(ev *auditevent.Event, st detections.State, mf *detections.ModuleFile) {
 	if !ev.HasSyscall {
 		return
 	}
 	if mf == nil {
-		mf = rules.ModuleFileOf(ev, st) // nil at once for anything but a load
+		mf = detections.ModuleFileOf(ev, st) // nil at once for anything but a load
 	}
 	ld := p.loads.Observe(ev, st, mf)
 	if ld != nil && len(p.held) > 0 {
@@ -133,7 +133,7 @@ func (p *Processor) observeLoad(ev *auditevent.Event, st rules.State, mf *rules.
 }
 
 // state is the correlation state detections read, noState without one.
-func (p *Processor) state() rules.State {
+func (p *Processor) state() detections.State {
 	if p.store != nil {
 		return p.store
 	}

@@ -13,8 +13,8 @@ import (
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
 	"github.com/auditlkm/auditlkm/internal/correlate"
+	"github.com/auditlkm/auditlkm/internal/detections"
 	"github.com/auditlkm/auditlkm/internal/reassemble"
-	"github.com/auditlkm/auditlkm/internal/rules"
 )
 
 // The real lines of an unsigned out-of-tree module's load (Debian 6.1
@@ -72,7 +72,7 @@ func newKlogFixture(t *testing.T) *klogFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cat, err := rules.Catalog(rules.DefaultConfig())
+	cat, err := detections.Catalog(detections.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,12 +101,12 @@ func (f *klogFixture) push(t *testing.T, recs []string) {
 }
 
 func (f *klogFixture) line(msg string, facility uint8, at time.Time) {
-	f.p.KernelLog(&rules.KernelLogLine{Seq: 900, Facility: facility, Level: 4, Monotonic: 42 * time.Second, Time: at, Message: msg})
+	f.p.KernelLog(&detections.KernelLogLine{Seq: 900, Facility: facility, Level: 4, Monotonic: 42 * time.Second, Time: at, Message: msg})
 }
 
 // kernelLogAlerts returns the written kernel-log alerts by rule id.
-func (f *klogFixture) kernelLogAlerts() map[string]rules.Alert {
-	out := map[string]rules.Alert{}
+func (f *klogFixture) kernelLogAlerts() map[string]detections.Alert {
+	out := map[string]detections.Alert{}
 	for _, a := range f.sink.alerts {
 		if a.KernelLog != nil {
 			out[a.Rule.ID] = a
@@ -115,7 +115,7 @@ func (f *klogFixture) kernelLogAlerts() map[string]rules.Alert {
 	return out
 }
 
-func checkTied(t *testing.T, a rules.Alert, ko, match string) {
+func checkTied(t *testing.T, a detections.Alert, ko, match string) {
 	t.Helper()
 	if a.Event == nil || a.Event.Serial != 8 || a.Process.PID != 500 || a.Process.Name() != "insmod" {
 		t.Errorf("%s: not tied to the load: event %v process %+v", a.Rule.ID, a.Event, a.Process)
@@ -124,7 +124,7 @@ func checkTied(t *testing.T, a rules.Alert, ko, match string) {
 	if a.File == nil || a.File.Path != ko || a.ModuleFile == nil || a.ModuleFile.Info == nil || a.ModuleFile.Info.Modinfo.Name != "hello_oot" {
 		t.Errorf("%s: file %+v module file %+v", a.Rule.ID, a.File, a.ModuleFile)
 	}
-	if len(a.Related) != 1 || a.Related[0].Role != rules.RoleModuleLoad || a.Related[0].Serial != 8 ||
+	if len(a.Related) != 1 || a.Related[0].Role != detections.RoleModuleLoad || a.Related[0].Serial != 8 ||
 		a.Related[0].Match != match || a.Related[0].Path != ko || a.Related[0].Process.PID != 500 {
 		t.Errorf("%s: related %+v", a.Rule.ID, a.Related)
 	}
@@ -133,8 +133,8 @@ func checkTied(t *testing.T, a rules.Alert, ko, match string) {
 func TestKernelLogTiedToItsLoadInEitherOrder(t *testing.T) {
 	t.Run("the lines come first (as the kernel prints them): held, then tied", func(t *testing.T) {
 		f := newKlogFixture(t)
-		f.line(lineOutOfTree, rules.FacilityKernel, loadAt.Add(10*time.Millisecond))
-		f.line(lineUnsigned, rules.FacilityKernel, loadAt.Add(10*time.Millisecond))
+		f.line(lineOutOfTree, detections.FacilityKernel, loadAt.Add(10*time.Millisecond))
+		f.line(lineUnsigned, detections.FacilityKernel, loadAt.Add(10*time.Millisecond))
 		if got := len(f.kernelLogAlerts()); got != 0 {
 			t.Fatalf("%d kernel-log alerts written before their load", got)
 		}
@@ -144,9 +144,9 @@ func TestKernelLogTiedToItsLoadInEitherOrder(t *testing.T) {
 		if len(got) != 2 {
 			t.Fatalf("kernel-log alerts %v", got)
 		}
-		checkTied(t, got[rules.KernelLogOutOfTreeID], f.ko, rules.MatchKernModule)
-		checkTied(t, got[rules.KernelLogUnsignedID], f.ko, rules.MatchKernModule)
-		if a := got[rules.KernelLogOutOfTreeID]; a.Parent == nil || a.Parent.PID != 1 || len(a.Ancestors) == 0 && a.Parent == nil {
+		checkTied(t, got[detections.KernelLogOutOfTreeID], f.ko, detections.MatchKernModule)
+		checkTied(t, got[detections.KernelLogUnsignedID], f.ko, detections.MatchKernModule)
+		if a := got[detections.KernelLogOutOfTreeID]; a.Parent == nil || a.Parent.PID != 1 || len(a.Ancestors) == 0 && a.Parent == nil {
 			t.Errorf("parent %+v", a.Parent)
 		}
 		if s := f.p.Stats().KernelLog; s != (KernelLogStats{Held: 2, Tied: 2}) {
@@ -156,9 +156,9 @@ func TestKernelLogTiedToItsLoadInEitherOrder(t *testing.T) {
 	t.Run("the load comes first: tied at once", func(t *testing.T) {
 		f := newKlogFixture(t)
 		f.push(t, loadRecords(f.ko, "hello_oot", "success=yes exit=0"))
-		f.line(lineOutOfTree, rules.FacilityKernel, loadAt.Add(30*time.Millisecond))
+		f.line(lineOutOfTree, detections.FacilityKernel, loadAt.Add(30*time.Millisecond))
 		got := f.kernelLogAlerts()
-		checkTied(t, got[rules.KernelLogOutOfTreeID], f.ko, rules.MatchKernModule)
+		checkTied(t, got[detections.KernelLogOutOfTreeID], f.ko, detections.MatchKernModule)
 		if s := f.p.Stats().KernelLog; s != (KernelLogStats{}) {
 			t.Errorf("stats %+v: nothing should have been held", s)
 		}
@@ -169,26 +169,26 @@ func TestKernelLogTiedToItsLoadInEitherOrder(t *testing.T) {
 		if err := os.Rename(f.ko, other); err != nil {
 			t.Fatal(err)
 		}
-		f.line("hello_oot: version magic '5.10.0 SMP mod_unload ' should be '6.1.0-57-amd64 SMP preempt mod_unload modversions '", rules.FacilityKernel, loadAt)
+		f.line("hello_oot: version magic '5.10.0 SMP mod_unload ' should be '6.1.0-57-amd64 SMP preempt mod_unload modversions '", detections.FacilityKernel, loadAt)
 		f.push(t, loadRecords(other, "", "success=no exit=-8"))
-		checkTied(t, f.kernelLogAlerts()[rules.KernelLogRejectedID], other, rules.MatchModuleFile)
+		checkTied(t, f.kernelLogAlerts()[detections.KernelLogRejectedID], other, detections.MatchModuleFile)
 	})
 	t.Run("a rejection naming no module is tied to the refused load", func(t *testing.T) {
 		f := newKlogFixture(t)
-		f.line(lineRejected, rules.FacilityKernel, loadAt)
+		f.line(lineRejected, detections.FacilityKernel, loadAt)
 		f.push(t, loadRecords(f.ko, "", "success=no exit=-129"))
-		checkTied(t, f.kernelLogAlerts()[rules.KernelLogRejectedID], f.ko, rules.MatchRefused)
+		checkTied(t, f.kernelLogAlerts()[detections.KernelLogRejectedID], f.ko, detections.MatchRefused)
 	})
 	t.Run("no load within the hold: written untied at the next tick", func(t *testing.T) {
 		f := newKlogFixture(t)
-		f.line(lineOutOfTree, rules.FacilityKernel, loadAt)
+		f.line(lineOutOfTree, detections.FacilityKernel, loadAt)
 		f.p.Advance(loadAt.UnixMilli())
 		if len(f.kernelLogAlerts()) != 0 {
 			t.Fatal("written before the hold ended")
 		}
 		f.now = f.now.Add(KernelLogHold)
 		f.p.Advance(f.now.UnixMilli())
-		a, ok := f.kernelLogAlerts()[rules.KernelLogOutOfTreeID]
+		a, ok := f.kernelLogAlerts()[detections.KernelLogOutOfTreeID]
 		if !ok || a.Event != nil || len(a.Related) != 0 {
 			t.Fatalf("alert %+v %v", a, ok)
 		}
@@ -203,7 +203,7 @@ func TestKernelLogTiedToItsLoadInEitherOrder(t *testing.T) {
 	})
 	t.Run("another module's load does not take the line", func(t *testing.T) {
 		f := newKlogFixture(t)
-		f.line("other_mod: loading out-of-tree module taints kernel.", rules.FacilityKernel, loadAt)
+		f.line("other_mod: loading out-of-tree module taints kernel.", detections.FacilityKernel, loadAt)
 		f.push(t, loadRecords(f.ko, "hello_oot", "success=yes exit=0"))
 		if len(f.kernelLogAlerts()) != 0 || len(f.p.held) != 1 {
 			t.Fatalf("alerts %v held %d", f.kernelLogAlerts(), len(f.p.held))
@@ -215,7 +215,7 @@ func TestKernelLogTiedToItsLoadInEitherOrder(t *testing.T) {
 	})
 	t.Run("a line from the backlog (logged before the hold) is not held", func(t *testing.T) {
 		f := newKlogFixture(t)
-		f.line(lineOutOfTree, rules.FacilityKernel, loadAt.Add(-time.Hour))
+		f.line(lineOutOfTree, detections.FacilityKernel, loadAt.Add(-time.Hour))
 		if len(f.p.held) != 0 || len(f.kernelLogAlerts()) != 1 {
 			t.Fatalf("held %d written %d", len(f.p.held), len(f.kernelLogAlerts()))
 		}
@@ -230,7 +230,7 @@ func TestKernelLogTiedToItsLoadInEitherOrder(t *testing.T) {
 	t.Run("the held alerts are bounded: the oldest goes out untied", func(t *testing.T) {
 		f := newKlogFixture(t)
 		for i := 0; i < maxHeldKernelLog+5; i++ {
-			f.line(fmt.Sprintf("m%d: loading out-of-tree module taints kernel.", i), rules.FacilityKernel, loadAt)
+			f.line(fmt.Sprintf("m%d: loading out-of-tree module taints kernel.", i), detections.FacilityKernel, loadAt)
 		}
 		if len(f.p.held) != maxHeldKernelLog || f.p.Stats().KernelLog.Expired != 5 || len(f.sink.alerts) != 5 {
 			t.Fatalf("held %d stats %+v written %d", len(f.p.held), f.p.Stats().KernelLog, len(f.sink.alerts))

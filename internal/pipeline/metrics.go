@@ -24,18 +24,18 @@ type Metrics struct {
 // pre-creates the per-rule series so they read 0 before the first alert.
 func NewMetrics(reg prometheus.Registerer, ruleIDs []string) (*Metrics, error) {
 	m := &Metrics{
-		alerts: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "auditlkm", Subsystem: "rules", Name: "alerts_total",
+		alerts: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "auditlkm", Subsystem: "detections", Name: "alerts_total",
 			Help: "Alerts emitted, by detection id."}, []string{"rule_id"}),
-		suppressedC: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "auditlkm", Subsystem: "rules", Name: "suppressed_total",
+		suppressedC: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "auditlkm", Subsystem: "detections", Name: "suppressed_total",
 			Help: "Alerts suppressed by an exclusion, by detection id and exclusion reason."}, []string{"rule_id", "reason"}),
-		refusedC: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "auditlkm", Subsystem: "rules", Name: "exclusions_refused_total",
+		refusedC: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "auditlkm", Subsystem: "detections", Name: "exclusions_refused_total",
 			Help: "Alerts raised although an exclusion's criteria matched, because what the exclusion requires was not proven (the program is not package-owned, was modified, no package manager in the ancestry, no package database ...), by detection id, exclusion reason and why."},
 			[]string{"rule_id", "reason", "why"}),
 		writeErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "auditlkm", Subsystem: "output", Name: "write_errors_total",
 			Help: "Alerts that could not be written to the output."}),
-		aggregatedC: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "auditlkm", Subsystem: "rules", Name: "aggregated_total",
+		aggregatedC: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "auditlkm", Subsystem: "detections", Name: "aggregated_total",
 			Help: "Alerts held back by the alert-storm aggregation, by detection id; each is counted in a summary alert's auditd.aggregated_count."}, []string{"rule_id"}),
-		kernelLogC: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "auditlkm", Subsystem: "rules", Name: "kernel_log_held_total",
+		kernelLogC: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "auditlkm", Subsystem: "detections", Name: "kernel_log_held_total",
 			Help: "Kernel-log alerts held for the load they are about, by outcome: held (the load had not come yet), tied (it came within the hold), expired (written without it: hold over, too many held, shutdown)."}, []string{"outcome"}),
 	}
 	for _, o := range []string{"held", "tied", "expired"} {

@@ -12,8 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/auditlkm/auditlkm/internal/correlate"
+	"github.com/auditlkm/auditlkm/internal/detections"
 	"github.com/auditlkm/auditlkm/internal/reassemble"
-	"github.com/auditlkm/auditlkm/internal/rules"
 )
 
 // insmodLoad is insmod (exec, then finit_module with a KERN_MODULE
@@ -63,7 +63,7 @@ func TestLoadAlertsCarryTheModuleFile(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cat, err := rules.Catalog(rules.DefaultConfig())
+			cat, err := detections.Catalog(detections.DefaultConfig())
 			if err != nil {
 				t.Fatal(err)
 			}

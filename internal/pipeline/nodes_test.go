@@ -10,8 +10,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/auditlkm/auditlkm/internal/correlate"
+	"github.com/auditlkm/auditlkm/internal/detections"
 	"github.com/auditlkm/auditlkm/internal/reassemble"
-	"github.com/auditlkm/auditlkm/internal/rules"
 )
 
 // onNode prefixes each line with node=NAME and drops EOE records (auditd's
@@ -39,7 +39,7 @@ func TestTwoHostsThousandLoadsEach(t *testing.T) {
 		b := onNode("hostB", finit(5000+i, 20000+i, i*100))
 		in = append(in, a[0], b[0])
 	}
-	cat, err := rules.Catalog(rules.DefaultConfig())
+	cat, err := detections.Catalog(detections.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestAggregationIsPerHost(t *testing.T) {
 	for i := 0; i < 15; i++ {
 		in = append(in, onNode("hostA", finit(100+i, 10, i))[0], onNode("hostB", finit(100+i, 10, i))[0])
 	}
-	cat, err := rules.Catalog(rules.DefaultConfig())
+	cat, err := detections.Catalog(detections.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
+	"github.com/auditlkm/auditlkm/internal/detections"
 	"github.com/auditlkm/auditlkm/internal/reassemble"
-	"github.com/auditlkm/auditlkm/internal/rules"
 )
 
 // Source yields records in batches: *netlink.Client (live) and
@@ -34,18 +34,18 @@ type BatchHook func(batch []auditevent.Record) error
 // Sink receives the alerts that survive their exclusions. The alert is
 // valid only during the call: a sink that keeps it copies it.
 type Sink interface {
-	WriteAlert(a *rules.Alert) error
+	WriteAlert(a *detections.Alert) error
 }
 
 // EventSink receives the relevant events (see Processor.SetEventSink).
 type EventSink interface {
-	WriteEvent(a *rules.Alert) error
+	WriteEvent(a *detections.Alert) error
 }
 
 // Store is the correlation state: it observes every event before the
 // detections read it.
 type Store interface {
-	rules.State
+	detections.State
 	Observe(ev *auditevent.Event)
 }
 
@@ -71,8 +71,8 @@ type Stats struct {
 // output. It must be used from one goroutine.
 type Processor struct {
 	ra    *reassemble.Reassembler
-	rules []rules.Rule
-	eval  rules.Evaluator // runs rules over each event, reusing its buffers
+	rules []detections.Detection
+	eval  detections.Evaluator // runs rules over each event, reusing its buffers
 	store Store
 	sink  Sink
 	m     *Metrics
@@ -86,7 +86,7 @@ type Processor struct {
 
 	// loads keeps recent module loads for kernel log correlation; held
 	// are the kernel-log alerts waiting for their load (kernellog.go).
-	loads rules.RecentLoads
+	loads detections.RecentLoads
 	held  []heldKernelLog
 	klog  KernelLogStats
 	now   func() time.Time // wall clock of the holds; tests replace it
@@ -105,11 +105,11 @@ type Processor struct {
 	clock      int64 // the last Advance (ms); 0 in a replay
 	aggBytes   int64 // sampleSize of the samples held
 	// onEvent, when set, sees every event after detection (OnEvent).
-	onEvent func(*auditevent.Event, rules.State)
+	onEvent func(*auditevent.Event, detections.State)
 }
 
 // NewProcessor builds a Processor. store may be nil (no correlation).
-func NewProcessor(cfg reassemble.Config, catalog []rules.Rule, store Store, sink Sink, ra *reassemble.Metrics, m *Metrics, log *slog.Logger) (*Processor, error) {
+func NewProcessor(cfg reassemble.Config, catalog []detections.Detection, store Store, sink Sink, ra *reassemble.Metrics, m *Metrics, log *slog.Logger) (*Processor, error) {
 	if sink == nil {
 		return nil, errors.New("new processor: sink is nil")
 	}
@@ -133,7 +133,7 @@ func NewProcessor(cfg reassemble.Config, catalog []rules.Rule, store Store, sink
 // creations, kmod tool runs, module loads). They are not aggregated.
 func (p *Processor) SetEventSink(s EventSink) { p.events = s }
 
-func (p *Processor) writeEvent(a *rules.Alert, st rules.State) {
+func (p *Processor) writeEvent(a *detections.Alert, st detections.State) {
 	p.complete(a, st)
 	if err := p.events.WriteEvent(a); err != nil {
 		p.writeFailed("write event", err, "serial", a.Event.Serial)
@@ -142,7 +142,7 @@ func (p *Processor) writeEvent(a *rules.Alert, st rules.State) {
 
 // SetRules replaces the detection catalog (a configuration reload). Call
 // it on the processor's goroutine, between two records.
-func (p *Processor) SetRules(catalog []rules.Rule) { p.rules = catalog }
+func (p *Processor) SetRules(catalog []detections.Detection) { p.rules = catalog }
 
 // Push adds one record.
 func (p *Processor) Push(rec auditevent.Record) { p.ra.Push(rec) }
@@ -181,7 +181,7 @@ func (p *Processor) Stats() Stats {
 	return Stats{Reassembly: p.ra.Stats(), Alerts: a, Suppressed: p.suppressed, SuppressedBy: sb, RefusedBy: rb, Aggregated: p.aggregated, WriteErrors: p.writeErrors, KernelLog: p.klog}
 }
 
-var noState rules.State = nilState{}
+var noState detections.State = nilState{}
 
 type nilState struct{}
 
@@ -196,17 +196,17 @@ func (p *Processor) handle(ev *auditevent.Event) {
 		st = p.store
 	}
 	alerts := p.eval.Evaluate(p.rules, ev, st)
-	var mf *rules.ModuleFile
+	var mf *detections.ModuleFile
 	if len(alerts) > 0 {
 		// What the loaded module's file says, read by the store when it
 		// observed the load: on every alert of the load.
-		if mf = rules.ModuleFileOf(ev, st); mf != nil {
+		if mf = detections.ModuleFileOf(ev, st); mf != nil {
 			for i := range alerts {
-				rules.AttachModuleFile(&alerts[i], mf)
+				detections.AttachModuleFile(&alerts[i], mf)
 			}
 		}
 	}
-	var first *rules.Alert // only with an event sink: an Alert is large
+	var first *detections.Alert // only with an event sink: an Alert is large
 	for i := range alerts {
 		if p.events != nil && first == nil {
 			f := alerts[i]
@@ -218,9 +218,9 @@ func (p *Processor) handle(ev *auditevent.Event) {
 		// A kmod tool's exec is written as the process event it is
 		// (event.action exec), whether a detection matched it or not:
 		// hunt H2 counts every kmod command line.
-		if x, ok := rules.KmodExec(ev, st); ok {
+		if x, ok := detections.KmodExec(ev, st); ok {
 			first = &x
-		} else if first != nil && first.Autoload && first.Action == rules.ActionKernelAutoload {
+		} else if first != nil && first.Autoload && first.Action == detections.ActionKernelAutoload {
 			// The raw event is a module load like any other (as
 			// auditbeat classifies it): hunt H1 counts it.
 			first.Action = "loaded-kernel-module"
@@ -243,14 +243,14 @@ func (p *Processor) handle(ev *auditevent.Event) {
 // with the correlation state as it observed the event (the module
 // inventory records loads and unloads there). It runs on the processor's
 // goroutine and must not keep ev beyond the call unless it copies it.
-func (p *Processor) OnEvent(f func(ev *auditevent.Event, st rules.State)) { p.onEvent = f }
+func (p *Processor) OnEvent(f func(ev *auditevent.Event, st detections.State)) { p.onEvent = f }
 
 // CrossView runs the cross-view detections over one finding of the module
 // inventory (internal/inventory). Like Push, it must be called from the
 // processor's goroutine (LiveOptions.Do carries it there).
-func (p *Processor) CrossView(f *rules.CrossViewFinding) {
+func (p *Processor) CrossView(f *detections.CrossViewFinding) {
 	for _, r := range p.rules {
-		cr, ok := r.(rules.CrossViewRule)
+		cr, ok := r.(detections.CrossViewDetection)
 		if !ok {
 			continue
 		}
@@ -262,7 +262,7 @@ func (p *Processor) CrossView(f *rules.CrossViewFinding) {
 }
 
 // emit counts a and writes it unless it was suppressed.
-func (p *Processor) emit(a *rules.Alert) { p.deliver(a, noState) }
+func (p *Processor) emit(a *detections.Alert) { p.deliver(a, noState) }
 
 // flusher is a Sink that buffers (stdout, files): FlushOutput calls it.
 type flusher interface{ Flush() error }

@@ -8,14 +8,14 @@ import (
 	"testing"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
+	"github.com/auditlkm/auditlkm/internal/detections"
 	"github.com/auditlkm/auditlkm/internal/reassemble"
-	"github.com/auditlkm/auditlkm/internal/rules"
 )
 
 // collect is a Sink that keeps the alerts.
-type collect struct{ alerts []rules.Alert }
+type collect struct{ alerts []detections.Alert }
 
-func (c *collect) WriteAlert(a *rules.Alert) error {
+func (c *collect) WriteAlert(a *detections.Alert) error {
 	c.alerts = append(c.alerts, *a)
 	return nil
 }
@@ -75,7 +75,7 @@ func TestAlertStormsAreAggregatedWithExactCounts(t *testing.T) {
 			for _, e := range tc.events {
 				src.l = append(src.l, finit(e[0], e[1], e[2])...)
 			}
-			cat, err := rules.Catalog(rules.Config{Disabled: otherRules(t, rules.ModuleLoadID)})
+			cat, err := detections.Catalog(detections.Config{Disabled: otherRules(t, detections.ModuleLoadID)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -123,7 +123,7 @@ func zeros(n int) []int { return make([]int, n) }
 // otherRules lists every detection but keep, to test one in isolation.
 func otherRules(t *testing.T, keep string) []string {
 	t.Helper()
-	all, err := rules.Catalog(rules.DefaultConfig())
+	all, err := detections.Catalog(detections.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +144,7 @@ func TestASuccessfulLoadIsNeverFoldedIntoRefusedAttempts(t *testing.T) {
 		src.l = append(src.l, finit(i+1, 10, i)...)
 	}
 	src.l = append(src.l, finitResult(21, 10, 20, "success=yes exit=0")...)
-	cat, err := rules.Catalog(rules.Config{Disabled: otherRules(t, rules.ModuleLoadID)})
+	cat, err := detections.Catalog(detections.Config{Disabled: otherRules(t, detections.ModuleLoadID)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +178,7 @@ func TestASuccessfulLoadIsNeverFoldedIntoRefusedAttempts(t *testing.T) {
 // forgotten, and the same storm going on afterwards is counted afresh, in
 // a summary of its own.
 func TestAggregationWindowsEndedByTheClock(t *testing.T) {
-	cat, err := rules.Catalog(rules.Config{Disabled: otherRules(t, rules.ModuleLoadID)})
+	cat, err := detections.Catalog(detections.Config{Disabled: otherRules(t, detections.ModuleLoadID)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +229,7 @@ func TestAggregationWindowsEndedByTheClock(t *testing.T) {
 // window opened by a future stamp is closed by the next alert of the same
 // storm stamped before it.
 func TestAlertsStampedAheadDoNotHoldTheSummaryBack(t *testing.T) {
-	cat, err := rules.Catalog(rules.Config{Disabled: otherRules(t, rules.ModuleLoadID)})
+	cat, err := detections.Catalog(detections.Config{Disabled: otherRules(t, detections.ModuleLoadID)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,7 +277,7 @@ func TestAlertsStampedAheadDoNotHoldTheSummaryBack(t *testing.T) {
 // summaries written early instead of holding more than maxAggregateBytes,
 // and the counts still add up.
 func TestAggregationSamplesAreBoundedByBytes(t *testing.T) {
-	cat, err := rules.Catalog(rules.Config{Disabled: otherRules(t, rules.ModuleLoadID)})
+	cat, err := detections.Catalog(detections.Config{Disabled: otherRules(t, detections.ModuleLoadID)})
 	if err != nil {
 		t.Fatal(err)
 	}

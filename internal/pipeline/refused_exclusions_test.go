@@ -8,8 +8,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/auditlkm/auditlkm/internal/detections"
 	"github.com/auditlkm/auditlkm/internal/reassemble"
-	"github.com/auditlkm/auditlkm/internal/rules"
 )
 
 // TestRefusedExclusionsAreCounted: dpkg writing modprobe.d with no
@@ -23,7 +23,7 @@ func TestRefusedExclusionsAreCounted(t *testing.T) {
 		`type=PATH msg=audit(1700000000.100:42): item=1 name="/etc/modprobe.d/x.conf" inode=101 dev=fd:00 mode=0100644 ouid=0 ogid=0 rdev=00:00 nametype=CREATE`,
 		`type=EOE msg=audit(1700000000.100:42): `,
 	}}
-	cat, err := rules.Catalog(rules.Config{Disabled: otherRules(t, rules.ConfigFileCreationID)})
+	cat, err := detections.Catalog(detections.Config{Disabled: otherRules(t, detections.ConfigFileCreationID)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,11 +44,11 @@ func TestRefusedExclusionsAreCounted(t *testing.T) {
 		t.Fatalf("alerts: %d", len(sink.alerts))
 	}
 	want := `
-# HELP auditlkm_rules_exclusions_refused_total Alerts raised although an exclusion's criteria matched, because what the exclusion requires was not proven (the program is not package-owned, was modified, no package manager in the ancestry, no package database ...), by detection id, exclusion reason and why.
-# TYPE auditlkm_rules_exclusions_refused_total counter
-auditlkm_rules_exclusions_refused_total{reason="package-manager",rule_id="lkm-config-file-creation",why="no-provenance"} 1
+# HELP auditlkm_detections_exclusions_refused_total Alerts raised although an exclusion's criteria matched, because what the exclusion requires was not proven (the program is not package-owned, was modified, no package manager in the ancestry, no package database ...), by detection id, exclusion reason and why.
+# TYPE auditlkm_detections_exclusions_refused_total counter
+auditlkm_detections_exclusions_refused_total{reason="package-manager",rule_id="lkm-config-file-creation",why="no-provenance"} 1
 `
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "auditlkm_rules_exclusions_refused_total"); err != nil {
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "auditlkm_detections_exclusions_refused_total"); err != nil {
 		t.Fatal(err)
 	}
 	if st := p.Stats(); st.RefusedBy["lkm-config-file-creation/package-manager/no-provenance"] != 1 {

@@ -1,0 +1,129 @@
+package detections
+
+import (
+	"github.com/elastic/go-libaudit/v2/auparse"
+
+	"github.com/auditlkm/auditlkm/internal/auditevent"
+	"github.com/auditlkm/auditlkm/internal/toolargs"
+)
+
+// ModuleLoadLocationID is the stable id of E4.
+const ModuleLoadLocationID = "kernel-module-load-unusual-location"
+
+// unusualDirs are E4's working directory prefixes.
+var unusualDirs = []string{"/tmp*", "/var/tmp*", "/dev/shm*", "/run*", "/var/run*", "/home*/*", "/root*", "/var/www*",
+	"/boot*", "/srv*", "/mnt*", "/media*"}
+
+// unusualArgs are E4's argument patterns.
+var unusualArgs = []string{"/tmp/*", "/var/tmp/*", "/dev/shm/*", "/run/*", "/var/run/*", "/home/*/*", "/root/*", "/var/www/*",
+	"/boot/*", "/srv/*", "/mnt/*", "/media/*", "./*"}
+
+// E4Exclusions is E4's list, as shipped.
+func E4Exclusions() []Exclusion {
+	return []Exclusion{
+		{Reason: "container-build", Source: "E4", Require: []string{RequirePackage}, ParentExe: []string{"/usr/bin/podman"},
+			Note: "podman package-owned and unchanged"},
+		{Reason: "container-build", Source: "E4", Cwd: []string{"/tmp/newroot"}, Ancestor: []string{"/usr/bin/podman", "/usr/bin/buildah"},
+			Note: "the vendor's exact /tmp/newroot (it had been widened to /tmp/newroot*), and only under a package-owned podman or buildah: anybody can create the directory"},
+	}
+}
+
+// moduleLoadLocation is E4: insmod/modprobe run from, or given a file in,
+// a world-writable or user location; and beyond E4, any module load
+// syscall made by a program living in one.
+type moduleLoadLocation struct {
+	def        Definition
+	exclusions []Exclusion
+}
+
+func newModuleLoadLocation(extra []Exclusion) *moduleLoadLocation {
+	return &moduleLoadLocation{
+		def: Definition{
+			ID:   ModuleLoadLocationID,
+			Name: "Kernel Module Load from Unusual Location",
+			Description: "insmod or modprobe ran with its working directory, its parent's working directory or a " +
+				"module argument in /tmp, /dev/shm, /run, a home directory, /root, /var/www, /boot, /srv, /mnt or " +
+				"/media (or ./), or a program in such a place called init_module/finit_module itself. The parent's " +
+				"working directory is the one the process table knew at its last exec.",
+			Severity: High, RiskScore: 73, Threat: T1547006,
+			Covers: []string{"E4"},
+			Needs:  []auparse.AuditMessageType{auparse.AUDIT_SYSCALL, auparse.AUDIT_EXECVE, auparse.AUDIT_CWD},
+		},
+		exclusions: append(E4Exclusions(), extra...),
+	}
+}
+
+func (r *moduleLoadLocation) Definition() *Definition { return &r.def }
+
+func (r *moduleLoadLocation) Evaluate(ev *auditevent.Event, st State) []Alert {
+	return r.appendAlerts(nil, newEvalCtx(ev, st))
+}
+
+func (r *moduleLoadLocation) appendAlerts(dst []Alert, c *evalCtx) []Alert {
+	ev := c.ev
+	if !ev.HasSyscall {
+		return dst
+	}
+	var whyA, whyB string // why = whyA + whyB
+	var proc auditevent.Process
+	var parent *auditevent.Process
+	var kc *toolargs.Kmod
+	switch {
+	case successfulExec(ev):
+		if !mayBeKmod(ev) {
+			return dst
+		}
+		proc, parent = c.actor()
+		inv := kmodInvocation(&proc)
+		if !inv.Loads() {
+			return dst
+		}
+		kc = &inv
+		// What the run loads from: its module (a file), -C files, the
+		// -d module tree; never a module parameter.
+		for _, arg := range append(append(append([]string{}, inv.Modules...), inv.Configs...), inv.Dirname) {
+			if arg != "" && anyGlob(unusualArgs, arg) {
+				whyA, whyB = "module argument ", arg
+				break
+			}
+		}
+		if whyA == "" && anyGlob(unusualDirs, proc.Cwd) {
+			whyA, whyB = "working directory ", proc.Cwd
+		}
+		if whyA == "" && parent != nil && anyGlob(unusualDirs, parent.Cwd) {
+			whyA, whyB = "parent working directory ", parent.Cwd
+		}
+	case isModuleLoadSyscall(ev.Syscall.Name):
+		if !anyGlob(unusualArgs, ev.Syscall.Exe) && trustedLocation(ev.Syscall.Exe) {
+			return dst
+		}
+		proc, parent = c.actor()
+		whyA, whyB = "loader executable ", orUnknown(proc.Exe)
+	default:
+		return dst
+	}
+	if whyA == "" {
+		return dst
+	}
+	dst = append(dst, newAlert(&r.def, ev, proc, parent))
+	a := &dst[len(dst)-1]
+	a.Category, a.Type, a.Action = categoryProcessDriver, typeStart, "load-module-unusual-location"
+	if isModuleLoadSyscall(ev.Syscall.Name) {
+		a.Action = "loaded-kernel-module"
+	}
+	if ko := c.koArgument(); ko != "" {
+		a.File = &File{Path: ko}
+	}
+	var m *joinMemo
+	if c.memo != nil {
+		m = &c.memo.locationReason
+	}
+	a.Reason = m.join("kernel module load from an unusual location: ", whyA, whyB)
+	s := subjectOf(&proc, parent, c.st)
+	if kc != nil {
+		s.setKmod(kc)
+	}
+	s.setFile(a.File)
+	suppress(a, r.exclusions, &s)
+	return dst
+}
