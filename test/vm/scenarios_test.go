@@ -297,6 +297,47 @@ var mainExpectations = []expect{
 			"auditd.data.name": "auditlkm_vm_oot", "process.command_line": "/root/initmod32 /root/auditlkm_vm_oot.ko level=9",
 			"file.path": "/root/auditlkm_vm_oot.ko",
 		}, ootModinfo)},
+	// testdata/lkmcall.c, the host test's caller, static -m32: every call
+	// the host test makes, through the i386 ABI (a host with IA32
+	// emulation off cannot execute it).
+	{scenario: "lkmcall-32", match: map[string]string{"rule.id": "kernel-module-unload", "process.executable": "/root/lkmcall32"},
+		want: merge(fromScript, map[string]string{
+			"event.action": "unloaded-kernel-module", "auditd.data.syscall": "delete_module", "auditd.data.arch": "i386",
+			"auditd.data.exit": "0", "auditd.data.name": "auditlkm_vm_oot", "process.name": "lkmcall32",
+			"process.command_line": "/root/lkmcall32 delete auditlkm_vm_oot", "auditd.data.key": `["auditlkm-module"]`,
+		})},
+	{scenario: "lkmcall-32", match: map[string]string{"rule.id": "kernel-module-load", "process.executable": "/root/lkmcall32", "auditd.data.syscall": "finit_module"},
+		want: merge(fromScript, map[string]string{
+			"event.action": "loaded-kernel-module", "auditd.data.arch": "i386", "auditd.data.exit": "0",
+			"auditd.data.name": "auditlkm_vm_oot", "process.name": "lkmcall32",
+			"process.command_line": "/root/lkmcall32 finit /root/auditlkm_vm_oot.ko",
+			"file.path":            "/root/auditlkm_vm_oot.ko", "event.reason": "~with finit_module",
+			"auditd.data.key": `["auditlkm-module"]`,
+		}, ootModinfo)},
+	// A zero-filled "module": refused (ENOEXEC) before any KERN_MODULE name.
+	{scenario: "lkmcall-32", match: map[string]string{"rule.id": "kernel-module-load", "process.executable": "/root/lkmcall32", "auditd.data.syscall": "init_module"},
+		want: merge(fromScript, map[string]string{
+			"event.action": "loaded-kernel-module", "event.outcome": "failure", "auditd.result": "fail",
+			"auditd.data.arch": "i386", "auditd.data.exit": "-8", "auditd.data.name": "", "process.name": "lkmcall32",
+			"process.command_line": "/root/lkmcall32 init /root/zero32.ko", "file.path": "/root/zero32.ko",
+			"event.reason": "~(refused, exit -8)", "auditd.data.key": `["auditlkm-module"]`,
+		})},
+	// kexec_load(0, 0, NULL, 0): the compat entry refuses
+	// KEXEC_ARCH_DEFAULT from a 32-bit caller (EINVAL); audited all the
+	// same. go-libaudit's i386 table names syscall 283 sys_kexec_load.
+	{scenario: "lkmcall-32", match: map[string]string{"rule.id": "kexec-kernel-load", "process.executable": "/root/lkmcall32"},
+		want: merge(fromScript, map[string]string{
+			"event.action": "kexec_load", "event.outcome": "failure", "auditd.result": "fail",
+			"auditd.data.syscall": "sys_kexec_load", "auditd.data.arch": "i386", "auditd.data.exit": "-22",
+			"auditd.data.key": `["auditlkm-kexec"]`, "process.name": "lkmcall32", "process.command_line": "/root/lkmcall32 kexec",
+			"event.reason": "/root/lkmcall32 tried sys_kexec_load (refused, exit -22)",
+		})},
+	{scenario: "lkmcall-32", match: map[string]string{"rule.id": "bpf-program-load", "process.executable": "/root/lkmcall32"},
+		want: merge(fromScript, map[string]string{
+			"event.action": "loaded-bpf-program", "auditd.data.syscall": "bpf", "auditd.data.arch": "i386",
+			"auditd.data.a0": "5", "auditd.data.key": `["auditlkm-bpf"]`, "process.name": "lkmcall32",
+			"process.command_line": "/root/lkmcall32 bpf", "event.reason": "^eBPF program ",
+		})},
 	{scenario: "init-module", match: map[string]string{"rule.id": "kernel-module-load-unusual-location", "process.executable": "/root/initmod"},
 		want: merge(fromScript, map[string]string{"event.reason": "~loader executable /root/initmod"})},
 	// busybox's shell runs its insmod applet without exec: the syscall

@@ -45,6 +45,10 @@ type assets struct {
 	// initmod32 is the same, 32-bit (gcc -m32): the i386 ABI's
 	// init_module, which the host here cannot even execute.
 	initmod32 string
+	// lkmcall32 is ../testdata/lkmcall.c (the host's 32-bit caller),
+	// static -m32: finit_module, init_module, delete_module, kexec_load
+	// and bpf through the i386 ABI.
+	lkmcall32 string
 	err       error
 	// missing: err is about getting the kernel (apt, network), not about
 	// this checkout: a skip outside CI instead of a failure.
@@ -120,6 +124,10 @@ func buildAssets(a *assets) error {
 	if out, err := exec.CommandContext(ctx, "gcc", "-m32", "-static", "-O2", "-Wall", "-o", a.initmod32, "testdata/initmod.c").CombinedOutput(); err != nil {
 		return fmt.Errorf("gcc -m32 -static initmod.c (gcc-multilib): %w\n%s", err, out)
 	}
+	a.lkmcall32 = filepath.Join(assetsDir, "lkmcall32")
+	if out, err := exec.CommandContext(ctx, "gcc", "-m32", "-static", "-O1", "-Wall", "-o", a.lkmcall32, "../testdata/lkmcall.c").CombinedOutput(); err != nil {
+		return fmt.Errorf("gcc -m32 -static lkmcall.c (gcc-multilib): %w\n%s", err, out)
+	}
 	fmt.Fprintf(os.Stderr, "vm: %s %s ready (kernel cache %v, all assets %v)\n", a.kernel.Package, a.kernel.Version, prepared.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 	return nil
 }
@@ -143,6 +151,7 @@ func scenarioGuest(t *testing.T, a *assets, mode string, extraArgs ...string) Gu
 			"/root/auditlkm_vm_oot.ko": a.oot,
 			"/root/initmod":            a.initmod,
 			"/root/initmod32":          a.initmod32,
+			"/root/lkmcall32":          a.lkmcall32,
 			"/boot/vmlinuz":            a.kernel.Image(),
 		},
 		Binaries: []string{kexec},

@@ -68,6 +68,18 @@ else
 	/sbin/rmmod -v auditlkm_vm_oot || fail "rmmod after init_module"
 	step init-module-32
 	/root/initmod32 /root/auditlkm_vm_oot.ko level=9 || fail "32-bit init_module"
+	step lkmcall-32
+	# test/testdata/lkmcall.c, static -m32: the host test's 32-bit caller,
+	# which a host with IA32 emulation off cannot execute. Each call goes
+	# through the i386 ABI; lkmcall exits 0 whatever the kernel answered
+	# and the host asserts the answer from the alerts. initmod32 left the
+	# module loaded: unloaded, loaded again, then a zero-filled "module"
+	# refused; kexec_load(0, 0, NULL, 0), which the compat entry refuses
+	# (KEXEC_ARCH_DEFAULT); a socket filter loaded with bpf(BPF_PROG_LOAD).
+	head -c 4096 /dev/zero >/root/zero32.ko
+	for call in "delete auditlkm_vm_oot" "finit /root/auditlkm_vm_oot.ko" "init /root/zero32.ko" kexec bpf; do
+		/root/lkmcall32 $call || fail "lkmcall32 $call"
+	done
 	step busybox-insmod
 	insmod $M/kernel/drivers/net/ifb.ko || fail "busybox insmod"
 	step kexec
