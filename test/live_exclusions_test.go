@@ -207,6 +207,11 @@ func TestPackageManagerStaysQuietLive(t *testing.T) {
 		if x.File.Path == sentinel || !strings.HasPrefix(x.Rule.ID, "lkm-config") && x.Rule.ID != "kernel-object-file-creation" {
 			continue
 		}
+		if strings.HasPrefix(x.File.Path, os.TempDir()+"/") && !strings.Contains(x.Process.Executable, "dpkg") && !strings.Contains(x.Process.Executable, "apt") {
+			// go test runs other packages' tests meanwhile; they drop
+			// .ko files in their temp directories (recorded by default).
+			continue
+		}
 		t.Errorf("package manager raised %s %s on %s by %s", x.Rule.ID, x.Event.Action, x.File.Path, x.Process.Executable)
 	}
 	d.stop(t)
