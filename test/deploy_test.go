@@ -75,7 +75,7 @@ func TestSystemdUnitVerifiesAndIsHardened(t *testing.T) {
 	}
 	// Only the capabilities the unit justifies.
 	caps := regexp.MustCompile(`(?m)^CapabilityBoundingSet=(.*)$`).FindSubmatch(unit)
-	if caps == nil || string(caps[1]) != "CAP_AUDIT_CONTROL CAP_AUDIT_READ CAP_SYS_PTRACE CAP_NET_ADMIN" {
+	if caps == nil || string(caps[1]) != "CAP_AUDIT_CONTROL CAP_AUDIT_READ CAP_SYS_PTRACE CAP_SYSLOG CAP_NET_ADMIN" {
 		t.Errorf("CapabilityBoundingSet = %q", caps)
 	}
 }
@@ -297,7 +297,7 @@ func TestKubernetesDaemonSet(t *testing.T) {
 	if sc.Privileged || !sc.ReadOnlyRootFilesystem || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
 		t.Errorf("security context %+v", sc)
 	}
-	if strings.Join(sc.Capabilities.Drop, ",") != "ALL" || strings.Join(sc.Capabilities.Add, ",") != "AUDIT_CONTROL,AUDIT_READ,AUDIT_WRITE,SYS_PTRACE,NET_ADMIN" {
+	if strings.Join(sc.Capabilities.Drop, ",") != "ALL" || strings.Join(sc.Capabilities.Add, ",") != "AUDIT_CONTROL,AUDIT_READ,AUDIT_WRITE,SYS_PTRACE,SYSLOG,NET_ADMIN" {
 		t.Errorf("capabilities %+v", sc.Capabilities)
 	}
 	if c.LivenessProbe.HTTPGet.Path != "/healthz" || c.LivenessProbe.HTTPGet.Port != 9847 {

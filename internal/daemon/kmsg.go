@@ -18,10 +18,15 @@ const kmsgQueue = 256
 // returning the channel of lines for the processor loop (nil when
 // disabled or unavailable: the daemon runs on audit alone then).
 func (d *daemon) startKmsg(ctx context.Context, g *errgroup.Group) <-chan *detections.KernelLogLine {
+	log := d.log.With("component", "kmsg")
 	if !d.cfg.KmsgOn {
+		// Off by flag, or by default because the device could not be
+		// opened (kernel.dmesg_restrict=1 without CAP_SYSLOG, a container
+		// without the device): say so, the kernel-log detections are dark.
+		log.Warn("kernel log not read: the kernel-log detections (taint, signature, rejection lines) are off",
+			"path", d.cfg.Kmsg.Path, "hint", "reading it needs CAP_SYSLOG when kernel.dmesg_restrict=1; --kmsg.enable")
 		return nil
 	}
-	log := d.log.With("component", "kmsg")
 	m, err := kmsg.NewMetrics(d.deps.Registry)
 	if err != nil {
 		log.Warn("kernel log not read", "err", err)
