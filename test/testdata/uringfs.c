@@ -22,10 +22,7 @@
  * unlink system call: only io_uring_setup and io_uring_enter (and opening
  * the directory for "openat", with a plain open(2) O_RDONLY|O_DIRECTORY).
  * Exit status 0 when every operation succeeded; the failing result is
- * printed otherwise. With URINGFS_HOLD_MS set, it waits that many
- * milliseconds before exiting: a URINGOP record names no executable, so a
- * daemon learns it from /proc, which a process that already exited no
- * longer has (test/vm). */
+ * printed otherwise. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -152,8 +149,5 @@ int main(int argc, char **argv) {
 		return 2;
 	}
 	io_uring_queue_exit(&ring);
-	const char *hold_ms = getenv("URINGFS_HOLD_MS");
-	if (hold_ms)
-		usleep(atoi(hold_ms) * 1000);
 	return 0;
 }

@@ -149,20 +149,13 @@ const (
 	uringConf = "/etc/modprobe.d/auditlkm-vm-uring.conf"
 	uringLoad = "/etc/modules-load.d/auditlkm-vm-uring.conf"
 	uringLink = "/etc/modprobe.d/auditlkm-vm-uring-link.conf"
-	// uringQuick is written by a uringfs that exits at once.
-	uringQuick = "/etc/modprobe.d/auditlkm-vm-uring-quick.conf"
 )
 
-var (
-	fromURing = merge(fromScript, map[string]string{
-		"process.parent.pid": "$pid_script", "auditd.data.key": `["auditlkm-config"]`, "auditd.data.arch": "",
-		"auditd.data.a0": "", "auditd.records": `^["type=URINGOP msg=audit(`, "event.severity": "2",
-		"event.category": `["file"]`,
-	})
-	// fromURingNamed: a uringfs that was still alive when auditlkm read
-	// /proc (URINGFS_HOLD_MS).
-	fromURingNamed = merge(fromURing, map[string]string{"process.executable": "/root/uringfs", "process.name": "uringfs"})
-)
+var fromURing = merge(fromScript, map[string]string{
+	"process.executable": "/root/uringfs", "process.name": "uringfs", "process.parent.pid": "$pid_script",
+	"auditd.data.key": `["auditlkm-config"]`, "auditd.data.arch": "", "auditd.data.a0": "",
+	"auditd.records": `^["type=URINGOP msg=audit(`, "event.severity": "2", "event.category": `["file"]`,
+})
 
 // namedFromInodes checks the kernel gave no names (every PATH item is
 // "(null)") and the created file was placed by inode: a CREATE item with
@@ -398,10 +391,11 @@ var mainExpectations = []expect{
 	// SYSCALL, comm or exe; no arch or arguments written) matched by the
 	// io_uring list's dir= rule, PATH items named "(null)" (the file
 	// named from the items' inodes), the process from the process table
-	// (read from /proc while uringfs waits before exiting; its pid is the
-	// one the script wrote to /out/uring.pids).
+	// (uringfs exits at once: known from its io_uring_setup, whose SYSCALL
+	// record 47-auditlkm-io-uring-setup.rules asks for; its pid is the one
+	// the script wrote to /out/uring.pids).
 	{scenario: "io-uring", match: map[string]string{"rule.id": "lkm-config-file-creation", "file.path": uringConf},
-		want: merge(fromURingNamed, map[string]string{
+		want: merge(fromURing, map[string]string{
 			"event.action": "creation", "event.type": `["creation"]`, "process.pid": "$pid_create",
 			"auditd.data.uring_op": "openat", "auditd.data.syscall": "openat", "file.directory": "/etc/modprobe.d",
 			"file.name": "auditlkm-vm-uring.conf", "file.extension": "conf",
@@ -413,7 +407,7 @@ var mainExpectations = []expect{
 	// The staged file's directory (/root) is under no io_uring rule: the
 	// DELETE item's parent is unknown, so the source is too.
 	{scenario: "io-uring", match: map[string]string{"rule.id": "lkm-config-file-creation", "file.path": uringLoad},
-		want: merge(fromURingNamed, map[string]string{
+		want: merge(fromURing, map[string]string{
 			"event.action": "rename", "event.type": `["creation","change"]`, "process.pid": "$pid_rename",
 			"auditd.data.uring_op": "renameat", "auditd.data.syscall": "renameat2", "auditd.file.original_path": "(unknown)",
 			"file.directory":       "/etc/modules-load.d",
@@ -423,7 +417,7 @@ var mainExpectations = []expect{
 		check: namedFromInodes},
 	// IORING_OP_LINKAT records no item for the link's source at all.
 	{scenario: "io-uring", match: map[string]string{"rule.id": "lkm-config-file-creation", "file.path": uringLink},
-		want: merge(fromURingNamed, map[string]string{
+		want: merge(fromURing, map[string]string{
 			"event.action": "hard-link", "event.type": `["creation"]`, "process.pid": "$pid_link",
 			"auditd.data.uring_op": "linkat", "auditd.data.syscall": "linkat", "auditd.file.original_path": "",
 			"process.command_line": "/root/uringfs link /root/uring.link " + uringLink,
@@ -434,7 +428,7 @@ var mainExpectations = []expect{
 	// (items=0). The alert goes by the rule's key and names the file from
 	// /proc/PID/fd (uringfs holds it open 1 s).
 	{scenario: "io-uring", match: map[string]string{"rule.id": "lkm-config-file-change", "process.command_line": "^/root/uringfs trunc-hold "},
-		want: merge(fromURingNamed, map[string]string{
+		want: merge(fromURing, map[string]string{
 			"event.action": "modification", "event.type": `["change"]`, "process.pid": "$pid_trunc",
 			"auditd.data.uring_op": "openat", "auditd.data.syscall": "openat", "auditd.paths": "", "file.path": uringConf,
 			"auditd.records": `^["type=URINGOP msg=audit(`,
@@ -443,29 +437,6 @@ var mainExpectations = []expect{
 		check: func(t *testing.T, a alert, _ map[string]string) {
 			if recs, _ := a.get("auditd.records").([]any); len(recs) != 1 || !strings.Contains(recs[0].(string), " items=0 ") {
 				t.Errorf("auditd.records = %s, want the one URINGOP record with items=0", a.str("auditd.records"))
-			}
-		}},
-	// A uringfs that exits right after the operation: gone from /proc when
-	// auditlkm gets the record, or not (under TCG either happens). The
-	// pid and the parent (the record's ppid, a process it knows) are
-	// there either way; the executable only if /proc still had it.
-	{scenario: "io-uring", match: map[string]string{"rule.id": "lkm-config-file-creation", "file.path": uringQuick},
-		want: merge(fromURing, map[string]string{
-			"event.action": "creation", "process.pid": "$pid_quick", "auditd.data.uring_op": "openat",
-			"auditd.data.syscall": "openat",
-		}),
-		check: func(t *testing.T, a alert, vars map[string]string) {
-			namedFromInodes(t, a, vars)
-			by := "an unknown process"
-			if a.str("process.executable") != "" {
-				by = "/root/uringfs"
-				if a.str("process.name") != "uringfs" || !strings.HasPrefix(a.str("process.command_line"), "/root/uringfs create "+uringQuick) {
-					t.Errorf("process %s %s %q: not the uringfs that wrote it", a.str("process.executable"), a.str("process.name"), a.str("process.command_line"))
-				}
-			}
-			t.Logf("the exited uringfs is %s", by)
-			if want := "kernel module configuration file " + uringQuick + " created by " + by + " through io_uring (IORING_OP_OPENAT"; !strings.HasPrefix(a.str("event.reason"), want) {
-				t.Errorf("event.reason = %q, want it to start %q", a.str("event.reason"), want)
 			}
 		}},
 	// The sysctls exist only with CONFIG_MODULES: never on the host. The
@@ -590,9 +561,36 @@ func pidVars(t *testing.T, res *Result, vars map[string]string) {
 		}
 		vars["pid_"+what] = pid
 	}
-	for _, what := range []string{"script", "create", "rename", "link", "trunc", "quick"} {
+	for _, what := range []string{"script", "create", "rename", "link", "trunc"} {
 		if vars["pid_"+what] == "" {
 			t.Fatalf("uring.pids names no %s: %q", what, res.Files["uring.pids"])
+		}
+	}
+}
+
+// uringSetupRecorded checks each uringfs of the io-uring step left the
+// io_uring_setup record (47-auditlkm-io-uring-setup.rules) that names it
+// before its first URINGOP record: what names a process that has
+// already exited when its URINGOP record is processed.
+func uringSetupRecorded(t *testing.T, res *Result, vars map[string]string) {
+	t.Helper()
+	log := string(res.Files["audit.log"])
+	for _, what := range []string{"create", "rename", "link", "trunc"} {
+		pid := " pid=" + vars["pid_"+what] + " "
+		setup, op := -1, -1
+		for i, line := range strings.Split(log, "\n") {
+			switch {
+			case setup < 0 && strings.HasPrefix(line, "type=SYSCALL ") && strings.Contains(line, " syscall=425 ") && strings.Contains(line, pid):
+				if !strings.Contains(line, ` exe="/root/uringfs" `) || !strings.HasSuffix(line, ` key="auditlkm-uring-setup"`) {
+					t.Errorf("%s: io_uring_setup record %s", what, line)
+				}
+				setup = i
+			case op < 0 && strings.HasPrefix(line, "type=URINGOP ") && strings.Contains(line, pid):
+				op = i
+			}
+		}
+		if setup < 0 || op < 0 || setup > op {
+			t.Errorf("%s (%s): io_uring_setup record at line %d, first URINGOP at %d: want the setup first", what, pid, setup, op)
 		}
 	}
 }
@@ -629,6 +627,7 @@ func TestGuestScenarios(t *testing.T) {
 	vars := fileVars(t, a)
 	pidVars(t, res, vars)
 	checkExpectations(t, alerts, mainExpectations, vars)
+	uringSetupRecorded(t, res, vars)
 	if t.Failed() {
 		t.Logf("alerts:\n%s", summary(alerts))
 	}

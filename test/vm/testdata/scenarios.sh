@@ -89,15 +89,15 @@ else
 	# written through io_uring only, no open, write, rename or link system
 	# call, so none of the exit list's -w watches sees them; the io_uring
 	# list (47-auditlkm-io-uring.rules) does. A URINGOP record names no
-	# executable: auditlkm reads it from /proc, so uringfs waits 1 s before
-	# exiting (URINGFS_HOLD_MS), except "quick", which exits at once. Each
-	# pid goes to /out for the host to find in the alerts (with the
-	# script's shell, their parent); the names are nothing any step loads.
+	# executable and uringfs exits at once: auditlkm knows it from its
+	# io_uring_setup (47-auditlkm-io-uring-setup.rules). Each pid goes to
+	# /out for the host to find in the alerts (with the script's shell,
+	# their parent); the names are nothing any step loads.
 	echo "script $$" >>/out/uring.pids
 	uring() {
 		what=$1
 		shift
-		URINGFS_HOLD_MS=${hold-1000} /root/uringfs "$@" &
+		/root/uringfs "$@" &
 		p=$!
 		wait $p || fail "uringfs $*"
 		echo "$what $p" >>/out/uring.pids
@@ -109,7 +109,6 @@ else
 	uring link link /root/uring.link /etc/modprobe.d/auditlkm-vm-uring-link.conf
 	# An existing file truncated and rewritten, held open 1 s.
 	uring trunc trunc-hold /etc/modprobe.d/auditlkm-vm-uring.conf "options auditlkm_vm_uring c=3"
-	hold=0 uring quick create /etc/modprobe.d/auditlkm-vm-uring-quick.conf "options auditlkm_vm_uring d=4"
 	step kexec
 	/usr/sbin/kexec -l /boot/vmlinuz --append="console=ttyS0" || fail "kexec -l"
 	cat /sys/kernel/kexec_loaded >/out/kexec_loaded
