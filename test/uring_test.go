@@ -239,6 +239,11 @@ func TestURingConfigWritesAlert(t *testing.T) {
 		if a.Process.PID == 0 {
 			t.Errorf("%s: alert without a process id", want)
 		}
+		// uringfs has exited by now: named from its io_uring_setup record
+		// (47-auditlkm-io-uring-setup.rules) if /proc no longer had it.
+		if a.Process.Executable != prog {
+			t.Errorf("%s: executable %q, want %s", want, a.Process.Executable, prog)
+		}
 		if want == renamed && a.Event.Action != "rename" {
 			t.Errorf("%s: action %q, want rename", want, a.Event.Action)
 		}

@@ -259,11 +259,27 @@ func commentURing(data []byte) []byte {
 	var out bytes.Buffer
 	for _, l := range lines {
 		t := bytes.TrimSpace(l)
-		if (bytes.HasPrefix(t, []byte("-a ")) || bytes.HasPrefix(t, []byte("-A "))) && bytes.Contains(t, []byte("io_uring")) {
+		if onURingList(t) {
 			out.WriteString(uringNote)
 			out.WriteString("#")
 		}
 		out.Write(l)
 	}
 	return out.Bytes()
+}
+
+// onURingList reports whether a rule line appends to the io_uring list
+// ("-a always,io_uring", either order): not a line on another list that
+// merely names io_uring_setup.
+func onURingList(line []byte) bool {
+	f := bytes.Fields(line)
+	if len(f) < 2 || (string(f[0]) != "-a" && string(f[0]) != "-A") {
+		return false
+	}
+	for _, w := range bytes.Split(f[1], []byte(",")) {
+		if string(w) == "io_uring" {
+			return true
+		}
+	}
+	return false
 }

@@ -165,3 +165,26 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestInstallCommentsOutOnlyTheURingList: a line on the io_uring list is
+// commented out for auditctl 3.0; a line on the exit list naming
+// io_uring_setup is not (auditctl 3.0 loads it).
+func TestInstallCommentsOutOnlyTheURingList(t *testing.T) {
+	for _, c := range []struct {
+		line      string
+		commented bool
+	}{
+		{"-a always,io_uring -S openat -F dir=/etc -F key=k", true},
+		{"-A io_uring,never -S openat", true},
+		{"  -a always,io_uring -S openat", true},
+		{"-a always,exit -F arch=b64 -S io_uring_setup -F key=auditlkm-uring-setup", false},
+		{"-a always,exit -F arch=b64 -S io_uring_enter -F key=io_uring", false},
+		{"## -a always,io_uring is read by audit-userspace 3.1", false},
+		{"-w /etc/io_uring/ -p wa", false},
+	} {
+		got := string(commentURing([]byte(c.line + "\n")))
+		if commented := strings.Contains(got, "#"+c.line); commented != c.commented {
+			t.Errorf("%q: commented out %v, want %v:\n%s", c.line, commented, c.commented, got)
+		}
+	}
+}

@@ -775,20 +775,36 @@ func appendAuditdEvent(w *writer, ev *auditevent.Event) {
 			w.b = strconv.AppendInt(w.b, int64(s.Number), 10)
 			w.b = append(w.b, '"')
 		}
-		if s.ArchName != "" {
-			w.str("arch", s.ArchName)
-		} else {
-			w.field("arch")
-			w.b = append(w.b, '"')
-			w.b = strconv.AppendUint(w.b, uint64(s.Arch), 16)
-			w.b = append(w.b, '"')
+		if s.IsURing {
+			// The operation itself; syscall names the system call it
+			// stands for (renameat2 for IORING_OP_RENAMEAT).
+			if op := auditevent.URingOpName(s.URingOp); op != "" {
+				w.str("uring_op", op)
+			} else {
+				w.str("uring_op", strconv.Itoa(s.URingOp))
+			}
+		}
+		// A URINGOP record without a SYSCALL record carries no arch and
+		// no arguments: none are made up.
+		hasArch := !s.IsURing || s.Arch != 0
+		if hasArch {
+			if s.ArchName != "" {
+				w.str("arch", s.ArchName)
+			} else {
+				w.field("arch")
+				w.b = append(w.b, '"')
+				w.b = strconv.AppendUint(w.b, uint64(s.Arch), 16)
+				w.b = append(w.b, '"')
+			}
 		}
 		w.int("exit", s.Exit)
-		for i, key := range [...]string{"a0", "a1", "a2", "a3"} {
-			w.field(key)
-			w.b = append(w.b, '"')
-			w.b = strconv.AppendUint(w.b, s.Args[i], 16)
-			w.b = append(w.b, '"')
+		if hasArch {
+			for i, key := range [...]string{"a0", "a1", "a2", "a3"} {
+				w.field(key)
+				w.b = append(w.b, '"')
+				w.b = strconv.AppendUint(w.b, s.Args[i], 16)
+				w.b = append(w.b, '"')
+			}
 		}
 		if s.TTY != "(none)" {
 			w.str("tty", s.TTY)

@@ -141,6 +141,45 @@ func merge(ms ...map[string]string) map[string]string {
 	return out
 }
 
+// The io-uring step's files and what each of its alerts carries: the
+// script's shell as parent (fromScript), uringfs named from the process
+// table, the io_uring list's rule key, a URINGOP record without arch or
+// arguments.
+const (
+	uringConf = "/etc/modprobe.d/auditlkm-vm-uring.conf"
+	uringLoad = "/etc/modules-load.d/auditlkm-vm-uring.conf"
+	uringLink = "/etc/modprobe.d/auditlkm-vm-uring-link.conf"
+)
+
+var fromURing = merge(fromScript, map[string]string{
+	"process.executable": "/root/uringfs", "process.name": "uringfs", "process.parent.pid": "$pid_script",
+	"auditd.data.key": `["auditlkm-config"]`, "auditd.data.arch": "", "auditd.data.a0": "",
+	"auditd.records": `^["type=URINGOP msg=audit(`, "event.severity": "2", "event.category": `["file"]`,
+})
+
+// namedFromInodes checks the kernel gave no names (every PATH item is
+// "(null)") and the created file was placed by inode: a CREATE item with
+// an inode, no item naming anything.
+func namedFromInodes(t *testing.T, a alert, _ map[string]string) {
+	paths, _ := a.get("auditd.paths").([]any)
+	if len(paths) == 0 {
+		t.Fatal("no auditd.paths")
+	}
+	created := false
+	for _, p := range paths {
+		item := alert(p.(map[string]any))
+		if item.get("name") != nil || item.get("resolved") != nil {
+			t.Errorf("PATH item %s has a name", item.str("item"))
+		}
+		if item.str("nametype") == "CREATE" && item.get("inode") != nil {
+			created = true
+		}
+	}
+	if !created {
+		t.Errorf("no CREATE item with an inode: %s", a.str("auditd.paths"))
+	}
+}
+
 // mainExpectations are the alerts of the main boot (testdata/scenarios.sh).
 var mainExpectations = []expect{
 	{scenario: "insmod", match: map[string]string{"rule.id": "kernel-module-load", "process.name": "insmod", "auditd.data.name": "dummy", "process.args": "~numdummies=2"},
@@ -348,6 +387,58 @@ var mainExpectations = []expect{
 			"event.outcome": "success", "auditd.data.syscall": "finit_module", "process.executable": "/bin/busybox",
 			"process.name": "insmod",
 		}},
+	// test/testdata/uringfs.c through io_uring only: a URINGOP record (no
+	// SYSCALL, comm or exe; no arch or arguments written) matched by the
+	// io_uring list's dir= rule, PATH items named "(null)" (the file
+	// named from the items' inodes), the process from the process table
+	// (uringfs exits at once: known from its io_uring_setup, whose SYSCALL
+	// record 47-auditlkm-io-uring-setup.rules asks for; its pid is the one
+	// the script wrote to /out/uring.pids).
+	{scenario: "io-uring", match: map[string]string{"rule.id": "lkm-config-file-creation", "file.path": uringConf},
+		want: merge(fromURing, map[string]string{
+			"event.action": "creation", "event.type": `["creation"]`, "process.pid": "$pid_create",
+			"auditd.data.uring_op": "openat", "auditd.data.syscall": "openat", "file.directory": "/etc/modprobe.d",
+			"file.name": "auditlkm-vm-uring.conf", "file.extension": "conf",
+			"process.command_line": "/root/uringfs create " + uringConf + " options auditlkm_vm_uring a=1",
+			"event.reason": "kernel module configuration file " + uringConf + " created by /root/uringfs through io_uring " +
+				"(IORING_OP_OPENAT, no system call; the file is named from its inode; the record does not say whether it was opened for writing)",
+		}),
+		check: namedFromInodes},
+	// The staged file's directory (/root) is under no io_uring rule: the
+	// DELETE item's parent is unknown, so the source is too.
+	{scenario: "io-uring", match: map[string]string{"rule.id": "lkm-config-file-creation", "file.path": uringLoad},
+		want: merge(fromURing, map[string]string{
+			"event.action": "rename", "event.type": `["creation","change"]`, "process.pid": "$pid_rename",
+			"auditd.data.uring_op": "renameat", "auditd.data.syscall": "renameat2", "auditd.file.original_path": "(unknown)",
+			"file.directory":       "/etc/modules-load.d",
+			"process.command_line": "/root/uringfs rename /root/uring.staged " + uringLoad,
+			"event.reason":         "^kernel module configuration file " + uringLoad + " created by /root/uringfs through io_uring (IORING_OP_RENAMEAT, no system call",
+		}),
+		check: namedFromInodes},
+	// IORING_OP_LINKAT records no item for the link's source at all.
+	{scenario: "io-uring", match: map[string]string{"rule.id": "lkm-config-file-creation", "file.path": uringLink},
+		want: merge(fromURing, map[string]string{
+			"event.action": "hard-link", "event.type": `["creation"]`, "process.pid": "$pid_link",
+			"auditd.data.uring_op": "linkat", "auditd.data.syscall": "linkat", "auditd.file.original_path": "",
+			"process.command_line": "/root/uringfs link /root/uring.link " + uringLink,
+			"event.reason":         "^kernel module configuration file " + uringLink + " created by /root/uringfs through io_uring (IORING_OP_LINKAT, no system call",
+		}),
+		check: namedFromInodes},
+	// An existing file opened through io_uring: no PATH record at all
+	// (items=0). The alert goes by the rule's key and names the file from
+	// /proc/PID/fd (uringfs holds it open 1 s).
+	{scenario: "io-uring", match: map[string]string{"rule.id": "lkm-config-file-change", "process.command_line": "^/root/uringfs trunc-hold "},
+		want: merge(fromURing, map[string]string{
+			"event.action": "modification", "event.type": `["change"]`, "process.pid": "$pid_trunc",
+			"auditd.data.uring_op": "openat", "auditd.data.syscall": "openat", "auditd.paths": "", "file.path": uringConf,
+			"auditd.records": `^["type=URINGOP msg=audit(`,
+			"event.reason":   "^kernel module or boot configuration " + uringConf + ": opened by /root/uringfs through io_uring (IORING_OP_OPENAT",
+		}),
+		check: func(t *testing.T, a alert, _ map[string]string) {
+			if recs, _ := a.get("auditd.records").([]any); len(recs) != 1 || !strings.Contains(recs[0].(string), " items=0 ") {
+				t.Errorf("auditd.records = %s, want the one URINGOP record with items=0", a.str("auditd.records"))
+			}
+		}},
 	// The sysctls exist only with CONFIG_MODULES: never on the host. The
 	// script's own shell writes them (echo >file), so its parent is /init.
 	{scenario: "sysctl", match: map[string]string{"rule.id": "kernel-module-sysctl-write", "file.path": "/proc/sys/kernel/modprobe"},
@@ -458,6 +549,52 @@ func fileVars(t *testing.T, a *assets) map[string]string {
 	return vars
 }
 
+// pidVars adds $pid_<what> for each "<what> <pid>" line the script wrote
+// to /out/uring.pids (the io-uring step's processes and the script's
+// shell).
+func pidVars(t *testing.T, res *Result, vars map[string]string) {
+	t.Helper()
+	for _, line := range strings.Split(strings.TrimSpace(string(res.Files["uring.pids"])), "\n") {
+		what, pid, ok := strings.Cut(line, " ")
+		if !ok {
+			t.Fatalf("uring.pids: %q", line)
+		}
+		vars["pid_"+what] = pid
+	}
+	for _, what := range []string{"script", "create", "rename", "link", "trunc"} {
+		if vars["pid_"+what] == "" {
+			t.Fatalf("uring.pids names no %s: %q", what, res.Files["uring.pids"])
+		}
+	}
+}
+
+// uringSetupRecorded checks each uringfs of the io-uring step left the
+// io_uring_setup record (47-auditlkm-io-uring-setup.rules) that names it
+// before its first URINGOP record: what names a process that has
+// already exited when its URINGOP record is processed.
+func uringSetupRecorded(t *testing.T, res *Result, vars map[string]string) {
+	t.Helper()
+	log := string(res.Files["audit.log"])
+	for _, what := range []string{"create", "rename", "link", "trunc"} {
+		pid := " pid=" + vars["pid_"+what] + " "
+		setup, op := -1, -1
+		for i, line := range strings.Split(log, "\n") {
+			switch {
+			case setup < 0 && strings.HasPrefix(line, "type=SYSCALL ") && strings.Contains(line, " syscall=425 ") && strings.Contains(line, pid):
+				if !strings.Contains(line, ` exe="/root/uringfs" `) || !strings.HasSuffix(line, ` key="auditlkm-uring-setup"`) {
+					t.Errorf("%s: io_uring_setup record %s", what, line)
+				}
+				setup = i
+			case op < 0 && strings.HasPrefix(line, "type=URINGOP ") && strings.Contains(line, pid):
+				op = i
+			}
+		}
+		if setup < 0 || op < 0 || setup > op {
+			t.Errorf("%s (%s): io_uring_setup record at line %d, first URINGOP at %d: want the setup first", what, pid, setup, op)
+		}
+	}
+}
+
 // taint reads /proc/sys/kernel/tainted as the guest left it.
 func taint(t *testing.T, res *Result) uint64 {
 	t.Helper()
@@ -487,7 +624,10 @@ func TestGuestScenarios(t *testing.T) {
 	if strings.TrimSpace(string(res.Files["kexec_loaded"])) != "1" {
 		t.Errorf("kexec_loaded = %q, want 1", res.Files["kexec_loaded"])
 	}
-	checkExpectations(t, alerts, mainExpectations, fileVars(t, a))
+	vars := fileVars(t, a)
+	pidVars(t, res, vars)
+	checkExpectations(t, alerts, mainExpectations, vars)
+	uringSetupRecorded(t, res, vars)
 	if t.Failed() {
 		t.Logf("alerts:\n%s", summary(alerts))
 	}

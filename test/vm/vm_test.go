@@ -49,7 +49,11 @@ type assets struct {
 	// static -m32: finit_module, init_module, delete_module, kexec_load
 	// and bpf through the i386 ABI.
 	lkmcall32 string
-	err       error
+	// uringfs is ../testdata/uringfs.c (the host's io_uring test
+	// program), static against liburing.a: file operations through
+	// io_uring only.
+	uringfs string
+	err     error
 	// missing: err is about getting the kernel (apt, network), not about
 	// this checkout: a skip outside CI instead of a failure.
 	missing bool
@@ -128,6 +132,10 @@ func buildAssets(a *assets) error {
 	if out, err := exec.CommandContext(ctx, "gcc", "-m32", "-static", "-O1", "-Wall", "-o", a.lkmcall32, "../testdata/lkmcall.c").CombinedOutput(); err != nil {
 		return fmt.Errorf("gcc -m32 -static lkmcall.c (gcc-multilib): %w\n%s", err, out)
 	}
+	a.uringfs = filepath.Join(assetsDir, "uringfs")
+	if out, err := exec.CommandContext(ctx, "gcc", "-static", "-O1", "-Wall", "-o", a.uringfs, "../testdata/uringfs.c", "-luring").CombinedOutput(); err != nil {
+		return fmt.Errorf("gcc -static uringfs.c -luring (liburing-dev): %w\n%s", err, out)
+	}
 	fmt.Fprintf(os.Stderr, "vm: %s %s ready (kernel cache %v, all assets %v)\n", a.kernel.Package, a.kernel.Version, prepared.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 	return nil
 }
@@ -152,6 +160,7 @@ func scenarioGuest(t *testing.T, a *assets, mode string, extraArgs ...string) Gu
 			"/root/initmod":            a.initmod,
 			"/root/initmod32":          a.initmod32,
 			"/root/lkmcall32":          a.lkmcall32,
+			"/root/uringfs":            a.uringfs,
 			"/boot/vmlinuz":            a.kernel.Image(),
 		},
 		Binaries: []string{kexec},

@@ -9,6 +9,8 @@ step() { echo "@@SCENARIO $*"; }
 fail() { echo "@@SCENARIO-FAILED $*"; }
 
 /sbin/depmod -a || fail depmod
+# As on Debian: both configuration directories exist when auditlkm starts.
+mkdir -p /etc/modules-load.d
 mkdir -p /tmp/state
 /bin/auditlkm run --audit.mode unicast --output.alerts /out/alerts.json \
 	--output.records /out/audit.log --web.listen-address "" \
@@ -82,6 +84,31 @@ else
 	done
 	step busybox-insmod
 	insmod $M/kernel/drivers/net/ifb.ko || fail "busybox insmod"
+	step io-uring
+	# test/testdata/uringfs.c (liburing, static): configuration files
+	# written through io_uring only, no open, write, rename or link system
+	# call, so none of the exit list's -w watches sees them; the io_uring
+	# list (47-auditlkm-io-uring.rules) does. A URINGOP record names no
+	# executable and uringfs exits at once: auditlkm knows it from its
+	# io_uring_setup (47-auditlkm-io-uring-setup.rules). Each pid goes to
+	# /out for the host to find in the alerts (with the script's shell,
+	# their parent); the names are nothing any step loads.
+	echo "script $$" >>/out/uring.pids
+	uring() {
+		what=$1
+		shift
+		/root/uringfs "$@" &
+		p=$!
+		wait $p || fail "uringfs $*"
+		echo "$what $p" >>/out/uring.pids
+	}
+	uring create create /etc/modprobe.d/auditlkm-vm-uring.conf "options auditlkm_vm_uring a=1"
+	echo auditlkm_vm_uring >/root/uring.staged
+	uring rename rename /root/uring.staged /etc/modules-load.d/auditlkm-vm-uring.conf
+	echo "options auditlkm_vm_uring b=2" >/root/uring.link
+	uring link link /root/uring.link /etc/modprobe.d/auditlkm-vm-uring-link.conf
+	# An existing file truncated and rewritten, held open 1 s.
+	uring trunc trunc-hold /etc/modprobe.d/auditlkm-vm-uring.conf "options auditlkm_vm_uring c=3"
 	step kexec
 	/usr/sbin/kexec -l /boot/vmlinuz --append="console=ttyS0" || fail "kexec -l"
 	cat /sys/kernel/kexec_loaded >/out/kexec_loaded
