@@ -144,7 +144,7 @@ func TestReplayRecordedKernelLog(t *testing.T) {
 		{"kernel-module-load", "/tmp/auditlkm-rec.ko", "loaded-kernel-module", "/usr/bin/kmod"},
 		{"lkm-config-file-creation", "/etc/modprobe.d/auditlkm-rec.conf", "creation", "/usr/bin/dash"},
 		{"lkm-config-file-creation", "/etc/modules-load.d/auditlkm-rec.conf", "rename", "/usr/bin/mv"},
-		// Issue 3's catalog: insmod of /tmp/auditlkm-rec.ko twice (E4 and the exec rule),
+		// The detection catalog: insmod of /tmp/auditlkm-rec.ko twice (E4 and the exec rule),
 		// rmmod and modprobe -r (exec rule), and the direct call from a
 		// loader under /root (E4 beyond E4: a loader outside system directories).
 		{"kernel-module-load-unusual-location", "/tmp/auditlkm-rec.ko", "load-module-unusual-location", "/usr/bin/kmod"},
@@ -154,7 +154,7 @@ func TestReplayRecordedKernelLog(t *testing.T) {
 		{"kmod-load-tool", "/tmp/auditlkm-rec.ko", "load-module-tool", "/usr/bin/kmod"},
 		{"kmod-unload-tool", "", "unload-module-tool", "/usr/bin/kmod"}, // rmmod auditlkm_rec
 		{"kmod-unload-tool", "", "unload-module-tool", "/usr/bin/kmod"}, // modprobe -r auditlkm_rec
-		// Issue 5's tamper detection: the recording daemon's own exit removed
+		// The tamper detection: the recording daemon's own exit removed
 		// its rules and switched auditing off. A replay cannot tell that from
 		// tampering (the exe is a binary in /tmp), so it reports it.
 		{"audit-system-tamper", "", "audit-disabled", "/tmp/auditlkm-record.Mbn8MJ/auditlkm"},

@@ -43,7 +43,7 @@ if ! [ -e /usr/lib/gcc/x86_64-linux-gnu/12/32/crtbegin.o ] && ! gcc -m32 -x c -o
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc-multilib >/dev/null
 fi
 
-# The io_uring tests (issue 14) build testdata/uringfs.c against liburing.
+# The io_uring tests (test/uring_test.go, the VM suite) build testdata/uringfs.c against liburing.
 if ! [ -e /usr/include/liburing.h ]; then
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq liburing-dev >/dev/null
@@ -72,7 +72,7 @@ fi
 if ! apt-cache show --no-all-versions linux-image-amd64 >/dev/null 2>&1; then
 	apt-get update -qq
 fi
-# The exclusion tests (issue 13) run the real /usr/bin/perl and
+# The exclusion tests (test/live_exclusions_test.go) run the real /usr/bin/perl and
 # /usr/bin/python3 (Debian's packages, owned and verified by dpkg),
 # dpkg-deb, and apt-get install --reinstall kmod (network to the archive).
 if ! [ -x /usr/bin/python3 ] || ! [ -x /usr/bin/perl ]; then

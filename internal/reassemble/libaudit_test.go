@@ -137,7 +137,7 @@ const (
 
 // BenchmarkShuffledInFlight compares the cost of one record with about
 // benchInFlight events in flight and serials arriving out of order:
-// go-libaudit sorts its in-flight list on every new serial (issue #60).
+// go-libaudit sorts its in-flight list on every new serial (its GitHub issue #60).
 // Records are parsed beforehand; ours also decodes every event (Build),
 // go-libaudit does not.
 func BenchmarkShuffledInFlight(b *testing.B) {

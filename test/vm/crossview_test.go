@@ -10,7 +10,7 @@ import (
 	"testing"
 )
 
-// The cross-view scenarios (issue 15): testdata/crossview.sh in a guest of
+// The cross-view scenarios (docs/cross-view.md): testdata/crossview.sh in a guest of
 // its own, with the module that unlinks itself from the module list built
 // against the headers here.
 
