@@ -110,7 +110,7 @@ func (r *auditTamper) Evaluate(dst []Alert, in *Input) []Alert {
 		if !ok {
 			continue
 		}
-		proc, parent := in.actor()
+		proc, parent := in.Actor()
 		if proc.PID == 0 && c.pid != 0 {
 			proc.PID = c.pid
 		}

@@ -34,7 +34,7 @@ func (r *bpftoolLoad) Evaluate(dst []Alert, in *Input) []Alert {
 	if !successfulExec(ev) || (ev.Syscall.Comm != "bpftool" && argv0Name(ev) != "bpftool" && !strings.HasSuffix(ev.Syscall.Exe, "/bpftool")) {
 		return dst
 	}
-	proc, parent := in.actor()
+	proc, parent := in.Actor()
 	b := toolargs.ParseBpftool(proc.Args)
 	if !b.Loads() {
 		return dst

@@ -59,7 +59,7 @@ func (r *bpfProgramLoad) Evaluate(dst []Alert, in *Input) []Alert {
 		if !bytes.Contains(body, []byte("op=LOAD")) {
 			continue
 		}
-		proc, parent := in.actor()
+		proc, parent := in.Actor()
 		a := newAlert(&r.def, ev, proc, parent)
 		a.Category, a.Type, a.Action = []string{"driver"}, []string{"start"}, "loaded-bpf-program"
 		id := "?"

@@ -46,7 +46,7 @@ func (r *configThenLoad) Evaluate(dst []Alert, in *Input) []Alert {
 		return dst
 	}
 	ev := in.Event
-	proc, parent := in.actor()
+	proc, parent := in.Actor()
 	a := newAlert(&r.def, ev, proc, parent)
 	a.Category, a.Type, a.Action = []string{"driver"}, []string{"start"}, "loaded-configured-kernel-module"
 	if ml.File != "" {

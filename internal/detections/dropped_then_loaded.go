@@ -64,7 +64,7 @@ func (r *droppedThenLoaded) Evaluate(dst []Alert, in *Input) []Alert {
 	}
 	ev := in.Event
 	w := ml.Drop
-	proc, parent := in.actor()
+	proc, parent := in.Actor()
 	a := newAlert(&r.def, ev, proc, parent)
 	a.Category, a.Type, a.Action = []string{"driver"}, []string{"start"}, "loaded-dropped-kernel-module"
 	a.File = &File{Path: ml.File}

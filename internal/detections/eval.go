@@ -47,9 +47,11 @@ func (in *Input) reset(ev *auditevent.Event, f correlate.Facts, st State, m *eva
 	in.resolved, in.koDone = false, false
 }
 
-// actor is actor(ev, st), resolved once per event. Alerts share the
-// parent it returns; nothing modifies an alert's parent.
-func (in *Input) actor() (auditevent.Process, *auditevent.Process) {
+// Actor returns the process that made the event, completed from the
+// process table, and its parent (nil when unknown), resolved once per
+// Input. Alerts share the parent it returns; nothing modifies an alert's
+// parent.
+func (in *Input) Actor() (auditevent.Process, *auditevent.Process) {
 	if !in.resolved {
 		in.proc, in.parent = actorMemo(in.Event, in.State, in.memo)
 		in.resolved = true
@@ -61,7 +63,7 @@ func (in *Input) actor() (auditevent.Process, *auditevent.Process) {
 // directory, once per event.
 func (in *Input) koArgument() string {
 	if !in.koDone {
-		p, _ := in.actor()
+		p, _ := in.Actor()
 		in.ko, in.koDone = koArgument(&p), true
 	}
 	return in.ko
@@ -106,10 +108,10 @@ func (x *Evaluator) Evaluate(catalog []Detection, ev *auditevent.Event, f correl
 	return x.buf
 }
 
-// Actor returns the acting process of the event last evaluated and its
-// parent, as the detections resolved it (once per event, on first use).
-// Valid until the next Evaluate.
-func (x *Evaluator) Actor() (auditevent.Process, *auditevent.Process) { return x.in.actor() }
+// Last returns the Input of the event last evaluated: its facts, and its
+// acting process as the detections resolved it (once per event). Valid
+// until the next Evaluate.
+func (x *Evaluator) Last() *Input { return &x.in }
 
 // evalMemo is what an Evaluator remembers from one event to the next:
 // the last actor's parent, and the last reason sentence of each hot

@@ -77,7 +77,7 @@ func (r *firstSeen) Evaluate(dst []Alert, in *Input) []Alert {
 	if len(fresh) == 0 {
 		return dst
 	}
-	proc, parent := in.actor()
+	proc, parent := in.Actor()
 	a := newAlert(&r.def, ev, proc, parent)
 	a.FirstSeen = fresh
 	parts := make([]string, len(fresh))

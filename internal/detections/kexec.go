@@ -57,7 +57,7 @@ func (r *kexecLoad) Evaluate(dst []Alert, in *Input) []Alert {
 	var a Alert
 	switch {
 	case isKexecSyscall(ev.Syscall.Name):
-		proc, parent := in.actor()
+		proc, parent := in.Actor()
 		a = newAlert(&r.def, ev, proc, parent)
 		a.Category, a.Type, a.Action = []string{"driver"}, []string{"start"}, strings.TrimPrefix(ev.Syscall.Name, "sys_")
 		if ev.Syscall.Success == auditevent.SuccessNo {
@@ -70,7 +70,7 @@ func (r *kexecLoad) Evaluate(dst []Alert, in *Input) []Alert {
 			a.Reason = orUnknown(proc.Exe) + " loaded a new kernel image with " + ev.Syscall.Name
 		}
 	case successfulExec(ev) && (ev.Syscall.Comm == "kexec" || argv0Name(ev) == "kexec"):
-		proc, parent := in.actor()
+		proc, parent := in.Actor()
 		if !anyArg(kexecArgs, proc.Args) {
 			return dst
 		}

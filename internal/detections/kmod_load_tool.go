@@ -164,7 +164,7 @@ func kmodRun(in *Input, load bool) (auditevent.Process, *auditevent.Process, too
 	if ev := in.Event; !successfulExec(ev) || !mayBeKmod(ev) {
 		return auditevent.Process{}, nil, toolargs.Kmod{}, false
 	}
-	proc, parent := in.actor()
+	proc, parent := in.Actor()
 	c := kmodInvocation(&proc)
 	if (load && !c.Loads()) || (!load && c.Op != toolargs.Unload) {
 		return auditevent.Process{}, nil, toolargs.Kmod{}, false

@@ -126,7 +126,7 @@ func (r *koFileCreation) Evaluate(dst []Alert, in *Input) []Alert {
 		if modified && !anyGlob(modulesDirs, where) {
 			continue
 		}
-		proc, parent := in.actor()
+		proc, parent := in.Actor()
 		a := newAlert(&r.def, ev, proc, parent)
 		a.Category, a.Type, a.Action = []string{"file"}, []string{"creation"}, "creation"
 		a.File = &File{Path: where}
@@ -180,7 +180,7 @@ func (r *koFileCreation) uringUnnamedOpen(dst []Alert, in *Input) []Alert {
 	if where == "" {
 		return dst
 	}
-	proc, parent := in.actor()
+	proc, parent := in.Actor()
 	a := newAlert(&r.def, ev, proc, parent)
 	a.Category, a.Type, a.Action = []string{"file"}, []string{"change"}, "modification"
 	a.Severity, a.RiskScore = Medium, 47

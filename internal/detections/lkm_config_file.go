@@ -109,7 +109,7 @@ func (r *configFileCreation) Evaluate(dst []Alert, in *Input) []Alert {
 		if where == "" || !anyGlob(configFilePaths, where) {
 			continue
 		}
-		proc, parent := in.actor()
+		proc, parent := in.Actor()
 		a := newAlert(&r.def, ev, proc, parent)
 		a.Category, a.Type, a.Action = []string{"file"}, []string{"creation"}, "creation"
 		a.File = &File{Path: where, OriginalPath: renameSource(ev, p)}

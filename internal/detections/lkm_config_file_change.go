@@ -158,7 +158,7 @@ func (r *configFileChange) Evaluate(dst []Alert, in *Input) []Alert {
 		if action == "deletion" && r.movedOrReplaced(ev, p) {
 			continue // a rename's source or the file a rename replaced: reported with the CREATE
 		}
-		proc, parent := in.actor()
+		proc, parent := in.Actor()
 		a := newAlert(&r.def, ev, proc, parent)
 		a.Category, a.Type, a.Action = []string{"file"}, []string{"change"}, action
 		switch action {
@@ -239,7 +239,7 @@ func (r *configFileChange) uringUnnamedOpen(dst []Alert, in *Input) []Alert {
 		return dst
 	}
 	where := r.dirs.procFDPath(ev.Syscall.PID, func(p string) bool { return anyGlob(changePaths, p) })
-	proc, parent := in.actor()
+	proc, parent := in.Actor()
 	a := newAlert(&r.def, ev, proc, parent)
 	a.Category, a.Type, a.Action = []string{"file"}, []string{"change"}, "modification"
 	a.Severity, a.RiskScore = Medium, 47

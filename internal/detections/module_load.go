@@ -44,7 +44,7 @@ func (r *moduleLoad) Evaluate(dst []Alert, in *Input) []Alert {
 	if !isModuleLoadSyscall(ev.Syscall.Name) {
 		return dst
 	}
-	proc, parent := in.actor()
+	proc, parent := in.Actor()
 	dst = append(dst, newAlert(&r.def, ev, proc, parent))
 	a := &dst[len(dst)-1]
 	a.Category, a.Type, a.Action = categoryDriver, typeStart, "loaded-kernel-module"

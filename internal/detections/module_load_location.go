@@ -69,7 +69,7 @@ func (r *moduleLoadLocation) Evaluate(dst []Alert, in *Input) []Alert {
 		if !mayBeKmod(ev) {
 			return dst
 		}
-		proc, parent = in.actor()
+		proc, parent = in.Actor()
 		inv := kmodInvocation(&proc)
 		if !inv.Loads() {
 			return dst
@@ -93,7 +93,7 @@ func (r *moduleLoadLocation) Evaluate(dst []Alert, in *Input) []Alert {
 		if !anyGlob(unusualArgs, ev.Syscall.Exe) && trustedLocation(ev.Syscall.Exe) {
 			return dst
 		}
-		proc, parent = in.actor()
+		proc, parent = in.Actor()
 		whyA, whyB = "loader executable ", orUnknown(proc.Exe)
 	default:
 		return dst

@@ -148,7 +148,7 @@ func (r *moduleSysctlWrite) Evaluate(dst []Alert, in *Input) []Alert {
 		if knob == "" || normalWrite(ev) != writeContent {
 			continue
 		}
-		proc, parent := in.actor()
+		proc, parent := in.Actor()
 		a := newAlert(&r.def, ev, proc, parent)
 		a.Category, a.Type, a.Action = []string{"configuration"}, []string{"change"}, "sysctl-write"
 		a.File = &File{Path: knob}
@@ -193,7 +193,7 @@ func (r *moduleSysctlWrite) persistence(dst []Alert, in *Input) []Alert {
 		if !ok {
 			continue
 		}
-		proc, parent := in.actor()
+		proc, parent := in.Actor()
 		a := newAlert(&r.def, ev, proc, parent)
 		a.Category, a.Type, a.Action = []string{"configuration"}, []string{"change"}, "sysctl-persistence"
 		a.File = &File{Path: where}

@@ -33,7 +33,7 @@ func (r *moduleUnload) Evaluate(dst []Alert, in *Input) []Alert {
 	if !ev.HasSyscall || ev.Syscall.Name != "delete_module" {
 		return dst
 	}
-	proc, parent := in.actor()
+	proc, parent := in.Actor()
 	a := newAlert(&r.def, ev, proc, parent)
 	a.Category, a.Type, a.Action = []string{"driver"}, []string{"end"}, "unloaded-kernel-module"
 	what := "a kernel module"

@@ -122,7 +122,7 @@ func (p *Processor) observeLoad(ev *auditevent.Event, ml *correlate.ModuleLoad, 
 	if !correlate.IsModuleLoad(ev) {
 		return
 	}
-	proc, parent := p.eval.Actor()
+	proc, parent := p.eval.Last().Actor()
 	ld := p.loads.Observe(ev, ml, proc, parent)
 	if ld != nil && len(p.held) > 0 {
 		p.tieHeld(ld, st)

@@ -231,7 +231,7 @@ func (p *Processor) handle(ev *auditevent.Event) {
 		// A kmod tool's exec is written as the process event it is
 		// (event.action exec), whether a detection matched it or not:
 		// hunt H2 counts every kmod command line.
-		if x, ok := detections.KmodExec(ev, st); ok {
+		if x, ok := detections.KmodExec(p.eval.Last()); ok {
 			first = &x
 		} else if first != nil && first.Autoload && first.Action == detections.ActionKernelAutoload {
 			// The raw event is a module load like any other (as
