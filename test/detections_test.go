@@ -60,7 +60,7 @@ func detectionsConfig(t *testing.T) detections.Config {
 // "rule action path severity" lines, sorted, and the suppressions.
 func replayDetections(t *testing.T, cfg detections.Config, path string) ([]string, *prometheus.Registry) {
 	t.Helper()
-	cat, err := detections.Catalog(cfg)
+	cat, err := detections.NewCatalog(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -188,7 +188,7 @@ func replayAs(t *testing.T, agentID string, logs ...string) (alerts, events docs
 	if err != nil {
 		t.Fatal(err)
 	}
-	cat, err := detections.Catalog(detectionsConfig(t))
+	cat, err := detections.NewCatalog(detectionsConfig(t))
 	if err != nil {
 		t.Fatal(err)
 	}

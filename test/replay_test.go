@@ -34,7 +34,7 @@ func replayFile(t *testing.T, path string) ([]byte, pipeline.Stats, logfile.Prog
 	if err != nil {
 		t.Fatal(err)
 	}
-	cat, err := detections.Catalog(detections.DefaultConfig())
+	cat, err := detections.NewCatalog(detections.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
 	}

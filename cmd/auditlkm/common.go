@@ -203,10 +203,11 @@ func (o *outputOptions) alertFanout(stdout io.Writer, enc *ecs.Encoder, m *outpu
 }
 
 // catalogIDs lists the ids of a catalog, for per-rule metric series.
-func catalogIDs(catalog []detections.Detection) []string {
-	ids := make([]string, len(catalog))
-	for i, r := range catalog {
-		ids[i] = r.Definition().ID
+func catalogIDs(catalog *detections.Catalog) []string {
+	defs := catalog.Definitions()
+	ids := make([]string, len(defs))
+	for i, d := range defs {
+		ids[i] = d.ID
 	}
 	return ids
 }
@@ -214,7 +215,7 @@ func catalogIDs(catalog []detections.Detection) []string {
 // buildProcessor assembles the detection path shared by run, replay and
 // plugin.
 func buildProcessor(sink pipeline.Sink, rc detections.Config, rcfg reassemble.Config, store pipeline.Store, reg prometheus.Registerer, log *slog.Logger) (*pipeline.Processor, error) {
-	catalog, err := detections.Catalog(rc)
+	catalog, err := detections.NewCatalog(rc)
 	if err != nil {
 		return nil, err
 	}

@@ -38,7 +38,7 @@ P*, as in the README's Detections table) it implements. --format json adds the d
 MITRE ATT&CK ids and the record types each detection reads.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			catalog, err := detections.Catalog(detections.Config{})
+			catalog, err := detections.NewCatalog(detections.Config{})
 			if err != nil {
 				return err
 			}
@@ -46,18 +46,19 @@ MITRE ATT&CK ids and the record types each detection reads.`,
 			case "table":
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "ID\tNAME\tSEVERITY\tCOVERS\tSOURCE")
-				for _, r := range catalog {
-					d := r.Definition()
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d.ID, d.Name, d.Severity, orDash(strings.Join(d.Covers, ",")), source(r))
+				for _, e := range listed(catalog) {
+					d := e.r.Definition()
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d.ID, d.Name, d.Severity, orDash(strings.Join(d.Covers, ",")), e.source)
 				}
 				return tw.Flush()
 			case "json":
-				out := make([]detectionJSON, 0, len(catalog))
-				for _, r := range catalog {
-					d := r.Definition()
+				entries := listed(catalog)
+				out := make([]detectionJSON, 0, len(entries))
+				for _, e := range entries {
+					r, d := e.r, e.r.Definition()
 					j := detectionJSON{ID: d.ID, Name: d.Name, Description: d.Description, Severity: d.Severity.String(),
 						RiskScore: d.RiskScore, Tactic: d.Threat.TacticID, Technique: d.Threat.SubtechniqueID,
-						Covers: append([]string{}, d.Covers...), Needs: []string{}, Source: source(r)}
+						Covers: append([]string{}, d.Covers...), Needs: []string{}, Source: e.source}
 					if j.Technique == "" {
 						j.Technique = d.Threat.TechniqueID
 					}
@@ -80,13 +81,23 @@ MITRE ATT&CK ids and the record types each detection reads.`,
 	return cmd
 }
 
-// source says where a detection reads from.
-func source(r detections.Detection) string {
-	if _, ok := r.(detections.KernelLogDetection); ok {
-		return "kmsg"
+// entry is one detection of the catalog and the source it reads from.
+type entry struct {
+	r      interface{ Definition() *detections.Definition }
+	source string // audit, kmsg or cross-view
+}
+
+// listed lists the catalog in its order: audit, kernel log, cross-view.
+func listed(c *detections.Catalog) []entry {
+	var out []entry
+	for _, r := range c.Events {
+		out = append(out, entry{r, "audit"})
 	}
-	if _, ok := r.(detections.CrossViewDetection); ok {
-		return "cross-view"
+	for _, r := range c.KernelLog {
+		out = append(out, entry{r, "kmsg"})
 	}
-	return "audit"
+	for _, r := range c.CrossView {
+		out = append(out, entry{r, "cross-view"})
+	}
+	return out
 }

@@ -53,7 +53,7 @@ func (o *runOptions) reload(cmd *cobra.Command, log *slog.Logger) (daemon.Reload
 	if err != nil {
 		return daemon.Reload{}, err
 	}
-	catalog, err := detections.Catalog(rulesConfig(f, o.prov))
+	catalog, err := detections.NewCatalog(rulesConfig(f, o.prov))
 	if err != nil {
 		return daemon.Reload{}, err
 	}

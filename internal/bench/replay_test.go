@@ -130,7 +130,7 @@ func newProcessorConfig(b *testing.B, rc reassemble.Config) *pipeline.Processor 
 	if err != nil {
 		b.Fatal(err)
 	}
-	catalog, err := detections.Catalog(detections.DefaultConfig())
+	catalog, err := detections.NewCatalog(detections.DefaultConfig())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -138,9 +138,9 @@ func newProcessorConfig(b *testing.B, rc reassemble.Config) *pipeline.Processor 
 	if err != nil {
 		b.Fatal(err)
 	}
-	ids := make([]string, len(catalog))
-	for i, r := range catalog {
-		ids[i] = r.Definition().ID
+	var ids []string
+	for _, d := range catalog.Definitions() {
+		ids = append(ids, d.ID)
 	}
 	ram, _ := reassemble.NewMetrics(nil) // nil registry: nothing to fail
 	pm, _ := pipeline.NewMetrics(nil, ids)

@@ -257,7 +257,7 @@ watches:
 	}
 	rc := detections.DefaultConfig()
 	f.Detections.ApplyTo(&rc)
-	if _, err := detections.Catalog(rc); err != nil {
+	if _, err := detections.NewCatalog(rc); err != nil {
 		t.Errorf("detections.Catalog refuses the decoded detections: %v", err)
 	}
 	var lines []string

@@ -5,9 +5,14 @@
 // kmod command lines and executables.
 //
 // The pipeline calls Store.Observe for every reassembled event before the
-// detections evaluate it; detections read the Store through the read-only
-// detections.State interface, which *Store satisfies structurally. This package
-// knows nothing about rules and must never import them. It never blocks
+// detections evaluate it. Observe returns what it learned about the event
+// as a Facts value (the module load's resolution, the values first seen,
+// the learning flag), computed once there and handed to the detections as
+// an argument; the store keeps no per-event result to be read back. For
+// the long-lived state (process table, ancestry) detections query the
+// Store through the read-only detections.State interface, which *Store
+// satisfies structurally. This package knows nothing about detections and
+// must never import them. It never blocks
 // on anything but short /proc and state-file reads, and never panics on
 // input.
 //
@@ -66,8 +71,17 @@
 // complete) to learn the names; a replay never reads this host's files
 // and links configuration only by its file name. A retry by the same
 // process (insmod falls back from finit_module to init_module) is marked
-// Repeat so detections raise one linked alert. FirstSeenNow lists the
+// Repeat so detections raise one linked alert. Facts.FirstSeen lists the
 // values an event marked first on this host.
+//
+// # Kernel log lines
+//
+// The kernel prints its module lines (taint, signature, rejection) from
+// inside load_module. RecentLoads keeps the last module loads (the event,
+// the process the detections resolved, the store's ModuleLoad) so that
+// RecentLoads.Find and MatchLoad tie a kernel log line to the load it is
+// about: by KERN_MODULE name, the module file's struct module name, the
+// .ko argument, or a load refused for a signature reason.
 //
 // With ReadModuleFiles (live by default, replays only when asked) the
 // resolved module file is read and parsed by internal/modfile when the
@@ -106,7 +120,7 @@
 //
 // # Learning
 //
-// Learning reports true for LearningPeriod (default 24h) after the first
+// Facts.Learning is true for LearningPeriod (default 24h) after the first
 // start ever on the host, so first-seen detections stay quiet while a new
 // fleet member learns its normal modules. A state file set aside as
 // corrupt restarts the learning period. A store with neither StateDir nor

@@ -23,8 +23,7 @@ func TestLoadReadsTheFileMetadataThroughTheLoadersFD(t *testing.T) {
 	must(t, os.MkdirAll(filepath.Join(fp.root, "2200", "fd"), 0o755))
 	must(t, os.Symlink("/proc/self/fd/"+strconv.Itoa(int(f.Fd())), filepath.Join(fp.root, "2200", "fd", "3")))
 	s, _, _ := testStore(t, func(c *Config) { c.ProcRoot = fp.root })
-	s.Observe(finitEv(t, 0, 1, ins, ""))
-	ml, _ := s.ModuleLoad()
+	ml, _ := loadOf(s.Observe(finitEv(t, 0, 1, ins, "")))
 	if !ml.HasMeta || ml.Meta.Via != "fd" || !ml.Meta.Unlinked || ml.Meta.Mode&0o777 != 0o640 ||
 		ml.Meta.UID != uint32(os.Getuid()) || ml.Meta.Change.IsZero() {
 		t.Fatalf("load = %+v", ml)
@@ -33,8 +32,7 @@ func TestLoadReadsTheFileMetadataThroughTheLoadersFD(t *testing.T) {
 
 	// Replay (no /proc): nothing is read.
 	s2, _, _ := testStore(t, nil)
-	s2.Observe(finitEv(t, 0, 1, ins, ""))
-	if ml, _ := s2.ModuleLoad(); ml.HasMeta {
+	if ml, _ := loadOf(s2.Observe(finitEv(t, 0, 1, ins, ""))); ml.HasMeta {
 		t.Fatalf("replay read metadata: %+v", ml)
 	}
 }

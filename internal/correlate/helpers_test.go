@@ -225,3 +225,11 @@ func must(t testing.TB, err error) {
 		t.Fatal(err)
 	}
 }
+
+// loadOf returns the module load of f, false when f has none.
+func loadOf(f Facts) (ModuleLoad, bool) {
+	if f.Load == nil {
+		return ModuleLoad{}, false
+	}
+	return *f.Load, true
+}

@@ -93,20 +93,6 @@ type ConfigLink struct {
 	Module, Match string
 }
 
-// ModuleLoad returns what the store resolved about the event being
-// observed, if it is an init_module or finit_module call.
-func (s *Store) ModuleLoad() (ModuleLoad, bool) {
-	if !s.hasLoad {
-		return ModuleLoad{}, false
-	}
-	return s.load, true
-}
-
-// FirstSeenNow returns the values the event being observed marked for the
-// first time on this host (kind and value), at most maxFreshPerEvent. The
-// slice is reused by the next Observe.
-func (s *Store) FirstSeenNow() []SeenValue { return s.fresh }
-
 // SeenValue is one value of the first-seen history.
 type SeenValue struct{ Kind, Value string }
 
@@ -171,9 +157,9 @@ func sameArgs(a, b []string) bool {
 
 // observeLoad resolves a module load event and marks its module name and
 // file as seen.
-func (s *Store) observeLoad(e *proc, ev *auditevent.Event, at int64) {
+func (s *Store) observeLoad(e *proc, ev *auditevent.Event, at int64) *ModuleLoad {
 	sc := &ev.Syscall
-	ml := ModuleLoad{Serial: ev.Serial, At: time.UnixMilli(at)}
+	ml := &ModuleLoad{Serial: ev.Serial, At: time.UnixMilli(at)}
 	if ev.HasModule && ev.Module != "" {
 		ml.Name = ev.Module
 	}
@@ -224,7 +210,7 @@ func (s *Store) observeLoad(e *proc, ev *auditevent.Event, at int64) {
 			ml.File, ml.FileSource = f, FileFromModulesDep
 		}
 	}
-	s.readModuleFile(&ml, fdPath)
+	s.readModuleFile(ml, fdPath)
 	if ml.Name == "" && ml.File != "" {
 		ml.Name, ml.NameFromFile = ModuleNameFromFile(ml.File), true
 	}
@@ -249,8 +235,8 @@ func (s *Store) observeLoad(e *proc, ev *auditevent.Event, at int64) {
 	if ml.File != "" {
 		s.MarkSeen(SeenKoPath, ml.File, when)
 	}
-	s.linkDrop(&ml, e, at)
-	s.linkConfigs(&ml, e, at)
+	s.linkDrop(ml, e, at)
+	s.linkConfigs(ml, e, at)
 	if ml.Drop != nil || len(ml.Configs) > 0 {
 		key := ml.File + "\x00" + ml.Name
 		if e.linkedLoad == key {
@@ -258,7 +244,7 @@ func (s *Store) observeLoad(e *proc, ev *auditevent.Event, at int64) {
 		}
 		e.linkedLoad = key
 	}
-	s.load, s.hasLoad = ml, true
+	return ml
 }
 
 // sameFile reports whether the open file behind link (/proc/<pid>/fd/<n>)

@@ -72,12 +72,13 @@ func TestModuleLoads(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s, _, _ := testStore(t, func(c *Config) { c.LinkWindow = time.Hour })
 			evs := tc.events(t)
+			var f Facts
 			for _, e := range evs {
-				s.Observe(e)
+				f = s.Observe(e)
 			}
-			ml, ok := s.ModuleLoad()
+			ml, ok := loadOf(f)
 			if !ok || ml.Serial != evs[len(evs)-1].Serial {
-				t.Fatalf("ModuleLoad() = %+v %v, want the last event's", ml, ok)
+				t.Fatalf("Facts.Load = %+v %v, want the last event's", ml, ok)
 			}
 			w := tc.want
 			if ml.File != w.file || ml.FileSource != w.source || ml.Name != w.name || ml.NameFromFile != w.fromFile {
@@ -96,9 +97,8 @@ func TestModuleLoads(t *testing.T) {
 	t.Run("another event clears the load", func(t *testing.T) {
 		s, _, _ := testStore(t, nil)
 		s.Observe(finitEv(t, 0, 1, ins, "x"))
-		s.Observe(exitEv(t, 1, 2, ins))
-		if _, ok := s.ModuleLoad(); ok {
-			t.Fatal("ModuleLoad() still set after a non-load event")
+		if _, ok := loadOf(s.Observe(exitEv(t, 1, 2, ins))); ok {
+			t.Fatal("Facts.Load set after a non-load event")
 		}
 	})
 }
@@ -110,8 +110,7 @@ func TestFinitModuleFDIsReadFromProc(t *testing.T) {
 	must(t, os.MkdirAll(filepath.Join(fp.root, "2100", "fd"), 0o755))
 	must(t, os.Symlink("/var/tmp/x.ko", filepath.Join(fp.root, "2100", "fd", "3")))
 	s, _, _ := testStore(t, func(c *Config) { c.ProcRoot = fp.root })
-	s.Observe(finitEv(t, 0, 1, py, ""))
-	ml, _ := s.ModuleLoad()
+	ml, _ := loadOf(s.Observe(finitEv(t, 0, 1, py, "")))
 	if ml.File != "/var/tmp/x.ko" || ml.FileSource != FileFromProcFD || ml.Name != "x" {
 		t.Fatalf("load = %+v, want /var/tmp/x.ko from the fd", ml)
 	}
@@ -120,8 +119,7 @@ func TestFinitModuleFDIsReadFromProc(t *testing.T) {
 		fp.add(fakeProcess{pid: 2100, ppid: 1, comm: "other", exe: "/usr/bin/other", startMs: 5000})
 		must(t, os.MkdirAll(filepath.Join(fp.root, "2100", "fd"), 0o755))
 		must(t, os.Symlink("/var/tmp/y.ko", filepath.Join(fp.root, "2100", "fd", "3")))
-		s.Observe(finitEv(t, 10, 2, py, ""))
-		if ml, _ := s.ModuleLoad(); ml.File != "" {
+		if ml, _ := loadOf(s.Observe(finitEv(t, 10, 2, py, ""))); ml.File != "" {
 			t.Fatalf("load file = %q from a process that started after the event", ml.File)
 		}
 	})
@@ -132,14 +130,14 @@ func TestConfigThenLoadLinks(t *testing.T) {
 	modprobe := tp{pid: 3001, ppid: 100, comm: "modprobe", exe: "/usr/bin/kmod", args: []string{"modprobe", "evil-cfg"}, cwd: "/"}
 	hsh := tp{pid: 3002, ppid: 3001, comm: "sh", exe: "/usr/bin/dash", args: []string{"/bin/sh", "-c", "/sbin/insmod /tmp/payload.ko"}, cwd: "/"}
 	ins := tp{pid: 3003, ppid: 3002, comm: "insmod", exe: "/usr/bin/kmod", args: []string{"/sbin/insmod", "/tmp/payload.ko"}, cwd: "/"}
-	chain := func(t *testing.T, s *Store, conf string, startSerial int) {
+	chain := func(t *testing.T, s *Store, conf string, startSerial int) Facts {
 		s.Observe(openEv(t, 0, startSerial, sh, conf, 0x241, "CREATE", 99, "yes"))
 		s.Observe(execEv(t, 100, startSerial+1, modprobe))
 		s.Observe(cloneEv(t, 101, startSerial+2, modprobe, 3002, 0x1200011))
 		s.Observe(execEv(t, 102, startSerial+3, hsh))
 		s.Observe(cloneEv(t, 103, startSerial+4, hsh, 3003, 0x1200011))
 		s.Observe(execEv(t, 104, startSerial+5, ins))
-		s.Observe(finitEv(t, 105, startSerial+6, ins, ""))
+		return s.Observe(finitEv(t, 105, startSerial+6, ins, ""))
 	}
 	links := func(ml ModuleLoad) string {
 		var out []string
@@ -151,16 +149,14 @@ func TestConfigThenLoadLinks(t *testing.T) {
 
 	t.Run("a replay links a configuration file named after the module its modprobe asked for", func(t *testing.T) {
 		s, _, _ := testStore(t, nil)
-		chain(t, s, "/etc/modprobe.d/evil-cfg.conf", 1)
-		ml, _ := s.ModuleLoad()
+		ml, _ := loadOf(chain(t, s, "/etc/modprobe.d/evil-cfg.conf", 1))
 		if got := links(ml); got != "/etc/modprobe.d/evil-cfg.conf file-name evil_cfg" {
 			t.Fatalf("links = %q", got)
 		}
 	})
 	t.Run("a replay cannot link a configuration file named otherwise", func(t *testing.T) {
 		s, _, _ := testStore(t, nil)
-		chain(t, s, "/etc/modprobe.d/zz.conf", 1)
-		if ml, _ := s.ModuleLoad(); len(ml.Configs) != 0 {
+		if ml, _ := loadOf(chain(t, s, "/etc/modprobe.d/zz.conf", 1)); len(ml.Configs) != 0 {
 			t.Fatalf("links = %q", links(ml))
 		}
 	})
@@ -171,8 +167,7 @@ func TestConfigThenLoadLinks(t *testing.T) {
 		conf := filepath.Join(dir, "zz.conf")
 		must(t, os.WriteFile(conf, []byte("# evil\ninstall evil-cfg /sbin/insmod /tmp/payload.ko\n"), 0o644))
 		s, m, _ := testStore(t, func(c *Config) { c.ProcRoot = fp.root })
-		chain(t, s, conf, 1)
-		ml, _ := s.ModuleLoad()
+		ml, _ := loadOf(chain(t, s, conf, 1))
 		if got := links(ml); got != conf+" names evil_cfg" {
 			t.Fatalf("links = %q", got)
 		}
@@ -186,29 +181,25 @@ func TestConfigThenLoadLinks(t *testing.T) {
 		// loader's names do not match.
 		must(t, os.WriteFile(conf, []byte("install other /sbin/insmod /tmp/payload.ko\n"), 0o644))
 		s.Observe(execEv(t, 200, 20, with(ins, func(p *tp) { p.pid, p.ppid = 3010, 1 })))
-		s.Observe(finitEv(t, 201, 21, with(ins, func(p *tp) { p.pid, p.ppid = 3010, 1 }), ""))
-		ml, _ = s.ModuleLoad()
+		ml, _ = loadOf(s.Observe(finitEv(t, 201, 21, with(ins, func(p *tp) { p.pid, p.ppid = 3010, 1 }), "")))
 		if got := links(ml); got != conf+" install-file /tmp/payload.ko" {
 			t.Fatalf("links = %q", got)
 		}
 	})
 }
 
-func TestFirstSeenNow(t *testing.T) {
+func TestFactsFirstSeen(t *testing.T) {
 	s, _, _ := testStore(t, nil)
 	ins := tp{pid: 2001, ppid: 100, comm: "insmod", exe: "/usr/bin/kmod", args: []string{"insmod", "/tmp/rk.ko"}, cwd: "/"}
-	s.Observe(execEv(t, 0, 1, ins))
-	got := fmt.Sprint(s.FirstSeenNow())
+	got := fmt.Sprint(s.Observe(execEv(t, 0, 1, ins)).FirstSeen)
 	if got != "[{exe /usr/bin/kmod} {kmod_args insmod\x00/tmp/rk.ko}]" {
-		t.Fatalf("exec: FirstSeenNow() = %q", got)
+		t.Fatalf("exec: FirstSeen = %q", got)
 	}
-	s.Observe(finitEv(t, 1, 2, ins, ""))
-	if got := fmt.Sprint(s.FirstSeenNow()); got != "[{module rk} {ko_path /tmp/rk.ko}]" {
-		t.Fatalf("load: FirstSeenNow() = %q", got)
+	if got := fmt.Sprint(s.Observe(finitEv(t, 1, 2, ins, "")).FirstSeen); got != "[{module rk} {ko_path /tmp/rk.ko}]" {
+		t.Fatalf("load: FirstSeen = %q", got)
 	}
-	s.Observe(initModuleEv(t, 2, 3, ins))
-	if got := s.FirstSeenNow(); len(got) != 0 {
-		t.Fatalf("retry: FirstSeenNow() = %q, want nothing new", got)
+	if got := s.Observe(initModuleEv(t, 2, 3, ins)).FirstSeen; len(got) != 0 {
+		t.Fatalf("retry: FirstSeen = %q, want nothing new", got)
 	}
 }
 

@@ -25,8 +25,7 @@ func TestLoadReadsItsModuleFile(t *testing.T) {
 	ins := tp{pid: 2001, ppid: 100, comm: "insmod", exe: "/usr/bin/kmod", args: []string{"insmod", ko}, cwd: "/"}
 	s, m, _ := testStore(t, nil)
 	s.Observe(execEv(t, 100, 2, ins))
-	s.Observe(finitEv(t, 101, 3, ins, "hello_oot"))
-	ml, _ := s.ModuleLoad()
+	ml, _ := loadOf(s.Observe(finitEv(t, 101, 3, ins, "hello_oot")))
 	if ml.FileInfo == nil || ml.FileErr != "" {
 		t.Fatalf("file info %+v err %q", ml.FileInfo, ml.FileErr)
 	}
@@ -41,8 +40,7 @@ func TestLoadReadsItsModuleFile(t *testing.T) {
 	t.Run("a file that is gone is an error, not a failure", func(t *testing.T) {
 		gone := with(ins, func(p *tp) { p.args = []string{"insmod", filepath.Join(dir, "gone.ko")} })
 		s.Observe(execEv(t, 200, 5, gone))
-		s.Observe(finitEv(t, 201, 6, gone, ""))
-		ml, _ := s.ModuleLoad()
+		ml, _ := loadOf(s.Observe(finitEv(t, 201, 6, gone, "")))
 		if ml.FileInfo == nil || !strings.Contains(ml.FileErr, "no such file") {
 			t.Errorf("info %+v err %q", ml.FileInfo, ml.FileErr)
 		}
@@ -51,8 +49,7 @@ func TestLoadReadsItsModuleFile(t *testing.T) {
 	t.Run("a replay does not read unless configured", func(t *testing.T) {
 		r, _, _ := testStore(t, func(c *Config) { c.ReadModuleFiles = false })
 		r.Observe(execEv(t, 100, 2, ins))
-		r.Observe(finitEv(t, 101, 3, ins, "hello_oot"))
-		if ml, _ := r.ModuleLoad(); ml.FileInfo != nil || ml.FileErr != "" || ml.File != ko {
+		if ml, _ := loadOf(r.Observe(finitEv(t, 101, 3, ins, "hello_oot"))); ml.FileInfo != nil || ml.FileErr != "" || ml.File != ko {
 			t.Errorf("load %+v", ml)
 		}
 	})
@@ -61,8 +58,7 @@ func TestLoadReadsItsModuleFile(t *testing.T) {
 		py := tp{pid: 2002, ppid: 100, comm: "python3", exe: "/usr/bin/python3", args: []string{"python3", "l.py"}, cwd: "/"}
 		s.Observe(execEv(t, 300, 7, py))
 		s.Observe(openEv(t, 301, 8, py, ko, 0, "NORMAL", 4242, "yes"))
-		s.Observe(finitEv(t, 302, 9, py, "hello_oot"))
-		ml, _ := s.ModuleLoad()
+		ml, _ := loadOf(s.Observe(finitEv(t, 302, 9, py, "hello_oot")))
 		if ml.FileSource != FileFromOpen || len(ml.FileMismatch) != 1 || !strings.Contains(ml.FileMismatch[0], "inode") {
 			t.Errorf("load %+v", ml)
 		}
@@ -73,10 +69,11 @@ func TestLoadReadsItsModuleFile(t *testing.T) {
 		now := time.Unix(1000, 0)
 		b.now = func() time.Time { return now }
 		b.Observe(execEv(t, 100, 2, ins))
+		var f Facts
 		for i := 0; i < ModuleFileReadBudget+3; i++ {
-			b.Observe(finitEv(t, int64(101+i), 3+i, ins, ""))
+			f = b.Observe(finitEv(t, int64(101+i), 3+i, ins, ""))
 		}
-		ml, _ := b.ModuleLoad()
+		ml, _ := loadOf(f)
 		if ml.FileInfo != nil || !strings.Contains(ml.FileErr, "in a second") {
 			t.Errorf("load %+v", ml)
 		}
@@ -85,13 +82,11 @@ func TestLoadReadsItsModuleFile(t *testing.T) {
 		}
 		// The next second has a new budget, unless reading took its time.
 		now = now.Add(time.Second)
-		b.Observe(finitEv(t, 200, 40, ins, ""))
-		if ml, _ := b.ModuleLoad(); ml.FileInfo == nil {
+		if ml, _ := loadOf(b.Observe(finitEv(t, 200, 40, ins, ""))); ml.FileInfo == nil {
 			t.Errorf("a new second: %+v", ml)
 		}
 		b.modBudgetTime = ModuleFileReadTime
-		b.Observe(finitEv(t, 201, 41, ins, ""))
-		if ml, _ := b.ModuleLoad(); ml.FileInfo != nil || !strings.Contains(ml.FileErr, "of reading in a second") {
+		if ml, _ := loadOf(b.Observe(finitEv(t, 201, 41, ins, ""))); ml.FileInfo != nil || !strings.Contains(ml.FileErr, "of reading in a second") {
 			t.Errorf("reading time spent: %+v", ml)
 		}
 	})
@@ -113,8 +108,7 @@ func TestProcFDReadsTheLoadedFile(t *testing.T) {
 	now := time.Now().UnixMilli()
 	e := finitEv(t, now, 1, me, "")
 	e.Syscall.Args[0] = uint64(f.Fd())
-	s.Observe(e)
-	ml, _ := s.ModuleLoad()
+	ml, _ := loadOf(s.Observe(e))
 	if ml.FileSource != FileFromProcFD || !strings.HasSuffix(ml.File, " (deleted)") {
 		t.Fatalf("load %+v", ml)
 	}
@@ -157,8 +151,7 @@ func TestModprobeLoadFileFromModulesDep(t *testing.T) {
 			s, _, _ := testStore(t, func(cfg *Config) { cfg.ProcRoot, cfg.ModulesRoot = fp.root, root })
 			p := tp{pid: 2300, ppid: 1, comm: path.Base(c.args[0]), exe: "/usr/bin/kmod", args: c.args, cwd: "/"}
 			s.Observe(execEv(t, 100, 1, p))
-			s.Observe(finitEv(t, 101, 2, p, "hello_oot"))
-			ml, _ := s.ModuleLoad()
+			ml, _ := loadOf(s.Observe(finitEv(t, 101, 2, p, "hello_oot")))
 			if ml.File != c.want {
 				t.Fatalf("file %q (%s), want %q", ml.File, ml.FileSource, c.want)
 			}
@@ -171,8 +164,7 @@ func TestModprobeLoadFileFromModulesDep(t *testing.T) {
 		s, _, _ := testStore(t, func(cfg *Config) { cfg.ModulesRoot = root })
 		p := tp{pid: 2301, ppid: 1, comm: "modprobe", exe: "/usr/bin/kmod", args: []string{"modprobe", "hello_oot"}, cwd: "/"}
 		s.Observe(execEv(t, 100, 1, p))
-		s.Observe(finitEv(t, 101, 2, p, "hello_oot"))
-		if ml, _ := s.ModuleLoad(); ml.File != "" {
+		if ml, _ := loadOf(s.Observe(finitEv(t, 101, 2, p, "hello_oot"))); ml.File != "" {
 			t.Errorf("replay resolved %q", ml.File)
 		}
 	})
@@ -196,8 +188,7 @@ func TestFinitFDWinsOverSpoofedArguments(t *testing.T) {
 	s.Observe(execEv(t, now-5, 1, me))
 	e := finitEv(t, now, 2, me, "")
 	e.Syscall.Args[0] = uint64(f.Fd())
-	s.Observe(e)
-	ml, _ := s.ModuleLoad()
+	ml, _ := loadOf(s.Observe(e))
 	if ml.File != evil || ml.FileSource != FileFromProcFD || len(ml.FileMismatch) != 1 || !strings.Contains(ml.FileMismatch[0], innocent) {
 		t.Fatalf("load %+v", ml)
 	}
@@ -226,8 +217,7 @@ func TestFinitFDThroughSymlinkIsOneFile(t *testing.T) {
 	s.Observe(execEv(t, now-5, 1, me))
 	e := finitEv(t, now, 2, me, "")
 	e.Syscall.Args[0] = uint64(f.Fd())
-	s.Observe(e)
-	ml, _ := s.ModuleLoad()
+	ml, _ := loadOf(s.Observe(e))
 	if ml.File != named || ml.FileSource != FileFromArgv || len(ml.FileMismatch) != 0 {
 		t.Fatalf("load %+v", ml)
 	}

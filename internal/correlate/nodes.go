@@ -62,9 +62,8 @@ func NodeConfig(cfg Config, maxNodes int) Config {
 // and a node's learning period starts again from its first event after a
 // restart.
 //
-// Nodes implements the pipeline's Store and the detections' State and
-// Correlation views: after Observe, every view answers for the event's
-// node. Like Store, it must be used from one goroutine.
+// Nodes implements the pipeline's Store and the detections' State view:
+// after Observe, the view answers for the event's node. Like Store, it must be used from one goroutine.
 type Nodes struct {
 	local   *Store
 	nodeCfg Config
@@ -166,17 +165,20 @@ func (n *Nodes) store(name string) *Store {
 	return s
 }
 
-// Observe updates the store of ev's node and makes every view answer for
-// that node until the next Observe.
-func (n *Nodes) Observe(ev *auditevent.Event) {
+// Observe updates the store of ev's node, returns what it learned about
+// ev, and makes the State view (Process, Parent, Ancestry) answer for
+// that node until the next Observe. An event past the node bound has no
+// facts and counts as learning (nothing is first seen without a history).
+func (n *Nodes) Observe(ev *auditevent.Event) Facts {
 	name := ""
 	if ev != nil {
 		name = ev.Node
 	}
 	n.cur = n.store(name)
-	if n.cur != nil {
-		n.cur.Observe(ev)
+	if n.cur == nil {
+		return Facts{Learning: true}
 	}
+	return n.cur.Observe(ev)
 }
 
 // Process is the current node's Store.Process.
@@ -201,31 +203,6 @@ func (n *Nodes) Ancestry(pid int, max int) []auditevent.Process {
 		return nil
 	}
 	return n.cur.Ancestry(pid, max)
-}
-
-// ModuleLoad is the current node's Store.ModuleLoad.
-func (n *Nodes) ModuleLoad() (ModuleLoad, bool) {
-	if n.cur == nil {
-		return ModuleLoad{}, false
-	}
-	return n.cur.ModuleLoad()
-}
-
-// FirstSeenNow is the current node's Store.FirstSeenNow.
-func (n *Nodes) FirstSeenNow() []SeenValue {
-	if n.cur == nil {
-		return nil
-	}
-	return n.cur.FirstSeenNow()
-}
-
-// Learning is the current node's Store.Learning; an event without a store
-// is treated as learning (nothing is first seen without a history).
-func (n *Nodes) Learning() bool {
-	if n.cur == nil {
-		return true
-	}
-	return n.cur.Learning()
 }
 
 // Maintain runs Store.Maintain on every store.

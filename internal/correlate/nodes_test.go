@@ -61,8 +61,8 @@ func TestNodesKeepHostsApart(t *testing.T) {
 	}
 	check := func(node string, p tp, want loaded) {
 		t.Helper()
-		n.Observe(onNode(node, finitEv(t, 101, 3, p, "rk")))
-		ml, ok := n.ModuleLoad()
+		f := n.Observe(onNode(node, finitEv(t, 101, 3, p, "rk")))
+		ml, ok := loadOf(f)
 		if !ok {
 			t.Fatalf("%s: no module load", node)
 		}
@@ -74,7 +74,7 @@ func TestNodesKeepHostsApart(t *testing.T) {
 			t.Errorf("%s: process %d = %q (%v), want %q", node, p.pid, pr.Exe, ok, want.exe)
 		}
 		fresh := false
-		for _, v := range n.FirstSeenNow() {
+		for _, v := range f.FirstSeen {
 			fresh = fresh || v.Kind == SeenModule && v.Value == "rk"
 		}
 		if fresh != want.module {
@@ -106,12 +106,12 @@ func TestNodesBound(t *testing.T) {
 	n, _ := testNodes(t, 2)
 	p := tp{pid: 10, ppid: 1, comm: "insmod", exe: "/usr/bin/kmod", args: []string{"insmod", "/x.ko"}, cwd: "/"}
 	for i, node := range []string{"a", "b", "c", "d", "a"} {
-		n.Observe(onNode(node, execEv(t, int64(i), i+1, p)))
+		f := n.Observe(onNode(node, execEv(t, int64(i), i+1, p)))
 		_, ok := n.Process(10)
 		if want := node == "a" || node == "b"; ok != want {
 			t.Errorf("node %s: process known = %v, want %v", node, ok, want)
 		}
-		if node == "c" && (!n.Learning() || n.FirstSeenNow() != nil || n.Ancestry(10, 8) != nil) {
+		if node == "c" && (!f.Learning || f.FirstSeen != nil || n.Ancestry(10, 8) != nil) {
 			t.Errorf("node %s past the bound has state", node)
 		}
 	}

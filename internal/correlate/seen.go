@@ -117,7 +117,7 @@ func (s *Store) markSeen(key seenKey, v Seen, ref eventRef) {
 	}
 }
 
-// maxFreshPerEvent bounds FirstSeenNow.
+// maxFreshPerEvent bounds Facts.FirstSeen.
 const maxFreshPerEvent = 8
 
 // seenOverhead estimates what a first-seen entry costs besides its value.
@@ -159,7 +159,8 @@ func (s *Store) SeenHistory(kind, value string) (Seen, bool) {
 	return Seen{}, false
 }
 
-// Learning reports whether the store is still in its learning period:
+// learning reports whether the store is still in its learning period, as
+// of the event being observed (Facts.Learning):
 // LearningPeriod after the first start ever on this host. First-seen
 // alerts are not raised while learning.
 //
@@ -169,7 +170,7 @@ func (s *Store) SeenHistory(kind, value string) (Seen, bool) {
 // learns from its first day and reports what is new after it; a replay
 // shorter than the period reports nothing (set LearningPeriod to zero to
 // report every value's first appearance in the replay).
-func (s *Store) Learning() bool {
+func (s *Store) learning() bool {
 	if s.cfg.LearningPeriod <= 0 {
 		return false
 	}

@@ -54,15 +54,15 @@ func TestLearning(t *testing.T) {
 	s, _, _ := testStore(t, func(c *Config) { c.LearningPeriod = time.Hour; c.StateDir = t.TempDir() })
 	start := s.FirstStart()
 	s.now = func() time.Time { return start.Add(59 * time.Minute) }
-	if !s.Learning() {
+	if !s.learning() {
 		t.Fatal("not learning within the period")
 	}
 	s.now = func() time.Time { return start.Add(time.Hour) }
-	if s.Learning() {
+	if s.learning() {
 		t.Fatal("still learning after the period")
 	}
 	off, _, _ := testStore(t, func(c *Config) { c.LearningPeriod = 0 })
-	if off.Learning() {
+	if off.learning() {
 		t.Fatal("learning with a zero period")
 	}
 }
@@ -70,17 +70,17 @@ func TestLearning(t *testing.T) {
 func TestReplayLearnsOnTheEventClock(t *testing.T) {
 	s, _, _ := testStore(t, func(c *Config) { c.LearningPeriod = time.Hour })
 	s.now = func() time.Time { return time.Unix(baseSec, 0).Add(1000 * time.Hour) } // the wall clock is irrelevant
-	if !s.Learning() {
+	if !s.learning() {
 		t.Fatal("not learning before any event")
 	}
 	p := tp{pid: 3000, ppid: 1, comm: "modprobe", exe: "/usr/bin/kmod", args: []string{"modprobe", "x"}, cwd: "/"}
 	s.Observe(execEv(t, 0, 1, p))
 	s.Observe(execEv(t, time.Hour.Milliseconds()-1, 2, p))
-	if !s.Learning() {
+	if !s.learning() {
 		t.Fatal("not learning within an hour of event time after the first event")
 	}
 	s.Observe(execEv(t, time.Hour.Milliseconds(), 3, p))
-	if s.Learning() {
+	if s.learning() {
 		t.Fatal("still learning an hour of event time after the first event")
 	}
 }

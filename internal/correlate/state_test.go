@@ -101,8 +101,8 @@ func TestLearningStartIsPersisted(t *testing.T) {
 	if err := r.Load(); err != nil {
 		t.Fatal(err)
 	}
-	if !r.FirstStart().Equal(first) || r.Learning() {
-		t.Fatalf("first start %v learning %v, want %v and done", r.FirstStart(), r.Learning(), first)
+	if !r.FirstStart().Equal(first) || r.learning() {
+		t.Fatalf("first start %v learning %v, want %v and done", r.FirstStart(), r.learning(), first)
 	}
 }
 

@@ -48,10 +48,9 @@ type Store struct {
 	modBudgetUse  int
 	modBudgetTime time.Duration
 
-	// What the event being observed did, for the detections.
-	load    ModuleLoad  // valid when hasLoad
-	hasLoad bool        // the event is a module load
-	fresh   []SeenValue // values it marked for the first time
+	// fresh collects the values the event being observed marks for the
+	// first time; Observe hands it on in Facts.FirstSeen and reuses it.
+	fresh []SeenValue
 
 	firstEvent int64 // time of the first event observed (ms); 0 before
 }
@@ -97,23 +96,46 @@ func (s *Store) updateGauges() {
 	s.m.byteGauges[tiSeen].Set(float64(s.seen.bytes))
 }
 
-// Observe updates the state from one reassembled event. Call it for every
-// event, before the detections evaluate that event. Event times (not the
-// wall clock) date every entry, so replays age correctly. The entry
-// gauges follow Maintain, Seed and Load, not every event.
-func (s *Store) Observe(ev *auditevent.Event) {
-	if s.hasLoad {
-		s.load, s.hasLoad = ModuleLoad{}, false
-	}
+// Facts is what the store learned about one event while observing it,
+// computed once there: the detections and the pipeline read it, never the
+// store's tables.
+type Facts struct {
+	// Load is the store's resolution of a module load (init_module,
+	// finit_module): its file, name, the earlier writes it links to;
+	// nil for any other event.
+	Load *ModuleLoad
+	// FirstSeen lists the values the event marked for the first time on
+	// this host (kind and value), at most maxFreshPerEvent. The slice is
+	// reused by the next Observe.
+	FirstSeen []SeenValue
+	// Learning says the store is in its learning period as of the event
+	// (see Store.Learning): first-seen alerts are held back.
+	Learning bool
+}
+
+// Observe updates the state from one reassembled event and returns what
+// it learned about it. Call it for every event, before the detections
+// evaluate that event. Event times (not the wall clock) date every entry,
+// so replays age correctly. The entry gauges follow Maintain, Seed and
+// Load, not every event.
+func (s *Store) Observe(ev *auditevent.Event) Facts {
 	s.fresh = s.fresh[:0]
 	if ev == nil {
-		return
+		return Facts{Learning: s.learning()}
 	}
 	at := ev.UnixMilli()
 	s.cur = eventRef{serial: ev.Serial, milli: at}
 	if s.firstEvent == 0 {
 		s.firstEvent = at
 	}
+	var f Facts
+	s.observe(ev, at, &f)
+	f.FirstSeen, f.Learning = s.fresh, s.learning()
+	return f
+}
+
+// observe updates the tables from ev, observed at, and fills f.Load.
+func (s *Store) observe(ev *auditevent.Event, at int64, f *Facts) {
 	if !ev.HasSyscall || ev.Syscall.PID <= 0 {
 		return
 	}
@@ -138,7 +160,7 @@ func (s *Store) Observe(ev *auditevent.Event) {
 		s.markExited(e, at)
 	case "init_module", "finit_module":
 		e = s.actor(ev, at, false)
-		s.observeLoad(e, ev, at)
+		f.Load = s.observeLoad(e, ev, at)
 	default:
 		e = s.actor(ev, at, false)
 	}

@@ -72,9 +72,9 @@ type Deps struct {
 
 // Reload is a new configuration that takes effect without a restart.
 type Reload struct {
-	Catalog []detections.Detection // the new detection catalog
-	Watches []string               // the configuration's watches, as auditctl lines
-	Path    string                 // the file it came from, for the log
+	Catalog *detections.Catalog // the new detection catalog
+	Watches []string            // the configuration's watches, as auditctl lines
+	Path    string              // the file it came from, for the log
 }
 
 // daemon is one run: what Run opened, for its goroutines.
@@ -86,13 +86,13 @@ type daemon struct {
 	ks      *session
 	outs    Outputs
 	watches atomic.Value // []string
-	reloads chan []detections.Detection
+	reloads chan *detections.Catalog
 }
 
 // Run runs the daemon until ctx is cancelled or a part of it fails, then
 // hands the kernel back and closes what it opened.
 func Run(ctx context.Context, cfg Config, deps Deps) (err error) {
-	d := &daemon{cfg: cfg, deps: deps, log: deps.Log, reloads: make(chan []detections.Detection, 1)}
+	d := &daemon{cfg: cfg, deps: deps, log: deps.Log, reloads: make(chan *detections.Catalog, 1)}
 	d.watches.Store(cfg.Watches)
 	boostPriority(cfg.Boost, d.log)
 	stopProf, err := startCPUProfile(cfg.CPUProf)

@@ -5,7 +5,6 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/auditlkm/auditlkm/internal/auditevent"
 	"github.com/auditlkm/auditlkm/internal/detections"
 	"github.com/auditlkm/auditlkm/internal/inventory"
 	"github.com/auditlkm/auditlkm/internal/pipeline"
@@ -44,7 +43,7 @@ func (d *daemon) startInventory(ctx context.Context, g *errgroup.Group, p *pipel
 		log.Warn("module inventory not kept", "err", err)
 		return nil, func() {}
 	}
-	p.OnEvent(func(ev *auditevent.Event, st detections.State) { c.Observe(ev, st) })
+	p.OnEvent(c.Observe)
 	g.Go(func() error { return c.Run(ctx) })
 	return ch, func() {
 		// The loads of the drain after the inventory stopped.

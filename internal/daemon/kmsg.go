@@ -5,7 +5,6 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/auditlkm/auditlkm/internal/detections"
 	"github.com/auditlkm/auditlkm/internal/kmsg"
 )
 
@@ -17,7 +16,7 @@ const kmsgQueue = 256
 // startKmsg opens the kernel log and reads it in g until ctx ends,
 // returning the channel of lines for the processor loop (nil when
 // disabled or unavailable: the daemon runs on audit alone then).
-func (d *daemon) startKmsg(ctx context.Context, g *errgroup.Group) <-chan *detections.KernelLogLine {
+func (d *daemon) startKmsg(ctx context.Context, g *errgroup.Group) <-chan *kmsg.Line {
 	log := d.log.With("component", "kmsg")
 	if !d.cfg.KmsgOn {
 		// Off by flag, or by default because the device could not be
@@ -37,7 +36,7 @@ func (d *daemon) startKmsg(ctx context.Context, g *errgroup.Group) <-chan *detec
 		log.Warn("kernel log not read", "err", err)
 		return nil
 	}
-	ch := make(chan *detections.KernelLogLine, kmsgQueue)
+	ch := make(chan *kmsg.Line, kmsgQueue)
 	g.Go(func() error {
 		if err := r.Run(ctx, ch); err != nil {
 			log.Error("kernel log reader stopped", "err", err) // audit detection goes on

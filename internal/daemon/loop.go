@@ -13,6 +13,7 @@ import (
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
 	"github.com/auditlkm/auditlkm/internal/detections"
+	"github.com/auditlkm/auditlkm/internal/kmsg"
 	"github.com/auditlkm/auditlkm/internal/pipeline"
 	"github.com/auditlkm/auditlkm/internal/web"
 )
@@ -42,8 +43,8 @@ type loop struct {
 	onTick func(now time.Time)
 	// reloads carries new detection catalogs; klog kernel log lines (a
 	// closed channel is no longer read). Both may be nil.
-	reloads <-chan []detections.Detection
-	klog    <-chan *detections.KernelLogLine
+	reloads <-chan *detections.Catalog
+	klog    <-chan *kmsg.Line
 	// xview carries the module inventory's findings (may be nil).
 	xview <-chan *detections.CrossViewFinding
 	log   interface{ Error(string, ...any) }

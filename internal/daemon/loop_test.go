@@ -47,7 +47,7 @@ func finit(serial int) string {
 
 func newProcessor(t *testing.T, sink pipeline.Sink) *pipeline.Processor {
 	t.Helper()
-	cat, err := detections.Catalog(detections.DefaultConfig())
+	cat, err := detections.NewCatalog(detections.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +181,7 @@ func TestLoopStopsOnceAndDrains(t *testing.T) {
 func TestLoopReloadSwapsTheCatalogBetweenRecords(t *testing.T) {
 	src, pw := pipeSource(t)
 	sink := &collect{}
-	reloads := make(chan []detections.Detection)
+	reloads := make(chan *detections.Catalog)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	l := &loop{src: src, p: newProcessor(t, sink), reloads: reloads, stop: pw.Close}

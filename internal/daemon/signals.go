@@ -63,5 +63,5 @@ func (d *daemon) reload() {
 			d.log.Info("audit rules checked after reload", "result", fmt.Sprintf("%+v", res))
 		}
 	}
-	d.log.Info("configuration reloaded", "file", r.Path, "detections", len(r.Catalog))
+	d.log.Info("configuration reloaded", "file", r.Path, "detections", len(r.Catalog.Definitions()))
 }

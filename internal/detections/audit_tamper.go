@@ -99,8 +99,8 @@ func parseChange(body []byte) change {
 	return c
 }
 
-func (r *auditTamper) Evaluate(ev *auditevent.Event, st State) []Alert {
-	var out []Alert
+func (r *auditTamper) Evaluate(dst []Alert, in *Input) []Alert {
+	ev := in.Event
 	for i := range ev.Records {
 		if ev.Records[i].Type != auparse.AUDIT_CONFIG_CHANGE {
 			continue
@@ -110,7 +110,7 @@ func (r *auditTamper) Evaluate(ev *auditevent.Event, st State) []Alert {
 		if !ok {
 			continue
 		}
-		proc, parent := actor(ev, st)
+		proc, parent := in.Actor()
 		if proc.PID == 0 && c.pid != 0 {
 			proc.PID = c.pid
 		}
@@ -136,9 +136,9 @@ func (r *auditTamper) Evaluate(ev *auditevent.Event, st State) []Alert {
 			// this, and nothing says who sent it.
 			a.Suppressed = "unattributed-at-shutdown"
 		}
-		out = append(out, a)
+		dst = append(dst, a)
 	}
-	return out
+	return dst
 }
 
 // judge decides whether a change is tampering and how bad it is.

@@ -78,7 +78,7 @@ func TestAuditTamper(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			alerts := r.Evaluate(event(t, tamperEvent(t, tc.pid, "/usr/sbin/auditctl", tc.body)...), nil)
+			alerts := evalOne(r, event(t, tamperEvent(t, tc.pid, "/usr/sbin/auditctl", tc.body)...), nil)
 			if tc.action == "" {
 				if len(alerts) != 0 {
 					t.Fatalf("got %d alerts: %s", len(alerts), alerts[0].Reason)
@@ -108,7 +108,7 @@ func TestAuditTamper(t *testing.T) {
 func TestAuditTamperIgnoresEventsWithoutConfigChange(t *testing.T) {
 	r := newAuditTamperFor(1)
 	lines := create("/usr/bin/bash", "bash", "/root", "/etc/modprobe.d/evil.conf")
-	if a := r.Evaluate(event(t, lines...), nil); len(a) != 0 {
+	if a := evalOne(r, event(t, lines...), nil); len(a) != 0 {
 		t.Fatalf("alerts %v", a)
 	}
 }
@@ -116,7 +116,7 @@ func TestAuditTamperIgnoresEventsWithoutConfigChange(t *testing.T) {
 func TestAuditTamperUsesThePidFieldWithoutASyscall(t *testing.T) {
 	r := newAuditTamperFor(1)
 	ev := event(t, `type=CONFIG_CHANGE msg=audit(1795324036.264:800): pid=777 uid=0 auid=4294967295 ses=4294967295 op=set audit_pid=777 old=555 res=1`)
-	a := r.Evaluate(ev, nil)
+	a := evalOne(r, ev, nil)
 	if len(a) != 1 || a[0].Process.PID != 777 || a[0].Severity != High {
 		t.Fatalf("alerts %+v", a)
 	}
@@ -133,7 +133,7 @@ func TestAuditTamperSuppressesAnUnattributedChangeCutOffByShutdown(t *testing.T)
 		if err != nil {
 			t.Fatal(err)
 		}
-		a := r.Evaluate(auditevent.Build([]auditevent.Record{rec}, tc.how), nil)
+		a := evalOne(r, auditevent.Build([]auditevent.Record{rec}, tc.how), nil)
 		if len(a) != 1 || a[0].Suppressed != tc.want || !strings.HasPrefix(a[0].Reason, "an unknown process removed") {
 			t.Fatalf("%v: %+v", tc.how, a)
 		}
@@ -149,7 +149,7 @@ func FuzzAuditTamperBody(f *testing.F) {
 		if strings.ContainsAny(body, "\n\r") {
 			return
 		}
-		for _, a := range r.Evaluate(event(t, `type=CONFIG_CHANGE msg=audit(1.000:1): `+body), nil) {
+		for _, a := range evalOne(r, event(t, `type=CONFIG_CHANGE msg=audit(1.000:1): `+body), nil) {
 			if a.Rule.ID != AuditTamperID || a.Reason == "" || a.Severity < Low || a.Severity > Critical {
 				t.Fatalf("bad alert %+v", a)
 			}

@@ -5,7 +5,6 @@ import (
 
 	"github.com/elastic/go-libaudit/v2/auparse"
 
-	"github.com/auditlkm/auditlkm/internal/auditevent"
 	"github.com/auditlkm/auditlkm/internal/toolargs"
 )
 
@@ -30,14 +29,15 @@ func newBPFToolLoad() *bpftoolLoad {
 
 func (r *bpftoolLoad) Definition() *Definition { return &r.def }
 
-func (r *bpftoolLoad) Evaluate(ev *auditevent.Event, st State) []Alert {
+func (r *bpftoolLoad) Evaluate(dst []Alert, in *Input) []Alert {
+	ev := in.Event
 	if !successfulExec(ev) || (ev.Syscall.Comm != "bpftool" && argv0Name(ev) != "bpftool" && !strings.HasSuffix(ev.Syscall.Exe, "/bpftool")) {
-		return nil
+		return dst
 	}
-	proc, parent := actor(ev, st)
+	proc, parent := in.Actor()
 	b := toolargs.ParseBpftool(proc.Args)
 	if !b.Loads() {
-		return nil
+		return dst
 	}
 	a := newAlert(&r.def, ev, proc, parent)
 	cmd := b.Object
@@ -49,5 +49,5 @@ func (r *bpftoolLoad) Evaluate(ev *auditevent.Event, st State) []Alert {
 	if b.Object == "batch" {
 		a.Reason += " (commands from a file audit does not show)"
 	}
-	return []Alert{a}
+	return append(dst, a)
 }

@@ -45,9 +45,10 @@ func newBPFProgramLoad(extra []Exclusion) *bpfProgramLoad {
 
 func (r *bpfProgramLoad) Definition() *Definition { return &r.def }
 
-func (r *bpfProgramLoad) Evaluate(ev *auditevent.Event, st State) []Alert {
+func (r *bpfProgramLoad) Evaluate(dst []Alert, in *Input) []Alert {
+	ev, st := in.Event, in.State
 	if ev.HasSyscall && ev.Syscall.Name != "bpf" {
-		return nil
+		return dst
 	}
 	for i := range ev.Records {
 		rec := &ev.Records[i]
@@ -58,7 +59,7 @@ func (r *bpfProgramLoad) Evaluate(ev *auditevent.Event, st State) []Alert {
 		if !bytes.Contains(body, []byte("op=LOAD")) {
 			continue
 		}
-		proc, parent := actor(ev, st)
+		proc, parent := in.Actor()
 		a := newAlert(&r.def, ev, proc, parent)
 		a.Category, a.Type, a.Action = []string{"driver"}, []string{"start"}, "loaded-bpf-program"
 		id := "?"
@@ -68,7 +69,7 @@ func (r *bpfProgramLoad) Evaluate(ev *auditevent.Event, st State) []Alert {
 		a.Reason = "eBPF program " + id + " loaded by " + orUnknown(proc.Exe)
 		s := subjectOf(&proc, parent, st)
 		suppress(&a, r.exclusions, &s)
-		return []Alert{a}
+		return append(dst, a)
 	}
-	return nil
+	return dst
 }

@@ -34,9 +34,9 @@ func DefaultConfig() Config { return Config{Root: "/"} }
 // Validate checks that every id exists and every exclusion is sane.
 func (c Config) Validate() error {
 	known := map[string]bool{}
-	rs, excludable := catalogOf(Config{})
-	for _, r := range rs {
-		known[r.Definition().ID] = true
+	cat, excludable := catalogOf(Config{})
+	for _, d := range cat.Definitions() {
+		known[d.ID] = true
 	}
 	for id, xs := range c.Exclusions {
 		if !known[id] {
@@ -62,16 +62,43 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// all lists every detection, in evaluation order. This is the catalog.
-func all(c Config) []Detection {
-	rs, _ := catalogOf(c)
-	return rs
+// Catalog is the detection catalog: the detections of each kind of input,
+// each list in evaluation order. Detections of all three kinds are
+// configured (exclusions) and disabled by id alike.
+type Catalog struct {
+	// Events are the detections over audit events (Evaluator).
+	Events []Detection
+	// KernelLog are the detections over kernel log lines (/dev/kmsg).
+	KernelLog []KernelLogDetection
+	// CrossView are the detections over the module inventory's
+	// cross-view findings (internal/inventory).
+	CrossView []CrossViewDetection
 }
 
-// catalogOf builds the catalog and says which detections take exclusions.
-// Module loads and unloads, sysctl writes, bpftool, audit tampering and
-// the kernel log detections take none: they are always reported.
-func catalogOf(c Config) ([]Detection, map[string]bool) {
+// Definitions returns the definition of every detection: those over
+// audit events, then kernel log lines, then cross-view findings.
+func (c *Catalog) Definitions() []*Definition {
+	if c == nil {
+		return nil
+	}
+	out := make([]*Definition, 0, len(c.Events)+len(c.KernelLog)+len(c.CrossView))
+	for _, r := range c.Events {
+		out = append(out, r.Definition())
+	}
+	for _, r := range c.KernelLog {
+		out = append(out, r.Definition())
+	}
+	for _, r := range c.CrossView {
+		out = append(out, r.Definition())
+	}
+	return out
+}
+
+// catalogOf builds the whole catalog and says which detections take
+// exclusions. Module loads and unloads, sysctl writes, bpftool, audit
+// tampering, the kernel log and the cross-view detections take none: they
+// are always reported.
+func catalogOf(c Config) (*Catalog, map[string]bool) {
 	excludable := map[string]bool{}
 	user := func(id string) []Exclusion {
 		excludable[id] = true
@@ -112,12 +139,11 @@ func catalogOf(c Config) ([]Detection, map[string]bool) {
 			setProvenance(x.Exclusions(), c.Provenance)
 		}
 	}
-	catalog = append(catalog, newKernelLogRules()...)
-	return append(catalog, newCrossViewRules()...), excludable
+	return &Catalog{Events: catalog, KernelLog: newKernelLogRules(), CrossView: newCrossViewRules()}, excludable
 }
 
-// Catalog returns the enabled detections.
-func Catalog(c Config) ([]Detection, error) {
+// NewCatalog returns the enabled detections.
+func NewCatalog(c Config) (*Catalog, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -125,13 +151,23 @@ func Catalog(c Config) ([]Detection, error) {
 	for _, id := range c.Disabled {
 		off[id] = true
 	}
-	var out []Detection
-	for _, r := range all(c) {
+	all, _ := catalogOf(c)
+	return &Catalog{
+		Events:    enabled(all.Events, off),
+		KernelLog: enabled(all.KernelLog, off),
+		CrossView: enabled(all.CrossView, off),
+	}, nil
+}
+
+// enabled returns the detections of rs whose id is not off.
+func enabled[R interface{ Definition() *Definition }](rs []R, off map[string]bool) []R {
+	var out []R
+	for _, r := range rs {
 		if !off[r.Definition().ID] {
 			out = append(out, r)
 		}
 	}
-	return out, nil
+	return out
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

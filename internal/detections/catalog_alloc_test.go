@@ -1,12 +1,16 @@
 package detections
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/auditlkm/auditlkm/internal/correlate"
+)
 
 // TestCatalogNoAllocationOnNonMatchingEvents: the hot path stays
 // allocation-free for events no detection wants (an exec of ls, a read of
 // /etc/passwd, a write in /tmp), across the whole catalog.
 func TestCatalogNoAllocationOnNonMatchingEvents(t *testing.T) {
-	cat, err := Catalog(Config{Root: "/"})
+	cat, err := NewCatalog(Config{Root: "/"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,12 +27,14 @@ func TestCatalogNoAllocationOnNonMatchingEvents(t *testing.T) {
 	var st State = fakeState{}
 	for _, e := range evs {
 		ev := event(t, e.lines...)
-		for _, r := range cat {
+		for _, r := range cat.Events {
 			if r.Definition().ID == "lkm-first-seen" || r.Definition().ID == "lkm-dropped-then-loaded" ||
 				r.Definition().ID == "lkm-config-then-load" || r.Definition().ID == "audit-system-tamper" {
 				continue // correlation and tamper rules, tested with them
 			}
-			if n := testing.AllocsPerRun(100, func() { r.Evaluate(ev, st) }); n != 0 {
+			var x Evaluator
+			one := []Detection{r}
+			if n := testing.AllocsPerRun(100, func() { x.Evaluate(one, ev, correlate.Facts{}, st) }); n != 0 {
 				t.Errorf("%s: %s allocates %.0f times", e.name, r.Definition().ID, n)
 			}
 		}
@@ -36,17 +42,16 @@ func TestCatalogNoAllocationOnNonMatchingEvents(t *testing.T) {
 }
 
 func BenchmarkCatalogNonMatching(b *testing.B) {
-	cat, err := Catalog(Config{})
+	cat, err := NewCatalog(Config{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	ev := event(&testing.T{}, execve(10, 9, 0, "ls", "/usr/bin/ls", "/root", "ls", "-l")...)
 	var st State = fakeState{}
+	var x Evaluator
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		for _, r := range cat {
-			r.Evaluate(ev, st)
-		}
+		x.Evaluate(cat.Events, ev, correlate.Facts{}, st)
 	}
 }

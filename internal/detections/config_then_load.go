@@ -5,8 +5,6 @@ import (
 	"strings"
 
 	"github.com/elastic/go-libaudit/v2/auparse"
-
-	"github.com/auditlkm/auditlkm/internal/auditevent"
 )
 
 // ConfigThenLoadID is the stable id of the "config then load" detection.
@@ -42,17 +40,13 @@ func newConfigThenLoad(extra []Exclusion) *configThenLoad {
 
 func (r *configThenLoad) Definition() *Definition { return &r.def }
 
-func (r *configThenLoad) Evaluate(ev *auditevent.Event, st State) []Alert {
-	return r.appendAlerts(nil, newEvalCtx(ev, st))
-}
-
-func (r *configThenLoad) appendAlerts(dst []Alert, c *evalCtx) []Alert {
-	ml, ok := c.moduleLoad()
-	if !ok || len(ml.Configs) == 0 || ml.Repeat {
+func (r *configThenLoad) Evaluate(dst []Alert, in *Input) []Alert {
+	ml := in.Facts.Load
+	if ml == nil || len(ml.Configs) == 0 || ml.Repeat {
 		return dst
 	}
-	ev := c.ev
-	proc, parent := c.actor()
+	ev := in.Event
+	proc, parent := in.Actor()
 	a := newAlert(&r.def, ev, proc, parent)
 	a.Category, a.Type, a.Action = []string{"driver"}, []string{"start"}, "loaded-configured-kernel-module"
 	if ml.File != "" {

@@ -102,11 +102,11 @@ type CrossViewFinding struct {
 	NewTaint                []TaintBit
 }
 
-// CrossViewDetection is a detection over cross-view findings. Like kernel-log
-// rules, they are also Rules (listed, configured and disabled by id); their
-// Evaluate over audit events returns nothing.
+// CrossViewDetection is a detection over cross-view findings. The catalog
+// lists them apart from the detections over audit events
+// (Catalog.CrossView); they are configured and disabled by id like those.
 type CrossViewDetection interface {
-	Detection
+	Definition() *Definition
 	EvaluateCrossView(f *CrossViewFinding) []Alert
 }
 
@@ -116,8 +116,7 @@ type crossViewRule struct {
 	eval func(d *Definition, f *CrossViewFinding) Alert
 }
 
-func (r *crossViewRule) Definition() *Definition                   { return &r.def }
-func (r *crossViewRule) Evaluate(*auditevent.Event, State) []Alert { return nil }
+func (r *crossViewRule) Definition() *Definition { return &r.def }
 
 func (r *crossViewRule) EvaluateCrossView(f *CrossViewFinding) []Alert {
 	if f == nil || f.Kind != r.kind {
@@ -126,8 +125,8 @@ func (r *crossViewRule) EvaluateCrossView(f *CrossViewFinding) []Alert {
 	return []Alert{r.eval(&r.def, f)}
 }
 
-func newCrossViewRules() []Detection {
-	return []Detection{
+func newCrossViewRules() []CrossViewDetection {
+	return []CrossViewDetection{
 		&crossViewRule{kind: FindingHidden, eval: hiddenAlert, def: Definition{
 			ID: HiddenModuleID, Name: "Kernel Module Hidden From the Module List",
 			Description: "A loaded kernel module is missing from one of the kernel's own views while another still " +

@@ -44,17 +44,15 @@ func TestCrossViewRules(t *testing.T) {
 			NewTaint: []TaintBit{{Bit: 9, Letter: "W", Name: "WARN"}}},
 			KernelTaintID, Medium, []string{"W WARN; the audit trail has no load of it"}},
 	}
-	catalog, err := Catalog(DefaultConfig())
+	catalog, err := NewCatalog(DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []Alert
-			for _, r := range catalog {
-				if cr, ok := r.(CrossViewDetection); ok {
-					got = append(got, cr.EvaluateCrossView(&tc.f)...)
-				}
+			for _, r := range catalog.CrossView {
+				got = append(got, r.EvaluateCrossView(&tc.f)...)
 			}
 			if len(got) != 1 {
 				t.Fatalf("%d alerts, want 1", len(got))
@@ -79,12 +77,12 @@ func TestCrossViewRules(t *testing.T) {
 		})
 	}
 	// Disabled by id like any detection.
-	catalog, err = Catalog(Config{Disabled: []string{HiddenModuleID}})
+	catalog, err = NewCatalog(Config{Disabled: []string{HiddenModuleID}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range catalog {
-		if r.Definition().ID == HiddenModuleID {
+	for _, d := range catalog.Definitions() {
+		if d.ID == HiddenModuleID {
 			t.Error("disabled detection still in the catalog")
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
+	"github.com/auditlkm/auditlkm/internal/correlate"
 	"github.com/auditlkm/auditlkm/internal/toolargs"
 )
 
@@ -24,6 +25,11 @@ func (f fakeState) Parent(pid int) (auditevent.Process, bool) {
 	return q, ok
 }
 func (f fakeState) Ancestry(int, int) []auditevent.Process { return nil }
+
+// evalOne evaluates r alone over ev, without correlation facts.
+func evalOne(r Detection, ev *auditevent.Event, st State) []Alert {
+	return EvaluateOne(r, ev, correlate.Facts{}, st)
+}
 
 func TestKmodInvocation(t *testing.T) {
 	tests := []struct {
@@ -103,12 +109,12 @@ func TestKernelAutoload(t *testing.T) {
 			fakeState{700: {PID: 700, PPID: 650}, 650: {PID: 650, Exe: "/usr/sbin/veeamsnap-loader"}}, "load-module-tool", "vendor-loader"},
 	}
 	// modprobe -n -v (E1's CIS check) loads nothing: no load alert at all.
-	if a := r.Evaluate(event(t, execve(700, 650, 0, "modprobe", "/usr/bin/kmod", "/", "modprobe", "-n", "-v", "cramfs")...), nil); len(a) != 0 {
+	if a := evalOne(r, event(t, execve(700, 650, 0, "modprobe", "/usr/bin/kmod", "/", "modprobe", "-n", "-v", "cramfs")...), nil); len(a) != 0 {
 		t.Errorf("modprobe -n -v: %d alerts, want none", len(a))
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			a := r.Evaluate(event(t, tc.lines...), tc.st)
+			a := evalOne(r, event(t, tc.lines...), tc.st)
 			if len(a) != 1 {
 				t.Fatalf("%d alerts, want 1", len(a))
 			}
@@ -127,7 +133,7 @@ func TestModuleLoadKernFormats(t *testing.T) {
 		`type=SYSCALL msg=audit(1700000000.100:70): arch=c000003e syscall=313 success=yes exit=0 a0=3 a1=55 a2=0 a3=0 items=0 ppid=2 pid=800 auid=4294967295 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=(none) ses=4294967295 comm="modprobe" exe="/usr/bin/kmod" key="auditlkm-module"`,
 		`type=KERN_MODULE msg=audit(1700000000.100:70): name="arp_tables"`,
 		`type=PROCTITLE msg=audit(1700000000.100:70): proctitle=2F7362696E2F6D6F6470726F6265002D71002D2D006172705F7461626C6573`)
-	a := r.Evaluate(ev, nil)
+	a := evalOne(r, ev, nil)
 	if len(a) != 1 || a[0].Action != ActionKernelAutoload || a[0].Severity != Low || ev.Module != "arp_tables" {
 		t.Errorf("kernel autoload of arp_tables: %+v", a)
 	}
@@ -135,12 +141,12 @@ func TestModuleLoadKernFormats(t *testing.T) {
 	ev = event(t,
 		`type=SYSCALL msg=audit(1700000000.100:71): arch=c000003e syscall=313 success=yes exit=0 a0=3 a1=55 a2=0 a3=0 items=0 ppid=2 pid=801 auid=4294967295 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=(none) ses=4294967295 comm="modprobe" exe="/usr/bin/kmod" key="auditlkm-module"`,
 		`type=KERN_MODULE msg=audit(1700000000.100:71): name="authencesn"`)
-	if a := r.Evaluate(ev, nil); len(a) != 1 || a[0].Severity != Critical {
+	if a := evalOne(r, ev, nil); len(a) != 1 || a[0].Severity != Critical {
 		t.Errorf("authencesn: %+v", a)
 	}
 	// E3: a non-root caller is high even when refused.
 	ev = event(t, `type=SYSCALL msg=audit(1700000000.100:72): arch=40000003 syscall=350 success=no exit=-1 a0=3 a1=0 a2=0 a3=0 items=0 ppid=1 pid=802 auid=1000 uid=1000 gid=1000 euid=1000 suid=1000 fsuid=1000 egid=1000 sgid=1000 fsgid=1000 tty=pts0 ses=3 comm="x" exe="/usr/local/bin/x" key=(null)`)
-	if a := r.Evaluate(ev, nil); len(a) != 1 || a[0].Severity != High {
+	if a := evalOne(r, ev, nil); len(a) != 1 || a[0].Severity != High {
 		t.Errorf("non-root: %+v", a)
 	}
 }
@@ -149,36 +155,36 @@ func TestModuleUnloadAndKexecAndBPF(t *testing.T) {
 	del := event(t,
 		`type=SYSCALL msg=audit(1700000000.100:80): arch=c000003e syscall=176 success=yes exit=0 a0=55 a1=800 a2=0 a3=0 items=0 ppid=1 pid=900 auid=0 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=pts0 ses=1 comm="rmmod" exe="/usr/bin/kmod" key=(null)`,
 		`type=KERN_MODULE msg=audit(1700000000.100:80): name="falcon_lsm_serviceable"`)
-	if a := newModuleUnload().Evaluate(del, nil); len(a) != 1 || a[0].Action != "unloaded-kernel-module" {
+	if a := evalOne(newModuleUnload(), del, nil); len(a) != 1 || a[0].Action != "unloaded-kernel-module" {
 		t.Errorf("delete_module: %+v", a)
 	}
-	if a := newModuleLoad().Evaluate(del, nil); len(a) != 0 {
+	if a := evalOne(newModuleLoad(), del, nil); len(a) != 0 {
 		t.Error("delete_module (with its KERN_MODULE record) was taken for a load")
 	}
 	kx := event(t, `type=SYSCALL msg=audit(1700000000.100:81): arch=c000003e syscall=320 success=yes exit=0 a0=3 a1=4 a2=0 a3=0 items=0 ppid=1 pid=901 auid=0 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=pts0 ses=1 comm="kexec" exe="/usr/sbin/kexec" key=(null)`)
-	if a := newKexecLoad(nil).Evaluate(kx, nil); len(a) != 1 || a[0].Severity != High || a[0].Action != "kexec_file_load" {
+	if a := evalOne(newKexecLoad(nil), kx, nil); len(a) != 1 || a[0].Severity != High || a[0].Action != "kexec_file_load" {
 		t.Errorf("kexec_file_load: %+v", a)
 	}
 	kdump := event(t, execve(902, 903, 0, "kexec", "/usr/sbin/kexec", "/", "kexec", "-p", "--load", "/boot/vmlinuz")...)
 	sys := newTestSystem(t, []string{"/usr/bin/bash", "/usr/sbin/kdump-config"}, nil, nil)
-	if a := withProvenance(newKexecLoad(nil), sys.v).Evaluate(kdump, fakeState{902: {PID: 902, PPID: 903}, 903: {PID: 903, Exe: "/usr/bin/bash", Args: []string{"/bin/bash", "/usr/sbin/kdump-config"}, ArgsFromExec: true}}); len(a) != 1 || a[0].Suppressed != "kdump" {
+	if a := evalOne(withProvenance(newKexecLoad(nil), sys.v), kdump, fakeState{902: {PID: 902, PPID: 903}, 903: {PID: 903, Exe: "/usr/bin/bash", Args: []string{"/bin/bash", "/usr/sbin/kdump-config"}, ArgsFromExec: true}}); len(a) != 1 || a[0].Suppressed != "kdump" {
 		t.Errorf("kexec from kdump-config: %+v", a)
 	}
 	// A BPF record alone (bpf(2) not audited): still an alert, no process.
 	lone := event(t, `type=BPF msg=audit(1700000000.100:82): prog-id=12 op=LOAD`)
-	if a := newBPFProgramLoad(nil).Evaluate(lone, nil); len(a) != 1 {
+	if a := evalOne(newBPFProgramLoad(nil), lone, nil); len(a) != 1 {
 		t.Errorf("standalone BPF LOAD: %+v", a)
 	}
 	unload := event(t, `type=BPF msg=audit(1700000000.100:83): prog-id=12 op=UNLOAD`)
-	if a := newBPFProgramLoad(nil).Evaluate(unload, nil); len(a) != 0 {
+	if a := evalOne(newBPFProgramLoad(nil), unload, nil); len(a) != 0 {
 		t.Errorf("BPF UNLOAD alerted: %+v", a)
 	}
 	for _, args := range [][]string{{"bpftool", "prog", "show"}, {"bpftool", "-j", "map", "dump", "id", "3"}} {
-		if a := newBPFToolLoad().Evaluate(event(t, execve(1, 1, 0, "bpftool", "/usr/sbin/bpftool", "/", args...)...), nil); len(a) != 0 {
+		if a := evalOne(newBPFToolLoad(), event(t, execve(1, 1, 0, "bpftool", "/usr/sbin/bpftool", "/", args...)...), nil); len(a) != 0 {
 			t.Errorf("%v alerted", args)
 		}
 	}
-	if a := newBPFToolLoad().Evaluate(event(t, execve(1, 1, 0, "bpftool", "/usr/sbin/bpftool", "/", "bpftool", "-d", "link", "pin", "id", "1", "/sys/fs/bpf/x")...), nil); len(a) != 1 {
+	if a := evalOne(newBPFToolLoad(), event(t, execve(1, 1, 0, "bpftool", "/usr/sbin/bpftool", "/", "bpftool", "-d", "link", "pin", "id", "1", "/sys/fs/bpf/x")...), nil); len(a) != 1 {
 		t.Error("bpftool link pin did not alert")
 	}
 }
@@ -191,13 +197,13 @@ func TestModuleSysctlWrite(t *testing.T) {
 			fmt.Sprintf(`type=PATH msg=audit(1700000000.100:90): item=0 name=%q inode=2056 dev=00:15 mode=0100644 ouid=0 ogid=0 rdev=00:00 nametype=NORMAL`, name),
 		}
 	}
-	if a := r.Evaluate(event(t, write("241", "/proc/sys/kernel/modprobe")...), nil); len(a) != 1 || a[0].Severity != Critical {
+	if a := evalOne(r, event(t, write("241", "/proc/sys/kernel/modprobe")...), nil); len(a) != 1 || a[0].Severity != Critical {
 		t.Errorf("modprobe_path write: %+v", a)
 	}
-	if a := r.Evaluate(event(t, write("1", "/proc/sys/kernel/modules_disabled")...), nil); len(a) != 1 || a[0].Severity != High {
+	if a := evalOne(r, event(t, write("1", "/proc/sys/kernel/modules_disabled")...), nil); len(a) != 1 || a[0].Severity != High {
 		t.Errorf("modules_disabled write: %+v", a)
 	}
-	if a := r.Evaluate(event(t, write("0", "/proc/sys/kernel/modprobe")...), nil); len(a) != 0 {
+	if a := evalOne(r, event(t, write("0", "/proc/sys/kernel/modprobe")...), nil); len(a) != 0 {
 		t.Errorf("a read alerted: %+v", a)
 	}
 }
@@ -214,12 +220,12 @@ func TestDirIndexResolvesDirfd(t *testing.T) {
 	if err := syscall.Stat(filepath.Join(root, "etc/modprobe.d"), &st); err != nil {
 		t.Fatal(err)
 	}
-	c, err := Catalog(Config{Root: root})
+	c, err := NewCatalog(Config{Root: root})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var r Detection
-	for _, x := range c {
+	for _, x := range c.Events {
 		if x.Definition().ID == ConfigFileCreationID {
 			r = x
 		}
@@ -238,13 +244,13 @@ func TestDirIndexResolvesDirfd(t *testing.T) {
 		{"openat with a directory fd", "3", "/root", "x.conf"},
 		{"a symlinked directory", "ffffff9c", "/tmp/link/", "/tmp/link/x.conf"},
 	} {
-		a := r.Evaluate(event(t, lines(tc.a0, tc.parent, tc.file)...), nil)
+		a := evalOne(r, event(t, lines(tc.a0, tc.parent, tc.file)...), nil)
 		if len(a) != 1 || a[0].File.Path != "/etc/modprobe.d/x.conf" {
 			t.Errorf("%s: %+v", tc.name, a)
 		}
 	}
 	// Without the index (Root ""), the dirfd case cannot be placed.
-	if a := newConfigFileCreation(nil, nil).Evaluate(event(t, lines("3", "/root", "x.conf")...), nil); len(a) != 0 {
+	if a := evalOne(newConfigFileCreation(nil, nil), event(t, lines("3", "/root", "x.conf")...), nil); len(a) != 0 {
 		t.Errorf("resolved without an index: %+v", a)
 	}
 }
@@ -260,7 +266,7 @@ func TestConfigFileChangeSedInGapPath(t *testing.T) {
 		`type=PATH msg=audit(1700000000.200:99): item=3 name="/etc/dracut.conf.d/x.conf" inode=8 dev=fe:00 mode=0100644 ouid=0 ogid=0 rdev=00:00 nametype=DELETE`,
 		`type=PATH msg=audit(1700000000.200:99): item=4 name="/etc/dracut.conf.d/x.conf" inode=9 dev=fe:00 mode=0100644 ouid=0 ogid=0 rdev=00:00 nametype=CREATE`,
 	}
-	a := r.Evaluate(event(t, rename...), nil)
+	a := evalOne(r, event(t, rename...), nil)
 	if len(a) != 1 || a[0].File.Path != "/etc/dracut.conf.d/x.conf" || a[0].Action != "creation" || a[0].Suppressed != "" || a[0].Severity != Medium {
 		t.Errorf("sed -i in dracut.conf.d: %+v", a)
 	}

@@ -16,41 +16,6 @@ import (
 // detection.
 const DroppedThenLoadedID = "lkm-dropped-then-loaded"
 
-// Correlation is the part of the correlation state that the linking and
-// first-seen detections read, beyond State. *correlate.Store implements
-// it; with a State that does not (no correlation), those detections stay
-// silent.
-type Correlation interface {
-	// ModuleLoad is what the store resolved about the module load being
-	// evaluated (file, name, linked writes).
-	ModuleLoad() (correlate.ModuleLoad, bool)
-	// FirstSeenNow lists the values the event marked first on this host.
-	FirstSeenNow() []correlate.SeenValue
-	// Learning reports whether first-seen alerts are still held back.
-	Learning() bool
-}
-
-// moduleLoadOf returns the store's resolution of ev, a module load.
-func moduleLoadOf(ev *auditevent.Event, st State) (correlate.ModuleLoad, bool) {
-	if ev == nil || !ev.HasSyscall {
-		return correlate.ModuleLoad{}, false
-	}
-	switch ev.Syscall.Name {
-	case "init_module", "finit_module":
-	default:
-		return correlate.ModuleLoad{}, false
-	}
-	c, ok := st.(Correlation)
-	if !ok {
-		return correlate.ModuleLoad{}, false
-	}
-	ml, ok := c.ModuleLoad()
-	if !ok || ml.Serial != ev.Serial || ml.At.UnixMilli() != ev.UnixMilli() {
-		return correlate.ModuleLoad{}, false // not this event's
-	}
-	return ml, true
-}
-
 // packageManagerWriters are E9's package manager exclusions: a module
 // file or configuration they wrote is expected to be loaded.
 func packageManagerWriters() []Exclusion {
@@ -92,18 +57,14 @@ func newDroppedThenLoaded(extra []Exclusion) *droppedThenLoaded {
 
 func (r *droppedThenLoaded) Definition() *Definition { return &r.def }
 
-func (r *droppedThenLoaded) Evaluate(ev *auditevent.Event, st State) []Alert {
-	return r.appendAlerts(nil, newEvalCtx(ev, st))
-}
-
-func (r *droppedThenLoaded) appendAlerts(dst []Alert, c *evalCtx) []Alert {
-	ml, ok := c.moduleLoad()
-	if !ok || ml.Drop == nil || ml.DropBySameProcess || ml.Repeat {
+func (r *droppedThenLoaded) Evaluate(dst []Alert, in *Input) []Alert {
+	ml := in.Facts.Load
+	if ml == nil || ml.Drop == nil || ml.DropBySameProcess || ml.Repeat {
 		return dst
 	}
-	ev := c.ev
+	ev := in.Event
 	w := ml.Drop
-	proc, parent := c.actor()
+	proc, parent := in.Actor()
 	a := newAlert(&r.def, ev, proc, parent)
 	a.Category, a.Type, a.Action = []string{"driver"}, []string{"start"}, "loaded-dropped-kernel-module"
 	a.File = &File{Path: ml.File}

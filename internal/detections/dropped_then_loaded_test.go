@@ -109,9 +109,9 @@ func TestCorrelatingDetections(t *testing.T) {
 			var got []string
 			for i, st := range tc.steps {
 				ev := corrEvent(t, st.ms, i+1, st.lines...)
-				s.Observe(ev)
+				facts := s.Observe(ev)
 				for _, r := range catalog {
-					for _, a := range r.Evaluate(ev, s) {
+					for _, a := range EvaluateOne(r, ev, facts, s) {
 						if a.Suppressed != "" {
 							continue
 						}
@@ -137,7 +137,7 @@ func TestCorrelatingDetections(t *testing.T) {
 	t.Run("without correlation the detections stay silent", func(t *testing.T) {
 		ev := corrEvent(t, 0, 1, finitLines(201, 100, "insmod", "/usr/bin/kmod")...)
 		for _, r := range catalog {
-			if a := r.Evaluate(ev, nil); len(a) != 0 {
+			if a := evalOne(r, ev, nil); len(a) != 0 {
 				t.Fatalf("%s raised %d alerts without a store", r.Definition().ID, len(a))
 			}
 		}

@@ -7,59 +7,98 @@ import (
 	"github.com/auditlkm/auditlkm/internal/correlate"
 )
 
-// Evaluator runs a catalog over a stream of events, one event at a time,
-// with less work per event than calling each rule's Evaluate: the
-// detections of the module load path share the resolution of the acting
-// process, append their alerts to one reused buffer and reuse reason
-// sentences that come out the same as for the previous event. The alerts
-// are exactly those the rules' Evaluate methods return, in catalog order.
-// The zero value is ready to use. An Evaluator must be used from one
-// goroutine.
-type Evaluator struct {
-	buf  []Alert
-	ctx  evalCtx
-	memo evalMemo
-	// prep holds, per rule of catalog, the rule and whether it is an
-	// appender, so the type is not asserted per event.
-	catalog []Detection
-	prep    []prepared
+// Input is one audit event as the detections evaluate it: the event,
+// the facts the correlation store learned about it when it observed it
+// (correlate.Store.Observe), and the long-lived correlation state to
+// query (process table, ancestry). Work the detections of one event
+// share (the acting process's resolution, its module file argument) is
+// done at most once per Input, on first use.
+type Input struct {
+	Event *auditevent.Event
+	Facts correlate.Facts
+	State State // nil: no correlation state
+
+	resolved bool // proc and parent hold the actor
+	proc     auditevent.Process
+	parent   *auditevent.Process
+
+	koDone bool   // ko holds the actor's module file argument
+	ko     string // koArgument of the actor
+
+	memo *evalMemo // nil: nothing is remembered across events (outside an Evaluator)
 }
 
-type prepared struct {
-	r Detection
-	a appender // nil when r is not one
+// NewInput is the Input of one event evaluated on its own, outside an
+// Evaluator. st may be nil.
+func NewInput(ev *auditevent.Event, f correlate.Facts, st State) *Input {
+	return &Input{Event: ev, Facts: f, State: st}
+}
+
+// EvaluateOne returns the alerts of detection r for one event, outside an
+// Evaluator.
+func EvaluateOne(r Detection, ev *auditevent.Event, f correlate.Facts, st State) []Alert {
+	return r.Evaluate(nil, NewInput(ev, f, st))
+}
+
+// reset starts the evaluation of ev. What the previous event resolved
+// stays in place, unused, until it is overwritten.
+func (in *Input) reset(ev *auditevent.Event, f correlate.Facts, st State, m *evalMemo) {
+	in.Event, in.Facts, in.State, in.memo = ev, f, st, m
+	in.resolved, in.koDone = false, false
+}
+
+// Actor returns the process that made the event, completed from the
+// process table, and its parent (nil when unknown), resolved once per
+// Input. Alerts share the parent it returns; nothing modifies an alert's
+// parent.
+func (in *Input) Actor() (auditevent.Process, *auditevent.Process) {
+	if !in.resolved {
+		in.proc, in.parent = actorMemo(in.Event, in.State, in.memo)
+		in.resolved = true
+	}
+	return in.proc, in.parent
+}
+
+// koArgument is koArgument of the actor's arguments and working
+// directory, once per event.
+func (in *Input) koArgument() string {
+	if !in.koDone {
+		p, _ := in.Actor()
+		in.ko, in.koDone = koArgument(&p), true
+	}
+	return in.ko
+}
+
+// Evaluator runs a catalog over a stream of events, one event at a time.
+// It owns what the detections share: one Input per event (the acting
+// process resolved once for every detection), one alert buffer the
+// detections append to, and what is remembered from one event to the
+// next (the last actor's parent, reason sentences that come out the same
+// as for the previous event). The alerts are exactly those of calling
+// each detection on its own (EvaluateOne), in catalog order. The zero
+// value is ready to use. An Evaluator must be used from one goroutine.
+type Evaluator struct {
+	buf  []Alert
+	in   Input
+	memo evalMemo
 }
 
 // maxKeptAlerts bounds the alert buffer an Evaluator keeps between events.
 const maxKeptAlerts = 64
 
-// Evaluate returns the alerts of every rule of catalog for ev, in catalog
-// order. The slice and the alerts in it are valid until the next call;
-// the caller copies an alert it keeps (an Alert copy is self-contained:
-// what it points to is not reused).
-//
-// catalog must not be modified while an Evaluator evaluates it (what
-// each rule is, is remembered per catalog): pass a new slice to change
-// the catalog, as Processor.SetRules does.
-func (x *Evaluator) Evaluate(catalog []Detection, ev *auditevent.Event, st State) []Alert {
+// Evaluate returns the alerts of every detection of catalog for ev, whose
+// facts are f, in catalog order. The slice and the alerts in it are valid
+// until the next call; the caller copies an alert it keeps (an Alert copy
+// is self-contained: what it points to is not reused).
+func (x *Evaluator) Evaluate(catalog []Detection, ev *auditevent.Event, f correlate.Facts, st State) []Alert {
 	last := len(x.buf)
 	if cap(x.buf) > maxKeptAlerts {
 		x.buf, last = nil, 0
 	}
 	x.buf = x.buf[:0]
-	x.ctx.reset(ev, st, &x.memo)
-	if !sameCatalog(x.catalog, catalog) {
-		x.prepare(catalog)
-	}
-	for i := range x.prep {
-		pr := &x.prep[i]
-		if pr.a != nil {
-			x.buf = pr.a.appendAlerts(x.buf, &x.ctx)
-			continue
-		}
-		if as := pr.r.Evaluate(ev, st); len(as) > 0 {
-			x.buf = append(x.buf, as...)
-		}
+	x.in.reset(ev, f, st, &x.memo)
+	for _, r := range catalog {
+		x.buf = r.Evaluate(x.buf, &x.in)
 	}
 	if len(x.buf) < last {
 		// Forget the alerts of the previous event this one did not
@@ -69,85 +108,10 @@ func (x *Evaluator) Evaluate(catalog []Detection, ev *auditevent.Event, st State
 	return x.buf
 }
 
-// sameCatalog reports whether a and b are the same slice.
-func sameCatalog(a, b []Detection) bool {
-	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
-}
-
-// prepare remembers, per rule of catalog, whether it is an appender.
-func (x *Evaluator) prepare(catalog []Detection) {
-	x.catalog = catalog
-	x.prep = x.prep[:0]
-	for _, r := range catalog {
-		a, _ := r.(appender)
-		x.prep = append(x.prep, prepared{r: r, a: a})
-	}
-}
-
-// appender is a rule that appends its alerts to dst and shares the
-// per-event work of c. Its Evaluate is appendAlerts with a fresh context.
-type appender interface {
-	appendAlerts(dst []Alert, c *evalCtx) []Alert
-}
-
-// evalCtx is the evaluation of one event by a catalog.
-type evalCtx struct {
-	ev *auditevent.Event
-	st State
-
-	resolved bool // proc and parent hold the actor
-	proc     auditevent.Process
-	parent   *auditevent.Process
-
-	koDone bool   // ko holds the actor's module file argument
-	ko     string // koArgument of the actor
-
-	loadDone bool // load and hasLoad hold moduleLoadOf
-	load     correlate.ModuleLoad
-	hasLoad  bool
-
-	memo *evalMemo // nil: nothing is remembered across events
-}
-
-// reset starts the evaluation of ev. What the previous event resolved
-// stays in place, unused, until it is overwritten.
-func (c *evalCtx) reset(ev *auditevent.Event, st State, m *evalMemo) {
-	c.ev, c.st, c.memo = ev, st, m
-	c.resolved, c.koDone, c.loadDone = false, false, false
-}
-
-// newEvalCtx is the context of one rule's Evaluate.
-func newEvalCtx(ev *auditevent.Event, st State) *evalCtx { return &evalCtx{ev: ev, st: st} }
-
-// actor is actor(ev, st), resolved once per event. Alerts share the
-// parent it returns; nothing modifies an alert's parent.
-func (c *evalCtx) actor() (auditevent.Process, *auditevent.Process) {
-	if !c.resolved {
-		c.proc, c.parent = actorMemo(c.ev, c.st, c.memo)
-		c.resolved = true
-	}
-	return c.proc, c.parent
-}
-
-// koArgument is koArgument of the actor's arguments and working
-// directory, once per event.
-func (c *evalCtx) koArgument() string {
-	if !c.koDone {
-		p, _ := c.actor()
-		c.ko, c.koDone = koArgument(&p), true
-	}
-	return c.ko
-}
-
-// moduleLoad is moduleLoadOf(ev, st), once per event. The ModuleLoad is
-// shared: callers must not modify it.
-func (c *evalCtx) moduleLoad() (*correlate.ModuleLoad, bool) {
-	if !c.loadDone {
-		c.load, c.hasLoad = moduleLoadOf(c.ev, c.st)
-		c.loadDone = true
-	}
-	return &c.load, c.hasLoad
-}
+// Last returns the Input of the event last evaluated: its facts, and its
+// acting process as the detections resolved it (once per event). Valid
+// until the next Evaluate.
+func (x *Evaluator) Last() *Input { return &x.in }
 
 // evalMemo is what an Evaluator remembers from one event to the next:
 // the last actor's parent, and the last reason sentence of each hot

@@ -41,9 +41,10 @@ func newFirstSeen(extra []Exclusion) *firstSeen {
 
 func (r *firstSeen) Definition() *Definition { return &r.def }
 
-func (r *firstSeen) Evaluate(ev *auditevent.Event, st State) []Alert {
+func (r *firstSeen) Evaluate(dst []Alert, in *Input) []Alert {
+	ev, st := in.Event, in.State
 	if ev == nil || !ev.HasSyscall {
-		return nil
+		return dst
 	}
 	var kinds []string
 	switch ev.Syscall.Name {
@@ -51,18 +52,18 @@ func (r *firstSeen) Evaluate(ev *auditevent.Event, st State) []Alert {
 		kinds = []string{correlate.SeenModule, correlate.SeenKoPath}
 	case "execve", "execveat":
 		if ev.Syscall.Success != auditevent.SuccessYes {
-			return nil
+			return dst
 		}
 		kinds = []string{correlate.SeenKmodArgs}
 	default:
-		return nil
+		return dst
 	}
-	c, ok := st.(Correlation)
-	if !ok || c.Learning() {
-		return nil
+	f := &in.Facts
+	if f.Learning || len(f.FirstSeen) == 0 {
+		return dst
 	}
 	var fresh []SeenValue
-	for _, v := range c.FirstSeenNow() {
+	for _, v := range f.FirstSeen {
 		for _, k := range kinds {
 			if v.Kind == k {
 				val := v.Value
@@ -74,9 +75,9 @@ func (r *firstSeen) Evaluate(ev *auditevent.Event, st State) []Alert {
 		}
 	}
 	if len(fresh) == 0 {
-		return nil
+		return dst
 	}
-	proc, parent := actor(ev, st)
+	proc, parent := in.Actor()
 	a := newAlert(&r.def, ev, proc, parent)
 	a.FirstSeen = fresh
 	parts := make([]string, len(fresh))
@@ -87,7 +88,7 @@ func (r *firstSeen) Evaluate(ev *auditevent.Event, st State) []Alert {
 		a.Category, a.Type, a.Action = []string{"process"}, []string{"start"}, "first-seen-kmod-command"
 	} else {
 		a.Category, a.Type, a.Action = []string{"driver"}, []string{"start"}, "first-seen-kernel-module"
-		if ml, ok := c.ModuleLoad(); ok && ml.Serial == ev.Serial && ml.File != "" {
+		if ml := f.Load; ml != nil && ml.File != "" {
 			a.File = &File{Path: ml.File}
 		}
 	}
@@ -99,5 +100,5 @@ func (r *firstSeen) Evaluate(ev *auditevent.Event, st State) []Alert {
 	if reason, ok := firstMatch(r.exclusions, &s); ok {
 		a.Suppressed = reason
 	}
-	return []Alert{a}
+	return append(dst, a)
 }

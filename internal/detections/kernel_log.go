@@ -2,46 +2,29 @@ package detections
 
 import (
 	"strings"
-	"time"
 
-	"github.com/auditlkm/auditlkm/internal/auditevent"
+	"github.com/auditlkm/auditlkm/internal/correlate"
+	"github.com/auditlkm/auditlkm/internal/kmsg"
 )
 
-// KernelLogLine is one kernel log record (from /dev/kmsg), decoded.
-type KernelLogLine struct {
-	Seq      uint64
-	Facility uint8 // 0 = kernel; anything else was written by a user process
-	Level    uint8 // 0 emerg .. 7 debug
-	// Monotonic is the kernel's timestamp: time since boot.
-	Monotonic time.Duration
-	// Time is the wall-clock time of Monotonic, estimated by the reader.
-	Time    time.Time
-	Message string   // unescaped
-	Dict    []string // continuation lines, "KEY=value"
-}
-
-// FacilityKernel is the facility of messages the kernel itself wrote;
-// /dev/kmsg forces LOG_USER onto lines user space writes, so a line with
-// facility 0 cannot be forged from user space.
-const FacilityKernel = 0
-
-// KernelLogDetection is a detection over kernel log lines. Kernel-log rules are
-// also Rules (listed in the catalog, configured by id); their Evaluate over
-// audit events returns nothing.
+// KernelLogDetection is a detection over kernel log lines (/dev/kmsg).
+// The catalog lists them apart from the detections over audit events
+// (Catalog.KernelLog); they are configured and disabled by id like those.
+// EvaluateKernelLog may tie an alert to the load the line is about, found
+// in loads (nil: none known).
 type KernelLogDetection interface {
-	Detection
-	EvaluateKernelLog(l *KernelLogLine, loads *RecentLoads) []Alert
+	Definition() *Definition
+	EvaluateKernelLog(l *kmsg.Line, loads *correlate.RecentLoads) []Alert
 }
 
 // Kernel log detection ids.
 const (
-	KernelLogUnsignedID   = "kernel-log-unsigned-module"
-	KernelLogOutOfTreeID  = "kernel-log-out-of-tree-module"
-	KernelLogBPFWriteID   = "kernel-log-bpf-probe-write-user"
-	KernelLogTaintID      = "kernel-log-module-taint"
-	KernelLogRejectedID   = "kernel-log-module-rejected"
-	reasonNotFromKernel   = "not-from-kernel"
-	kernelLogCorrelateWin = 10 * time.Second
+	KernelLogUnsignedID  = "kernel-log-unsigned-module"
+	KernelLogOutOfTreeID = "kernel-log-out-of-tree-module"
+	KernelLogBPFWriteID  = "kernel-log-bpf-probe-write-user"
+	KernelLogTaintID     = "kernel-log-module-taint"
+	KernelLogRejectedID  = "kernel-log-module-rejected"
+	reasonNotFromKernel  = "not-from-kernel"
 )
 
 // kernelLogMatch returns the module (or process) a message is about and
@@ -55,13 +38,12 @@ type kernelLogRule struct {
 	process bool
 }
 
-func (r *kernelLogRule) Definition() *Definition                   { return &r.def }
-func (r *kernelLogRule) Evaluate(*auditevent.Event, State) []Alert { return nil }
+func (r *kernelLogRule) Definition() *Definition { return &r.def }
 
 // EvaluateKernelLog matches one line and, when it names a module, ties it
 // to the audit event of that module's load if that was already seen (the
 // pipeline holds the alert briefly for a load that comes after the line).
-func (r *kernelLogRule) EvaluateKernelLog(l *KernelLogLine, loads *RecentLoads) []Alert {
+func (r *kernelLogRule) EvaluateKernelLog(l *kmsg.Line, loads *correlate.RecentLoads) []Alert {
 	subject, ok := r.match(l.Message)
 	if !ok {
 		return nil
@@ -76,23 +58,11 @@ func (r *kernelLogRule) EvaluateKernelLog(l *KernelLogLine, loads *RecentLoads) 
 			TieKernelLog(&a, ld)
 		}
 	}
-	if l.Facility != FacilityKernel {
+	if l.Facility != kmsg.FacilityKernel {
 		// Written to /dev/kmsg by a user process: a forgery or a test.
 		a.Suppressed = reasonNotFromKernel
 	}
 	return []Alert{a}
-}
-
-// LoadContext is a module load as the kernel-log correlation keeps it:
-// the event, its acting process as the detections resolved it, and its
-// module file.
-type LoadContext struct {
-	Event   *auditevent.Event
-	Process auditevent.Process
-	Parent  *auditevent.Process
-	File    *ModuleFile // nil when not read
-	// Match says how a kernel log line was tied to it (Related.Match).
-	Match string
 }
 
 // RoleModuleLoad is the Related role of the load a kernel log line is
@@ -100,16 +70,17 @@ type LoadContext struct {
 const RoleModuleLoad = "module-load"
 
 // TieKernelLog makes a kernel-log alert name the load it belongs to: its
-// event, process and parent, module file, and the load under Related.
-func TieKernelLog(a *Alert, ld *LoadContext) {
+// event, process and parent, module file, and the load under Related
+// (matched as ld.Match says).
+func TieKernelLog(a *Alert, ld *correlate.LoadContext) {
 	ev := ld.Event
 	a.Event = ev
 	a.Process, a.Parent = ld.Process, ld.Parent
 	a.Reason += " (audit event " + itoa(int64(ev.Serial)) + ", " + orUnknown(ev.Syscall.Exe) + ")"
 	path := ""
-	if ld.File != nil {
-		AttachModuleFile(a, ld.File)
-		path = ld.File.Path
+	if mf := ModuleFileOf(ev, ld.Load); mf != nil {
+		AttachModuleFile(a, mf)
+		path = mf.Path
 	}
 	if path == "" {
 		if ko := koArgument(&a.Process); ko != "" {
@@ -142,8 +113,8 @@ func modulePrefix(msg, suffix string) (string, bool) {
 	return name, true
 }
 
-func newKernelLogRules() []Detection {
-	return []Detection{
+func newKernelLogRules() []KernelLogDetection {
+	return []KernelLogDetection{
 		&kernelLogRule{def: Definition{
 			ID: KernelLogUnsignedID, Name: "Tainted Kernel Module Load (unsigned)",
 			Description: "The kernel loaded a module without a valid signature and tainted itself " +
@@ -214,112 +185,4 @@ func newKernelLogRules() []Detection {
 	}
 }
 
-// maxRecentLoads bounds the module load events kept for kernel log
-// correlation.
-const maxRecentLoads = 64
-
-// RecentLoads keeps the last module load events (init_module,
-// finit_module) so a kernel log line about a module can point at the audit
-// event of its load. It is owned by one goroutine (the pipeline's).
-type RecentLoads struct {
-	ring [maxRecentLoads]LoadContext
-	next int
-}
-
-// Observe keeps ev if it is a module load, with its acting process as
-// st resolves it and the module file mf; other events cost one compare.
-// It returns the kept load, nil for any other event.
-func (r *RecentLoads) Observe(ev *auditevent.Event, st State, mf *ModuleFile) *LoadContext {
-	if r == nil || !ev.HasSyscall || !isModuleLoadSyscall(ev.Syscall.Name) {
-		return nil
-	}
-	ld := &r.ring[r.next]
-	*ld = LoadContext{Event: ev, File: mf}
-	if st != nil {
-		ld.Process, ld.Parent = actor(ev, st)
-	} else {
-		ld.Process = ev.Process()
-	}
-	r.next = (r.next + 1) % maxRecentLoads
-	return ld
-}
-
-// Find returns the newest load of module within the correlation window
-// around at, matched by KERN_MODULE name, by the name in its module file,
-// or by the .ko argument's name ('-' and '_' are the same in module
-// names). An empty module (a rejection line that names none) matches the
-// newest load the kernel refused for a signature or lockdown reason.
-// The result is a copy with Match set.
-func (r *RecentLoads) Find(module string, at time.Time) *LoadContext {
-	if r == nil {
-		return nil
-	}
-	for i := 1; i <= maxRecentLoads; i++ {
-		ld := &r.ring[(r.next-i+maxRecentLoads)%maxRecentLoads]
-		if ld.Event == nil {
-			break
-		}
-		if d := at.Sub(time.UnixMilli(ld.Event.UnixMilli())); !at.IsZero() && (d > kernelLogCorrelateWin || d < -kernelLogCorrelateWin) {
-			continue
-		}
-		if how := MatchLoad(module, ld); how != "" {
-			c := *ld
-			c.Match = how
-			return &c
-		}
-	}
-	return nil
-}
-
-// Match kinds of a kernel log line and a load (LoadContext.Match).
-const (
-	MatchKernModule = "kern-module-name" // the KERN_MODULE record's name
-	MatchModuleFile = "module-file-name" // the struct module name in the file read
-	MatchKoArgument = "ko-argument"      // the .ko argument's file name
-	MatchRefused    = "refused-load"     // a line naming no module, and a load refused for a signature or lockdown
-)
-
-// MatchLoad says how a kernel log line about module (empty: a rejection
-// naming none) belongs to the load ld, or "".
-func MatchLoad(module string, ld *LoadContext) string {
-	ev := ld.Event
-	if module == "" {
-		if ev.HasSyscall && ev.Syscall.Success == auditevent.SuccessNo && refusedBySignature(ev.Syscall.Exit) {
-			return MatchRefused
-		}
-		return ""
-	}
-	want := normModule(module)
-	if ev.HasModule && normModule(ev.Module) == want {
-		return MatchKernModule
-	}
-	if f := ld.File; f != nil && f.Info != nil && f.Info.ThisModuleName != "" && normModule(f.Info.ThisModuleName) == want {
-		return MatchModuleFile
-	}
-	if ko := koArgument(&ld.Process); ko != "" && normModule(moduleFileName(ko)) == want {
-		return MatchKoArgument
-	}
-	return ""
-}
-
-// refusedBySignature reports an exit code of a load the kernel refused
-// for its signature or lockdown: EKEYREJECTED, ENOKEY, EBADMSG, ENOPKG,
-// EPERM.
-func refusedBySignature(exit int64) bool {
-	switch exit {
-	case -129, -126, -74, -65, -1:
-		return true
-	}
-	return false
-}
-
 func normModule(s string) string { return strings.ReplaceAll(s, "-", "_") }
-
-// moduleFileName returns "x" for ".../x.ko", ".../x.ko.xz" and the like.
-func moduleFileName(p string) string {
-	b := BaseName(p)
-	if i := strings.Index(b, ".ko"); i > 0 {
-		return b[:i]
-	}
-	return b
-}

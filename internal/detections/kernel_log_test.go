@@ -6,13 +6,15 @@ import (
 	"time"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
+	"github.com/auditlkm/auditlkm/internal/correlate"
+	"github.com/auditlkm/auditlkm/internal/kmsg"
 )
 
 func kernelLogByID(t *testing.T, id string) KernelLogDetection {
 	t.Helper()
 	for _, r := range newKernelLogRules() {
 		if r.Definition().ID == id {
-			return r.(KernelLogDetection)
+			return r
 		}
 	}
 	t.Fatalf("no kernel log rule %s", id)
@@ -40,7 +42,7 @@ func TestKernelLogRules(t *testing.T) {
 	ids := []string{KernelLogUnsignedID, KernelLogOutOfTreeID, KernelLogBPFWriteID, KernelLogTaintID, KernelLogRejectedID}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			l := &KernelLogLine{Facility: FacilityKernel, Message: tc.msg, Time: time.Unix(1700000000, 0)}
+			l := &kmsg.Line{Facility: kmsg.FacilityKernel, Message: tc.msg, Time: time.Unix(1700000000, 0)}
 			var hits []string
 			for _, id := range ids {
 				for _, a := range kernelLogByID(t, id).EvaluateKernelLog(l, nil) {
@@ -58,7 +60,7 @@ func TestKernelLogRules(t *testing.T) {
 }
 
 func TestKernelLogFromUserSpaceIsSuppressed(t *testing.T) {
-	l := &KernelLogLine{Facility: 1, Message: "x: loading out-of-tree module taints kernel."}
+	l := &kmsg.Line{Facility: 1, Message: "x: loading out-of-tree module taints kernel."}
 	a := kernelLogByID(t, KernelLogOutOfTreeID).EvaluateKernelLog(l, nil)
 	if len(a) != 1 || a[0].Suppressed != reasonNotFromKernel {
 		t.Fatalf("alerts %+v, want one suppressed %s", a, reasonNotFromKernel)
@@ -69,7 +71,7 @@ func TestKernelLogFromUserSpaceIsSuppressed(t *testing.T) {
 // the same module (by KERN_MODULE name, then by the .ko argument), within
 // the window only.
 func TestKernelLogCorrelation(t *testing.T) {
-	var loads RecentLoads
+	var loads correlate.RecentLoads
 	withName := event(t,
 		`type=SYSCALL msg=audit(1700000000.100:50): arch=c000003e syscall=313 success=yes exit=0 a0=3 a1=0 a2=0 a3=0 items=0 ppid=1 pid=900 auid=0 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=pts0 ses=1 comm="insmod" exe="/usr/bin/kmod" key=(null)`,
 		`type=KERN_MODULE msg=audit(1700000000.100:50): name="hello"`,
@@ -78,20 +80,20 @@ func TestKernelLogCorrelation(t *testing.T) {
 		`type=SYSCALL msg=audit(1700000001.000:51): arch=c000003e syscall=313 success=yes exit=0 a0=3 a1=0 a2=0 a3=0 items=0 ppid=1 pid=901 auid=0 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=pts0 ses=1 comm="insmod" exe="/usr/bin/kmod" key=(null)`,
 		`type=PROCTITLE msg=audit(1700000001.000:51): proctitle=696E736D6F64002F746D702F6D792D726F6F746B69742E6B6F`)
 	other := event(t, `type=SYSCALL msg=audit(1700000001.000:52): arch=c000003e syscall=2 success=yes exit=0 a0=3 a1=0 a2=0 a3=0 items=0 ppid=1 pid=902 auid=0 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=pts0 ses=1 comm="cat" exe="/usr/bin/cat" key=(null)`)
-	loads.Observe(withName, nil, nil)
-	loads.Observe(byFile, nil, nil)
-	loads.Observe(other, nil, nil)
+	loads.Observe(withName, nil, withName.Process(), nil)
+	loads.Observe(byFile, nil, byFile.Process(), nil)
+	loads.Observe(other, nil, other.Process(), nil)
 	r := kernelLogByID(t, KernelLogOutOfTreeID)
 	at := time.Unix(1700000002, 0)
-	a := r.EvaluateKernelLog(&KernelLogLine{Message: "hello: loading out-of-tree module taints kernel.", Time: at}, &loads)
+	a := r.EvaluateKernelLog(&kmsg.Line{Message: "hello: loading out-of-tree module taints kernel.", Time: at}, &loads)
 	if len(a) != 1 || a[0].Event != withName || a[0].Process.PID != 900 || a[0].File == nil || a[0].File.Path != "/tmp/hello.ko" {
 		t.Errorf("hello: %+v", a)
 	}
-	a = r.EvaluateKernelLog(&KernelLogLine{Message: "my_rootkit: loading out-of-tree module taints kernel.", Time: at}, &loads)
+	a = r.EvaluateKernelLog(&kmsg.Line{Message: "my_rootkit: loading out-of-tree module taints kernel.", Time: at}, &loads)
 	if len(a) != 1 || a[0].Event != byFile {
 		t.Errorf("my_rootkit (file my-rootkit.ko): %+v", a)
 	}
-	a = r.EvaluateKernelLog(&KernelLogLine{Message: "hello: loading out-of-tree module taints kernel.", Time: at.Add(time.Minute)}, &loads)
+	a = r.EvaluateKernelLog(&kmsg.Line{Message: "hello: loading out-of-tree module taints kernel.", Time: at.Add(time.Minute)}, &loads)
 	if len(a) != 1 || a[0].Event != nil {
 		t.Errorf("a line a minute later was tied to %+v", a[0].Event)
 	}
@@ -114,25 +116,25 @@ func TestKernelLogModuleLinesTieToTheirLoad(t *testing.T) {
 		want      *auditevent.Event // nil: not tied
 		match     string
 	}{
-		{"hello_oot: loading out-of-tree module taints kernel.", KernelLogOutOfTreeID, loaded, MatchKernModule},
-		{"hello_oot: module verification failed: signature and/or required key missing - tainting kernel", KernelLogUnsignedID, loaded, MatchKernModule},
-		{"hello-oot: module license 'Proprietary' taints kernel.", KernelLogTaintID, loaded, MatchKernModule},
-		{"hello_oot: module is from the staging directory, the quality is unknown, you have been warned.", KernelLogTaintID, loaded, MatchKernModule},
-		{"hello_oot: loading test module taints kernel.", KernelLogTaintID, loaded, MatchKernModule},
-		{"hello_oot: tainting kernel with TAINT_LIVEPATCH", KernelLogTaintID, loaded, MatchKernModule},
-		{"hello: version magic '5.10.0 SMP mod_unload ' should be '6.1.0-57-amd64 SMP preempt mod_unload modversions '", KernelLogRejectedID, refused, MatchKoArgument},
-		{"hello: Unknown symbol kallsyms_lookup_name (err -2)", KernelLogRejectedID, refused, MatchKoArgument},
-		{"Loading of unsigned module is rejected", KernelLogRejectedID, refused, MatchRefused},
-		{"Lockdown: insmod: unsigned module loading is restricted; see man kernel_lockdown.7", KernelLogRejectedID, refused, MatchRefused},
+		{"hello_oot: loading out-of-tree module taints kernel.", KernelLogOutOfTreeID, loaded, correlate.MatchKernModule},
+		{"hello_oot: module verification failed: signature and/or required key missing - tainting kernel", KernelLogUnsignedID, loaded, correlate.MatchKernModule},
+		{"hello-oot: module license 'Proprietary' taints kernel.", KernelLogTaintID, loaded, correlate.MatchKernModule},
+		{"hello_oot: module is from the staging directory, the quality is unknown, you have been warned.", KernelLogTaintID, loaded, correlate.MatchKernModule},
+		{"hello_oot: loading test module taints kernel.", KernelLogTaintID, loaded, correlate.MatchKernModule},
+		{"hello_oot: tainting kernel with TAINT_LIVEPATCH", KernelLogTaintID, loaded, correlate.MatchKernModule},
+		{"hello: version magic '5.10.0 SMP mod_unload ' should be '6.1.0-57-amd64 SMP preempt mod_unload modversions '", KernelLogRejectedID, refused, correlate.MatchKoArgument},
+		{"hello: Unknown symbol kallsyms_lookup_name (err -2)", KernelLogRejectedID, refused, correlate.MatchKoArgument},
+		{"Loading of unsigned module is rejected", KernelLogRejectedID, refused, correlate.MatchRefused},
+		{"Lockdown: insmod: unsigned module loading is restricted; see man kernel_lockdown.7", KernelLogRejectedID, refused, correlate.MatchRefused},
 		{"other_mod: loading out-of-tree module taints kernel.", KernelLogOutOfTreeID, nil, ""},
 		{"insmod[910] is installing a program with bpf_probe_write_user helper that may corrupt user memory!", KernelLogBPFWriteID, nil, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.msg, func(t *testing.T) {
-			var loads RecentLoads
-			loads.Observe(loaded, nil, nil)
-			loads.Observe(refused, nil, nil)
-			as := kernelLogByID(t, c.rule).EvaluateKernelLog(&KernelLogLine{Message: c.msg, Time: at}, &loads)
+			var loads correlate.RecentLoads
+			loads.Observe(loaded, nil, loaded.Process(), nil)
+			loads.Observe(refused, nil, refused.Process(), nil)
+			as := kernelLogByID(t, c.rule).EvaluateKernelLog(&kmsg.Line{Message: c.msg, Time: at}, &loads)
 			if len(as) != 1 {
 				t.Fatalf("%d alerts", len(as))
 			}

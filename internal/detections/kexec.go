@@ -49,14 +49,15 @@ func newKexecLoad(extra []Exclusion) *kexecLoad {
 
 func (r *kexecLoad) Definition() *Definition { return &r.def }
 
-func (r *kexecLoad) Evaluate(ev *auditevent.Event, st State) []Alert {
+func (r *kexecLoad) Evaluate(dst []Alert, in *Input) []Alert {
+	ev, st := in.Event, in.State
 	if !ev.HasSyscall {
-		return nil
+		return dst
 	}
 	var a Alert
 	switch {
 	case isKexecSyscall(ev.Syscall.Name):
-		proc, parent := actor(ev, st)
+		proc, parent := in.Actor()
 		a = newAlert(&r.def, ev, proc, parent)
 		a.Category, a.Type, a.Action = []string{"driver"}, []string{"start"}, strings.TrimPrefix(ev.Syscall.Name, "sys_")
 		if ev.Syscall.Success == auditevent.SuccessNo {
@@ -69,19 +70,19 @@ func (r *kexecLoad) Evaluate(ev *auditevent.Event, st State) []Alert {
 			a.Reason = orUnknown(proc.Exe) + " loaded a new kernel image with " + ev.Syscall.Name
 		}
 	case successfulExec(ev) && (ev.Syscall.Comm == "kexec" || argv0Name(ev) == "kexec"):
-		proc, parent := actor(ev, st)
+		proc, parent := in.Actor()
 		if !anyArg(kexecArgs, proc.Args) {
-			return nil
+			return dst
 		}
 		a = newAlert(&r.def, ev, proc, parent)
 		a.Category, a.Type, a.Action = []string{"process"}, []string{"start"}, "kexec-tool"
 		a.Reason = "kexec run by " + parentDesc(parent)
 	default:
-		return nil
+		return dst
 	}
 	s := subjectOf(&a.Process, a.Parent, st)
 	suppress(&a, r.exclusions, &s)
-	return []Alert{a}
+	return append(dst, a)
 }
 
 // kexecUnload reports a kexec_load call that unloads (nr_segments, the

@@ -22,7 +22,7 @@ func TestKexecUnload(t *testing.T) {
 			High, "/usr/sbin/kexec loaded a new kernel image with kexec_file_load"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			a := newKexecLoad(nil).Evaluate(event(t, tc.rec), nil)
+			a := evalOne(newKexecLoad(nil), event(t, tc.rec), nil)
 			if len(a) != 1 || a[0].Severity != tc.sev || a[0].Reason != tc.reason || !strings.HasPrefix(a[0].Action, "kexec") {
 				t.Fatalf("got %+v, want severity %v, reason %q", a, tc.sev, tc.reason)
 			}

@@ -60,11 +60,12 @@ func kernelThread(q *auditevent.Process) bool {
 // lsmod): event.category process, type start, action "exec", as
 // Elastic's process events are, so that hunt H2's query over kmod
 // arguments selects it. It is not an alert: Rule is nil.
-func KmodExec(ev *auditevent.Event, st State) (Alert, bool) {
+func KmodExec(in *Input) (Alert, bool) {
+	ev := in.Event
 	if ev == nil || !successfulExec(ev) || !mayBeKmod(ev) {
 		return Alert{}, false
 	}
-	proc, parent := actor(ev, st)
+	proc, parent := in.Actor()
 	if k := kmodInvocation(&proc); k.Op == toolargs.NotKmod {
 		return Alert{}, false
 	}

@@ -80,10 +80,11 @@ func newKmodLoadTool(extra []Exclusion) *kmodLoadTool {
 
 func (r *kmodLoadTool) Definition() *Definition { return &r.def }
 
-func (r *kmodLoadTool) Evaluate(ev *auditevent.Event, st State) []Alert {
-	proc, parent, c, ok := kmodRun(ev, st, true)
+func (r *kmodLoadTool) Evaluate(dst []Alert, in *Input) []Alert {
+	ev, st := in.Event, in.State
+	proc, parent, c, ok := kmodRun(in, true)
 	if !ok {
-		return nil
+		return dst
 	}
 	a := newAlert(&r.def, ev, proc, parent)
 	a.Category, a.Type, a.Action = []string{"process", "driver"}, []string{"start"}, "load-module-tool"
@@ -122,7 +123,7 @@ func (r *kmodLoadTool) Evaluate(ev *auditevent.Event, st State) []Alert {
 	s.setKmod(&c)
 	s.setFile(a.File)
 	suppress(&a, r.exclusions, &s)
-	return []Alert{a}
+	return append(dst, a)
 }
 
 // argv0Name is the basename of the event's argv[0], without allocating.
@@ -159,11 +160,11 @@ func parentDesc(parent *auditevent.Process) string {
 // (or may, see toolargs.Kmod.MaybeLoad), else for a removal. It returns
 // the acting process, its parent and the parsed command line. The cheap
 // checks come first: most events are not kmod runs.
-func kmodRun(ev *auditevent.Event, st State, load bool) (auditevent.Process, *auditevent.Process, toolargs.Kmod, bool) {
-	if !successfulExec(ev) || !mayBeKmod(ev) {
+func kmodRun(in *Input, load bool) (auditevent.Process, *auditevent.Process, toolargs.Kmod, bool) {
+	if ev := in.Event; !successfulExec(ev) || !mayBeKmod(ev) {
 		return auditevent.Process{}, nil, toolargs.Kmod{}, false
 	}
-	proc, parent := actor(ev, st)
+	proc, parent := in.Actor()
 	c := kmodInvocation(&proc)
 	if (load && !c.Loads()) || (!load && c.Op != toolargs.Unload) {
 		return auditevent.Process{}, nil, toolargs.Kmod{}, false

@@ -4,8 +4,6 @@ import (
 	"strings"
 
 	"github.com/elastic/go-libaudit/v2/auparse"
-
-	"github.com/auditlkm/auditlkm/internal/auditevent"
 )
 
 // KmodUnloadToolID is the stable id of the kmod unload tool detection.
@@ -50,10 +48,11 @@ func newKmodUnloadTool(extra []Exclusion) *kmodUnloadTool {
 
 func (r *kmodUnloadTool) Definition() *Definition { return &r.def }
 
-func (r *kmodUnloadTool) Evaluate(ev *auditevent.Event, st State) []Alert {
-	proc, parent, c, ok := kmodRun(ev, st, false)
+func (r *kmodUnloadTool) Evaluate(dst []Alert, in *Input) []Alert {
+	ev, st := in.Event, in.State
+	proc, parent, c, ok := kmodRun(in, false)
 	if !ok {
-		return nil
+		return dst
 	}
 	a := newAlert(&r.def, ev, proc, parent)
 	a.Category, a.Type, a.Action = []string{"process", "driver"}, []string{"start"}, "unload-module-tool"
@@ -64,5 +63,5 @@ func (r *kmodUnloadTool) Evaluate(ev *auditevent.Event, st State) []Alert {
 	}
 	s := subjectOf(&proc, parent, st)
 	suppress(&a, r.exclusions, &s)
-	return []Alert{a}
+	return append(dst, a)
 }

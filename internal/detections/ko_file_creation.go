@@ -86,14 +86,14 @@ func newKoFileCreation(extra []Exclusion, dirs *dirIndex) *koFileCreation {
 
 func (r *koFileCreation) Definition() *Definition { return &r.def }
 
-func (r *koFileCreation) Evaluate(ev *auditevent.Event, st State) []Alert {
+func (r *koFileCreation) Evaluate(dst []Alert, in *Input) []Alert {
+	ev, st := in.Event, in.State
 	if !ev.HasSyscall || ev.Syscall.Success == auditevent.SuccessNo {
-		return nil
+		return dst
 	}
 	if ev.Syscall.IsURing && len(ev.Paths) == 0 {
-		return r.uringUnnamedOpen(ev, st)
+		return r.uringUnnamedOpen(dst, in)
 	}
-	var out []Alert
 	inPlace, classified := false, false
 	for i := range ev.Paths {
 		p := &ev.Paths[i]
@@ -126,7 +126,7 @@ func (r *koFileCreation) Evaluate(ev *auditevent.Event, st State) []Alert {
 		if modified && !anyGlob(modulesDirs, where) {
 			continue
 		}
-		proc, parent := actor(ev, st)
+		proc, parent := in.Actor()
 		a := newAlert(&r.def, ev, proc, parent)
 		a.Category, a.Type, a.Action = []string{"file"}, []string{"creation"}, "creation"
 		a.File = &File{Path: where}
@@ -154,9 +154,9 @@ func (r *koFileCreation) Evaluate(ev *auditevent.Event, st State) []Alert {
 		s.markURing(ev)
 		s.Path, s.FileName, s.Extension = where, BaseName(where), Extension(BaseName(where))
 		suppress(&a, r.exclusions, &s)
-		out = append(out, a)
+		dst = append(dst, a)
 	}
-	return out
+	return dst
 }
 
 // uringUnnamedOpen: an io_uring open of an existing file has no PATH item
@@ -164,22 +164,23 @@ func (r *koFileCreation) Evaluate(ev *auditevent.Event, st State) []Alert {
 // io_uring rule, it alerts when the process's open files show a module
 // file in the tree (the rule falls back to the tree's parent where the
 // tree is missing, so an unnamed open says too little to alert on).
-func (r *koFileCreation) uringUnnamedOpen(ev *auditevent.Event, st State) []Alert {
+func (r *koFileCreation) uringUnnamedOpen(dst []Alert, in *Input) []Alert {
+	ev, st := in.Event, in.State
 	if (ev.Syscall.Name != "openat" && ev.Syscall.Name != "openat2") || ev.Syscall.Success == auditevent.SuccessNo {
-		return nil
+		return dst
 	}
 	keyed := false
 	for _, k := range ev.Syscall.Keys {
 		keyed = keyed || k == "auditlkm-ko"
 	}
 	if !keyed {
-		return nil
+		return dst
 	}
 	where := r.dirs.procFDPath(ev.Syscall.PID, func(p string) bool { return isModuleFile(p) && anyGlob(modulesDirs, p) })
 	if where == "" {
-		return nil
+		return dst
 	}
-	proc, parent := actor(ev, st)
+	proc, parent := in.Actor()
 	a := newAlert(&r.def, ev, proc, parent)
 	a.Category, a.Type, a.Action = []string{"file"}, []string{"change"}, "modification"
 	a.Severity, a.RiskScore = Medium, 47
@@ -189,5 +190,5 @@ func (r *koFileCreation) uringUnnamedOpen(ev *auditevent.Event, st State) []Aler
 	s.markURing(ev)
 	s.Path, s.FileName, s.Extension = where, BaseName(where), Extension(BaseName(where))
 	suppress(&a, r.exclusions, &s)
-	return []Alert{a}
+	return append(dst, a)
 }

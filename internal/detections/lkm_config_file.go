@@ -94,12 +94,12 @@ func newConfigFileCreation(extra []Exclusion, dirs *dirIndex) *configFileCreatio
 
 func (r *configFileCreation) Definition() *Definition { return &r.def }
 
-func (r *configFileCreation) Evaluate(ev *auditevent.Event, st State) []Alert {
+func (r *configFileCreation) Evaluate(dst []Alert, in *Input) []Alert {
+	ev, st := in.Event, in.State
 	if !ev.HasSyscall || ev.Syscall.Success == auditevent.SuccessNo {
-		return nil
+		return dst
 	}
 	r.dirs.follow(ev)
-	var out []Alert
 	for i := range ev.Paths {
 		p := &ev.Paths[i]
 		if p.Nametype != "CREATE" {
@@ -109,7 +109,7 @@ func (r *configFileCreation) Evaluate(ev *auditevent.Event, st State) []Alert {
 		if where == "" || !anyGlob(configFilePaths, where) {
 			continue
 		}
-		proc, parent := actor(ev, st)
+		proc, parent := in.Actor()
 		a := newAlert(&r.def, ev, proc, parent)
 		a.Category, a.Type, a.Action = []string{"file"}, []string{"creation"}, "creation"
 		a.File = &File{Path: where, OriginalPath: renameSource(ev, p)}
@@ -147,9 +147,9 @@ func (r *configFileCreation) Evaluate(ev *auditevent.Event, st State) []Alert {
 			s.OriginalExtension = Extension(BaseName(a.File.OriginalPath))
 		}
 		suppress(&a, r.exclusions, &s)
-		out = append(out, a)
+		dst = append(dst, a)
 	}
-	return out
+	return dst
 }
 
 // renameSource returns the path a rename moved to p from: the DELETE item

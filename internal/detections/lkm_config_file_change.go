@@ -113,15 +113,15 @@ func newConfigFileChange(extra []Exclusion, dirs *dirIndex) *configFileChange {
 
 func (r *configFileChange) Definition() *Definition { return &r.def }
 
-func (r *configFileChange) Evaluate(ev *auditevent.Event, st State) []Alert {
+func (r *configFileChange) Evaluate(dst []Alert, in *Input) []Alert {
+	ev, st := in.Event, in.State
 	if ev.HasSyscall && ev.Syscall.IsURing && len(ev.Paths) == 0 && ev.Syscall.Success != auditevent.SuccessNo {
-		return r.uringUnnamedOpen(ev, st)
+		return r.uringUnnamedOpen(dst, in)
 	}
 	if !ev.HasSyscall || len(ev.Paths) == 0 || ev.Syscall.Success == auditevent.SuccessNo {
-		return nil
+		return dst
 	}
 	r.dirs.follow(ev)
-	var out []Alert
 	var wk writeKind
 	classified := false
 	for i := range ev.Paths {
@@ -158,7 +158,7 @@ func (r *configFileChange) Evaluate(ev *auditevent.Event, st State) []Alert {
 		if action == "deletion" && r.movedOrReplaced(ev, p) {
 			continue // a rename's source or the file a rename replaced: reported with the CREATE
 		}
-		proc, parent := actor(ev, st)
+		proc, parent := in.Actor()
 		a := newAlert(&r.def, ev, proc, parent)
 		a.Category, a.Type, a.Action = []string{"file"}, []string{"change"}, action
 		switch action {
@@ -193,9 +193,9 @@ func (r *configFileChange) Evaluate(ev *auditevent.Event, st State) []Alert {
 			s.OriginalExtension = Extension(BaseName(a.File.OriginalPath))
 		}
 		suppress(&a, r.exclusions, &s)
-		out = append(out, a)
+		dst = append(dst, a)
 	}
-	return out
+	return dst
 }
 
 // movedOrReplaced reports whether the DELETE item d is one half of a
@@ -224,21 +224,22 @@ const uringConfigKey = "auditlkm-config"
 // file it was, so (as the one exception to deciding from content) the
 // rule key says it was under a configuration directory. The file is named
 // from the process's open files when it still holds it.
-func (r *configFileChange) uringUnnamedOpen(ev *auditevent.Event, st State) []Alert {
+func (r *configFileChange) uringUnnamedOpen(dst []Alert, in *Input) []Alert {
+	ev, st := in.Event, in.State
 	switch ev.Syscall.Name {
 	case "openat", "openat2":
 	default:
-		return nil
+		return dst
 	}
 	keyed := false
 	for _, k := range ev.Syscall.Keys {
 		keyed = keyed || k == uringConfigKey
 	}
 	if !keyed {
-		return nil
+		return dst
 	}
 	where := r.dirs.procFDPath(ev.Syscall.PID, func(p string) bool { return anyGlob(changePaths, p) })
-	proc, parent := actor(ev, st)
+	proc, parent := in.Actor()
 	a := newAlert(&r.def, ev, proc, parent)
 	a.Category, a.Type, a.Action = []string{"file"}, []string{"change"}, "modification"
 	a.Severity, a.RiskScore = Medium, 47
@@ -256,5 +257,5 @@ func (r *configFileChange) uringUnnamedOpen(ev *auditevent.Event, st State) []Al
 		s.Path, s.FileName, s.Extension = where, BaseName(where), Extension(BaseName(where))
 	}
 	suppress(&a, r.exclusions, &s)
-	return []Alert{a}
+	return append(dst, a)
 }

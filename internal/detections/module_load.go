@@ -36,19 +36,15 @@ func newModuleLoad() *moduleLoad {
 
 func (r *moduleLoad) Definition() *Definition { return &r.def }
 
-func (r *moduleLoad) Evaluate(ev *auditevent.Event, st State) []Alert {
-	return r.appendAlerts(nil, newEvalCtx(ev, st))
-}
-
-func (r *moduleLoad) appendAlerts(dst []Alert, c *evalCtx) []Alert {
-	ev := c.ev
+func (r *moduleLoad) Evaluate(dst []Alert, in *Input) []Alert {
+	ev := in.Event
 	if !ev.HasSyscall {
 		return dst
 	}
 	if !isModuleLoadSyscall(ev.Syscall.Name) {
 		return dst
 	}
-	proc, parent := c.actor()
+	proc, parent := in.Actor()
 	dst = append(dst, newAlert(&r.def, ev, proc, parent))
 	a := &dst[len(dst)-1]
 	a.Category, a.Type, a.Action = categoryDriver, typeStart, "loaded-kernel-module"
@@ -56,7 +52,7 @@ func (r *moduleLoad) appendAlerts(dst []Alert, c *evalCtx) []Alert {
 	if ev.HasModule {
 		whatA, whatB = "kernel module ", quoteIfOdd(ev.Module)
 	}
-	if ko := c.koArgument(); ko != "" {
+	if ko := in.koArgument(); ko != "" {
 		a.File = &File{Path: ko}
 		if !ev.HasModule {
 			whatA, whatB = "kernel module file ", ko
@@ -67,14 +63,14 @@ func (r *moduleLoad) appendAlerts(dst []Alert, c *evalCtx) []Alert {
 		uidA, uid, uidB = " (uid ", itoa(int64(ev.Syscall.UID)), ", not root)"
 	}
 	var m *joinMemo
-	if c.memo != nil {
-		m = &c.memo.loadReason
+	if in.memo != nil {
+		m = &in.memo.loadReason
 	}
 	if ev.Syscall.Success == auditevent.SuccessNo {
 		// Refused by the kernel: still an attempt, one step lower.
 		a.Severity, a.RiskScore = Medium, 47
 		a.Reason = m.join(orUnknown(proc.Exe), uidA, uid, uidB, " tried to load ", whatA, whatB, " with ",
-			ev.Syscall.Name, " (refused, exit ", c.memo.itoa(ev.Syscall.Exit), ")")
+			ev.Syscall.Name, " (refused, exit ", in.memo.itoa(ev.Syscall.Exit), ")")
 	} else {
 		a.Reason = m.join(orUnknown(proc.Exe), uidA, uid, uidB, " loaded ", whatA, whatB, " with ", ev.Syscall.Name)
 	}
@@ -88,7 +84,7 @@ func (r *moduleLoad) appendAlerts(dst []Alert, c *evalCtx) []Alert {
 			a.Severity, a.RiskScore = Low, 21
 		}
 	}
-	if ml, ok := c.moduleLoad(); ok && ml.HasMeta {
+	if ml := in.Facts.Load; ml != nil && ml.HasMeta {
 		a.Reason += fileAge(ml)
 	}
 	if copyFailModule(ev, &proc) {

@@ -55,12 +55,8 @@ func newModuleLoadLocation(extra []Exclusion) *moduleLoadLocation {
 
 func (r *moduleLoadLocation) Definition() *Definition { return &r.def }
 
-func (r *moduleLoadLocation) Evaluate(ev *auditevent.Event, st State) []Alert {
-	return r.appendAlerts(nil, newEvalCtx(ev, st))
-}
-
-func (r *moduleLoadLocation) appendAlerts(dst []Alert, c *evalCtx) []Alert {
-	ev := c.ev
+func (r *moduleLoadLocation) Evaluate(dst []Alert, in *Input) []Alert {
+	ev := in.Event
 	if !ev.HasSyscall {
 		return dst
 	}
@@ -73,7 +69,7 @@ func (r *moduleLoadLocation) appendAlerts(dst []Alert, c *evalCtx) []Alert {
 		if !mayBeKmod(ev) {
 			return dst
 		}
-		proc, parent = c.actor()
+		proc, parent = in.Actor()
 		inv := kmodInvocation(&proc)
 		if !inv.Loads() {
 			return dst
@@ -97,7 +93,7 @@ func (r *moduleLoadLocation) appendAlerts(dst []Alert, c *evalCtx) []Alert {
 		if !anyGlob(unusualArgs, ev.Syscall.Exe) && trustedLocation(ev.Syscall.Exe) {
 			return dst
 		}
-		proc, parent = c.actor()
+		proc, parent = in.Actor()
 		whyA, whyB = "loader executable ", orUnknown(proc.Exe)
 	default:
 		return dst
@@ -111,15 +107,15 @@ func (r *moduleLoadLocation) appendAlerts(dst []Alert, c *evalCtx) []Alert {
 	if isModuleLoadSyscall(ev.Syscall.Name) {
 		a.Action = "loaded-kernel-module"
 	}
-	if ko := c.koArgument(); ko != "" {
+	if ko := in.koArgument(); ko != "" {
 		a.File = &File{Path: ko}
 	}
 	var m *joinMemo
-	if c.memo != nil {
-		m = &c.memo.locationReason
+	if in.memo != nil {
+		m = &in.memo.locationReason
 	}
 	a.Reason = m.join("kernel module load from an unusual location: ", whyA, whyB)
-	s := subjectOf(&proc, parent, c.st)
+	s := subjectOf(&proc, parent, in.State)
 	if kc != nil {
 		s.setKmod(kc)
 	}

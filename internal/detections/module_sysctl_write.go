@@ -134,9 +134,10 @@ func allDigits(s string) bool {
 	return true
 }
 
-func (r *moduleSysctlWrite) Evaluate(ev *auditevent.Event, st State) []Alert {
+func (r *moduleSysctlWrite) Evaluate(dst []Alert, in *Input) []Alert {
+	ev := in.Event
 	if !ev.HasSyscall || len(ev.Paths) == 0 || ev.Syscall.Success == auditevent.SuccessNo {
-		return nil
+		return dst
 	}
 	for i := range ev.Paths {
 		p := &ev.Paths[i]
@@ -147,7 +148,7 @@ func (r *moduleSysctlWrite) Evaluate(ev *auditevent.Event, st State) []Alert {
 		if knob == "" || normalWrite(ev) != writeContent {
 			continue
 		}
-		proc, parent := actor(ev, st)
+		proc, parent := in.Actor()
 		a := newAlert(&r.def, ev, proc, parent)
 		a.Category, a.Type, a.Action = []string{"configuration"}, []string{"change"}, "sysctl-write"
 		a.File = &File{Path: knob}
@@ -159,18 +160,19 @@ func (r *moduleSysctlWrite) Evaluate(ev *auditevent.Event, st State) []Alert {
 			a.Severity, a.RiskScore = Critical, 90
 			a.Reason = "modprobe_path changed: " + a.Reason
 		}
-		return []Alert{a}
+		return append(dst, a)
 	}
-	return r.persistence(ev, st)
+	return r.persistence(dst, in)
 }
 
 // persistence alerts on a sysctl configuration file created, renamed into
 // place or written whose content (read now, bounded) sets kernel.modprobe
 // or kernel.modules_disabled. Without the live file (replay, or removed
 // since) it says nothing: the content decides.
-func (r *moduleSysctlWrite) persistence(ev *auditevent.Event, st State) []Alert {
+func (r *moduleSysctlWrite) persistence(dst []Alert, in *Input) []Alert {
+	ev := in.Event
 	if r.dirs == nil || r.dirs.root == "" {
-		return nil
+		return dst
 	}
 	for i := range ev.Paths {
 		p := &ev.Paths[i]
@@ -191,7 +193,7 @@ func (r *moduleSysctlWrite) persistence(ev *auditevent.Event, st State) []Alert 
 		if !ok {
 			continue
 		}
-		proc, parent := actor(ev, st)
+		proc, parent := in.Actor()
 		a := newAlert(&r.def, ev, proc, parent)
 		a.Category, a.Type, a.Action = []string{"configuration"}, []string{"change"}, "sysctl-persistence"
 		a.File = &File{Path: where}
@@ -202,9 +204,9 @@ func (r *moduleSysctlWrite) persistence(ev *auditevent.Event, st State) []Alert 
 		if key == "kernel.modprobe" {
 			a.Severity, a.RiskScore = Critical, 90
 		}
-		return []Alert{a}
+		return append(dst, a)
 	}
-	return nil
+	return dst
 }
 
 // Waiting for content: "echo kernel.modprobe=... > f" opens (the audited

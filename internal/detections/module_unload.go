@@ -28,11 +28,12 @@ func newModuleUnload() *moduleUnload {
 
 func (r *moduleUnload) Definition() *Definition { return &r.def }
 
-func (r *moduleUnload) Evaluate(ev *auditevent.Event, st State) []Alert {
+func (r *moduleUnload) Evaluate(dst []Alert, in *Input) []Alert {
+	ev := in.Event
 	if !ev.HasSyscall || ev.Syscall.Name != "delete_module" {
-		return nil
+		return dst
 	}
-	proc, parent := actor(ev, st)
+	proc, parent := in.Actor()
 	a := newAlert(&r.def, ev, proc, parent)
 	a.Category, a.Type, a.Action = []string{"driver"}, []string{"end"}, "unloaded-kernel-module"
 	what := "a kernel module"
@@ -47,5 +48,5 @@ func (r *moduleUnload) Evaluate(ev *auditevent.Event, st State) []Alert {
 	} else {
 		a.Reason = orUnknown(proc.Exe) + " unloaded " + what
 	}
-	return []Alert{a}
+	return append(dst, a)
 }

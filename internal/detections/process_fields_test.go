@@ -54,7 +54,7 @@ func TestProcessFieldsFromTheRecord(t *testing.T) {
 				ev = corrEvent(t, int64(100+i), 10+i, lines...)
 				st.Observe(ev)
 			}
-			alerts := newModuleLoad().Evaluate(ev, st)
+			alerts := evalOne(newModuleLoad(), ev, st)
 			if len(alerts) != 1 {
 				t.Fatalf("%d alerts", len(alerts))
 			}

@@ -85,11 +85,11 @@ func recordedConfig(t *testing.T) Config {
 func replayRecorded(t *testing.T, id string, tc recordedCase) []string {
 	t.Helper()
 	var rule Detection
-	catalog, err := Catalog(recordedConfig(t))
+	catalog, err := NewCatalog(recordedConfig(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range catalog {
+	for _, r := range catalog.Events {
 		if r.Definition().ID == id {
 			rule = r
 		}
@@ -114,8 +114,8 @@ func replayRecorded(t *testing.T, id string, tc recordedCase) []string {
 	var x Evaluator
 	one := []Detection{rule}
 	ra, err := reassemble.New(reassemble.ReplayConfig(), func(ev *auditevent.Event) {
-		store.Observe(ev)
-		for _, a := range x.Evaluate(one, ev, store) {
+		facts := store.Observe(ev)
+		for _, a := range x.Evaluate(one, ev, facts, store) {
 			got = append(got, alertLine(&a))
 		}
 	}, nil)

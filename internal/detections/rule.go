@@ -5,6 +5,7 @@ import (
 	"github.com/elastic/go-libaudit/v2/auparse"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
+	"github.com/auditlkm/auditlkm/internal/kmsg"
 	"github.com/auditlkm/auditlkm/internal/modfile"
 )
 
@@ -91,7 +92,7 @@ type Alert struct {
 	Autoload bool
 	// KernelLog is the kernel log line a kernel-log detection matched;
 	// Event is then the audit event of the same load, or nil.
-	KernelLog *KernelLogLine
+	KernelLog *kmsg.Line
 	// KernelLogModule is the module a kernel-log line names ("" when it
 	// names none); KernelLogTie says the alert may be tied to a load (the
 	// pipeline holds it briefly for a load that comes after the line).
@@ -162,8 +163,9 @@ const (
 // ko_path, kmod_args) and the value.
 type SeenValue struct{ Kind, Value string }
 
-// State is the read-only view of the correlation state that detections
-// may use. Implementations must not block.
+// State is the read-only view of the long-lived correlation state that
+// detections may query (the process table). What the store learned about
+// the event itself comes in Input.Facts. Implementations must not block.
 type State interface {
 	// Process returns the process table's entry for pid as of the event.
 	Process(pid int) (auditevent.Process, bool)
@@ -174,28 +176,21 @@ type State interface {
 	Ancestry(pid int, max int) []auditevent.Process
 }
 
-// Detection is one detection: a declaration and a pure evaluation over one
-// event. Evaluate must not keep ev or its slices after returning, except
-// through the returned alerts.
+// Detection is one detection over audit events: a declaration and a pure
+// evaluation of one event. Evaluate appends its alerts for in to dst and
+// returns the extended slice; it must not keep in, its event or their
+// slices after returning, except through the alerts.
 type Detection interface {
 	Definition() *Definition
-	Evaluate(ev *auditevent.Event, st State) []Alert
+	Evaluate(dst []Alert, in *Input) []Alert
 }
 
-// ModuleFileOf returns the module file the correlation state read for
-// the load ev (Config.ReadModuleFiles), nil when ev is not a load or its
-// file was not looked at. The result is new per call: the alerts of one
-// event share it.
-func ModuleFileOf(ev *auditevent.Event, st State) *ModuleFile {
-	ml, ok := moduleLoadOf(ev, st)
-	if !ok {
-		return nil
-	}
-	return moduleFileOf(&ml, ev)
-}
-
-func moduleFileOf(ml *correlate.ModuleLoad, ev *auditevent.Event) *ModuleFile {
-	if ml.File == "" || (ml.FileInfo == nil && ml.FileErr == "") {
+// ModuleFileOf returns the module file the correlation store read for the
+// load ev, whose store resolution is ml (Facts.Load; nil when ev is not a
+// load), nil when its file was not looked at (Config.ReadModuleFiles).
+// The result is new per call: the alerts of one event share it.
+func ModuleFileOf(ev *auditevent.Event, ml *correlate.ModuleLoad) *ModuleFile {
+	if ml == nil || ml.File == "" || (ml.FileInfo == nil && ml.FileErr == "") {
 		return nil
 	}
 	mf := &ModuleFile{Path: ml.File, Info: ml.FileInfo, Error: ml.FileErr, Mismatch: ml.FileMismatch}

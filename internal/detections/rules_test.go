@@ -74,7 +74,7 @@ func TestConfigFileCreation(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			alerts := r.Evaluate(event(t, tc.lines...), nil)
+			alerts := evalOne(r, event(t, tc.lines...), nil)
 			if tc.wantPath == "" {
 				if len(alerts) != 0 {
 					t.Fatalf("got %d alerts, want none: %+v", len(alerts), alerts[0].File)
@@ -134,7 +134,7 @@ func TestModuleLoad(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ev := event(t, tc.lines...)
-			alerts := r.Evaluate(ev, nil)
+			alerts := evalOne(r, ev, nil)
 			if len(alerts) != 1 {
 				t.Fatalf("got %d alerts, want 1", len(alerts))
 			}
@@ -149,7 +149,7 @@ func TestModuleLoad(t *testing.T) {
 	}
 	// delete_module is not a load.
 	ev := event(t, `type=SYSCALL msg=audit(1700000000.000:8): arch=c000003e syscall=176 success=yes exit=0 a0=1 a1=0 a2=0 a3=0 items=0 ppid=1 pid=2 auid=0 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=(none) ses=1 comm="rmmod" exe="/usr/bin/kmod" key=(null)`)
-	if a := r.Evaluate(ev, nil); len(a) != 0 {
+	if a := evalOne(r, ev, nil); len(a) != 0 {
 		t.Errorf("delete_module raised %d load alerts", len(a))
 	}
 }
@@ -177,23 +177,23 @@ func TestGlob(t *testing.T) {
 }
 
 func TestCatalogConfig(t *testing.T) {
-	if _, err := Catalog(Config{Disabled: []string{"nope"}}); err == nil {
+	if _, err := NewCatalog(Config{Disabled: []string{"nope"}}); err == nil {
 		t.Error("unknown disabled id accepted")
 	}
-	if _, err := Catalog(Config{Exclusions: map[string][]Exclusion{ConfigFileCreationID: {{Reason: "x"}}}}); err == nil {
+	if _, err := NewCatalog(Config{Exclusions: map[string][]Exclusion{ConfigFileCreationID: {{Reason: "x"}}}}); err == nil {
 		t.Error("an exclusion without criteria was accepted")
 	}
-	c, err := Catalog(Config{Exclusions: map[string][]Exclusion{ConfigFileCreationID: {{Reason: "ansible", Exe: []string{"/usr/bin/ansible*"}}}}})
+	c, err := NewCatalog(Config{Exclusions: map[string][]Exclusion{ConfigFileCreationID: {{Reason: "ansible", Exe: []string{"/usr/bin/ansible*"}}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var cfr Detection
-	for _, r := range c {
+	for _, r := range c.Events {
 		if r.Definition().ID == ConfigFileCreationID {
 			cfr = r
 		}
 	}
-	a := cfr.Evaluate(event(t, create("/usr/bin/ansible-playbook", "ansible", "/", "/etc/modprobe.d/x.conf")...), nil)
+	a := evalOne(cfr, event(t, create("/usr/bin/ansible-playbook", "ansible", "/", "/etc/modprobe.d/x.conf")...), nil)
 	if len(a) != 1 || a[0].Suppressed != "ansible" {
 		t.Errorf("user exclusion not applied: %+v", a)
 	}

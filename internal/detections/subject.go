@@ -9,16 +9,12 @@ import (
 	"github.com/auditlkm/auditlkm/internal/toolargs"
 )
 
-// actor returns the acting process of ev, completed from the correlation
-// state where the event lacks it (no PROCTITLE or EXECVE in the event), and
-// its parent when the state knows it.
-func actor(ev *auditevent.Event, st State) (auditevent.Process, *auditevent.Process) {
-	return actorMemo(ev, st, nil)
-}
-
-// actorMemo is actor, returning the parent m returned last time when it is
-// the same (a storm of events by one process): alerts share it, and
-// nothing modifies an alert's parent. m may be nil.
+// actorMemo returns the acting process of ev, completed from the
+// correlation state where the event lacks it (no PROCTITLE or EXECVE in
+// the event), and its parent when the state knows it (Input.Actor). It
+// returns the parent m returned last time when it is the same (a storm of
+// events by one process): alerts share it, and nothing modifies an
+// alert's parent. m may be nil.
 func actorMemo(ev *auditevent.Event, st State, m *evalMemo) (auditevent.Process, *auditevent.Process) {
 	p := ev.Process()
 	if st == nil || p.PID == 0 {

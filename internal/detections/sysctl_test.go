@@ -41,7 +41,7 @@ func TestModuleSysctlSpellings(t *testing.T) {
 		{"ffffff9c", "/tmp/proc/sys/kernel/modprobe", "fe:00", ""},
 		{"ffffff9c", "/proc/self/cwd/modprobe", "00:15", ""},
 	} {
-		a := r.Evaluate(event(t, rec(tc.a0, tc.name, tc.dev)...), nil)
+		a := evalOne(r, event(t, rec(tc.a0, tc.name, tc.dev)...), nil)
 		switch {
 		case tc.want == "" && len(a) != 0:
 			t.Errorf("%s (a0=%s dev=%s) alerted: %s", tc.name, tc.a0, tc.dev, a[0].Reason)
@@ -83,7 +83,7 @@ func TestSysctlPersistenceReadsTheFile(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, tc.name), []byte(tc.content), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		a := r.Evaluate(event(t, create(tc.name)...), nil)
+		a := evalOne(r, event(t, create(tc.name)...), nil)
 		switch {
 		case tc.key == "" && len(a) != 0:
 			t.Errorf("%s alerted: %s", tc.name, a[0].Reason)
@@ -93,7 +93,7 @@ func TestSysctlPersistenceReadsTheFile(t *testing.T) {
 			t.Logf("%s", a[0].Reason)
 		}
 	}
-	if a := newModuleSysctlWrite(nil).Evaluate(event(t, create("90-evil.conf")...), nil); len(a) != 0 {
+	if a := evalOne(newModuleSysctlWrite(nil), event(t, create("90-evil.conf")...), nil); len(a) != 0 {
 		t.Errorf("replay without the file alerted: %+v", a)
 	}
 }

@@ -57,7 +57,7 @@ func TestURingCreationNamedFromInode(t *testing.T) {
 	r := newConfigFileCreation(nil, idx)
 	dev := FormatDev(dst.Dev)
 	for _, op := range []int{18, 28} {
-		a := r.Evaluate(event(t, uringCreate(op, dev, dst.Ino, fst.Ino)...), nil)
+		a := evalOne(r, event(t, uringCreate(op, dev, dst.Ino, fst.Ino)...), nil)
 		if len(a) != 1 || a[0].File.Path != "/etc/modprobe.d/"+name || a[0].Suppressed != "" {
 			t.Fatalf("op %d: %+v", op, a)
 		}
@@ -65,7 +65,7 @@ func TestURingCreationNamedFromInode(t *testing.T) {
 	}
 	// The file is gone by the time the event is read: still an alert,
 	// named by inode.
-	a := r.Evaluate(event(t, uringCreate(18, dev, dst.Ino, 999999999)...), nil)
+	a := evalOne(r, event(t, uringCreate(18, dev, dst.Ino, 999999999)...), nil)
 	if len(a) != 1 || a[0].File.Path != "/etc/modprobe.d/(inode 999999999)" {
 		t.Fatalf("removed file: %+v", a)
 	}
@@ -74,11 +74,11 @@ func TestURingCreationNamedFromInode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a := newConfigFileCreation(nil, idx2).Evaluate(event(t, uringCreate(18, dev, dst.Ino, fst.Ino)...), nil); len(a) != 1 {
+	if a := evalOne(newConfigFileCreation(nil, idx2), event(t, uringCreate(18, dev, dst.Ino, fst.Ino)...), nil); len(a) != 1 {
 		t.Fatalf("replay: %+v", a)
 	}
 	// Another directory: nothing.
-	if a := r.Evaluate(event(t, uringCreate(18, dev, dst.Ino+12345, fst.Ino)...), nil); len(a) != 0 {
+	if a := evalOne(r, event(t, uringCreate(18, dev, dst.Ino+12345, fst.Ino)...), nil); len(a) != 0 {
 		t.Fatalf("unwatched directory: %+v", a)
 	}
 }
@@ -127,14 +127,14 @@ func TestDirIndexFollowsASwappedDirectory(t *testing.T) {
 			`type=PATH msg=audit(1700000000.200:97): item=1 name="x.conf" inode=77 dev=` + dev + ` mode=0100644 ouid=0 ogid=0 rdev=00:00 nametype=CREATE`,
 		}
 	}
-	if a := r.Evaluate(event(t, dirfd(st.Ino)...), nil); len(a) != 0 {
+	if a := evalOne(r, event(t, dirfd(st.Ino)...), nil); len(a) != 0 {
 		t.Fatalf("placed before the index saw the new directory: %+v", a)
 	}
-	r.Evaluate(event(t, mkdir...), nil)
-	if a := r.Evaluate(event(t, dirfd(st.Ino)...), nil); len(a) != 1 || a[0].File.Path != "/etc/modules-load.d/x.conf" {
+	evalOne(r, event(t, mkdir...), nil)
+	if a := evalOne(r, event(t, dirfd(st.Ino)...), nil); len(a) != 1 || a[0].File.Path != "/etc/modules-load.d/x.conf" {
 		t.Fatalf("new directory: %+v", a)
 	}
-	if a := r.Evaluate(event(t, dirfd(old.Ino)...), nil); len(a) != 0 {
+	if a := evalOne(r, event(t, dirfd(old.Ino)...), nil); len(a) != 0 {
 		t.Fatalf("the moved-away directory still counts: %+v", a)
 	}
 }

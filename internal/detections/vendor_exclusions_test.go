@@ -105,7 +105,7 @@ func runExclusionCases(t *testing.T, r Detection, cases []exclusionCase) {
 	t.Helper()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			alerts := r.Evaluate(event(t, tc.lines...), tc.st)
+			alerts := evalOne(r, event(t, tc.lines...), tc.st)
 			if len(alerts) != 1 {
 				t.Fatalf("%d alerts, want 1", len(alerts))
 			}
@@ -267,7 +267,7 @@ func TestE8Exclusions(t *testing.T) {
 // another host's log) an exclusion needing provenance never applies.
 func TestExclusionsFailClosedWithoutProvenance(t *testing.T) {
 	r := newConfigFileCreation(nil, nil)
-	a := r.Evaluate(event(t, create("/usr/bin/dpkg", "dpkg", "/", "/etc/modprobe.d/x.conf")...), chain(11, proc("/usr/bin/dpkg", "dpkg")))
+	a := evalOne(r, event(t, create("/usr/bin/dpkg", "dpkg", "/", "/etc/modprobe.d/x.conf")...), chain(11, proc("/usr/bin/dpkg", "dpkg")))
 	if len(a) != 1 || a[0].Suppressed != "" || a[0].ExclusionRefused != "package-manager/no-provenance" {
 		t.Fatalf("%+v", a)
 	}
@@ -285,7 +285,7 @@ func TestExclusionsFailClosedWithoutPackageDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := withProvenance(newConfigFileCreation(nil, nil), provenance.New(root, nil))
-	a := r.Evaluate(event(t, create("/usr/bin/dpkg", "dpkg", "/", "/etc/modprobe.d/x.conf")...), chain(11, proc("/usr/bin/dpkg", "dpkg")))
+	a := evalOne(r, event(t, create("/usr/bin/dpkg", "dpkg", "/", "/etc/modprobe.d/x.conf")...), chain(11, proc("/usr/bin/dpkg", "dpkg")))
 	if len(a) != 1 || a[0].Suppressed != "" || a[0].ExclusionRefused != "package-manager/"+provenance.NoPackageDB {
 		t.Fatalf("%+v", a)
 	}
@@ -300,12 +300,12 @@ func TestExclusionsNotProvenForAnotherHost(t *testing.T) {
 	for i := range lines {
 		lines[i] = "node=hostB " + lines[i]
 	}
-	a := r.Evaluate(event(t, lines...), chain(11, proc("/usr/bin/dpkg", "dpkg")))
+	a := evalOne(r, event(t, lines...), chain(11, proc("/usr/bin/dpkg", "dpkg")))
 	if len(a) != 1 || a[0].Suppressed != "" || a[0].ExclusionRefused != "package-manager/other-host" {
 		t.Fatalf("%+v", a)
 	}
 	// The same event from this machine is dpkg's.
-	a = r.Evaluate(event(t, create("/usr/bin/dpkg", "dpkg", "/", "/etc/modprobe.d/x.conf")...), chain(11, proc("/usr/bin/dpkg", "dpkg")))
+	a = evalOne(r, event(t, create("/usr/bin/dpkg", "dpkg", "/", "/etc/modprobe.d/x.conf")...), chain(11, proc("/usr/bin/dpkg", "dpkg")))
 	if len(a) != 1 || a[0].Suppressed != "package-manager" {
 		t.Fatalf("%+v", a)
 	}

@@ -12,15 +12,13 @@ import (
 
 func crossViewAlert(t *testing.T, f *detections.CrossViewFinding) *detections.Alert {
 	t.Helper()
-	catalog, err := detections.Catalog(detections.Config{})
+	catalog, err := detections.NewCatalog(detections.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range catalog {
-		if cr, ok := r.(detections.CrossViewDetection); ok {
-			if as := cr.EvaluateCrossView(f); len(as) == 1 {
-				return &as[0]
-			}
+	for _, r := range catalog.CrossView {
+		if as := r.EvaluateCrossView(f); len(as) == 1 {
+			return &as[0]
 		}
 	}
 	t.Fatalf("no alert for %s", f.Kind)

@@ -2,6 +2,7 @@ package ecs
 
 import (
 	"github.com/auditlkm/auditlkm/internal/detections"
+	"github.com/auditlkm/auditlkm/internal/kmsg"
 	"github.com/auditlkm/auditlkm/internal/modfile"
 )
 
@@ -96,7 +97,7 @@ func appendModule(w *writer, mf *detections.ModuleFile) {
 
 // appendKernelLog writes auditd.kernel_log: where a kernel-log alert's
 // line sits in the kernel's log (its text is in message).
-func appendKernelLog(w *writer, l *detections.KernelLogLine) {
+func appendKernelLog(w *writer, l *kmsg.Line) {
 	if l == nil {
 		return
 	}

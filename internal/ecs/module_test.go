@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/auditlkm/auditlkm/internal/detections"
+	"github.com/auditlkm/auditlkm/internal/kmsg"
 	"github.com/auditlkm/auditlkm/internal/modfile"
 )
 
@@ -145,7 +146,7 @@ func TestKernelLogAlertTime(t *testing.T) {
 		t.Fatal(err)
 	}
 	at := time.Date(2026, 12, 4, 21, 0, 0, 123e6, time.UTC)
-	l := &detections.KernelLogLine{Seq: 812, Level: 4, Monotonic: 95*time.Second + 1234*time.Microsecond, Time: at,
+	l := &kmsg.Line{Seq: 812, Level: 4, Monotonic: 95*time.Second + 1234*time.Microsecond, Time: at,
 		Message: "hello_oot: loading out-of-tree module taints kernel."}
 	untied := &detections.Alert{Rule: defLoad, Severity: detections.Medium, RiskScore: 47, Category: []string{"driver"},
 		Type: []string{"info"}, Action: "kernel-log-message", Reason: "kernel: " + l.Message, KernelLog: l}

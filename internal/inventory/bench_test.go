@@ -43,6 +43,6 @@ func BenchmarkObserveOther(b *testing.B) {
 	}
 	ev := buildEventB(b, `type=SYSCALL msg=audit(1700000000.100:70): arch=c000003e syscall=257 success=yes exit=3 a0=ffffff9c a1=55 a2=0 a3=0 items=1 ppid=1 pid=800 auid=0 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=(none) ses=1 comm="cat" exe="/usr/bin/cat" key=(null)`)
 	for b.Loop() {
-		c.Observe(ev, nil)
+		c.Observe(ev, nil, nil)
 	}
 }

@@ -117,17 +117,18 @@ func New(cfg Config, log *slog.Logger, m *Metrics, emit func(context.Context, *d
 }
 
 // Observe takes one event: a successful init_module or finit_module is
-// recorded as a load of its KERN_MODULE name (with the process, parent and
-// file st knows), a successful delete_module as an unload; both ask for a
-// check Settle later. Other events, and events of another host (a node
-// name), cost a compare. It does not keep ev.
-func (c *Component) Observe(ev *auditevent.Event, st detections.State) {
+// recorded as a load of its KERN_MODULE name (with the file the
+// correlation store resolved, ml, nil when none, and the process and
+// parent st knows), a successful delete_module as an unload; both ask for
+// a check Settle later. Other events, and events of another host (a node
+// name), cost a compare. It does not keep ev or ml.
+func (c *Component) Observe(ev *auditevent.Event, ml *correlate.ModuleLoad, st detections.State) {
 	if c == nil || !ev.HasSyscall || ev.Syscall.Success != auditevent.SuccessYes || ev.Node != "" {
 		return // another host's events (auditd's node=) say nothing of this kernel
 	}
 	switch ev.Syscall.Name {
 	case "init_module", "finit_module":
-		rec := loadRecord(ev, st)
+		rec := loadRecord(ev, ml, st)
 		if rec.Module == "" {
 			return
 		}
@@ -161,25 +162,22 @@ func (c *Component) schedule(t time.Time, why string) {
 	}
 }
 
-// loadRecord copies what the event and the correlation state say of a
-// load (strings cloned: the record outlives the event).
-func loadRecord(ev *auditevent.Event, st detections.State) *detections.ModuleLoadRecord {
+// loadRecord copies what the event, the store's resolution of the load ml
+// and the correlation state say of a load (strings cloned: the record
+// outlives the event).
+func loadRecord(ev *auditevent.Event, ml *correlate.ModuleLoad, st detections.State) *detections.ModuleLoadRecord {
 	r := &detections.ModuleLoadRecord{Serial: ev.Serial, At: time.UnixMilli(ev.UnixMilli()), Syscall: ev.Syscall.Name}
 	if ev.HasModule {
 		r.Module = ev.Module
 	}
-	if c, ok := st.(interface {
-		ModuleLoad() (correlate.ModuleLoad, bool)
-	}); ok {
-		if ml, ok := c.ModuleLoad(); ok && ml.Serial == ev.Serial && ml.At.UnixMilli() == ev.UnixMilli() {
-			r.File = ml.File
-			if fi := ml.FileInfo; fi != nil {
-				r.SHA256 = fi.SHA256 // read by the store as the load was observed
-				r.Taints = impliedTaints(fi)
-			}
-			if r.Module == "" {
-				r.Module = ml.Name
-			}
+	if ml != nil {
+		r.File = ml.File
+		if fi := ml.FileInfo; fi != nil {
+			r.SHA256 = fi.SHA256 // read by the store as the load was observed
+			r.Taints = impliedTaints(fi)
+		}
+		if r.Module == "" {
+			r.Module = ml.Name
 		}
 	}
 	p := ev.Process()

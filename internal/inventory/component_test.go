@@ -169,8 +169,8 @@ func TestComponentHiddenAndRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store.Observe(ev)
-	c.Observe(ev, store)
+	facts := store.Observe(ev)
+	c.Observe(ev, facts.Load, store)
 	f := col.wait(t, detections.FindingHidden)
 	sum := sha256.Sum256([]byte("\x7fELF not really a module"))
 	if f.Module.Name != "hideme" || f.Trace != "sysfs" || f.Load == nil || f.Load.Serial != 4242 ||
@@ -216,7 +216,7 @@ func TestComponentTaintAndUnload(t *testing.T) {
 	if err := os.WriteFile(tainted, []byte("12288\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c.Observe(insmodEvent(t, time.Now().Unix(), 77, "oot"), nil)
+	c.Observe(insmodEvent(t, time.Now().Unix(), 77, "oot"), nil, nil)
 	f := col.wait(t, detections.FindingTaint)
 	if f.Load == nil || f.Load.Module != "oot" || len(f.NewTaint) != 2 || f.NewTaint[0].Letter != "O" || f.NewTaint[1].Letter != "E" {
 		t.Fatalf("taint finding: %+v", f)
@@ -226,7 +226,7 @@ func TestComponentTaintAndUnload(t *testing.T) {
 	// Another host's load (a node name) says nothing of this kernel.
 	remote := insmodEvent(t, time.Now().Unix(), 90, "remote_only")
 	remote.Node = "hostB"
-	c.Observe(remote, nil)
+	c.Observe(remote, nil, nil)
 	for _, e := range c.Entries() {
 		if e.Name == "remote_only" {
 			t.Errorf("another host's load recorded: %+v", e)
@@ -243,7 +243,7 @@ func TestComponentTaintAndUnload(t *testing.T) {
 	}
 	c.Observe(buildEvent(t,
 		`type=SYSCALL msg=audit(`+itoa64(time.Now().Unix())+`.500:78): arch=c000003e syscall=176 success=yes exit=0 a0=55d0c8a1e2b8 a1=800 a2=0 a3=0 items=0 ppid=180 pid=202 auid=0 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=ttyS0 ses=1 comm="rmmod" exe="/usr/bin/kmod" key="auditlkm-module"`,
-		`type=KERN_MODULE msg=audit(`+itoa64(time.Now().Unix())+`.500:78): name="oot"`), nil)
+		`type=KERN_MODULE msg=audit(`+itoa64(time.Now().Unix())+`.500:78): name="oot"`), nil, nil)
 	col.none(t, 600*time.Millisecond)
 	for _, e := range c.Entries() {
 		if e.Name == "oot" {

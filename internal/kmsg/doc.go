@@ -5,9 +5,10 @@
 // (E10), out of tree (E12), tainted the kernel, was rejected, or installed
 // a BPF program using bpf_probe_write_user (E6). The kernel prints them to
 // its log. A Reader reads /dev/kmsg without blocking, in a loop owned by a
-// context, and hands each record, parsed by Parse, to the pipeline, whose
-// kernel-log detections (internal/detections) match it and tie it to the audit
-// event of the same load. Each line's time since boot is converted to wall
+// context, and hands each record, parsed by Parse into a Line, to the
+// pipeline, whose kernel-log detections (internal/detections) match it;
+// the correlation package's RecentLoads ties it to the audit event of the
+// same load. The package imports no other auditlkm package. Each line's time since boot is converted to wall
 // time (WallTime: boot = CLOCK_REALTIME - CLOCK_MONOTONIC, the clock the
 // kernel's local_clock follows across suspend).
 //

@@ -7,8 +7,6 @@ import (
 	"math"
 	"strconv"
 	"time"
-
-	"github.com/auditlkm/auditlkm/internal/detections"
 )
 
 // Bounds of one record.
@@ -20,13 +18,32 @@ const (
 	MaxDictLines = 16
 )
 
+// Line is one kernel log record (from /dev/kmsg), decoded.
+type Line struct {
+	Seq      uint64
+	Facility uint8 // 0 = kernel; anything else was written by a user process
+	Level    uint8 // 0 emerg .. 7 debug
+	// Monotonic is the kernel's timestamp: time since boot.
+	Monotonic time.Duration
+	// Time is the wall-clock time of Monotonic, estimated by the Reader;
+	// zero from Parse.
+	Time    time.Time
+	Message string   // unescaped
+	Dict    []string // continuation lines, "KEY=value"
+}
+
+// FacilityKernel is the facility of messages the kernel itself wrote;
+// /dev/kmsg forces LOG_USER onto lines user space writes, so a line with
+// facility 0 cannot be forged from user space.
+const FacilityKernel = 0
+
 // ErrMalformed is matched (errors.Is) by every Parse error.
 var ErrMalformed = errors.New("malformed kmsg record")
 
 // Parse decodes one /dev/kmsg record. Wall-clock time is left zero: the
 // Reader fills it in.
-func Parse(b []byte) (detections.KernelLogLine, error) {
-	var l detections.KernelLogLine
+func Parse(b []byte) (Line, error) {
+	var l Line
 	if len(b) > MaxRecordBytes {
 		return l, fmt.Errorf("parse kmsg record: %d bytes: %w", len(b), ErrMalformed)
 	}

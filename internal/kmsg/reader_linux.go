@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/auditlkm/auditlkm/internal/detections"
 )
 
 // Reader reads kernel log records from /dev/kmsg.
@@ -57,7 +55,7 @@ func Readable(path string) bool {
 
 // Run reads records until ctx is done, sending each to out, and closes the
 // device and out before returning. It returns nil when ctx ends it.
-func (r *Reader) Run(ctx context.Context, out chan<- *detections.KernelLogLine) error {
+func (r *Reader) Run(ctx context.Context, out chan<- *Line) error {
 	defer close(out)
 	defer unix.Close(r.fd)
 	pfd := []unix.PollFd{{Fd: int32(r.fd), Events: unix.POLLIN}}

@@ -11,8 +11,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"golang.org/x/sys/unix"
-
-	"github.com/auditlkm/auditlkm/internal/detections"
 )
 
 // TestReaderRealDevice writes lines into the real /dev/kmsg (as root) and
@@ -43,7 +41,7 @@ func TestReaderRealDevice(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	out := make(chan *detections.KernelLogLine, 16)
+	out := make(chan *Line, 16)
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx, out) }()
 
@@ -53,7 +51,7 @@ func TestReaderRealDevice(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.After(5 * time.Second)
-	var got *detections.KernelLogLine
+	var got *Line
 	for got == nil {
 		select {
 		case l := <-out:
@@ -99,13 +97,13 @@ func TestReaderBacklog(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	out := make(chan *detections.KernelLogLine)
+	out := make(chan *Line)
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx, out) }()
 	// The ring buffer's oldest records may be lines user space wrote
 	// (other tests write some): look through the backlog, bounded, for one
 	// the kernel wrote.
-	var kernel *detections.KernelLogLine
+	var kernel *Line
 	deadline := time.After(5 * time.Second)
 	for seen := 0; kernel == nil && seen < maxBacklogScan; seen++ {
 		select {

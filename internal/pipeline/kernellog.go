@@ -4,7 +4,9 @@ import (
 	"time"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
+	"github.com/auditlkm/auditlkm/internal/correlate"
 	"github.com/auditlkm/auditlkm/internal/detections"
+	"github.com/auditlkm/auditlkm/internal/kmsg"
 )
 
 // The kernel prints its module lines ("loading out-of-tree module taints
@@ -41,13 +43,9 @@ type KernelLogStats struct {
 // /dev/kmsg), tying it to the audit event of the same module load: one
 // already seen, or one that comes within KernelLogHold. Like Push, it
 // must be called from the processor's goroutine.
-func (p *Processor) KernelLog(l *detections.KernelLogLine) {
-	for _, r := range p.rules {
-		kr, ok := r.(detections.KernelLogDetection)
-		if !ok {
-			continue
-		}
-		for _, a := range kr.EvaluateKernelLog(l, &p.loads) {
+func (p *Processor) KernelLog(l *kmsg.Line) {
+	for _, r := range p.rules.KernelLog {
+		for _, a := range r.EvaluateKernelLog(l, &p.loads) {
 			if a.Event == nil && a.KernelLogTie && a.Suppressed == "" && p.recent(l) {
 				p.hold(a)
 				continue
@@ -60,7 +58,7 @@ func (p *Processor) KernelLog(l *detections.KernelLogLine) {
 // recent reports whether l was logged within KernelLogHold of now: an
 // older line (the ring buffer's backlog at start) belongs to a load that
 // came before, if any, and is not held for one to come.
-func (p *Processor) recent(l *detections.KernelLogLine) bool {
+func (p *Processor) recent(l *kmsg.Line) bool {
 	return l.Time.IsZero() || p.now().Sub(l.Time) <= KernelLogHold
 }
 
@@ -83,11 +81,11 @@ func (p *Processor) expire(a *detections.Alert) {
 
 // tieHeld gives the held alerts that belong to the load ld their load, and
 // writes them.
-func (p *Processor) tieHeld(ld *detections.LoadContext, st detections.State) {
+func (p *Processor) tieHeld(ld *correlate.LoadContext, st detections.State) {
 	kept := p.held[:0]
 	for i := range p.held {
 		h := &p.held[i]
-		how := detections.MatchLoad(h.a.KernelLogModule, ld)
+		how := correlate.MatchLoad(h.a.KernelLogModule, ld)
 		if how == "" {
 			kept = append(kept, *h)
 			continue
@@ -117,16 +115,15 @@ func (p *Processor) expireHeld(nowMs int64, all bool) {
 	}
 }
 
-// observeLoad keeps ev for the kernel-log correlation when it is a load,
-// and ties the alerts waiting for it.
-func (p *Processor) observeLoad(ev *auditevent.Event, st detections.State, mf *detections.ModuleFile) {
-	if !ev.HasSyscall {
+// observeLoad keeps ev for the kernel-log correlation when it is a load
+// (ml is the store's resolution of it), with its acting process as the
+// detections resolved it, and ties the alerts waiting for it.
+func (p *Processor) observeLoad(ev *auditevent.Event, ml *correlate.ModuleLoad, st detections.State) {
+	if !correlate.IsModuleLoad(ev) {
 		return
 	}
-	if mf == nil {
-		mf = detections.ModuleFileOf(ev, st) // nil at once for anything but a load
-	}
-	ld := p.loads.Observe(ev, st, mf)
+	proc, parent := p.eval.Last().Actor()
+	ld := p.loads.Observe(ev, ml, proc, parent)
 	if ld != nil && len(p.held) > 0 {
 		p.tieHeld(ld, st)
 	}

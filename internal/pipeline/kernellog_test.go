@@ -14,6 +14,7 @@ import (
 	"github.com/auditlkm/auditlkm/internal/auditevent"
 	"github.com/auditlkm/auditlkm/internal/correlate"
 	"github.com/auditlkm/auditlkm/internal/detections"
+	"github.com/auditlkm/auditlkm/internal/kmsg"
 	"github.com/auditlkm/auditlkm/internal/reassemble"
 )
 
@@ -72,7 +73,7 @@ func newKlogFixture(t *testing.T) *klogFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cat, err := detections.Catalog(detections.DefaultConfig())
+	cat, err := detections.NewCatalog(detections.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +102,7 @@ func (f *klogFixture) push(t *testing.T, recs []string) {
 }
 
 func (f *klogFixture) line(msg string, facility uint8, at time.Time) {
-	f.p.KernelLog(&detections.KernelLogLine{Seq: 900, Facility: facility, Level: 4, Monotonic: 42 * time.Second, Time: at, Message: msg})
+	f.p.KernelLog(&kmsg.Line{Seq: 900, Facility: facility, Level: 4, Monotonic: 42 * time.Second, Time: at, Message: msg})
 }
 
 // kernelLogAlerts returns the written kernel-log alerts by rule id.
@@ -133,8 +134,8 @@ func checkTied(t *testing.T, a detections.Alert, ko, match string) {
 func TestKernelLogTiedToItsLoadInEitherOrder(t *testing.T) {
 	t.Run("the lines come first (as the kernel prints them): held, then tied", func(t *testing.T) {
 		f := newKlogFixture(t)
-		f.line(lineOutOfTree, detections.FacilityKernel, loadAt.Add(10*time.Millisecond))
-		f.line(lineUnsigned, detections.FacilityKernel, loadAt.Add(10*time.Millisecond))
+		f.line(lineOutOfTree, kmsg.FacilityKernel, loadAt.Add(10*time.Millisecond))
+		f.line(lineUnsigned, kmsg.FacilityKernel, loadAt.Add(10*time.Millisecond))
 		if got := len(f.kernelLogAlerts()); got != 0 {
 			t.Fatalf("%d kernel-log alerts written before their load", got)
 		}
@@ -144,8 +145,8 @@ func TestKernelLogTiedToItsLoadInEitherOrder(t *testing.T) {
 		if len(got) != 2 {
 			t.Fatalf("kernel-log alerts %v", got)
 		}
-		checkTied(t, got[detections.KernelLogOutOfTreeID], f.ko, detections.MatchKernModule)
-		checkTied(t, got[detections.KernelLogUnsignedID], f.ko, detections.MatchKernModule)
+		checkTied(t, got[detections.KernelLogOutOfTreeID], f.ko, correlate.MatchKernModule)
+		checkTied(t, got[detections.KernelLogUnsignedID], f.ko, correlate.MatchKernModule)
 		if a := got[detections.KernelLogOutOfTreeID]; a.Parent == nil || a.Parent.PID != 1 || len(a.Ancestors) == 0 && a.Parent == nil {
 			t.Errorf("parent %+v", a.Parent)
 		}
@@ -156,9 +157,9 @@ func TestKernelLogTiedToItsLoadInEitherOrder(t *testing.T) {
 	t.Run("the load comes first: tied at once", func(t *testing.T) {
 		f := newKlogFixture(t)
 		f.push(t, loadRecords(f.ko, "hello_oot", "success=yes exit=0"))
-		f.line(lineOutOfTree, detections.FacilityKernel, loadAt.Add(30*time.Millisecond))
+		f.line(lineOutOfTree, kmsg.FacilityKernel, loadAt.Add(30*time.Millisecond))
 		got := f.kernelLogAlerts()
-		checkTied(t, got[detections.KernelLogOutOfTreeID], f.ko, detections.MatchKernModule)
+		checkTied(t, got[detections.KernelLogOutOfTreeID], f.ko, correlate.MatchKernModule)
 		if s := f.p.Stats().KernelLog; s != (KernelLogStats{}) {
 			t.Errorf("stats %+v: nothing should have been held", s)
 		}
@@ -169,19 +170,19 @@ func TestKernelLogTiedToItsLoadInEitherOrder(t *testing.T) {
 		if err := os.Rename(f.ko, other); err != nil {
 			t.Fatal(err)
 		}
-		f.line("hello_oot: version magic '5.10.0 SMP mod_unload ' should be '6.1.0-57-amd64 SMP preempt mod_unload modversions '", detections.FacilityKernel, loadAt)
+		f.line("hello_oot: version magic '5.10.0 SMP mod_unload ' should be '6.1.0-57-amd64 SMP preempt mod_unload modversions '", kmsg.FacilityKernel, loadAt)
 		f.push(t, loadRecords(other, "", "success=no exit=-8"))
-		checkTied(t, f.kernelLogAlerts()[detections.KernelLogRejectedID], other, detections.MatchModuleFile)
+		checkTied(t, f.kernelLogAlerts()[detections.KernelLogRejectedID], other, correlate.MatchModuleFile)
 	})
 	t.Run("a rejection naming no module is tied to the refused load", func(t *testing.T) {
 		f := newKlogFixture(t)
-		f.line(lineRejected, detections.FacilityKernel, loadAt)
+		f.line(lineRejected, kmsg.FacilityKernel, loadAt)
 		f.push(t, loadRecords(f.ko, "", "success=no exit=-129"))
-		checkTied(t, f.kernelLogAlerts()[detections.KernelLogRejectedID], f.ko, detections.MatchRefused)
+		checkTied(t, f.kernelLogAlerts()[detections.KernelLogRejectedID], f.ko, correlate.MatchRefused)
 	})
 	t.Run("no load within the hold: written untied at the next tick", func(t *testing.T) {
 		f := newKlogFixture(t)
-		f.line(lineOutOfTree, detections.FacilityKernel, loadAt)
+		f.line(lineOutOfTree, kmsg.FacilityKernel, loadAt)
 		f.p.Advance(loadAt.UnixMilli())
 		if len(f.kernelLogAlerts()) != 0 {
 			t.Fatal("written before the hold ended")
@@ -203,7 +204,7 @@ func TestKernelLogTiedToItsLoadInEitherOrder(t *testing.T) {
 	})
 	t.Run("another module's load does not take the line", func(t *testing.T) {
 		f := newKlogFixture(t)
-		f.line("other_mod: loading out-of-tree module taints kernel.", detections.FacilityKernel, loadAt)
+		f.line("other_mod: loading out-of-tree module taints kernel.", kmsg.FacilityKernel, loadAt)
 		f.push(t, loadRecords(f.ko, "hello_oot", "success=yes exit=0"))
 		if len(f.kernelLogAlerts()) != 0 || len(f.p.held) != 1 {
 			t.Fatalf("alerts %v held %d", f.kernelLogAlerts(), len(f.p.held))
@@ -215,7 +216,7 @@ func TestKernelLogTiedToItsLoadInEitherOrder(t *testing.T) {
 	})
 	t.Run("a line from the backlog (logged before the hold) is not held", func(t *testing.T) {
 		f := newKlogFixture(t)
-		f.line(lineOutOfTree, detections.FacilityKernel, loadAt.Add(-time.Hour))
+		f.line(lineOutOfTree, kmsg.FacilityKernel, loadAt.Add(-time.Hour))
 		if len(f.p.held) != 0 || len(f.kernelLogAlerts()) != 1 {
 			t.Fatalf("held %d written %d", len(f.p.held), len(f.kernelLogAlerts()))
 		}
@@ -230,7 +231,7 @@ func TestKernelLogTiedToItsLoadInEitherOrder(t *testing.T) {
 	t.Run("the held alerts are bounded: the oldest goes out untied", func(t *testing.T) {
 		f := newKlogFixture(t)
 		for i := 0; i < maxHeldKernelLog+5; i++ {
-			f.line(fmt.Sprintf("m%d: loading out-of-tree module taints kernel.", i), detections.FacilityKernel, loadAt)
+			f.line(fmt.Sprintf("m%d: loading out-of-tree module taints kernel.", i), kmsg.FacilityKernel, loadAt)
 		}
 		if len(f.p.held) != maxHeldKernelLog || f.p.Stats().KernelLog.Expired != 5 || len(f.sink.alerts) != 5 {
 			t.Fatalf("held %d stats %+v written %d", len(f.p.held), f.p.Stats().KernelLog, len(f.sink.alerts))

@@ -63,7 +63,7 @@ func TestLoadAlertsCarryTheModuleFile(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cat, err := detections.Catalog(detections.DefaultConfig())
+			cat, err := detections.NewCatalog(detections.DefaultConfig())
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -39,7 +39,7 @@ func TestTwoHostsThousandLoadsEach(t *testing.T) {
 		b := onNode("hostB", finit(5000+i, 20000+i, i*100))
 		in = append(in, a[0], b[0])
 	}
-	cat, err := detections.Catalog(detections.DefaultConfig())
+	cat, err := detections.NewCatalog(detections.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestAggregationIsPerHost(t *testing.T) {
 	for i := 0; i < 15; i++ {
 		in = append(in, onNode("hostA", finit(100+i, 10, i))[0], onNode("hostB", finit(100+i, 10, i))[0])
 	}
-	cat, err := detections.Catalog(detections.DefaultConfig())
+	cat, err := detections.NewCatalog(detections.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
+	"github.com/auditlkm/auditlkm/internal/correlate"
 	"github.com/auditlkm/auditlkm/internal/detections"
 	"github.com/auditlkm/auditlkm/internal/reassemble"
 )
@@ -43,10 +44,11 @@ type EventSink interface {
 }
 
 // Store is the correlation state: it observes every event before the
-// detections read it.
+// detections evaluate it, and returns what it learned about the event;
+// the detections query it (process ancestry) through its State view.
 type Store interface {
 	detections.State
-	Observe(ev *auditevent.Event)
+	Observe(ev *auditevent.Event) correlate.Facts
 }
 
 // Stats are a Processor's running totals.
@@ -71,8 +73,8 @@ type Stats struct {
 // output. It must be used from one goroutine.
 type Processor struct {
 	ra    *reassemble.Reassembler
-	rules []detections.Detection
-	eval  detections.Evaluator // runs rules over each event, reusing its buffers
+	rules *detections.Catalog
+	eval  detections.Evaluator // runs rules.Events over each event, reusing its buffers
 	store Store
 	sink  Sink
 	m     *Metrics
@@ -86,7 +88,7 @@ type Processor struct {
 
 	// loads keeps recent module loads for kernel log correlation; held
 	// are the kernel-log alerts waiting for their load (kernellog.go).
-	loads detections.RecentLoads
+	loads correlate.RecentLoads
 	held  []heldKernelLog
 	klog  KernelLogStats
 	now   func() time.Time // wall clock of the holds; tests replace it
@@ -105,16 +107,20 @@ type Processor struct {
 	clock      int64 // the last Advance (ms); 0 in a replay
 	aggBytes   int64 // sampleSize of the samples held
 	// onEvent, when set, sees every event after detection (OnEvent).
-	onEvent func(*auditevent.Event, detections.State)
+	onEvent func(*auditevent.Event, *correlate.ModuleLoad, detections.State)
 }
 
-// NewProcessor builds a Processor. store may be nil (no correlation).
-func NewProcessor(cfg reassemble.Config, catalog []detections.Detection, store Store, sink Sink, ra *reassemble.Metrics, m *Metrics, log *slog.Logger) (*Processor, error) {
+// NewProcessor builds a Processor. store may be nil (no correlation), and
+// catalog (no detections).
+func NewProcessor(cfg reassemble.Config, catalog *detections.Catalog, store Store, sink Sink, ra *reassemble.Metrics, m *Metrics, log *slog.Logger) (*Processor, error) {
 	if sink == nil {
 		return nil, errors.New("new processor: sink is nil")
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if catalog == nil {
+		catalog = &detections.Catalog{}
 	}
 	p := &Processor{rules: catalog, store: store, sink: sink, m: m, log: log, alerts: map[string]uint64{}, now: time.Now,
 		aggBurst: DefaultAggregateBurst, aggWindow: DefaultAggregateWindow.Milliseconds()}
@@ -142,7 +148,13 @@ func (p *Processor) writeEvent(a *detections.Alert, st detections.State) {
 
 // SetRules replaces the detection catalog (a configuration reload). Call
 // it on the processor's goroutine, between two records.
-func (p *Processor) SetRules(catalog []detections.Detection) { p.rules = catalog }
+// A nil catalog has no detections.
+func (p *Processor) SetRules(catalog *detections.Catalog) {
+	if catalog == nil {
+		catalog = &detections.Catalog{}
+	}
+	p.rules = catalog
+}
 
 // Push adds one record.
 func (p *Processor) Push(rec auditevent.Record) { p.ra.Push(rec) }
@@ -191,16 +203,17 @@ func (nilState) Ancestry(int, int) []auditevent.Process { return nil }
 
 func (p *Processor) handle(ev *auditevent.Event) {
 	st := noState
+	var facts correlate.Facts
 	if p.store != nil {
-		p.store.Observe(ev)
+		facts = p.store.Observe(ev)
 		st = p.store
 	}
-	alerts := p.eval.Evaluate(p.rules, ev, st)
+	alerts := p.eval.Evaluate(p.rules.Events, ev, facts, st)
 	var mf *detections.ModuleFile
 	if len(alerts) > 0 {
 		// What the loaded module's file says, read by the store when it
 		// observed the load: on every alert of the load.
-		if mf = detections.ModuleFileOf(ev, st); mf != nil {
+		if mf = detections.ModuleFileOf(ev, facts.Load); mf != nil {
 			for i := range alerts {
 				detections.AttachModuleFile(&alerts[i], mf)
 			}
@@ -218,7 +231,7 @@ func (p *Processor) handle(ev *auditevent.Event) {
 		// A kmod tool's exec is written as the process event it is
 		// (event.action exec), whether a detection matched it or not:
 		// hunt H2 counts every kmod command line.
-		if x, ok := detections.KmodExec(ev, st); ok {
+		if x, ok := detections.KmodExec(p.eval.Last()); ok {
 			first = &x
 		} else if first != nil && first.Autoload && first.Action == detections.ActionKernelAutoload {
 			// The raw event is a module load like any other (as
@@ -232,29 +245,29 @@ func (p *Processor) handle(ev *auditevent.Event) {
 	if ev.Node == "" {
 		// Kernel log lines are this machine's: only its own loads
 		// (the stream without a node name) may explain them.
-		p.observeLoad(ev, st, mf)
+		p.observeLoad(ev, facts.Load, st)
 	}
 	if p.onEvent != nil {
-		p.onEvent(ev, st)
+		p.onEvent(ev, facts.Load, st)
 	}
 }
 
 // OnEvent registers a function called with every event after detection,
-// with the correlation state as it observed the event (the module
+// with the store's resolution of a module load (nil for any other event)
+// and the correlation state as it observed the event (the module
 // inventory records loads and unloads there). It runs on the processor's
-// goroutine and must not keep ev beyond the call unless it copies it.
-func (p *Processor) OnEvent(f func(ev *auditevent.Event, st detections.State)) { p.onEvent = f }
+// goroutine and must not keep ev or ml beyond the call unless it copies
+// them.
+func (p *Processor) OnEvent(f func(ev *auditevent.Event, ml *correlate.ModuleLoad, st detections.State)) {
+	p.onEvent = f
+}
 
 // CrossView runs the cross-view detections over one finding of the module
 // inventory (internal/inventory). Like Push, it must be called from the
 // processor's goroutine (LiveOptions.Do carries it there).
 func (p *Processor) CrossView(f *detections.CrossViewFinding) {
-	for _, r := range p.rules {
-		cr, ok := r.(detections.CrossViewDetection)
-		if !ok {
-			continue
-		}
-		for _, a := range cr.EvaluateCrossView(f) {
+	for _, r := range p.rules.CrossView {
+		for _, a := range r.EvaluateCrossView(f) {
 			p.emit(&a)
 		}
 	}

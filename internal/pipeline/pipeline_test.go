@@ -75,7 +75,7 @@ func TestAlertStormsAreAggregatedWithExactCounts(t *testing.T) {
 			for _, e := range tc.events {
 				src.l = append(src.l, finit(e[0], e[1], e[2])...)
 			}
-			cat, err := detections.Catalog(detections.Config{Disabled: otherRules(t, detections.ModuleLoadID)})
+			cat, err := detections.NewCatalog(detections.Config{Disabled: otherRules(t, detections.ModuleLoadID)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -123,13 +123,13 @@ func zeros(n int) []int { return make([]int, n) }
 // otherRules lists every detection but keep, to test one in isolation.
 func otherRules(t *testing.T, keep string) []string {
 	t.Helper()
-	all, err := detections.Catalog(detections.DefaultConfig())
+	all, err := detections.NewCatalog(detections.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
 	var ids []string
-	for _, r := range all {
-		if id := r.Definition().ID; id != keep {
+	for _, d := range all.Definitions() {
+		if id := d.ID; id != keep {
 			ids = append(ids, id)
 		}
 	}
@@ -144,7 +144,7 @@ func TestASuccessfulLoadIsNeverFoldedIntoRefusedAttempts(t *testing.T) {
 		src.l = append(src.l, finit(i+1, 10, i)...)
 	}
 	src.l = append(src.l, finitResult(21, 10, 20, "success=yes exit=0")...)
-	cat, err := detections.Catalog(detections.Config{Disabled: otherRules(t, detections.ModuleLoadID)})
+	cat, err := detections.NewCatalog(detections.Config{Disabled: otherRules(t, detections.ModuleLoadID)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +178,7 @@ func TestASuccessfulLoadIsNeverFoldedIntoRefusedAttempts(t *testing.T) {
 // forgotten, and the same storm going on afterwards is counted afresh, in
 // a summary of its own.
 func TestAggregationWindowsEndedByTheClock(t *testing.T) {
-	cat, err := detections.Catalog(detections.Config{Disabled: otherRules(t, detections.ModuleLoadID)})
+	cat, err := detections.NewCatalog(detections.Config{Disabled: otherRules(t, detections.ModuleLoadID)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +229,7 @@ func TestAggregationWindowsEndedByTheClock(t *testing.T) {
 // window opened by a future stamp is closed by the next alert of the same
 // storm stamped before it.
 func TestAlertsStampedAheadDoNotHoldTheSummaryBack(t *testing.T) {
-	cat, err := detections.Catalog(detections.Config{Disabled: otherRules(t, detections.ModuleLoadID)})
+	cat, err := detections.NewCatalog(detections.Config{Disabled: otherRules(t, detections.ModuleLoadID)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,7 +277,7 @@ func TestAlertsStampedAheadDoNotHoldTheSummaryBack(t *testing.T) {
 // summaries written early instead of holding more than maxAggregateBytes,
 // and the counts still add up.
 func TestAggregationSamplesAreBoundedByBytes(t *testing.T) {
-	cat, err := detections.Catalog(detections.Config{Disabled: otherRules(t, detections.ModuleLoadID)})
+	cat, err := detections.NewCatalog(detections.Config{Disabled: otherRules(t, detections.ModuleLoadID)})
 	if err != nil {
 		t.Fatal(err)
 	}

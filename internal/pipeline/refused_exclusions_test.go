@@ -23,7 +23,7 @@ func TestRefusedExclusionsAreCounted(t *testing.T) {
 		`type=PATH msg=audit(1700000000.100:42): item=1 name="/etc/modprobe.d/x.conf" inode=101 dev=fd:00 mode=0100644 ouid=0 ogid=0 rdev=00:00 nametype=CREATE`,
 		`type=EOE msg=audit(1700000000.100:42): `,
 	}}
-	cat, err := detections.Catalog(detections.Config{Disabled: otherRules(t, detections.ConfigFileCreationID)})
+	cat, err := detections.NewCatalog(detections.Config{Disabled: otherRules(t, detections.ConfigFileCreationID)})
 	if err != nil {
 		t.Fatal(err)
 	}
