@@ -38,12 +38,12 @@ func (p *Process) Name() string {
 	if len(p.Args) == 0 || p.Args[0] == "" {
 		return p.Comm
 	}
-	a0 := baseName(p.Args[0])
+	a0 := BaseName(p.Args[0])
 	if p.Comm == "" || commOf(a0) == p.Comm {
 		return a0
 	}
 	for _, a := range p.Args[1:min(3, len(p.Args))] {
-		if commOf(baseName(a)) == p.Comm {
+		if commOf(BaseName(a)) == p.Comm {
 			return a0 // binfmt_script: [interpreter, (option,) script, ...]
 		}
 	}
@@ -61,7 +61,9 @@ func commOf(name string) string {
 	return name
 }
 
-func baseName(s string) string {
+// BaseName returns the last element of a slash-separated path (the whole
+// string when it has no slash).
+func BaseName(s string) string {
 	for i := len(s) - 1; i >= 0; i-- {
 		if s[i] == '/' {
 			return s[i+1:]

@@ -127,7 +127,7 @@ func (x *dirIndex) itemPath(ev *auditevent.Event, i int, patterns []string) stri
 			continue
 		}
 		if dir, ok := x.m[fileID{dev: q.Dev, ino: q.Inode}]; ok {
-			return strings.TrimSuffix(dir, "/") + "/" + BaseName(strings.TrimSuffix(p.Name, "/"))
+			return strings.TrimSuffix(dir, "/") + "/" + auditevent.BaseName(strings.TrimSuffix(p.Name, "/"))
 		}
 		break // the nearest PARENT is this item's directory
 	}

@@ -3,6 +3,8 @@ package detections
 import (
 	"fmt"
 	"strings"
+
+	"github.com/auditlkm/auditlkm/internal/auditevent"
 )
 
 // Exclusion is one entry of a rule's allow list. Every non-empty criterion
@@ -187,7 +189,7 @@ func (x *Exclusion) criteria(s *Subject) bool {
 	if len(x.Exe) > 0 && !programMatch(x.Exe, s.Exe, s.Script) {
 		return false
 	}
-	if len(x.Name) > 0 && (!programMatch(x.Name, s.Name, BaseName(s.Script)) || !trustedLocation(s.Exe)) {
+	if len(x.Name) > 0 && (!programMatch(x.Name, s.Name, auditevent.BaseName(s.Script)) || !trustedLocation(s.Exe)) {
 		return false
 	}
 	if len(x.Invoked) > 0 && !anyGlob(x.Invoked, s.Invoked) {
@@ -196,7 +198,7 @@ func (x *Exclusion) criteria(s *Subject) bool {
 	if len(x.ParentExe) > 0 && !programMatch(x.ParentExe, s.ParentExe, s.ParentScript) {
 		return false
 	}
-	if len(x.ParentName) > 0 && (!programMatch(x.ParentName, s.ParentName, BaseName(s.ParentScript)) || !trustedLocation(s.ParentExe)) {
+	if len(x.ParentName) > 0 && (!programMatch(x.ParentName, s.ParentName, auditevent.BaseName(s.ParentScript)) || !trustedLocation(s.ParentExe)) {
 		return false
 	}
 	if len(x.ParentArgs) > 0 && !anyArg(x.ParentArgs, s.ParentArgs) {
@@ -303,7 +305,7 @@ func (x *Exclusion) prove(s *Subject) string {
 			}
 		case RequirePackageManager:
 			if !x.lineage(s, func(exe, script string) bool {
-				return exactAny(packageManagers, BaseName(exe)) || (script != "" && exactAny(packageManagers, BaseName(script)))
+				return exactAny(packageManagers, auditevent.BaseName(exe)) || (script != "" && exactAny(packageManagers, auditevent.BaseName(script)))
 			}) {
 				return refusedNoPkgManager
 			}
@@ -334,7 +336,7 @@ func (x *Exclusion) verifyProgram(exe, script string, fromExec bool) string {
 	if why := x.prov.VerifyPackage(exe); why != "" {
 		return why
 	}
-	if isInterpreter(BaseName(exe)) {
+	if isInterpreter(auditevent.BaseName(exe)) {
 		if script == "" {
 			return "interpreter-without-script"
 		}
@@ -373,7 +375,7 @@ func loaderReads(p string) bool {
 	if p == "" {
 		return true
 	}
-	dir := BaseName(strings.TrimSuffix(p[:max(strings.LastIndexByte(p, '/'), 0)], "/"))
+	dir := auditevent.BaseName(strings.TrimSuffix(p[:max(strings.LastIndexByte(p, '/'), 0)], "/"))
 	switch dir {
 	case "modprobe.d", "modules-load.d":
 		return strings.HasSuffix(p, ".conf")
@@ -439,12 +441,4 @@ func Extension(name string) string {
 		return ""
 	}
 	return name[i+1:]
-}
-
-// BaseName returns the last element of a slash-separated path.
-func BaseName(p string) string {
-	if i := strings.LastIndexByte(p, '/'); i >= 0 {
-		return p[i+1:]
-	}
-	return p
 }

@@ -33,7 +33,7 @@ func kernelAutoload(p *auditevent.Process, parent *auditevent.Process) (string, 
 	if p.AUID != auditevent.Unset || len(p.Args) != 4 || p.Args[1] != "-q" || p.Args[2] != "--" {
 		return "", false
 	}
-	if BaseName(p.Args[0]) != "modprobe" && p.Comm != "modprobe" {
+	if auditevent.BaseName(p.Args[0]) != "modprobe" && p.Comm != "modprobe" {
 		return "", false
 	}
 	ppid := p.PPID

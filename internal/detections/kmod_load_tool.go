@@ -132,7 +132,7 @@ func argv0Name(ev *auditevent.Event) string {
 	if len(args) == 0 {
 		return ""
 	}
-	return BaseName(args[0])
+	return auditevent.BaseName(args[0])
 }
 
 func orNothing(s string) string {

@@ -3,6 +3,7 @@ package detections
 import (
 	"strings"
 
+	"github.com/auditlkm/auditlkm/internal/auditevent"
 	"github.com/elastic/go-libaudit/v2/auparse"
 )
 
@@ -57,7 +58,7 @@ func (r *kmodUnloadTool) Evaluate(dst []Alert, in *Input) []Alert {
 	a := newAlert(&r.def, ev, proc, parent)
 	a.Category, a.Type, a.Action = []string{"process", "driver"}, []string{"start"}, "unload-module-tool"
 	a.Reason = c.Tool + " run to remove " + orNothing(strings.Join(c.Modules, " ")) + " by " + parentDesc(parent)
-	if parent != nil && parent.Exe != "" && exactAny(interactiveShells, BaseName(parent.Exe)) {
+	if parent != nil && parent.Exe != "" && exactAny(interactiveShells, auditevent.BaseName(parent.Exe)) {
 		a.Severity, a.RiskScore = Medium, 47
 		a.Reason += " from an interactive shell"
 	}

@@ -152,7 +152,7 @@ func (r *koFileCreation) Evaluate(dst []Alert, in *Input) []Alert {
 		}
 		s := subjectOf(&proc, parent, st)
 		s.markURing(ev)
-		s.Path, s.FileName, s.Extension = where, BaseName(where), Extension(BaseName(where))
+		s.Path, s.FileName, s.Extension = where, auditevent.BaseName(where), Extension(auditevent.BaseName(where))
 		suppress(&a, r.exclusions, &s)
 		dst = append(dst, a)
 	}
@@ -188,7 +188,7 @@ func (r *koFileCreation) uringUnnamedOpen(dst []Alert, in *Input) []Alert {
 	a.Reason = "kernel module file " + where + " in the kernel modules tree opened by " + orUnknown(proc.Exe) + uringNote(ev)
 	s := subjectOf(&proc, parent, st)
 	s.markURing(ev)
-	s.Path, s.FileName, s.Extension = where, BaseName(where), Extension(BaseName(where))
+	s.Path, s.FileName, s.Extension = where, auditevent.BaseName(where), Extension(auditevent.BaseName(where))
 	suppress(&a, r.exclusions, &s)
 	return append(dst, a)
 }

@@ -142,9 +142,9 @@ func (r *configFileCreation) Evaluate(dst []Alert, in *Input) []Alert {
 		}
 		s := subjectOf(&proc, parent, st)
 		s.markURing(ev)
-		s.Path, s.FileName, s.Extension = where, BaseName(where), Extension(BaseName(where))
+		s.Path, s.FileName, s.Extension = where, auditevent.BaseName(where), Extension(auditevent.BaseName(where))
 		if a.File.OriginalPath != "" {
-			s.OriginalExtension = Extension(BaseName(a.File.OriginalPath))
+			s.OriginalExtension = Extension(auditevent.BaseName(a.File.OriginalPath))
 		}
 		suppress(&a, r.exclusions, &s)
 		dst = append(dst, a)

@@ -188,9 +188,9 @@ func (r *configFileChange) Evaluate(dst []Alert, in *Input) []Alert {
 		}
 		s := subjectOf(&proc, parent, st)
 		s.markURing(ev)
-		s.Path, s.FileName, s.Extension = where, BaseName(where), Extension(BaseName(where))
+		s.Path, s.FileName, s.Extension = where, auditevent.BaseName(where), Extension(auditevent.BaseName(where))
 		if a.File.OriginalPath != "" {
-			s.OriginalExtension = Extension(BaseName(a.File.OriginalPath))
+			s.OriginalExtension = Extension(auditevent.BaseName(a.File.OriginalPath))
 		}
 		suppress(&a, r.exclusions, &s)
 		dst = append(dst, a)
@@ -254,7 +254,7 @@ func (r *configFileChange) uringUnnamedOpen(dst []Alert, in *Input) []Alert {
 	s := subjectOf(&proc, parent, st)
 	s.markURing(ev)
 	if where != "" {
-		s.Path, s.FileName, s.Extension = where, BaseName(where), Extension(BaseName(where))
+		s.Path, s.FileName, s.Extension = where, auditevent.BaseName(where), Extension(auditevent.BaseName(where))
 	}
 	suppress(&a, r.exclusions, &s)
 	return append(dst, a)

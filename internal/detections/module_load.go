@@ -105,7 +105,7 @@ func copyFailModule(ev *auditevent.Event, p *auditevent.Process) bool {
 	if ev.HasModule && ev.Module == "authencesn" && (p.Comm == "modprobe" || p.Name() == "modprobe") {
 		return true
 	}
-	if p.Name() != "modprobe" && !(BaseName(p.Exe) == "kmod" && hasArg(p.Args, "modprobe")) {
+	if p.Name() != "modprobe" && !(auditevent.BaseName(p.Exe) == "kmod" && hasArg(p.Args, "modprobe")) {
 		return false
 	}
 	for _, a := range p.Args {

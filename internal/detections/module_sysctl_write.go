@@ -83,7 +83,7 @@ func procSysctl(ev *auditevent.Event, i int) string {
 	// number major, an inode the PATH record shows).
 	name := strings.TrimPrefix(p.Name, "./")
 	for _, k := range moduleSysctls {
-		base := BaseName(k)
+		base := auditevent.BaseName(k)
 		if name == base || name == "kernel/"+base || name == "sys/kernel/"+base {
 			if strings.HasPrefix(p.Dev, "00:") {
 				return k

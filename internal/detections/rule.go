@@ -160,8 +160,8 @@ const (
 )
 
 // SeenValue is one value seen for the first time: its kind (module,
-// ko_path, kmod_args) and the value.
-type SeenValue struct{ Kind, Value string }
+// ko_path, kmod_args) and the value. It is the correlation store's type.
+type SeenValue = correlate.SeenValue
 
 // State is the read-only view of the long-lived correlation state that
 // detections may query (the process table). What the store learned about

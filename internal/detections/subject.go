@@ -75,13 +75,13 @@ func sameProcessValue(a, b *auditevent.Process) bool {
 // subjectOf is what exclusions match for process p (and its parent): st,
 // which may be nil, gives the ancestry some requirements look at.
 func subjectOf(p *auditevent.Process, parent *auditevent.Process, st State) Subject {
-	s := Subject{Exe: p.Exe, Name: BaseName(p.Exe), Invoked: p.Name(), Cwd: p.Cwd, Args: p.Args, st: st, pid: p.PID}
+	s := Subject{Exe: p.Exe, Name: auditevent.BaseName(p.Exe), Invoked: p.Name(), Cwd: p.Cwd, Args: p.Args, st: st, pid: p.PID}
 	if s.Name == "" {
 		s.Name = p.Comm
 	}
 	s.Script, s.scriptFromExec = scriptOf(p), p.ArgsFromExec
 	if parent != nil {
-		s.ParentExe, s.ParentName, s.ParentArgs, s.ParentCwd = parent.Exe, BaseName(parent.Exe), parent.Args, parent.Cwd
+		s.ParentExe, s.ParentName, s.ParentArgs, s.ParentCwd = parent.Exe, auditevent.BaseName(parent.Exe), parent.Args, parent.Cwd
 		s.ParentScript, s.parentScriptFromExec = scriptOf(parent), parent.ArgsFromExec
 	}
 	return s
@@ -121,7 +121,7 @@ func isInterpreter(name string) bool {
 // its working directory. Code given inline (-c, -e, -E, -m, -r, -x,
 // --command) or on stdin runs no file: "".
 func scriptOf(p *auditevent.Process) string {
-	if !isInterpreter(BaseName(p.Exe)) || len(p.Args) < 2 {
+	if !isInterpreter(auditevent.BaseName(p.Exe)) || len(p.Args) < 2 {
 		return ""
 	}
 	for _, a := range p.Args[1:] {
@@ -175,7 +175,7 @@ func (s *Subject) setFile(f *File) {
 	if f == nil || f.Path == "" {
 		return
 	}
-	s.Path, s.FileName = f.Path, BaseName(f.Path)
+	s.Path, s.FileName = f.Path, auditevent.BaseName(f.Path)
 	s.Extension = Extension(s.FileName)
 }
 

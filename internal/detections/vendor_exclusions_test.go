@@ -54,7 +54,7 @@ func chain(pid int, procs ...auditevent.Process) tree {
 }
 
 func proc(exe string, args ...string) auditevent.Process {
-	return auditevent.Process{Exe: exe, Comm: BaseName(exe), Args: args, Cwd: "/"}
+	return auditevent.Process{Exe: exe, Comm: auditevent.BaseName(exe), Args: args, Cwd: "/"}
 }
 
 // execd is proc with its argv from an EXECVE record (its exec was
@@ -96,7 +96,7 @@ var (
 // createBy is create with the process's own command line in PROCTITLE,
 // as the kernel records it.
 func createBy(exe, cwd, name string, argv ...string) []string {
-	lines := create(exe, BaseName(exe), cwd, name)
+	lines := create(exe, auditevent.BaseName(exe), cwd, name)
 	lines[len(lines)-1] = `type=PROCTITLE msg=audit(1700000000.100:42): proctitle=` + strings.ToUpper(hex.EncodeToString([]byte(strings.Join(argv, "\x00"))))
 	return lines
 }
