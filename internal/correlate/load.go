@@ -188,7 +188,7 @@ func (s *Store) observeLoad(e *proc, ev *auditevent.Event, at int64) *ModuleLoad
 		// the loader lives, the fd wins and a disagreement is noted (a
 		// loader that rewrote its proctitle to name an innocent module).
 		if f, link := s.readFD(e, int(sc.Args[0]), at); f != "" && strings.TrimSuffix(f, " (deleted)") != ml.File {
-			if s.sameFile(link, e.p.PID, ml.File) {
+			if s.sameFile(link, e.p.PID, ml.File, f) {
 				// One file under two names: /lib/modules through merged
 				// /usr's lib -> usr/lib is /usr/lib/modules (Debian 12).
 				// Keep the name the loader gave, read what it loaded.
@@ -247,19 +247,29 @@ func (s *Store) observeLoad(e *proc, ev *auditevent.Event, at int64) *ModuleLoad
 	return ml
 }
 
-// sameFile reports whether the open file behind link (/proc/<pid>/fd/<n>)
-// is the file name resolves to in that process's root: the same device
-// and inode, whatever symbolic links lie on either path.
-func (s *Store) sameFile(link string, pid int, name string) bool {
+// sameFile reports whether the open file behind link (/proc/<pid>/fd/<n>,
+// which read as target) is the file name resolves to in that process's
+// root: the same device and inode, whatever symbolic links lie on either
+// path. A loader that exited since its fd was read (insmod exits right
+// after finit_module) leaves target and name to compare as this daemon
+// sees them; a deleted or different target is never the same file.
+func (s *Store) sameFile(link string, pid int, name, target string) bool {
 	if !strings.HasPrefix(name, "/") {
 		return false
 	}
-	fi, err := os.Stat(link)
+	if fi, err := os.Stat(link); err == nil {
+		ni, err := os.Stat(filepath.Join(s.cfg.ProcRoot, strconv.Itoa(pid), "root", name))
+		return err == nil && os.SameFile(fi, ni)
+	}
+	if !strings.HasPrefix(target, "/") || strings.HasSuffix(target, " (deleted)") {
+		return false
+	}
+	ti, err := os.Stat(target)
 	if err != nil {
 		return false
 	}
-	ni, err := os.Stat(filepath.Join(s.cfg.ProcRoot, strconv.Itoa(pid), "root", name))
-	return err == nil && os.SameFile(fi, ni)
+	ni, err := os.Stat(name)
+	return err == nil && os.SameFile(ti, ni)
 }
 
 // readFD resolves /proc/<pid>/fd/<fd> of a live loader, within the read

@@ -248,3 +248,33 @@ func TestModuleFileReadByNameWhenTheLoaderExited(t *testing.T) {
 		t.Fatalf("a deleted file was read by name: %+v", ml.FileInfo)
 	}
 }
+
+// TestSameFileWhenTheLoaderExited: the loader's fd was read as a path
+// through a symbolic link (/usr/lib/modules for /lib/modules on merged
+// /usr), then the loader exited: the two names are compared as the daemon
+// sees them, so the load keeps its name (and its link to the drop).
+func TestSameFileWhenTheLoaderExited(t *testing.T) {
+	dir := t.TempDir()
+	must(t, os.MkdirAll(filepath.Join(dir, "usr", "lib"), 0o755))
+	must(t, os.Symlink("usr/lib", filepath.Join(dir, "lib")))
+	real := filepath.Join(dir, "usr", "lib", "hello.ko")
+	copyTestModule(t, real)
+	other := filepath.Join(dir, "usr", "lib", "other.ko")
+	copyTestModule(t, other)
+	named := filepath.Join(dir, "lib", "hello.ko")
+	s, _, _ := testStore(t, nil)
+	gone := filepath.Join(dir, "proc", "4242", "fd", "3")
+	for _, tc := range []struct {
+		target string
+		want   bool
+	}{
+		{real, true},
+		{other, false},
+		{real + " (deleted)", false},
+		{"relative.ko", false},
+	} {
+		if got := s.sameFile(gone, 4242, named, tc.target); got != tc.want {
+			t.Errorf("sameFile(%s, %s) = %v, want %v", named, tc.target, got, tc.want)
+		}
+	}
+}
