@@ -566,3 +566,44 @@ func TestTitleDiffers(t *testing.T) {
 		}
 	}
 }
+
+// titleDiffersJoined is TitleDiffers as it was written first: both lists
+// joined with NUL bytes, then compared.
+func titleDiffersJoined(exec, title []string) bool {
+	if len(title) == 0 || len(exec) == 0 {
+		return false
+	}
+	e, t := strings.Join(exec, "\x00"), strings.Join(title, "\x00")
+	if e == t {
+		return false
+	}
+	return !(len(t) >= MaxProctitle-1 && len(e) > len(t) && e[:len(t)] == t)
+}
+
+// FuzzTitleDiffers checks that TitleDiffers, which compares the lists as
+// if joined without joining them, answers as the joins do, elements with
+// NUL bytes and empty elements included. The inputs are lists split at
+// '|'.
+func FuzzTitleDiffers(f *testing.F) {
+	long := "/usr/bin/python3|-c|" + strings.Repeat("x", 200)
+	f.Add("insmod|x.ko", "insmod|x.ko")
+	f.Add("insmod|/tmp/rk.ko", "insmod|/lib/modules/x/dummy.ko")
+	f.Add(long, long[:MaxProctitle-1])
+	f.Add(long, long[:MaxProctitle])
+	f.Add("a\x00b|c", "a|b\x00c")
+	f.Add("a||b", "a|\x00b")
+	f.Add("|", "")
+	f.Add("insmod|/tmp/rk.ko", "insmod")
+	f.Fuzz(func(t *testing.T, exec, title string) {
+		e, ti := strings.Split(exec, "|"), strings.Split(title, "|")
+		if exec == "" {
+			e = nil
+		}
+		if title == "" {
+			ti = nil
+		}
+		if got, want := TitleDiffers(e, ti), titleDiffersJoined(e, ti); got != want {
+			t.Fatalf("TitleDiffers(%q, %q) = %v, joined comparison says %v", e, ti, got, want)
+		}
+	})
+}
