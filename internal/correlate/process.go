@@ -238,22 +238,45 @@ func boundArgs(args []string) []string { return boundArgsTo(args, maxStoredArgBy
 
 // boundArgsTo copies argv within maxStoredArgs and limit bytes. Every
 // string is copied, so the table never pins the record text (and the
-// arena chunk) an argument was cut from.
+// arena chunk) an argument was cut from; the copies share one allocation.
 func boundArgsTo(args []string, limit int) []string {
 	if len(args) == 0 {
 		return nil
 	}
-	n, total := min(len(args), maxStoredArgs), 0
-	out := make([]string, 0, n)
+	n, total, k := min(len(args), maxStoredArgs), 0, 0
 	for _, a := range args[:n] {
-		if total+len(a) > limit {
-			a = a[:max(0, limit-total)]
-		}
-		total += len(a)
-		out = append(out, strings.Clone(a))
+		total += min(len(a), max(0, limit-total))
+		k++
 		if total >= limit {
 			break
 		}
 	}
+	var b strings.Builder
+	b.Grow(total)
+	for _, a := range args[:k] {
+		b.WriteString(a[:min(len(a), total-b.Len())])
+	}
+	all := b.String()
+	out := make([]string, k)
+	off := 0
+	for i, a := range args[:k] {
+		l := min(len(a), total-off)
+		out[i] = all[off : off+l]
+		off += l
+	}
 	return out
+}
+
+// argsWithin reports whether boundArgsTo(args, limit) would return args
+// unchanged (same strings): non-empty, at most maxStoredArgs, and the
+// limit reached, if at all, by the last argument only.
+func argsWithin(args []string, limit int) bool {
+	if len(args) == 0 || len(args) > maxStoredArgs {
+		return false
+	}
+	total := 0
+	for _, a := range args[:len(args)-1] {
+		total += len(a)
+	}
+	return total < limit && total+len(args[len(args)-1]) <= limit
 }
