@@ -131,6 +131,11 @@ type Reassembler struct {
 	pending     map[uint32]*pending
 	nodePending map[eventKey]*pending
 	ring        []*pending // arrival order of first record; head at ringHead
+	// last is the event the previous record went to: an event's records
+	// arrive together, so most lookups end there without the map. Only
+	// an event in flight (not done) is taken from it; such an event is
+	// the one its key maps to.
+	last *pending
 	ringHead    int
 	clock       int64  // stream time, ms
 	tick        uint64 // records pushed
@@ -191,7 +196,10 @@ func New(cfg Config, deliver func(*auditevent.Event), m *Metrics) (*Reassembler,
 	}
 	return &Reassembler{
 		cfg: cfg, deliver: deliver, m: m,
-		pending: make(map[uint32]*pending, cfg.MaxInFlight),
+		// Not sized for MaxInFlight: the map grows with the events in
+		// flight, and a small one stays in the cache (a replay has a few
+		// hundred in flight, a map sized for 8192 misses on every lookup).
+		pending: make(map[uint32]*pending),
 		local:   nodeState{gaps: newSerialTracker()},
 		log:     slog.New(slog.DiscardHandler),
 	}, nil
@@ -350,6 +358,7 @@ func (r *Reassembler) Push(rec auditevent.Record) {
 	}
 	p.recs = append(p.recs, rec)
 	p.lastMs, p.lastTick = r.clock, r.tick
+	r.last = p
 	n := int64(len(rec.Text) + recordOverhead)
 	p.bytes += n
 	r.bytes += n
@@ -415,6 +424,9 @@ func (r *Reassembler) newPending(key eventKey, late bool) *pending {
 func (r *Reassembler) inFlight() int { return len(r.pending) + len(r.nodePending) }
 
 func (r *Reassembler) lookup(k eventKey) *pending {
+	if l := r.last; l != nil && !l.done && l.key == k {
+		return l
+	}
 	if k.node == "" {
 		return r.pending[k.serial]
 	}
