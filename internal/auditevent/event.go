@@ -222,7 +222,7 @@ func (e *Event) syscallRecord(body []byte, first bool) {
 	if e.in != nil && first {
 		var args [4]uint64
 		var ok bool
-		if pre, post, args, ok = argsRun(body); ok {
+		if pre, post, args, ok = splitArgsRun(body); ok {
 			slot = e.in.syscalls.slot(pre, post)
 			if s, ok := slot.get(pre, post); ok {
 				s.Args = args
@@ -233,8 +233,8 @@ func (e *Event) syscallRecord(body []byte, first bool) {
 	}
 	nw := len(e.Warnings)
 	e.decodeSyscall(body)
-	if len(e.Warnings) == nw {
-		slot.put(pre, post, e.Syscall)
+	if slot != nil && len(e.Warnings) == nw && rememberable(pre, post) {
+		slot.put(pre, post, e.Syscall) // as argsRun would have split it
 	}
 }
 

@@ -534,6 +534,7 @@ func TestArgsRunTakesOnlyTheKernelsRun(t *testing.T) {
 		{"a second a2 later", "arch=c000003e a0=6 a1=1 a2=0 a3=0 items=0 a2=5", false, [4]uint64{}},
 		{"an argument key before the run", "xa3=1 arch=c000003e a0=6 a1=1 a2=0 a3=0 items=0", false, [4]uint64{}},
 		{"a value that is not hexadecimal", "arch=c000003e a0=6 a1=-1 a2=0 a3=0 items=0", false, [4]uint64{}},
+		{"the run inside an unterminated quoted value", `al="ipt=0 a0=0 a1=0 a2=1 a3=0 sgid=0`, false, [4]uint64{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -542,6 +543,29 @@ func TestArgsRunTakesOnlyTheKernelsRun(t *testing.T) {
 				t.Fatalf("argsRun = %x, %v; want %x, %v", args, ok, tt.args, tt.ok)
 			}
 		})
+	}
+}
+
+// TestSyscallMemoYieldsWhatDecodingDoes builds the same SYSCALL body
+// again and again with one Interner (the second build is a memo hit): each
+// event is the plain build's. Found by FuzzBuild: a run of a0..a3 inside
+// an unterminated quoted value, which decoding sees as no field at all.
+func TestSyscallMemoYieldsWhatDecodingDoes(t *testing.T) {
+	for _, body := range []string{
+		`al="ipt=0 a0=0 a1=0 a2=1 a3=0 sgid=0`,
+		"arch=c000003e syscall=313 success=no exit=-38 a0=3 a1=55ba31ef62a1 a2=0 a3=0 items=0 ppid=1 pid=2 comm=\"x\"",
+	} {
+		r, err := ParseNetlink(uint16(auparse.AUDIT_SYSCALL), []byte("audit(1700000000.123:77): "+body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := Build([]Record{r}, CompleteEOE)
+		var in Interner
+		for i := range 3 {
+			if got := BuildInterned([]Record{r}, CompleteEOE, &in); !reflect.DeepEqual(got, want) {
+				t.Fatalf("%q, build %d with the interner:\n%+v\nplain:\n%+v", body, i, got.Syscall, want.Syscall)
+			}
+		}
 	}
 }
 
