@@ -157,6 +157,11 @@ type Reassembler struct {
 	// events, so a slab is never reused; it lives as long as one of its
 	// events does.
 	slab []auditevent.Record
+	// tail is the event whose records were carved last, from
+	// slab[tailStart:]: while nothing was carved after them, they grow
+	// in place (an event's records arrive together).
+	tail      *pending
+	tailStart int
 }
 
 // eventKey identifies an event: a serial is unique per node only (two
@@ -353,8 +358,9 @@ func (r *Reassembler) Push(rec auditevent.Record) {
 		r.complete(p, auditevent.CompleteEvicted)
 		p = r.newPending(key, true)
 	}
-	if len(p.recs) == cap(p.recs) && cap(p.recs) < maxSlabRecords {
+	if len(p.recs) == cap(p.recs) && cap(p.recs) < maxSlabRecords && !r.grow(p) {
 		p.recs = append(r.carve(2*cap(p.recs)), p.recs...)
+		r.tail, r.tailStart = p, len(r.slab)-cap(p.recs)
 	}
 	p.recs = append(p.recs, rec)
 	p.lastMs, p.lastTick = r.clock, r.tick
@@ -413,6 +419,7 @@ func (r *Reassembler) newPending(key eventKey, late bool) *pending {
 	p.key, p.late, p.lastMs, p.lastTick = key, late, r.clock, r.tick
 	// The slice goes to the event, so it cannot be reused.
 	p.recs = r.carve(initialRecords)
+	r.tail, r.tailStart = p, len(r.slab)-initialRecords
 	r.insert(key, p)
 	r.ring = append(r.ring, p)
 	if r.inFlight() > r.cfg.MaxInFlight {
@@ -467,6 +474,18 @@ func (r *Reassembler) carve(n int) []auditevent.Record {
 	i := len(r.slab)
 	r.slab = r.slab[:i+n]
 	return r.slab[i : i : i+n]
+}
+
+// grow doubles the capacity of p's records in place when they are the
+// last carved from the slab and it has room; false when it cannot.
+func (r *Reassembler) grow(p *pending) bool {
+	n := cap(p.recs)
+	if r.tail != p || r.tailStart+n != len(r.slab) || cap(r.slab)-len(r.slab) < n {
+		return false
+	}
+	r.slab = r.slab[:len(r.slab)+n]
+	p.recs = r.slab[r.tailStart : r.tailStart+len(p.recs) : r.tailStart+2*n]
+	return true
 }
 
 func (r *Reassembler) evictOldest() {
