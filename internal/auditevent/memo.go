@@ -98,7 +98,7 @@ func argsRun(body []byte) (pre, post []byte, args [4]uint64, ok bool) {
 // remembered: no other argument key text, and no quote before the run (a
 // run inside an unterminated quoted value is no fields at all).
 func rememberable(pre, post []byte) bool {
-	return bytes.IndexAny(pre, `"'`) < 0 && !hasArgKey(pre) && !hasArgKey(post)
+	return !bytes.ContainsAny(pre, `"'`) && !hasArgKey(pre) && !hasArgKey(post)
 }
 
 // splitArgsRun is argsRun without the search for other argument key text

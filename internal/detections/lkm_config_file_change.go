@@ -178,7 +178,7 @@ func (r *configFileChange) Evaluate(dst []Alert, in *Input) []Alert {
 		what := "kernel module or boot configuration "
 		if isDir {
 			what += "directory "
-			if lkmConfigGlobs.match(where+"/x") {
+			if lkmConfigGlobs.match(where + "/x") {
 				a.Severity, a.RiskScore = Medium, 47
 			}
 			if p.Mode&0o170000 == 0o120000 {

@@ -131,14 +131,14 @@ type Reassembler struct {
 	pending     map[uint32]*pending
 	nodePending map[eventKey]*pending
 	ring        []*pending // arrival order of first record; head at ringHead
+	ringHead    int
+	clock       int64  // stream time, ms
+	tick        uint64 // records pushed
 	// last is the event the previous record went to: an event's records
 	// arrive together, so most lookups end there without the map. Only
 	// an event in flight (not done) is taken from it; such an event is
 	// the one its key maps to.
 	last *pending
-	ringHead    int
-	clock       int64  // stream time, ms
-	tick        uint64 // records pushed
 
 	// local is the stream without a node name (the kernel's, or a log
 	// written without name_format); nodes are the named ones, at most
