@@ -63,7 +63,9 @@ func newGlobs(patterns []string) globs {
 func (g *globs) match(s string) bool {
 	for i, p := range g.pats {
 		h := g.heads[i]
-		if len(s) < h || s[:h] != p[:h] {
+		// Most patterns differ from s early ("/etc/..." against
+		// "/run/..."): one byte rules them out before comparing heads.
+		if len(s) < h || h > 1 && s[1] != p[1] || s[:h] != p[:h] {
 			continue
 		}
 		// Glob consumes a literal head byte for byte: what is left is
