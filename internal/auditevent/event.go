@@ -489,11 +489,21 @@ func (e *Event) resolvePaths() {
 		switch {
 		case p.Name == "":
 		case strings.HasPrefix(p.Name, "/"):
-			p.Resolved = path.Clean(p.Name)
+			p.Resolved = cleanAbs(p.Name)
 		case e.HasCwd && strings.HasPrefix(e.Cwd, "/") && !e.dirfdRelative():
 			p.Resolved = path.Join(e.Cwd, p.Name)
 		}
 	}
+}
+
+// cleanAbs is path.Clean of an absolute path, without its scan when the
+// path is clean already (as the kernel logs most): no empty, "." or ".."
+// element and no trailing slash.
+func cleanAbs(p string) string {
+	if !strings.Contains(p, "//") && !strings.Contains(p, "/.") && (len(p) == 1 || p[len(p)-1] != '/') {
+		return p
+	}
+	return path.Clean(p)
 }
 
 // atFDCWD is AT_FDCWD (-100) as the kernel logs a 64-bit a0.

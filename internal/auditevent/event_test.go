@@ -2,6 +2,7 @@ package auditevent
 
 import (
 	"fmt"
+	"path"
 	"reflect"
 	"runtime"
 	"strings"
@@ -628,6 +629,19 @@ func FuzzTitleDiffers(f *testing.F) {
 		}
 		if got, want := TitleDiffers(e, ti), titleDiffersJoined(e, ti); got != want {
 			t.Fatalf("TitleDiffers(%q, %q) = %v, joined comparison says %v", e, ti, got, want)
+		}
+	})
+}
+
+// FuzzCleanAbs checks cleanAbs against path.Clean on absolute paths.
+func FuzzCleanAbs(f *testing.F) {
+	for _, p := range []string{"/", "//", "/a/b", "/a/b/", "/a/./b", "/a/../b", "/a/.hidden", "/a//b", "/.", "/..", "/a/b/.", "/a/b.."} {
+		f.Add(p)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		p = "/" + p
+		if got, want := cleanAbs(p), path.Clean(p); got != want {
+			t.Fatalf("cleanAbs(%q) = %q, path.Clean says %q", p, got, want)
 		}
 	})
 }
