@@ -269,7 +269,12 @@ func (e *Event) warn(s string) {
 }
 
 func (e *Event) untrusted(key string, f Field) (string, bool) {
-	s, ok, bad := e.in.untrusted(f)
+	return e.untrustedAs(key, f, false)
+}
+
+// untrustedAs is untrusted; path says f is a PATH name (see Interner.name).
+func (e *Event) untrustedAs(key string, f Field, path bool) (string, bool) {
+	s, ok, bad := e.in.untrusted(f, path)
 	if bad {
 		e.warn(key + ": unquoted value is not hex, kept verbatim")
 	}
@@ -462,7 +467,7 @@ func (e *Event) decodePath(body []byte) Path {
 		case "item":
 			p.Item = atoiDefault(f.Value, -1)
 		case "name":
-			p.Name, _ = e.untrusted("name", *f)
+			p.Name, _ = e.untrustedAs("name", *f, true)
 		case "inode":
 			p.Inode, _ = strconv.ParseUint(string(f.Value), 10, 64)
 		case "dev":
