@@ -204,7 +204,7 @@ func (s *Store) observeFiles(ev *auditevent.Event, actor *proc) {
 			At: time.UnixMilli(ev.UnixMilli()), Serial: ev.Serial, Syscall: sc.Name,
 		}
 		owned := false // w.Process.Args are the table's own copies
-		if e := s.procs.byPID[sc.PID]; e != nil {
+		if e := s.procs.pid(sc.PID); e != nil {
 			w.Process, w.ContainerID, owned = e.p, e.container, true
 		} else {
 			w.Process = ev.Process()
