@@ -222,7 +222,7 @@ func (e *Event) syscallRecord(body []byte, first bool) {
 	if e.in != nil && first {
 		var args [4]uint64
 		var ok bool
-		if pre, post, args, ok = argsRun(body); ok {
+		if pre, post, args, ok = splitArgsRun(body); ok {
 			slot = e.in.syscalls.slot(pre, post)
 			if s, ok := slot.get(pre, post); ok {
 				s.Args = args
@@ -233,8 +233,8 @@ func (e *Event) syscallRecord(body []byte, first bool) {
 	}
 	nw := len(e.Warnings)
 	e.decodeSyscall(body)
-	if len(e.Warnings) == nw {
-		slot.put(pre, post, e.Syscall)
+	if slot != nil && len(e.Warnings) == nw && rememberable(pre, post) {
+		slot.put(pre, post, e.Syscall) // as argsRun would have split it
 	}
 }
 
@@ -269,7 +269,12 @@ func (e *Event) warn(s string) {
 }
 
 func (e *Event) untrusted(key string, f Field) (string, bool) {
-	s, ok, bad := e.in.untrusted(f)
+	return e.untrustedAs(key, f, false)
+}
+
+// untrustedAs is untrusted; path says f is a PATH name (see Interner.name).
+func (e *Event) untrustedAs(key string, f Field, path bool) (string, bool) {
+	s, ok, bad := e.in.untrusted(f, path)
 	if bad {
 		e.warn(key + ": unquoted value is not hex, kept verbatim")
 	}
@@ -462,7 +467,7 @@ func (e *Event) decodePath(body []byte) Path {
 		case "item":
 			p.Item = atoiDefault(f.Value, -1)
 		case "name":
-			p.Name, _ = e.untrusted("name", *f)
+			p.Name, _ = e.untrustedAs("name", *f, true)
 		case "inode":
 			p.Inode, _ = strconv.ParseUint(string(f.Value), 10, 64)
 		case "dev":
@@ -489,11 +494,21 @@ func (e *Event) resolvePaths() {
 		switch {
 		case p.Name == "":
 		case strings.HasPrefix(p.Name, "/"):
-			p.Resolved = path.Clean(p.Name)
+			p.Resolved = cleanAbs(p.Name)
 		case e.HasCwd && strings.HasPrefix(e.Cwd, "/") && !e.dirfdRelative():
 			p.Resolved = path.Join(e.Cwd, p.Name)
 		}
 	}
+}
+
+// cleanAbs is path.Clean of an absolute path, without its scan when the
+// path is clean already (as the kernel logs most): no empty, "." or ".."
+// element and no trailing slash.
+func cleanAbs(p string) string {
+	if !strings.Contains(p, "//") && !strings.Contains(p, "/.") && (len(p) == 1 || p[len(p)-1] != '/') {
+		return p
+	}
+	return path.Clean(p)
 }
 
 // atFDCWD is AT_FDCWD (-100) as the kernel logs a 64-bit a0.

@@ -2,6 +2,7 @@ package auditevent
 
 import (
 	"fmt"
+	"path"
 	"reflect"
 	"runtime"
 	"strings"
@@ -534,6 +535,7 @@ func TestArgsRunTakesOnlyTheKernelsRun(t *testing.T) {
 		{"a second a2 later", "arch=c000003e a0=6 a1=1 a2=0 a3=0 items=0 a2=5", false, [4]uint64{}},
 		{"an argument key before the run", "xa3=1 arch=c000003e a0=6 a1=1 a2=0 a3=0 items=0", false, [4]uint64{}},
 		{"a value that is not hexadecimal", "arch=c000003e a0=6 a1=-1 a2=0 a3=0 items=0", false, [4]uint64{}},
+		{"the run inside an unterminated quoted value", `al="ipt=0 a0=0 a1=0 a2=1 a3=0 sgid=0`, false, [4]uint64{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -542,6 +544,29 @@ func TestArgsRunTakesOnlyTheKernelsRun(t *testing.T) {
 				t.Fatalf("argsRun = %x, %v; want %x, %v", args, ok, tt.args, tt.ok)
 			}
 		})
+	}
+}
+
+// TestSyscallMemoYieldsWhatDecodingDoes builds the same SYSCALL body
+// again and again with one Interner (the second build is a memo hit): each
+// event is the plain build's. Found by FuzzBuild: a run of a0..a3 inside
+// an unterminated quoted value, which decoding sees as no field at all.
+func TestSyscallMemoYieldsWhatDecodingDoes(t *testing.T) {
+	for _, body := range []string{
+		`al="ipt=0 a0=0 a1=0 a2=1 a3=0 sgid=0`,
+		"arch=c000003e syscall=313 success=no exit=-38 a0=3 a1=55ba31ef62a1 a2=0 a3=0 items=0 ppid=1 pid=2 comm=\"x\"",
+	} {
+		r, err := ParseNetlink(uint16(auparse.AUDIT_SYSCALL), []byte("audit(1700000000.123:77): "+body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := Build([]Record{r}, CompleteEOE)
+		var in Interner
+		for i := range 3 {
+			if got := BuildInterned([]Record{r}, CompleteEOE, &in); !reflect.DeepEqual(got, want) {
+				t.Fatalf("%q, build %d with the interner:\n%+v\nplain:\n%+v", body, i, got.Syscall, want.Syscall)
+			}
+		}
 	}
 }
 
@@ -565,4 +590,58 @@ func TestTitleDiffers(t *testing.T) {
 			t.Errorf("%s: %v, want %v", c.name, got, c.want)
 		}
 	}
+}
+
+// titleDiffersJoined is TitleDiffers as it was written first: both lists
+// joined with NUL bytes, then compared.
+func titleDiffersJoined(exec, title []string) bool {
+	if len(title) == 0 || len(exec) == 0 {
+		return false
+	}
+	e, t := strings.Join(exec, "\x00"), strings.Join(title, "\x00")
+	if e == t {
+		return false
+	}
+	return !(len(t) >= MaxProctitle-1 && len(e) > len(t) && e[:len(t)] == t)
+}
+
+// FuzzTitleDiffers checks that TitleDiffers, which compares the lists as
+// if joined without joining them, answers as the joins do, elements with
+// NUL bytes and empty elements included. The inputs are lists split at
+// '|'.
+func FuzzTitleDiffers(f *testing.F) {
+	long := "/usr/bin/python3|-c|" + strings.Repeat("x", 200)
+	f.Add("insmod|x.ko", "insmod|x.ko")
+	f.Add("insmod|/tmp/rk.ko", "insmod|/lib/modules/x/dummy.ko")
+	f.Add(long, long[:MaxProctitle-1])
+	f.Add(long, long[:MaxProctitle])
+	f.Add("a\x00b|c", "a|b\x00c")
+	f.Add("a||b", "a|\x00b")
+	f.Add("|", "")
+	f.Add("insmod|/tmp/rk.ko", "insmod")
+	f.Fuzz(func(t *testing.T, exec, title string) {
+		e, ti := strings.Split(exec, "|"), strings.Split(title, "|")
+		if exec == "" {
+			e = nil
+		}
+		if title == "" {
+			ti = nil
+		}
+		if got, want := TitleDiffers(e, ti), titleDiffersJoined(e, ti); got != want {
+			t.Fatalf("TitleDiffers(%q, %q) = %v, joined comparison says %v", e, ti, got, want)
+		}
+	})
+}
+
+// FuzzCleanAbs checks cleanAbs against path.Clean on absolute paths.
+func FuzzCleanAbs(f *testing.F) {
+	for _, p := range []string{"/", "//", "/a/b", "/a/b/", "/a/./b", "/a/../b", "/a/.hidden", "/a//b", "/.", "/..", "/a/b/.", "/a/b.."} {
+		f.Add(p)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		p = "/" + p
+		if got, want := cleanAbs(p), path.Clean(p); got != want {
+			t.Fatalf("cleanAbs(%q) = %q, path.Clean says %q", p, got, want)
+		}
+	})
 }

@@ -1,6 +1,9 @@
 package auditevent
 
-import "strings"
+import (
+	"hash/maphash"
+	"strings"
+)
 
 // Interner hands out shared copies of the short strings that repeat from
 // event to event (executables, comm, tty, SELinux contexts, cwd, PATH
@@ -22,7 +25,18 @@ type Interner struct {
 	// The decodings of recent SYSCALL and PROCTITLE bodies (memo.go).
 	syscalls   decodeMemo[Syscall]
 	proctitles decodeMemo[proctitleMemo]
+
+	// names remembers recent PATH names, direct-mapped by hash (see
+	// name): unlike the strings in m, most names are not repeated (a
+	// file created, renamed and removed is named once each time), so a
+	// miss costs a hash rather than a map insertion and its growth.
+	names    [nameSlots]string
+	nameSeed maphash.Seed
 }
+
+// nameSlots is the number of PATH names an Interner remembers (a power
+// of two).
+const nameSlots = 256
 
 type splitKey struct {
 	sep string
@@ -52,8 +66,35 @@ func (in *Interner) Bytes(b []byte) string {
 	return s
 }
 
-// hex decodes upper-case hex (checked by IsHex) and interns the result.
-func (in *Interner) hex(v []byte) string {
+// name returns b as a string, shared with an equal PATH name seen
+// recently (the one in its slot).
+func (in *Interner) name(b []byte) string {
+	if in == nil || len(b) > maxInternLen {
+		return string(b)
+	}
+	if in.nameSeed == (maphash.Seed{}) {
+		in.nameSeed = maphash.MakeSeed()
+	}
+	slot := &in.names[maphash.Bytes(in.nameSeed, b)&(nameSlots-1)]
+	if *slot == string(b) {
+		return *slot
+	}
+	s := string(b)
+	*slot = s
+	return s
+}
+
+// str is name when path is set, else Bytes.
+func (in *Interner) str(b []byte, path bool) string {
+	if path {
+		return in.name(b)
+	}
+	return in.Bytes(b)
+}
+
+// hex decodes upper-case hex (checked by IsHex) and interns the result
+// (as a PATH name when path is set).
+func (in *Interner) hex(v []byte, path bool) string {
 	if in == nil || len(v)/2 > maxInternLen {
 		return string(DecodeHex(v))
 	}
@@ -65,22 +106,22 @@ func (in *Interner) hex(v []byte) string {
 	for i := range out {
 		out[i] = unhex(v[2*i])<<4 | unhex(v[2*i+1])
 	}
-	return in.Bytes(out)
+	return in.str(out, path)
 }
 
-// untrusted is Untrusted with interning.
-func (in *Interner) untrusted(f Field) (s string, present bool, hexErr bool) {
+// untrusted is Untrusted with interning; path says f is a PATH name.
+func (in *Interner) untrusted(f Field, path bool) (s string, present bool, hexErr bool) {
 	if f.Quote != 0 {
-		return in.Bytes(f.Value), true, false
+		return in.str(f.Value, path), true, false
 	}
 	v := f.Value
 	if len(v) == 0 || string(v) == "(null)" || string(v) == "?" || string(v) == "(none)" {
 		return "", false, false
 	}
 	if IsHex(v) {
-		return in.hex(v), true, false
+		return in.hex(v, path), true, false
 	}
-	return in.Bytes(v), true, true
+	return in.str(v, path), true, true
 }
 
 // split is strings.Split(s, sep), shared with earlier equal splits when s

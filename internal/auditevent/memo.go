@@ -87,6 +87,25 @@ type proctitleMemo struct {
 // " a0=X a1=X a2=X a3=X " with hexadecimal values and no other text of an
 // argument key appears in the body.
 func argsRun(body []byte) (pre, post []byte, args [4]uint64, ok bool) {
+	pre, post, args, ok = splitArgsRun(body)
+	if !ok || !rememberable(pre, post) {
+		return nil, nil, args, false
+	}
+	return pre, post, args, true
+}
+
+// rememberable reports whether a SYSCALL body split by splitArgsRun may be
+// remembered: no other argument key text, and no quote before the run (a
+// run inside an unterminated quoted value is no fields at all).
+func rememberable(pre, post []byte) bool {
+	return !bytes.ContainsAny(pre, `"'`) && !hasArgKey(pre) && !hasArgKey(post)
+}
+
+// splitArgsRun is argsRun without the search for other argument key text
+// in pre and post. The SYSCALL memo looks bodies up with it: a body
+// remembered passed that search (argsRun), and a hit has the same pre and
+// post, so only a body about to be remembered needs it.
+func splitArgsRun(body []byte) (pre, post []byte, args [4]uint64, ok bool) {
 	start := bytes.Index(body, []byte(" a0="))
 	if start < 0 {
 		return nil, nil, args, false
@@ -110,11 +129,7 @@ func argsRun(body []byte) (pre, post []byte, args [4]uint64, ok bool) {
 		args[k] = x
 		rest = rest[sp+1:]
 	}
-	post = rest
-	if hasArgKey(pre) || hasArgKey(post) {
-		return nil, nil, args, false
-	}
-	return pre, post, args, true
+	return pre, rest, args, true
 }
 
 // hasArgKey reports whether b contains the text "a0=" .. "a3=" anywhere

@@ -96,24 +96,68 @@ func TitleDiffers(exec, title []string) bool {
 	if len(title) == 0 || len(exec) == 0 {
 		return false
 	}
-	e, t := joinNUL(exec), joinNUL(title)
-	if e == t {
+	// As if both were joined with NUL bytes, without building the joins.
+	le, lt := joinedLen(exec), joinedLen(title)
+	if le == lt && joinedPrefixEqual(exec, title, lt) {
 		return false
 	}
-	return !(len(t) >= MaxProctitle-1 && len(e) > len(t) && e[:len(t)] == t)
+	return !(lt >= MaxProctitle-1 && le > lt && joinedPrefixEqual(exec, title, lt))
 }
 
-func joinNUL(ss []string) string {
-	n := 0
+// joinedLen is the length of ss joined with NUL bytes.
+func joinedLen(ss []string) int {
+	n := len(ss) - 1
 	for _, s := range ss {
-		n += len(s) + 1
+		n += len(s)
 	}
-	b := make([]byte, 0, n)
-	for i, s := range ss {
-		if i > 0 {
-			b = append(b, 0)
+	return n
+}
+
+// joinedPrefixEqual reports whether a and b, each joined with NUL bytes,
+// have the same first n bytes; n is at most either's joinedLen.
+func joinedPrefixEqual(a, b []string, n int) bool {
+	ca, cb := joinCursor{ss: a, rest: a[0]}, joinCursor{ss: b, rest: b[0]}
+	for n > 0 {
+		pa, pb := ca.chunk(), cb.chunk()
+		m := min(len(pa), len(pb), n)
+		if m == 0 || pa[:m] != pb[:m] {
+			return false
 		}
-		b = append(b, s...)
+		ca.consume(m)
+		cb.consume(m)
+		n -= m
 	}
-	return string(b)
+	return true
+}
+
+// joinCursor walks a []string as if it were joined with NUL bytes: the
+// rest of element i, then the separator before element i+1.
+type joinCursor struct {
+	ss   []string
+	i    int
+	rest string
+}
+
+// nul is the separator chunk.
+const nul = "\x00"
+
+// chunk returns the bytes up to the next element boundary ("" at the end).
+func (c *joinCursor) chunk() string {
+	if c.rest != "" {
+		return c.rest
+	}
+	if c.i < len(c.ss)-1 {
+		return nul
+	}
+	return ""
+}
+
+// consume moves past m bytes of the current chunk.
+func (c *joinCursor) consume(m int) {
+	if c.rest != "" {
+		c.rest = c.rest[m:]
+		return
+	}
+	c.i++
+	c.rest = c.ss[c.i]
 }

@@ -203,8 +203,9 @@ func (s *Store) observeFiles(ev *auditevent.Event, actor *proc) {
 			Path: name, Dev: p.Dev, Inode: p.Inode, Kind: kind,
 			At: time.UnixMilli(ev.UnixMilli()), Serial: ev.Serial, Syscall: sc.Name,
 		}
-		if e := s.procs.byPID[sc.PID]; e != nil {
-			w.Process, w.ContainerID = e.p, e.container
+		owned := false // w.Process.Args are the table's own copies
+		if e := s.procs.pid(sc.PID); e != nil {
+			w.Process, w.ContainerID, owned = e.p, e.container, true
 		} else {
 			w.Process = ev.Process()
 		}
@@ -217,14 +218,17 @@ func (s *Store) observeFiles(ev *auditevent.Event, actor *proc) {
 				continue
 			}
 		}
-		s.recordWrite(w)
+		s.recordWrite(w, owned)
 		if kind == FileModule && w.Path != "" {
 			s.MarkSeen(SeenKoPath, w.Path, w.At)
 		}
 	}
 }
 
-func (s *Store) recordWrite(w FileWrite) {
+// recordWrite records w. argsOwned says w.Process.Args are already the
+// process table's copies (never modified, pinning no record text): when
+// they are within maxAncestorArgBytes the entry shares them.
+func (s *Store) recordWrite(w FileWrite, argsOwned bool) {
 	t := &s.files
 	if w.Path != "" {
 		if old := t.byPath[w.Path]; old != nil {
@@ -242,7 +246,9 @@ func (s *Store) recordWrite(w FileWrite) {
 		s.m.evicted(tiFiles, riCapacity)
 	}
 	w.Path = strings.Clone(w.Path) // never pin the record text
-	w.Process.Args = boundArgsTo(w.Process.Args, maxAncestorArgBytes)
+	if !argsOwned || !argsWithin(w.Process.Args, maxAncestorArgBytes) {
+		w.Process.Args = boundArgsTo(w.Process.Args, maxAncestorArgBytes)
+	}
 	e := &fileEntry{w: w, size: fileSize(&w)}
 	for t.lru.Len() > 0 && t.bytes+e.size > s.cfg.MaxFileBytes {
 		s.dropFile(t.lru.Front().Value.(*fileEntry))

@@ -58,9 +58,44 @@ type procTable struct {
 	exits  list.List // exited incarnations in exit order
 	nextID uint64
 	bytes  int64 // sum of the entries' size
+
+	// recent remembers the last two answers of byPID (pid, entry or nil):
+	// an event asks for its process and its parent several times each.
+	// insertProc and removeProc forget them.
+	recent     [2]pidEntry
+	recentNext int
+}
+
+type pidEntry struct {
+	pid   int
+	e     *proc
+	valid bool
+}
+
+// pid returns byPID[pid], from recent when it was asked for last.
+func (t *procTable) pid(pid int) *proc {
+	for i := range t.recent {
+		if r := &t.recent[i]; r.valid && r.pid == pid {
+			return r.e
+		}
+	}
+	e := t.byPID[pid]
+	t.recent[t.recentNext] = pidEntry{pid: pid, e: e, valid: true}
+	t.recentNext ^= 1
+	return e
+}
+
+// forget drops what recent says of pid.
+func (t *procTable) forget(pid int) {
+	for i := range t.recent {
+		if t.recent[i].pid == pid {
+			t.recent[i] = pidEntry{}
+		}
+	}
 }
 
 func (t *procTable) init() {
+	t.recent = [2]pidEntry{}
 	t.byPID = make(map[int]*proc)
 	t.byID = make(map[uint64]*proc)
 	t.lru.Init()
@@ -82,6 +117,7 @@ func (s *Store) insertProc(e *proc, at int64) {
 		s.markExited(old, at)
 	}
 	t.byPID[e.p.PID] = e
+	t.forget(e.p.PID)
 	t.byID[e.id] = e
 	e.lru = t.lru.PushBack(e)
 	e.size = procSize(e)
@@ -166,6 +202,7 @@ func (s *Store) removeProc(e *proc, reason int) {
 	delete(t.byID, e.id)
 	if t.byPID[e.p.PID] == e {
 		delete(t.byPID, e.p.PID)
+		t.forget(e.p.PID)
 	}
 	t.lru.Remove(e.lru)
 	if e.exitEl != nil {
@@ -227,7 +264,7 @@ func (s *Store) parentOf(e *proc) *proc {
 	if e.parentID != 0 {
 		return s.procs.byID[e.parentID] // nil when evicted: never guess
 	}
-	if par := s.procs.byPID[e.p.PPID]; par != nil && plausibleParent(par, e) {
+	if par := s.procs.pid(e.p.PPID); par != nil && plausibleParent(par, e) {
 		return par
 	}
 	return nil
@@ -238,22 +275,45 @@ func boundArgs(args []string) []string { return boundArgsTo(args, maxStoredArgBy
 
 // boundArgsTo copies argv within maxStoredArgs and limit bytes. Every
 // string is copied, so the table never pins the record text (and the
-// arena chunk) an argument was cut from.
+// arena chunk) an argument was cut from; the copies share one allocation.
 func boundArgsTo(args []string, limit int) []string {
 	if len(args) == 0 {
 		return nil
 	}
-	n, total := min(len(args), maxStoredArgs), 0
-	out := make([]string, 0, n)
+	n, total, k := min(len(args), maxStoredArgs), 0, 0
 	for _, a := range args[:n] {
-		if total+len(a) > limit {
-			a = a[:max(0, limit-total)]
-		}
-		total += len(a)
-		out = append(out, strings.Clone(a))
+		total += min(len(a), max(0, limit-total))
+		k++
 		if total >= limit {
 			break
 		}
 	}
+	var b strings.Builder
+	b.Grow(total)
+	for _, a := range args[:k] {
+		b.WriteString(a[:min(len(a), total-b.Len())])
+	}
+	all := b.String()
+	out := make([]string, k)
+	off := 0
+	for i, a := range args[:k] {
+		l := min(len(a), total-off)
+		out[i] = all[off : off+l]
+		off += l
+	}
 	return out
+}
+
+// argsWithin reports whether boundArgsTo(args, limit) would return args
+// unchanged (same strings): non-empty, at most maxStoredArgs, and the
+// limit reached, if at all, by the last argument only.
+func argsWithin(args []string, limit int) bool {
+	if len(args) == 0 || len(args) > maxStoredArgs {
+		return false
+	}
+	total := 0
+	for _, a := range args[:len(args)-1] {
+		total += len(a)
+	}
+	return total < limit && total+len(args[len(args)-1]) <= limit
 }

@@ -368,3 +368,56 @@ func TestSeedFromRealProc(t *testing.T) {
 		t.Fatalf("ancestry does not reach a root: %+v", anc)
 	}
 }
+
+// boundArgsLoop is boundArgsTo as it was first written: each argument
+// cloned on its own.
+func boundArgsLoop(args []string, limit int) []string {
+	if len(args) == 0 {
+		return nil
+	}
+	n, total := min(len(args), maxStoredArgs), 0
+	out := make([]string, 0, n)
+	for _, a := range args[:n] {
+		if total+len(a) > limit {
+			a = a[:max(0, limit-total)]
+		}
+		total += len(a)
+		out = append(out, a)
+		if total >= limit {
+			break
+		}
+	}
+	return out
+}
+
+func TestBoundArgsCutsAsEachArgumentCopied(t *testing.T) {
+	many := make([]string, maxStoredArgs+3)
+	for i := range many {
+		many[i] = "a"
+	}
+	tests := []struct {
+		name  string
+		args  []string
+		limit int
+	}{
+		{"no arguments", nil, 10},
+		{"within the limit", []string{"insmod", "/tmp/rk.ko"}, 100},
+		{"the last argument reaches the limit", []string{"ab", "cd"}, 4},
+		{"an argument before the last reaches the limit", []string{"ab", "cd", ""}, 4},
+		{"an argument is cut", []string{"abc", "defgh", "ij"}, 5},
+		{"empty arguments", []string{"", "", "x", ""}, 10},
+		{"more than maxStoredArgs", many, 1 << 20},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			want := boundArgsLoop(tc.args, tc.limit)
+			got := boundArgsTo(tc.args, tc.limit)
+			if !slices.Equal(got, want) || (got == nil) != (want == nil) {
+				t.Fatalf("boundArgsTo = %q, want %q", got, want)
+			}
+			if within := argsWithin(tc.args, tc.limit); within != (len(want) > 0 && slices.Equal(want, tc.args)) {
+				t.Errorf("argsWithin = %v, but boundArgsTo returns %q for %q", within, want, tc.args)
+			}
+		})
+	}
+}

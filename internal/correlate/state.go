@@ -383,7 +383,7 @@ func (s *Store) restoreLine(l *stateLine) {
 	for _, f := range l.Files {
 		w.Files = append(w.Files, string(f))
 	}
-	s.recordWrite(w)
+	s.recordWrite(w, false)
 }
 
 func (s *Store) statePath() string { return filepath.Join(s.cfg.StateDir, StateFileName) }

@@ -178,7 +178,7 @@ func (s *Store) observe(ev *auditevent.Event, at int64, f *Facts) {
 // refreshing what the event says about it.
 func (s *Store) actor(ev *auditevent.Event, at int64, exec bool) *proc {
 	sc := &ev.Syscall
-	e := s.procs.byPID[sc.PID]
+	e := s.procs.pid(sc.PID)
 	if e != nil && !s.sameProcess(e, sc, at, exec) {
 		e = nil
 	}
@@ -292,7 +292,7 @@ func (s *Store) lookupProc(pid int, at int64) *proc {
 	if start == 0 || start > at+startSlackMilli {
 		return nil
 	}
-	if old := s.procs.byPID[pid]; old != nil && old.startTicks == pi.startTicks {
+	if old := s.procs.pid(pid); old != nil && old.startTicks == pi.startTicks {
 		s.revive(old) // the same process: an exit we marked was a thread's
 		return old
 	}
@@ -329,7 +329,7 @@ func (s *Store) linkParent(e *proc) {
 	if e.parentID != 0 {
 		return // the parent was evicted; never adopt a newer process
 	}
-	par := s.procs.byPID[e.p.PPID]
+	par := s.procs.pid(e.p.PPID)
 	if par == nil && !e.parentLooked {
 		e.parentLooked = true // one /proc attempt per entry: the parent may be gone
 		par = s.lookupProc(e.p.PPID, e.p.StartMilli)
@@ -362,7 +362,7 @@ func (s *Store) exec(e *proc, ev *auditevent.Event) {
 
 // fork records the child a successful fork/clone returned.
 func (s *Store) fork(par *proc, child int, at int64) {
-	if old := s.procs.byPID[child]; old != nil && !old.exited && old.p.PPID == par.p.PID &&
+	if old := s.procs.pid(child); old != nil && !old.exited && old.p.PPID == par.p.PID &&
 		old.p.StartMilli+startSlackMilli >= at {
 		// The child's own events came first; it is this fork's child.
 		old.parentID = par.id
@@ -399,7 +399,7 @@ func (s *Store) Seed(ctx context.Context) error {
 			if perr != nil || pid <= 0 || len(added) >= s.cfg.MaxProcesses {
 				continue
 			}
-			if cur := s.procs.byPID[pid]; cur != nil && !cur.exited {
+			if cur := s.procs.pid(pid); cur != nil && !cur.exited {
 				continue
 			}
 			s.m.procReads.Inc()
@@ -416,7 +416,7 @@ func (s *Store) Seed(ctx context.Context) error {
 		}
 	}
 	for _, e := range added {
-		if par := s.procs.byPID[e.p.PPID]; par != nil && plausibleParent(par, e) {
+		if par := s.procs.pid(e.p.PPID); par != nil && plausibleParent(par, e) {
 			e.parentID = par.id
 		}
 	}
@@ -429,7 +429,7 @@ func (s *Store) Seed(ctx context.Context) error {
 // being evaluated, since Observe runs first. The Args slice is shared and
 // must not be modified.
 func (s *Store) Process(pid int) (auditevent.Process, bool) {
-	if e := s.procs.byPID[pid]; e != nil {
+	if e := s.procs.pid(pid); e != nil {
 		return e.p, true
 	}
 	return auditevent.Process{}, false
@@ -439,7 +439,7 @@ func (s *Store) Process(pid int) (auditevent.Process, bool) {
 // parent incarnation (even if it exited since), never a newer process that
 // reused the parent's pid.
 func (s *Store) Parent(pid int) (auditevent.Process, bool) {
-	if e := s.procs.byPID[pid]; e != nil {
+	if e := s.procs.pid(pid); e != nil {
 		if par := s.parentOf(e); par != nil {
 			return par.p, true
 		}
@@ -451,7 +451,7 @@ func (s *Store) Parent(pid int) (auditevent.Process, bool) {
 // MaxAncestry) of them. The walk stops at an unknown parent or a loop.
 func (s *Store) Ancestry(pid int, max int) []auditevent.Process {
 	max = min(max, MaxAncestry)
-	e := s.procs.byPID[pid]
+	e := s.procs.pid(pid)
 	if e == nil || max <= 0 {
 		return nil
 	}
@@ -477,7 +477,7 @@ func (s *Store) Ancestry(pid int, max int) []auditevent.Process {
 // ContainerID returns the container runtime id of pid ("" when none or
 // unknown). Forked children inherit their parent's.
 func (s *Store) ContainerID(pid int) string {
-	if e := s.procs.byPID[pid]; e != nil {
+	if e := s.procs.pid(pid); e != nil {
 		return e.container
 	}
 	return ""

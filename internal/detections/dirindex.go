@@ -103,11 +103,11 @@ func FormatDev(dev uint64) string {
 }
 
 // itemPath returns where PATH item i of ev really is: its lexical
-// resolution when that matches patterns, else the path through its
+// resolution when that matches one of patterns, else the path through its
 // PARENT item's directory identity, else the lexical resolution (maybe "").
-func (x *dirIndex) itemPath(ev *auditevent.Event, i int, patterns []string) string {
+func (x *dirIndex) itemPath(ev *auditevent.Event, i int, patterns *globs) string {
 	p := &ev.Paths[i]
-	if p.Resolved != "" && anyGlob(patterns, p.Resolved) {
+	if p.Resolved != "" && patterns != nil && patterns.match(p.Resolved) {
 		return p.Resolved
 	}
 	if x != nil && p.Name == "" && ev.HasSyscall && ev.Syscall.IsURing {

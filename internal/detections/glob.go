@@ -37,3 +37,42 @@ func anyGlob(patterns []string, s string) bool {
 	}
 	return false
 }
+
+// globs is a fixed list of Glob patterns, prepared for anyGlob's question
+// on hot paths: each pattern's literal head (up to its first wildcard) is
+// compared as one string before the rest is globbed. match answers
+// exactly as anyGlob does. The zero value matches nothing.
+type globs struct {
+	pats  []string
+	heads []int // len of each pattern's literal head
+}
+
+func newGlobs(patterns []string) globs {
+	g := globs{pats: patterns, heads: make([]int, len(patterns))}
+	for i, p := range patterns {
+		h := 0
+		for h < len(p) && p[h] != '*' && p[h] != '?' {
+			h++
+		}
+		g.heads[i] = h
+	}
+	return g
+}
+
+// match reports whether s matches one of the patterns (anyGlob).
+func (g *globs) match(s string) bool {
+	for i, p := range g.pats {
+		h := g.heads[i]
+		// Most patterns differ from s early ("/etc/..." against
+		// "/run/..."): one byte rules them out before comparing heads.
+		if len(s) < h || h > 1 && s[1] != p[1] || s[:h] != p[:h] {
+			continue
+		}
+		// Glob consumes a literal head byte for byte: what is left is
+		// the rest of the pattern against the rest of s.
+		if Glob(p[h:], s[h:]) {
+			return true
+		}
+	}
+	return false
+}

@@ -14,6 +14,9 @@ const KoFileCreationID = "kernel-object-file-creation"
 // modulesDirs are where the kernel's modules live (D1, P5).
 var modulesDirs = []string{"/lib/modules/*", "/usr/lib/modules/*"}
 
+// modulesDirGlobs is modulesDirs prepared for matching.
+var modulesDirGlobs = newGlobs(modulesDirs)
+
 // E8Exclusions is E8's list as shipped, plus H2's paths and the package
 // managers that install modules (D1).
 func E8Exclusions() []Exclusion {
@@ -115,7 +118,7 @@ func (r *koFileCreation) Evaluate(dst []Alert, in *Input) []Alert {
 		default:
 			continue
 		}
-		where := r.dirs.itemPath(ev, i, modulesDirs)
+		where := r.dirs.itemPath(ev, i, &modulesDirGlobs)
 		if where == "" {
 			where = p.Name
 		}
@@ -123,7 +126,7 @@ func (r *koFileCreation) Evaluate(dst []Alert, in *Input) []Alert {
 			continue // an io_uring item (no name) that is no module file
 		}
 		modified := p.Nametype == "NORMAL"
-		if modified && !anyGlob(modulesDirs, where) {
+		if modified && !modulesDirGlobs.match(where) {
 			continue
 		}
 		proc, parent := in.Actor()
@@ -143,7 +146,7 @@ func (r *koFileCreation) Evaluate(dst []Alert, in *Input) []Alert {
 			verb = " opened for writing (overwritten or truncated in place) by "
 		}
 		a.Reason = "kernel module file " + where + verb + orUnknown(proc.Exe)
-		if anyGlob(modulesDirs, where) || strings.Contains(where, "/kernel/drivers/") {
+		if modulesDirGlobs.match(where) || strings.Contains(where, "/kernel/drivers/") {
 			a.Severity, a.RiskScore = Medium, 47
 			a.Reason += " in the kernel modules tree"
 		}
@@ -176,7 +179,7 @@ func (r *koFileCreation) uringUnnamedOpen(dst []Alert, in *Input) []Alert {
 	if !keyed {
 		return dst
 	}
-	where := r.dirs.procFDPath(ev.Syscall.PID, func(p string) bool { return isModuleFile(p) && anyGlob(modulesDirs, p) })
+	where := r.dirs.procFDPath(ev.Syscall.PID, func(p string) bool { return isModuleFile(p) && modulesDirGlobs.match(p) })
 	if where == "" {
 		return dst
 	}

@@ -16,6 +16,9 @@ var configFilePaths = []string{
 	"/usr/local/lib/modules-load.d/*", "/usr/lib/modules-load.d/*",
 }
 
+// configFileGlobs is configFilePaths prepared for matching.
+var configFileGlobs = newGlobs(configFilePaths)
+
 // E9Exclusions is Elastic's exclusion list for E9, as shipped.
 func E9Exclusions() []Exclusion {
 	pkg := []string{RequirePackage}
@@ -105,8 +108,8 @@ func (r *configFileCreation) Evaluate(dst []Alert, in *Input) []Alert {
 		if p.Nametype != "CREATE" {
 			continue
 		}
-		where := r.dirs.itemPath(ev, i, configFilePaths)
-		if where == "" || !anyGlob(configFilePaths, where) {
+		where := r.dirs.itemPath(ev, i, &configFileGlobs)
+		if where == "" || !configFileGlobs.match(where) {
 			continue
 		}
 		proc, parent := in.Actor()

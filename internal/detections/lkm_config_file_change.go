@@ -32,6 +32,10 @@ var bootPaths = []string{
 // changePaths are all the locations this rule watches.
 var changePaths = append(append([]string{}, lkmConfigPaths...), bootPaths...)
 
+// changeGlobs, lkmConfigGlobs: changePaths and lkmConfigPaths prepared
+// for matching.
+var changeGlobs, lkmConfigGlobs = newGlobs(changePaths), newGlobs(lkmConfigPaths)
+
 // changeDirs are the configuration directories of changePaths themselves
 // ("/etc/modprobe.d" for "/etc/modprobe.d/*"): creating, removing,
 // renaming or symlinking one of them changes what is read at boot as
@@ -147,12 +151,12 @@ func (r *configFileChange) Evaluate(dst []Alert, in *Input) []Alert {
 		default:
 			continue
 		}
-		where := r.dirs.itemPath(ev, i, changePaths)
+		where := r.dirs.itemPath(ev, i, &changeGlobs)
 		isDir := changeDirs[where]
-		if where == "" || !(isDir || anyGlob(changePaths, where)) {
+		if where == "" || !(isDir || changeGlobs.match(where)) {
 			continue
 		}
-		if action == "creation" && anyGlob(configFilePaths, where) {
+		if action == "creation" && configFileGlobs.match(where) {
 			continue // E9's rule reports it
 		}
 		if action == "deletion" && r.movedOrReplaced(ev, p) {
@@ -168,13 +172,13 @@ func (r *configFileChange) Evaluate(dst []Alert, in *Input) []Alert {
 			a.Type = []string{"deletion"}
 		}
 		a.File = &File{Path: where, OriginalPath: renameSource(ev, p)}
-		if anyGlob(lkmConfigPaths, where) {
+		if lkmConfigGlobs.match(where) {
 			a.Severity, a.RiskScore = Medium, 47
 		}
 		what := "kernel module or boot configuration "
 		if isDir {
 			what += "directory "
-			if anyGlob(lkmConfigPaths, where+"/x") {
+			if lkmConfigGlobs.match(where + "/x") {
 				a.Severity, a.RiskScore = Medium, 47
 			}
 			if p.Mode&0o170000 == 0o120000 {
@@ -209,7 +213,7 @@ func (r *configFileChange) movedOrReplaced(ev *auditevent.Event, d *auditevent.P
 			continue
 		}
 		if (q.Inode != 0 && q.Inode == d.Inode && q.Dev == d.Dev) || (q.Resolved != "" && q.Resolved == d.Resolved) {
-			return anyGlob(changePaths, r.dirs.itemPath(ev, i, changePaths))
+			return changeGlobs.match(r.dirs.itemPath(ev, i, &changeGlobs))
 		}
 	}
 	return false
@@ -238,7 +242,7 @@ func (r *configFileChange) uringUnnamedOpen(dst []Alert, in *Input) []Alert {
 	if !keyed {
 		return dst
 	}
-	where := r.dirs.procFDPath(ev.Syscall.PID, func(p string) bool { return anyGlob(changePaths, p) })
+	where := r.dirs.procFDPath(ev.Syscall.PID, func(p string) bool { return changeGlobs.match(p) })
 	proc, parent := in.Actor()
 	a := newAlert(&r.def, ev, proc, parent)
 	a.Category, a.Type, a.Action = []string{"file"}, []string{"change"}, "modification"

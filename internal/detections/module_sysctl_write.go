@@ -32,6 +32,9 @@ var sysctlConfPaths = []string{
 	"/usr/lib/sysctl.d/*", "/lib/sysctl.d/*",
 }
 
+// sysctlConfGlobs is sysctlConfPaths prepared for matching.
+var sysctlConfGlobs = newGlobs(sysctlConfPaths)
+
 // maxSysctlConfRead bounds how much of a written sysctl file is read.
 const maxSysctlConfRead = 64 << 10
 
@@ -185,8 +188,8 @@ func (r *moduleSysctlWrite) persistence(dst []Alert, in *Input) []Alert {
 		default:
 			continue
 		}
-		where := r.dirs.itemPath(ev, i, sysctlConfPaths)
-		if where == "" || !anyGlob(sysctlConfPaths, where) {
+		where := r.dirs.itemPath(ev, i, &sysctlConfGlobs)
+		if where == "" || !sysctlConfGlobs.match(where) {
 			continue
 		}
 		key, value, ok := r.readSetting(filepath.Join(r.dirs.root, where))

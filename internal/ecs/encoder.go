@@ -98,6 +98,55 @@ type Encoder struct {
 	buf   []byte // line buffer of WriteAlert, reused
 	warns [maxEncoderWarnings]string
 	nwarn int
+
+	rules     []ruleBlock // the rule objects encoded last (appendRuleBlock)
+	nextBlock int         // the block to replace next when rules is full
+}
+
+// ruleBlock is the encoding of a rule's rule and threat objects, which
+// depends only on the definition's fields below and on whether a comma
+// precedes it: the alerts of a storm share it.
+type ruleBlock struct {
+	id, name, desc string
+	threat         detections.Threat
+	comma          bool
+	out            []byte
+	fields         int // the fields it adds at its level
+}
+
+// maxRuleBlocks bounds the rule encodings an Encoder remembers.
+const maxRuleBlocks = 16
+
+// appendRuleBlock is appendRule, taking the bytes from the encoding of
+// the same rule remembered from an earlier alert. An encoding that noted
+// a cut or a replaced byte is not remembered, so the notes come out of
+// every alert as before.
+func (e *Encoder) appendRuleBlock(w *writer, r *detections.Definition) {
+	if r == nil {
+		return
+	}
+	comma := w.n[w.depth] > 0
+	for i := range e.rules {
+		b := &e.rules[i]
+		if b.id == r.ID && b.name == r.Name && b.desc == r.Description && b.threat == r.Threat && b.comma == comma {
+			w.b = append(w.b, b.out...)
+			w.n[w.depth] += b.fields
+			return
+		}
+	}
+	at, n0, nt, nl := len(w.b), w.n[w.depth], len(w.truncated), len(w.lossy)
+	appendRule(w, r)
+	if len(w.truncated) != nt || len(w.lossy) != nl {
+		return
+	}
+	b := ruleBlock{id: r.ID, name: r.Name, desc: r.Description, threat: r.Threat, comma: comma,
+		out: append([]byte(nil), w.b[at:]...), fields: w.n[w.depth] - n0}
+	if len(e.rules) < maxRuleBlocks {
+		e.rules = append(e.rules, b)
+		return
+	}
+	e.rules[e.nextBlock] = b
+	e.nextBlock = (e.nextBlock + 1) % maxRuleBlocks
 }
 
 // NewEncoder returns an Encoder writing to w. It never closes w.
@@ -185,7 +234,7 @@ func (e *Encoder) appendDoc(dst []byte, a *detections.Alert, alert bool) []byte 
 
 	e.appendEvent(w, a, ev, alert)
 	if alert {
-		appendRule(w, a.Rule)
+		e.appendRuleBlock(w, a.Rule)
 	}
 	e.appendHost(w, ev)
 	appendProcess(w, a)
@@ -226,8 +275,41 @@ func unixMilli(ms int64) (time.Time, bool) {
 // appendTime appends t as a quoted RFC 3339 UTC time with milliseconds.
 func appendTime(b []byte, t time.Time) []byte {
 	b = append(b, '"')
-	b = t.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
-	return append(b, '"')
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		b = t.AppendFormat(b, timeLayout)
+		return append(b, '"')
+	}
+	hour, minute, sec := t.Clock()
+	ms := t.Nanosecond() / 1e6 // truncated, as the layout's .000
+	b = appendDigits(b, year, 4)
+	b = append(b, '-')
+	b = appendDigits(b, int(month), 2)
+	b = append(b, '-')
+	b = appendDigits(b, day, 2)
+	b = append(b, 'T')
+	b = appendDigits(b, hour, 2)
+	b = append(b, ':')
+	b = appendDigits(b, minute, 2)
+	b = append(b, ':')
+	b = appendDigits(b, sec, 2)
+	b = append(b, '.')
+	b = appendDigits(b, ms, 3)
+	return append(b, 'Z', '"')
+}
+
+// timeLayout is the layout appendTime writes (by hand for years 0-9999).
+const timeLayout = "2006-01-02T15:04:05.000Z07:00"
+
+// appendDigits appends v (0 <= v < 10^n) as n decimal digits.
+func appendDigits(b []byte, v, n int) []byte {
+	var d [4]byte
+	for i := n - 1; i >= 0; i-- {
+		d[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return append(b, d[:n]...)
 }
 
 // sameProcess reports whether the event's SYSCALL record describes p.

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -705,5 +706,47 @@ func TestURingOperationEncoding(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRememberedRuleBlocksEncodeAsFresh encodes alerts of more rules than
+// an Encoder remembers (the golden alerts, and rules whose text is cut or
+// not UTF-8, which are never remembered), round after round, with one
+// Encoder: every line is the one a fresh Encoder writes for the alert.
+func TestRememberedRuleBlocksEncodeAsFresh(t *testing.T) {
+	var alerts []*detections.Alert
+	for _, c := range goldenCases[1:] {
+		alerts = append(alerts, c.alert(readEvent(t, c.input, auditevent.CompleteIdle)))
+	}
+	for i := range maxRuleBlocks + 3 {
+		def := &detections.Definition{ID: fmt.Sprintf("rule-%d", i), Name: "r", Threat: detections.T1547006}
+		switch i {
+		case 3:
+			def.Description = strings.Repeat("d", MaxStringBytes+1) // cut: noted
+		case 4:
+			def.Name = "bad \xff name" // replaced: noted
+		case 5:
+			def.Threat = detections.Threat{}
+		}
+		alerts = append(alerts, &detections.Alert{Rule: def, Event: &auditevent.Event{Sec: 1700000000}})
+	}
+	var shared bytes.Buffer
+	e := newTestEncoder(t, &shared)
+	for round := range 3 {
+		for i, a := range alerts {
+			var fresh bytes.Buffer
+			if err := newTestEncoder(t, &fresh).WriteAlert(a); err != nil {
+				t.Fatal(err)
+			}
+			for range 2 { // a storm: the second encoding is remembered
+				shared.Reset()
+				if err := e.WriteAlert(a); err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(shared.Bytes(), fresh.Bytes()) {
+					t.Fatalf("round %d, alert %d:\n%s\nfresh encoder:\n%s", round, i, shared.Bytes(), fresh.Bytes())
+				}
+			}
+		}
 	}
 }

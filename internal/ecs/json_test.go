@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -75,6 +76,27 @@ func FuzzAppendStringBody(f *testing.F) {
 		}
 		if !lossy && back != s {
 			t.Fatalf("%q: decodes to %q", s, back)
+		}
+	})
+}
+
+// FuzzAppendTime checks that appendTime writes what time.AppendFormat
+// writes with its layout, quoted, for any instant: the years it formats
+// by hand (0-9999), the ones it leaves to AppendFormat, zones other than
+// UTC, and milliseconds truncated rather than rounded.
+func FuzzAppendTime(f *testing.F) {
+	f.Add(int64(1795320001), int64(642_999_999), 0)
+	f.Add(int64(0), int64(0), 3600)
+	f.Add(int64(-62135596800), int64(0), 0)    // year 1
+	f.Add(int64(-62167219200), int64(1e6), -1) // year 0
+	f.Add(int64(-62167219201), int64(0), 0)    // year -1
+	f.Add(int64(253402300799), int64(999_999_999), 0)
+	f.Add(int64(253402300800), int64(0), 0) // year 10000
+	f.Fuzz(func(t *testing.T, sec, nsec int64, offset int) {
+		tm := time.Unix(sec, nsec%1e9).In(time.FixedZone("x", offset%86400))
+		want := `"` + tm.UTC().Format(timeLayout) + `"`
+		if got := string(appendTime(nil, tm)); got != want {
+			t.Fatalf("appendTime(%v) = %s, want %s", tm, got, want)
 		}
 	})
 }

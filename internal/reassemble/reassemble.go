@@ -134,6 +134,11 @@ type Reassembler struct {
 	ringHead    int
 	clock       int64  // stream time, ms
 	tick        uint64 // records pushed
+	// last is the event the previous record went to: an event's records
+	// arrive together, so most lookups end there without the map. Only
+	// an event in flight (not done) is taken from it; such an event is
+	// the one its key maps to.
+	last *pending
 
 	// local is the stream without a node name (the kernel's, or a log
 	// written without name_format); nodes are the named ones, at most
@@ -152,6 +157,11 @@ type Reassembler struct {
 	// events, so a slab is never reused; it lives as long as one of its
 	// events does.
 	slab []auditevent.Record
+	// tail is the event whose records were carved last, from
+	// slab[tailStart:]: while nothing was carved after them, they grow
+	// in place (an event's records arrive together).
+	tail      *pending
+	tailStart int
 }
 
 // eventKey identifies an event: a serial is unique per node only (two
@@ -191,7 +201,10 @@ func New(cfg Config, deliver func(*auditevent.Event), m *Metrics) (*Reassembler,
 	}
 	return &Reassembler{
 		cfg: cfg, deliver: deliver, m: m,
-		pending: make(map[uint32]*pending, cfg.MaxInFlight),
+		// Not sized for MaxInFlight: the map grows with the events in
+		// flight, and a small one stays in the cache (a replay has a few
+		// hundred in flight, a map sized for 8192 misses on every lookup).
+		pending: make(map[uint32]*pending),
 		local:   nodeState{gaps: newSerialTracker()},
 		log:     slog.New(slog.DiscardHandler),
 	}, nil
@@ -345,11 +358,13 @@ func (r *Reassembler) Push(rec auditevent.Record) {
 		r.complete(p, auditevent.CompleteEvicted)
 		p = r.newPending(key, true)
 	}
-	if len(p.recs) == cap(p.recs) && cap(p.recs) < maxSlabRecords {
+	if len(p.recs) == cap(p.recs) && cap(p.recs) < maxSlabRecords && !r.grow(p) {
 		p.recs = append(r.carve(2*cap(p.recs)), p.recs...)
+		r.tail, r.tailStart = p, len(r.slab)-cap(p.recs)
 	}
 	p.recs = append(p.recs, rec)
 	p.lastMs, p.lastTick = r.clock, r.tick
+	r.last = p
 	n := int64(len(rec.Text) + recordOverhead)
 	p.bytes += n
 	r.bytes += n
@@ -404,6 +419,7 @@ func (r *Reassembler) newPending(key eventKey, late bool) *pending {
 	p.key, p.late, p.lastMs, p.lastTick = key, late, r.clock, r.tick
 	// The slice goes to the event, so it cannot be reused.
 	p.recs = r.carve(initialRecords)
+	r.tail, r.tailStart = p, len(r.slab)-initialRecords
 	r.insert(key, p)
 	r.ring = append(r.ring, p)
 	if r.inFlight() > r.cfg.MaxInFlight {
@@ -415,6 +431,9 @@ func (r *Reassembler) newPending(key eventKey, late bool) *pending {
 func (r *Reassembler) inFlight() int { return len(r.pending) + len(r.nodePending) }
 
 func (r *Reassembler) lookup(k eventKey) *pending {
+	if l := r.last; l != nil && !l.done && l.key == k {
+		return l
+	}
 	if k.node == "" {
 		return r.pending[k.serial]
 	}
@@ -455,6 +474,18 @@ func (r *Reassembler) carve(n int) []auditevent.Record {
 	i := len(r.slab)
 	r.slab = r.slab[:i+n]
 	return r.slab[i : i : i+n]
+}
+
+// grow doubles the capacity of p's records in place when they are the
+// last carved from the slab and it has room; false when it cannot.
+func (r *Reassembler) grow(p *pending) bool {
+	n := cap(p.recs)
+	if r.tail != p || r.tailStart+n != len(r.slab) || cap(r.slab)-len(r.slab) < n {
+		return false
+	}
+	r.slab = r.slab[:len(r.slab)+n]
+	p.recs = r.slab[r.tailStart : r.tailStart+len(p.recs) : r.tailStart+2*n]
+	return true
 }
 
 func (r *Reassembler) evictOldest() {

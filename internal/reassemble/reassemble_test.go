@@ -247,3 +247,45 @@ func TestLiveClockStartsAtTheFirstRecord(t *testing.T) {
 		t.Fatalf("events = %v", summary(out))
 	}
 }
+
+// TestEventsKeepTheirOwnRecords interleaves events of many sizes, some
+// records arriving together and some alternating between two events, so
+// that record slices grow in place in the slab, move out of it, and start
+// new slabs: every event keeps exactly its own records, in order.
+func TestEventsKeepTheirOwnRecords(t *testing.T) {
+	var lines []string
+	want := map[uint32][]string{}
+	add := func(serial uint32, l string) {
+		lines = append(lines, l)
+		want[serial] = append(want[serial], l)
+	}
+	serial := uint32(1)
+	for size := 1; size <= 40; size++ {
+		a, b := serial, serial+1
+		serial += 2
+		add(a, syscallRec(1, a, size))
+		for i := 0; i < size; i++ {
+			add(a, rec("PATH", 1, a, fmt.Sprintf("item=%d name=\"/a/%d\"", i, i)))
+		}
+		add(b, syscallRec(1, b, size))
+		for i := 0; i < size; i++ {
+			add(b, rec("PATH", 1, b, fmt.Sprintf("item=%d name=\"/b/%d\"", i, i)))
+			add(a, rec("CWD", 1, a, fmt.Sprintf("cwd=\"/%d\"", i)))
+		}
+	}
+	evs, _ := collect(t, ReplayConfig(), lines)
+	if len(evs) != len(want) {
+		t.Fatalf("%d events, want %d", len(evs), len(want))
+	}
+	for _, ev := range evs {
+		w := want[ev.Serial]
+		if len(ev.Records) != len(w) {
+			t.Fatalf("event %d: %d records, want %d", ev.Serial, len(ev.Records), len(w))
+		}
+		for i := range w {
+			if got := "type=" + auditevent.TypeName(ev.Records[i].Type) + " msg=" + string(ev.Records[i].Text); got != w[i] {
+				t.Fatalf("event %d record %d: %q, want %q", ev.Serial, i, got, w[i])
+			}
+		}
+	}
+}

@@ -10,7 +10,16 @@
 # of a file in /run/modprobe.d, a directory auditlkm watches (three events
 # per iteration). COMPARE_RECORDS (default "off on") picks auditlkm without
 # and/or with --output.records. For each daemon, load and rate it prints
-# sent, received, the kernel's lost increase and the daemon's CPU per 10,000
+# the operations' rate achieved (RATE and achieved count operations: in files
+# mode each makes three events), the events sent and received and what is
+# missing (sent - received), the loss where each layer counts it: the
+# kernel's lost counter (records, not events: a lost event costs each of its
+# records, and an event lost before the kernel gave it a serial leaves no
+# trace elsewhere), auditlkm's own drops (records its queue to the pipeline
+# or its socket dropped, auditlkm_netlink_queue_dropped_total and
+# auditlkm_netlink_socket_drops_total) and its sequence gaps (events whose
+# serial never arrived, auditlkm_reassembly_sequence_gaps_total; "-" for
+# auditd), and the daemon's CPU per 10,000
 # events (utime+stime from /proc/PID/stat); per load, the highest rate each
 # held with nothing lost and, per rate, auditlkm's CPU per event over
 # auditd's and the share of auditlkm's CPU the raw log costs. A daemon's
@@ -79,30 +88,41 @@ wait_drained() {
 # of a run, held_of whether it held its rate with nothing lost.
 declare -A per10k_of held_of
 # run_rates NAME MODE COUNT_CMD: COUNT_CMD prints the events received for
-# $lgpid (sent by the generator whose pid it is).
+# $lgpid (sent by the generator whose pid it is); $loss_cmd, when set,
+# prints the daemon's own counts "DROPPED_RECORDS GAPS" (auditlkm).
 best=""
 run_rates() {
 	local name=$1 mode=$2 count=$3 top=0 args=()
 	[ "$mode" = files ] && args=(-dir "$watchdir")
 	for rate in "${rates[@]}"; do
-		lost0=$(status lost) cpu0=$(cpu "$daemon_pid") base=0
+		lost0=$(status lost) cpu0=$(cpu "$daemon_pid") base=0 loss0=(0 0)
 		[ -n "${count_base:-}" ] && base=$(eval "$count_base")
+		[ -n "${loss_cmd:-}" ] && read -r -a loss0 <<<"$(eval "$loss_cmd")"
 		out=$("$tmp/loadgen" -mode "$mode" -rate "$rate" -duration "${secs}s" -workers 2 "${args[@]}")
 		lgpid=$(sed 's/.*"pid":\([0-9]*\).*/\1/' <<<"$out")
 		sent=$(sed 's/.*"sent":\([0-9]*\).*/\1/' <<<"$out")
-		achieved=$(sed 's/.*"achieved_rate":\([0-9.]*\).*/\1/' <<<"$out")
+		# RATE is operations per second: so is achieved (achieved_rate
+		# is events per second, three times more in files mode).
+		ops=$(sed 's/.*"ops":\([0-9]*\).*/\1/' <<<"$out")
+		ran=$(sed 's/.*"seconds":\([0-9.e+-]*\).*/\1/' <<<"$out")
+		achieved=$(awk -v o="$ops" -v s="$ran" 'BEGIN{printf "%.0f", (s > 0 ? o/s : 0)}')
 		wait_drained "$count"
 		recv=$(( $(eval "$count") - base ))
 		lost=$(( $(status lost) - lost0 ))
+		dropped=- gaps=-
+		if [ -n "${loss_cmd:-}" ]; then
+			read -r -a loss1 <<<"$(eval "$loss_cmd")"
+			dropped=$(( loss1[0] - loss0[0] )) gaps=$(( loss1[1] - loss0[1] ))
+		fi
 		cpu_s=$(awk -v a="$cpu0" -v b="$(cpu "$daemon_pid")" -v c="$clk" 'BEGIN{printf "%.3f", (b-a)/c}')
 		per10k=$(awk -v s="$cpu_s" -v r="$recv" 'BEGIN{ if (r>0) printf "%.3f", s/r*10000; else print "-"}')
 		held=no
-		if [ "$recv" -ge "$sent" ] && [ "$lost" = 0 ] && awk -v a="$achieved" -v r="$rate" 'BEGIN{exit !(a >= 0.95*r)}'; then
+		if [ "$recv" -ge "$sent" ] && [ "$lost" = 0 ] && { [ "$dropped" = - ] || [ "$dropped" = 0 ]; } && awk -v a="$achieved" -v r="$rate" 'BEGIN{exit !(a >= 0.95*r)}'; then
 			held=yes top=$rate
 		fi
 		per10k_of[$name/$mode/$rate]=$per10k held_of[$name/$mode/$rate]=$held
-		printf '%-16s %-6s rate %6s achieved %8.0f sent %8s received %8s kernel_lost %8s cpu %7ss per10k %ss held %s\n' \
-			"$name" "$mode" "$rate" "$achieved" "$sent" "$recv" "$lost" "$cpu_s" "$per10k" "$held"
+		printf '%-16s %-6s rate %6s achieved %6s ops/s sent %7s received %7s missing %7s events; kernel_lost %7s records, daemon_dropped %7s records, gaps %7s events; cpu %7ss per10k %ss held %s\n' \
+			"$name" "$mode" "$rate" "$achieved" "$sent" "$recv" "$((sent - recv))" "$lost" "$dropped" "$gaps" "$cpu_s" "$per10k" "$held"
 		[ "$held" = yes ] || [ -n "${COMPARE_ALL_RATES:-}" ] || break
 	done
 	best="$best $name/$mode=$top"
@@ -161,7 +181,7 @@ for mode in "${modes[@]}"; do
 	[ "$(status pid)" = "$daemon_pid" ] || { echo "auditd did not claim the audit pid" >&2; exit 1; }
 	auditctl "${rule[@]}" >/dev/null
 	rule_del=("${del[@]}")
-	count_base="" run_rates auditd "$mode" "syscall_count $tmp/audit.log $mode"
+	count_base="" loss_cmd="" run_rates auditd "$mode" "syscall_count $tmp/audit.log $mode"
 	auditctl "${rule_del[@]}" >/dev/null
 	rule_del=()
 	kill -TERM "$daemon_pid"; wait "$daemon_pid" || true; daemon_pid=""
@@ -182,6 +202,9 @@ for mode in "${modes[@]}"; do
 			--web.listen-address "127.0.0.1:$port" "${records_args[@]}" 2>"$tmp/auditlkm.log" &
 		daemon_pid=$!
 		for _ in $(seq 1 100); do grep -q "auditlkm started" "$tmp/auditlkm.log" && break; sleep 0.1; done
+		# Records auditlkm dropped itself (queue to the pipeline, socket),
+		# and the events whose serial never reached its reassembly.
+		loss_cmd="curl -s http://127.0.0.1:$port/metrics | awk '/^auditlkm_netlink_(queue_dropped|socket_drops)_total/ {d += \$2} /^auditlkm_reassembly_sequence_gaps_total / {g += \$2} END {printf \"%d %d\", d, g}'"
 		if [ "$rec" = on ]; then
 			# The raw log holds every record: count the generator's.
 			count_base="" run_rates "$name" "$mode" "syscall_count $tmp/records.log $mode"
