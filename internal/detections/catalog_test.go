@@ -168,6 +168,11 @@ func TestGlob(t *testing.T) {
 		{"a?c", "abc", true},
 		{"a?c", "ac", false},
 		{"*", "", true},
+		{"/etc/modprobe.d/*", "/etc/modprobe.d/*x.conf", true},
+		{"/etc/modprobe.d/*", "/etc/modprobe.d/*", true},
+		{"*.conf", "*a.conf", true},
+		{"a*", "a**b", true},
+		{"*b", "*a", false},
 	}
 	for _, tc := range tests {
 		if got := Glob(tc.pattern, tc.s); got != tc.want {
