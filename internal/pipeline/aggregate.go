@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"cmp"
+	"slices"
 	"time"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
@@ -212,10 +214,51 @@ func (p *Processor) expireAggregates(nowMs int64, all bool) {
 	if len(p.agg) > 0 {
 		p.aggRecent = [aggRecentSlots]aggRecent{} // they may go: forget them
 	}
+	// Collected, then written in event order: a map's order would make
+	// the same input give its summaries in a different order each run.
+	due := p.aggDue[:0]
 	for k, s := range p.agg {
 		if all || nowMs-s.start >= p.aggWindow {
-			p.summarize(s)
+			due = append(due, s)
 			delete(p.agg, k)
 		}
 	}
+	slices.SortFunc(due, func(a, b *aggState) int {
+		if c := cmp.Compare(a.start, b.start); c != 0 {
+			return c
+		}
+		return compareSamples(&a.sample, &b.sample)
+	})
+	for i, s := range due {
+		p.summarize(s)
+		due[i] = nil
+	}
+	p.aggDue = due[:0]
+}
+
+// compareSamples orders summaries of windows that started in the same
+// millisecond: by their sample's event serial, node, then detection.
+func compareSamples(a, b *detections.Alert) int {
+	var as, bs uint32
+	var an, bn string
+	if a.Event != nil {
+		as, an = a.Event.Serial, a.Event.Node
+	}
+	if b.Event != nil {
+		bs, bn = b.Event.Serial, b.Event.Node
+	}
+	if c := cmp.Compare(as, bs); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(an, bn); c != 0 {
+		return c
+	}
+	var ar, br string
+	if a.Rule != nil {
+		ar = a.Rule.ID
+	}
+	if b.Rule != nil {
+		br = b.Rule.ID
+	}
+	return cmp.Compare(ar, br)
 }

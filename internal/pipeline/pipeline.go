@@ -101,6 +101,7 @@ type Processor struct {
 	aggBurst   int
 	aggWindow  int64 // ms
 	agg        map[aggKey]*aggState
+	aggDue     []*aggState               // expiring windows, reused (expireAggregates)
 	aggRecent  [aggRecentSlots]aggRecent // the last keys used, checked before agg
 	aggNext    int                       // the aggRecent slot to replace next
 	aggregated uint64

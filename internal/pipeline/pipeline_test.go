@@ -321,3 +321,51 @@ func TestAggregationSamplesAreBoundedByBytes(t *testing.T) {
 		t.Errorf("%d sample bytes accounted after Flush", p.aggBytes)
 	}
 }
+
+// TestSummariesAtEOFComeInEventOrder: many storms still open at the end of
+// a replay are summarized in the order their windows started, the same
+// every run (a map's order used to shuffle them).
+func TestSummariesAtEOFComeInEventOrder(t *testing.T) {
+	var src lines
+	const storms = 20
+	for s := 0; s < storms; s++ {
+		for _, e := range burst(1000*(s+1), 100+s, 12, s, 1) {
+			src.l = append(src.l, finit(e[0], e[1], e[2])...)
+		}
+	}
+	var first []int
+	for run := 0; run < 5; run++ {
+		cat, err := detections.NewCatalog(detections.Config{Disabled: otherRules(t, detections.ModuleLoadID)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sink := &collect{}
+		p, err := NewProcessor(reassemble.DefaultConfig(), cat, nil, sink, nil, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src.i = 0
+		if err := Replay(context.Background(), &src, p); err != nil {
+			t.Fatal(err)
+		}
+		var pids []int
+		for _, a := range sink.alerts {
+			if a.Aggregated > 0 {
+				pids = append(pids, a.Process.PID)
+			}
+		}
+		if len(pids) != storms {
+			t.Fatalf("%d summaries, want %d", len(pids), storms)
+		}
+		for i := 1; i < len(pids); i++ {
+			if pids[i] < pids[i-1] {
+				t.Fatalf("run %d: summaries out of event order: %v", run, pids)
+			}
+		}
+		if run == 0 {
+			first = pids
+		} else if fmt.Sprint(pids) != fmt.Sprint(first) {
+			t.Fatalf("run %d gave %v, run 0 %v", run, pids, first)
+		}
+	}
+}
