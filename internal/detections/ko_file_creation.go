@@ -153,9 +153,7 @@ func (r *koFileCreation) Evaluate(dst []Alert, in *Input) []Alert {
 		if ev.Syscall.IsURing {
 			a.Reason += uringNote(ev)
 		}
-		s := subjectOf(&proc, parent, st)
-		s.markURing(ev)
-		s.Path, s.FileName, s.Extension = where, auditevent.BaseName(where), Extension(auditevent.BaseName(where))
+		s := fileSubject(&proc, parent, st, ev, where, "")
 		suppress(&a, r.exclusions, &s)
 		dst = append(dst, a)
 	}
@@ -189,9 +187,7 @@ func (r *koFileCreation) uringUnnamedOpen(dst []Alert, in *Input) []Alert {
 	a.Severity, a.RiskScore = Medium, 47
 	a.File = &File{Path: where}
 	a.Reason = "kernel module file " + where + " in the kernel modules tree opened by " + orUnknown(proc.Exe) + uringNote(ev)
-	s := subjectOf(&proc, parent, st)
-	s.markURing(ev)
-	s.Path, s.FileName, s.Extension = where, auditevent.BaseName(where), Extension(auditevent.BaseName(where))
+	s := fileSubject(&proc, parent, st, ev, where, "")
 	suppress(&a, r.exclusions, &s)
 	return append(dst, a)
 }

@@ -143,12 +143,7 @@ func (r *configFileCreation) Evaluate(dst []Alert, in *Input) []Alert {
 		case where != p.Resolved:
 			a.Reason += " (written as " + strconvQuote(p.Name) + ")"
 		}
-		s := subjectOf(&proc, parent, st)
-		s.markURing(ev)
-		s.Path, s.FileName, s.Extension = where, auditevent.BaseName(where), Extension(auditevent.BaseName(where))
-		if a.File.OriginalPath != "" {
-			s.OriginalExtension = Extension(auditevent.BaseName(a.File.OriginalPath))
-		}
+		s := fileSubject(&proc, parent, st, ev, where, a.File.OriginalPath)
 		suppress(&a, r.exclusions, &s)
 		dst = append(dst, a)
 	}

@@ -190,12 +190,7 @@ func (r *configFileChange) Evaluate(dst []Alert, in *Input) []Alert {
 		if ev.Syscall.IsURing {
 			a.Reason += uringNote(ev)
 		}
-		s := subjectOf(&proc, parent, st)
-		s.markURing(ev)
-		s.Path, s.FileName, s.Extension = where, auditevent.BaseName(where), Extension(auditevent.BaseName(where))
-		if a.File.OriginalPath != "" {
-			s.OriginalExtension = Extension(auditevent.BaseName(a.File.OriginalPath))
-		}
+		s := fileSubject(&proc, parent, st, ev, where, a.File.OriginalPath)
 		suppress(&a, r.exclusions, &s)
 		dst = append(dst, a)
 	}
@@ -255,11 +250,7 @@ func (r *configFileChange) uringUnnamedOpen(dst []Alert, in *Input) []Alert {
 			" (the kernel records no name for it; the process no longer holds it)"
 	}
 	a.Reason += uringNote(ev)
-	s := subjectOf(&proc, parent, st)
-	s.markURing(ev)
-	if where != "" {
-		s.Path, s.FileName, s.Extension = where, auditevent.BaseName(where), Extension(auditevent.BaseName(where))
-	}
+	s := fileSubject(&proc, parent, st, ev, where, "")
 	suppress(&a, r.exclusions, &s)
 	return append(dst, a)
 }

@@ -187,12 +187,22 @@ func (s *Subject) setFile(f *File) {
 // no path, so no executable or trusted-name exclusion matches it either.
 const uringExe = "(io_uring operation, executable unknown)"
 
-// markURing sets uringExe as s's executable for an io_uring event whose
-// process executable is unknown.
-func (s *Subject) markURing(ev *auditevent.Event) {
+// fileSubject is the subject of a file detection: the actor (uringExe for
+// an io_uring event whose executable is unknown), the file at where (none
+// when empty) and, for a rename, the extension of its source original.
+func fileSubject(p, parent *auditevent.Process, st State, ev *auditevent.Event, where, original string) Subject {
+	s := subjectOf(p, parent, st)
 	if s.Exe == "" && ev.HasSyscall && ev.Syscall.IsURing {
 		s.Exe = uringExe
 	}
+	if where != "" {
+		s.Path, s.FileName = where, auditevent.BaseName(where)
+		s.Extension = Extension(s.FileName)
+	}
+	if original != "" {
+		s.OriginalExtension = Extension(auditevent.BaseName(original))
+	}
+	return s
 }
 
 // uringNote says how an io_uring event did what the reason describes.
