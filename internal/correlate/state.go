@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -14,7 +13,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
 	"github.com/auditlkm/auditlkm/internal/statefile"
@@ -56,45 +54,6 @@ func (e *CorruptStateError) Unwrap() error { return e.Err }
 // Is matches ErrCorruptState.
 func (e *CorruptStateError) Is(target error) bool { return target == ErrCorruptState }
 
-// lstr is a string that survives JSON losslessly: valid UTF-8 is written
-// as a JSON string, anything else as {"b64":"..."}.
-type lstr string
-
-func (s lstr) MarshalJSON() ([]byte, error) {
-	if utf8.ValidString(string(s)) {
-		return json.Marshal(string(s))
-	}
-	return json.Marshal(struct {
-		B64 string `json:"b64"`
-	}{base64.StdEncoding.EncodeToString([]byte(s))})
-}
-
-func (s *lstr) UnmarshalJSON(b []byte) error {
-	if len(b) > 0 && b[0] == '{' {
-		var o struct {
-			B64 *string `json:"b64"`
-		}
-		if err := json.Unmarshal(b, &o); err != nil {
-			return err
-		}
-		if o.B64 == nil {
-			return errors.New("string object without b64")
-		}
-		d, err := base64.StdEncoding.DecodeString(*o.B64)
-		if err != nil {
-			return err
-		}
-		*s = lstr(d)
-		return nil
-	}
-	var x string
-	if err := json.Unmarshal(b, &x); err != nil {
-		return err
-	}
-	*s = lstr(x)
-	return nil
-}
-
 // The file's lines.
 type stateHeader struct {
 	Format     string `json:"format"`
@@ -104,37 +63,37 @@ type stateHeader struct {
 }
 
 type stateProcess struct {
-	PID   int    `json:"pid"`
-	PPID  int    `json:"ppid"`
-	Exe   lstr   `json:"exe"`
-	Comm  lstr   `json:"comm"`
-	Args  []lstr `json:"args,omitempty"`
-	Cwd   lstr   `json:"cwd"`
-	UID   uint32 `json:"uid"`
-	AUID  uint32 `json:"auid"`
-	Start int64  `json:"start_ms"`
+	PID   int                `json:"pid"`
+	PPID  int                `json:"ppid"`
+	Exe   statefile.String   `json:"exe"`
+	Comm  statefile.String   `json:"comm"`
+	Args  []statefile.String `json:"args,omitempty"`
+	Cwd   statefile.String   `json:"cwd"`
+	UID   uint32             `json:"uid"`
+	AUID  uint32             `json:"auid"`
+	Start int64              `json:"start_ms"`
 }
 
 type stateLine struct {
 	T string `json:"t"` // "seen", "file" or "end"
 	// seen
-	Kind  string `json:"kind,omitempty"`
-	Value lstr   `json:"value,omitempty"`
-	First int64  `json:"first_ms,omitempty"`
-	Last  int64  `json:"last_ms,omitempty"`
-	Count uint64 `json:"count,omitempty"`
+	Kind  string           `json:"kind,omitempty"`
+	Value statefile.String `json:"value,omitempty"`
+	First int64            `json:"first_ms,omitempty"`
+	Last  int64            `json:"last_ms,omitempty"`
+	Count uint64           `json:"count,omitempty"`
 	// file
-	Path      lstr          `json:"path,omitempty"`
-	Dev       string        `json:"dev,omitempty"`
-	Inode     uint64        `json:"inode,omitempty"`
-	FileKind  uint8         `json:"file_kind,omitempty"`
-	Proc      *stateProcess `json:"process,omitempty"`
-	Container string        `json:"container,omitempty"`
-	At        int64         `json:"at_ms,omitempty"`
-	Serial    uint32        `json:"serial,omitempty"`
-	Syscall   string        `json:"syscall,omitempty"`
-	Names     []lstr        `json:"names,omitempty"` // module configuration: module names
-	Files     []lstr        `json:"files,omitempty"` // module configuration: module files
+	Path      statefile.String   `json:"path,omitempty"`
+	Dev       string             `json:"dev,omitempty"`
+	Inode     uint64             `json:"inode,omitempty"`
+	FileKind  uint8              `json:"file_kind,omitempty"`
+	Proc      *stateProcess      `json:"process,omitempty"`
+	Container string             `json:"container,omitempty"`
+	At        int64              `json:"at_ms,omitempty"`
+	Serial    uint32             `json:"serial,omitempty"`
+	Syscall   string             `json:"syscall,omitempty"`
+	Names     []statefile.String `json:"names,omitempty"` // module configuration: module names
+	Files     []statefile.String `json:"files,omitempty"` // module configuration: module files
 	// end
 	Lines  int    `json:"lines,omitempty"`
 	SHA256 string `json:"sha256,omitempty"`
@@ -157,7 +116,7 @@ func (s *Store) Snapshot() *Snapshot {
 	for el := s.seen.lru.Front(); el != nil; el = el.Next() {
 		e := el.Value.(*seenEntry)
 		sn.seen = append(sn.seen, stateLine{
-			T: "seen", Kind: seenKinds[e.key.kind], Value: lstr(e.key.value),
+			T: "seen", Kind: seenKinds[e.key.kind], Value: statefile.String(e.key.value),
 			First: e.s.First.UnixMilli(), Last: e.s.Last.UnixMilli(), Count: e.s.Count,
 		})
 	}
@@ -165,20 +124,20 @@ func (s *Store) Snapshot() *Snapshot {
 	for el := s.files.lru.Front(); el != nil; el = el.Next() {
 		w := &el.Value.(*fileEntry).w
 		p := &w.Process
-		sp := &stateProcess{PID: p.PID, PPID: p.PPID, Exe: lstr(p.Exe), Comm: lstr(p.Comm),
-			Cwd: lstr(p.Cwd), UID: p.UID, AUID: p.AUID, Start: p.StartMilli}
+		sp := &stateProcess{PID: p.PID, PPID: p.PPID, Exe: statefile.String(p.Exe), Comm: statefile.String(p.Comm),
+			Cwd: statefile.String(p.Cwd), UID: p.UID, AUID: p.AUID, Start: p.StartMilli}
 		for _, a := range p.Args {
-			sp.Args = append(sp.Args, lstr(a))
+			sp.Args = append(sp.Args, statefile.String(a))
 		}
 		l := stateLine{
-			T: "file", Path: lstr(w.Path), Dev: w.Dev, Inode: w.Inode, FileKind: uint8(w.Kind),
+			T: "file", Path: statefile.String(w.Path), Dev: w.Dev, Inode: w.Inode, FileKind: uint8(w.Kind),
 			Proc: sp, Container: w.ContainerID, At: w.At.UnixMilli(), Serial: w.Serial, Syscall: w.Syscall,
 		}
 		for _, n := range w.Names {
-			l.Names = append(l.Names, lstr(n))
+			l.Names = append(l.Names, statefile.String(n))
 		}
 		for _, f := range w.Files {
-			l.Files = append(l.Files, lstr(f))
+			l.Files = append(l.Files, statefile.String(f))
 		}
 		sn.files = append(sn.files, l)
 	}

@@ -2,7 +2,6 @@ package inventory
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"time"
-	"unicode/utf8"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
 	"github.com/auditlkm/auditlkm/internal/detections"
@@ -27,67 +25,6 @@ const MaxStateFileBytes = 16 << 20
 const stateFormat = "auditlkm-inventory"
 const stateVersion = 1
 
-// jstr is a string kept exactly in JSON: as a string when it is UTF-8,
-// else as {"b64": ...} (module names, paths and arguments are bytes).
-type jstr string
-
-func (s jstr) MarshalJSON() ([]byte, error) {
-	if utf8.ValidString(string(s)) {
-		return json.Marshal(string(s))
-	}
-	return json.Marshal(struct {
-		B64 string `json:"b64"`
-	}{base64.StdEncoding.EncodeToString([]byte(s))})
-}
-
-func (s *jstr) UnmarshalJSON(b []byte) error {
-	if len(b) > 0 && b[0] == '{' {
-		var o struct {
-			B64 *string `json:"b64"`
-		}
-		if err := json.Unmarshal(b, &o); err != nil {
-			return err
-		}
-		if o.B64 == nil {
-			return errors.New("string object without b64")
-		}
-		d, err := base64.StdEncoding.DecodeString(*o.B64)
-		if err != nil {
-			return err
-		}
-		*s = jstr(d)
-		return nil
-	}
-	var x string
-	if err := json.Unmarshal(b, &x); err != nil {
-		return err
-	}
-	*s = jstr(x)
-	return nil
-}
-
-func jstrs(ss []string) []jstr {
-	if len(ss) == 0 {
-		return nil
-	}
-	out := make([]jstr, len(ss))
-	for i, s := range ss {
-		out[i] = jstr(s)
-	}
-	return out
-}
-
-func strs(js []jstr) []string {
-	if len(js) == 0 {
-		return nil
-	}
-	out := make([]string, len(js))
-	for i, s := range js {
-		out[i] = string(s)
-	}
-	return out
-}
-
 type stateFile struct {
 	Format     string        `json:"format"`
 	Version    int           `json:"version"`
@@ -100,67 +37,67 @@ type stateFile struct {
 }
 
 type stateModule struct {
-	Name            jstr       `json:"name"`
-	Baseline        bool       `json:"baseline,omitempty"`
-	AtStart         bool       `json:"at_start,omitempty"`
-	FirstSeen       time.Time  `json:"first_seen,omitzero"`
-	LastSeen        time.Time  `json:"last_seen,omitzero"`
-	Present         bool       `json:"present"`
-	Hidden          string     `json:"hidden,omitempty"`
-	Unknown         bool       `json:"unknown,omitempty"`
-	ReportedHidden  bool       `json:"reported_hidden,omitempty"`
-	ReportedUnknown bool       `json:"reported_unknown,omitempty"`
-	View            stateView  `json:"view"`
-	Load            *stateLoad `json:"load,omitempty"`
+	Name            statefile.String `json:"name"`
+	Baseline        bool             `json:"baseline,omitempty"`
+	AtStart         bool             `json:"at_start,omitempty"`
+	FirstSeen       time.Time        `json:"first_seen,omitzero"`
+	LastSeen        time.Time        `json:"last_seen,omitzero"`
+	Present         bool             `json:"present"`
+	Hidden          string           `json:"hidden,omitempty"`
+	Unknown         bool             `json:"unknown,omitempty"`
+	ReportedHidden  bool             `json:"reported_hidden,omitempty"`
+	ReportedUnknown bool             `json:"reported_unknown,omitempty"`
+	View            stateView        `json:"view"`
+	Load            *stateLoad       `json:"load,omitempty"`
 }
 
 type stateView struct {
-	InProc    bool   `json:"in_proc_modules"`
-	InSysfs   bool   `json:"in_sysfs"`
-	State     string `json:"state,omitempty"`
-	InitState string `json:"initstate,omitempty"`
-	Size      uint64 `json:"size,omitempty"`
-	Refcount  int    `json:"refcount"`
-	UsedBy    []jstr `json:"used_by,omitempty"`
-	Holders   []jstr `json:"holders,omitempty"`
-	Sections  int    `json:"sections,omitempty"`
-	Taint     string `json:"taint,omitempty"`
-	Address   string `json:"address,omitempty"`
-	SrcVer    string `json:"srcversion,omitempty"`
-	Version   string `json:"version,omitempty"`
+	InProc    bool               `json:"in_proc_modules"`
+	InSysfs   bool               `json:"in_sysfs"`
+	State     string             `json:"state,omitempty"`
+	InitState string             `json:"initstate,omitempty"`
+	Size      uint64             `json:"size,omitempty"`
+	Refcount  int                `json:"refcount"`
+	UsedBy    []statefile.String `json:"used_by,omitempty"`
+	Holders   []statefile.String `json:"holders,omitempty"`
+	Sections  int                `json:"sections,omitempty"`
+	Taint     string             `json:"taint,omitempty"`
+	Address   string             `json:"address,omitempty"`
+	SrcVer    string             `json:"srcversion,omitempty"`
+	Version   string             `json:"version,omitempty"`
 }
 
 type stateLoad struct {
-	Serial    uint32         `json:"serial"`
-	At        time.Time      `json:"at"`
-	Syscall   string         `json:"syscall"`
-	File      jstr           `json:"file,omitempty"`
-	SHA256    string         `json:"sha256,omitempty"`
-	Taints    string         `json:"taints,omitempty"`
-	Process   stateProcess   `json:"process"`
-	Parent    *stateProcess  `json:"parent,omitempty"`
-	Ancestors []stateProcess `json:"ancestors,omitempty"`
+	Serial    uint32           `json:"serial"`
+	At        time.Time        `json:"at"`
+	Syscall   string           `json:"syscall"`
+	File      statefile.String `json:"file,omitempty"`
+	SHA256    string           `json:"sha256,omitempty"`
+	Taints    string           `json:"taints,omitempty"`
+	Process   stateProcess     `json:"process"`
+	Parent    *stateProcess    `json:"parent,omitempty"`
+	Ancestors []stateProcess   `json:"ancestors,omitempty"`
 }
 
 type stateProcess struct {
-	PID   int    `json:"pid"`
-	PPID  int    `json:"ppid,omitempty"`
-	Exe   jstr   `json:"exe,omitempty"`
-	Comm  jstr   `json:"comm,omitempty"`
-	Args  []jstr `json:"args,omitempty"`
-	Cwd   jstr   `json:"cwd,omitempty"`
-	UID   uint32 `json:"uid"`
-	AUID  uint32 `json:"auid"`
-	Start int64  `json:"start_ms,omitempty"`
+	PID   int                `json:"pid"`
+	PPID  int                `json:"ppid,omitempty"`
+	Exe   statefile.String   `json:"exe,omitempty"`
+	Comm  statefile.String   `json:"comm,omitempty"`
+	Args  []statefile.String `json:"args,omitempty"`
+	Cwd   statefile.String   `json:"cwd,omitempty"`
+	UID   uint32             `json:"uid"`
+	AUID  uint32             `json:"auid"`
+	Start int64              `json:"start_ms,omitempty"`
 }
 
 func toStateProcess(p *auditevent.Process) stateProcess {
-	return stateProcess{PID: p.PID, PPID: p.PPID, Exe: jstr(p.Exe), Comm: jstr(p.Comm), Args: jstrs(p.Args),
-		Cwd: jstr(p.Cwd), UID: p.UID, AUID: p.AUID, Start: p.StartMilli}
+	return stateProcess{PID: p.PID, PPID: p.PPID, Exe: statefile.String(p.Exe), Comm: statefile.String(p.Comm), Args: statefile.Strings(p.Args),
+		Cwd: statefile.String(p.Cwd), UID: p.UID, AUID: p.AUID, Start: p.StartMilli}
 }
 
 func (s *stateProcess) process() auditevent.Process {
-	return auditevent.Process{PID: s.PID, PPID: s.PPID, Exe: string(s.Exe), Comm: string(s.Comm), Args: strs(s.Args),
+	return auditevent.Process{PID: s.PID, PPID: s.PPID, Exe: string(s.Exe), Comm: string(s.Comm), Args: statefile.Plain(s.Args),
 		Cwd: string(s.Cwd), UID: s.UID, AUID: s.AUID, StartMilli: s.Start}
 }
 
@@ -171,13 +108,13 @@ func (t *Tracker) encodeState(now time.Time) ([]byte, error) {
 	for _, n := range sortedEntryNames(t.entries) {
 		e := t.entries[n]
 		v := &e.View
-		sm := stateModule{Name: jstr(n), Baseline: e.Baseline, AtStart: e.AtStart, FirstSeen: e.FirstSeen, LastSeen: e.LastSeen,
+		sm := stateModule{Name: statefile.String(n), Baseline: e.Baseline, AtStart: e.AtStart, FirstSeen: e.FirstSeen, LastSeen: e.LastSeen,
 			Present: e.Present, Hidden: e.Hidden, Unknown: e.Unknown, ReportedHidden: e.ReportedHidden, ReportedUnknown: e.ReportedUnknown,
 			View: stateView{InProc: v.InProcModules, InSysfs: v.InSysfs, State: v.State, InitState: v.InitState, Size: v.Size,
-				Refcount: v.Refcount, UsedBy: jstrs(v.UsedBy), Holders: jstrs(v.Holders), Sections: v.Sections, Taint: v.Taint, Address: v.Address,
+				Refcount: v.Refcount, UsedBy: statefile.Strings(v.UsedBy), Holders: statefile.Strings(v.Holders), Sections: v.Sections, Taint: v.Taint, Address: v.Address,
 				SrcVer: v.SrcVersion, Version: v.Version}}
 		if l := e.Load; l != nil {
-			sl := &stateLoad{Serial: l.Serial, At: l.At.UTC(), Syscall: l.Syscall, File: jstr(l.File), SHA256: l.SHA256,
+			sl := &stateLoad{Serial: l.Serial, At: l.At.UTC(), Syscall: l.Syscall, File: statefile.String(l.File), SHA256: l.SHA256,
 				Taints: l.Taints, Process: toStateProcess(&l.Process)}
 			if l.Parent != nil {
 				pp := toStateProcess(l.Parent)
@@ -244,7 +181,7 @@ func (t *Tracker) restore(sf *stateFile, bootID string) {
 			Present: sm.Present, Hidden: sm.Hidden, Unknown: sm.Unknown, ReportedHidden: sm.ReportedHidden,
 			ReportedUnknown: sm.ReportedUnknown,
 			View: detections.KernelModuleView{Name: n, InProcModules: v.InProc, InSysfs: v.InSysfs, State: v.State, InitState: v.InitState,
-				Size: v.Size, Refcount: v.Refcount, UsedBy: strs(v.UsedBy), Holders: strs(v.Holders), Sections: v.Sections,
+				Size: v.Size, Refcount: v.Refcount, UsedBy: statefile.Plain(v.UsedBy), Holders: statefile.Plain(v.Holders), Sections: v.Sections,
 				Taint: v.Taint, Address: v.Address, SrcVersion: v.SrcVer, Version: v.Version}}
 		if sl := sm.Load; sl != nil {
 			l := &detections.ModuleLoadRecord{Serial: sl.Serial, At: sl.At, Syscall: sl.Syscall, Module: n, File: string(sl.File),

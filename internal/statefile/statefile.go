@@ -4,7 +4,8 @@
 // through a symbolic link, never a FIFO or a device (opening one blocks or
 // reads forever), and only up to a size checked before reading; it is
 // replaced through a temporary file created exclusively (O_EXCL|
-// O_NOFOLLOW, a random name), synced and renamed over it.
+// O_NOFOLLOW, a random name), synced and renamed over it. String keeps
+// paths, arguments and names in a state file's JSON losslessly.
 package statefile
 
 import (
