@@ -145,37 +145,33 @@ func Parse(data []byte) (in Info) {
 // (FuzzParse fails on it).
 const panicProblem = "parser panic"
 
+// unpackContent parses a compressed module's content: one level deep, at
+// most maxUnpacked bytes.
+func unpackContent(in *Info, data []byte, depth int, kind string, unpack func([]byte, int64) ([]byte, error)) {
+	in.Compression = kind
+	if depth > 0 {
+		in.problem("%s inside a compressed module: not unpacked", kind)
+		return
+	}
+	raw, err := unpack(data, maxUnpacked(len(data)))
+	if err != nil {
+		in.problem("%s: %v", kind, err)
+		return
+	}
+	parseContent(in, raw, depth+1)
+}
+
 func parseContent(in *Info, data []byte, depth int) {
 	switch {
 	case bytes.HasPrefix(data, []byte{0x1f, 0x8b}):
-		in.Compression = "gzip"
-		if depth > 0 {
-			in.problem("gzip inside a compressed module: not unpacked")
-			return
-		}
-		raw, err := gunzip(data, maxUnpacked(len(data)))
-		if err != nil {
-			in.problem("gzip: %v", err)
-			return
-		}
-		parseContent(in, raw, depth+1)
+		unpackContent(in, data, depth, "gzip", gunzip)
 		return
 	case bytes.HasPrefix(data, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
 		in.Compression = "xz"
 		in.problem("xz-compressed module: content not parsed")
 		return
 	case bytes.HasPrefix(data, []byte{0x28, 0xb5, 0x2f, 0xfd}):
-		in.Compression = "zstd"
-		if depth > 0 {
-			in.problem("zstd inside a compressed module: not unpacked")
-			return
-		}
-		raw, err := unzstd(data, maxUnpacked(len(data)))
-		if err != nil {
-			in.problem("zstd: %v", err)
-			return
-		}
-		parseContent(in, raw, depth+1)
+		unpackContent(in, data, depth, "zstd", unzstd)
 		return
 	}
 	body := data
