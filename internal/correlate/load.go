@@ -4,6 +4,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -141,20 +142,6 @@ func ModuleFileArg(exe, comm string, args []string, cwd string) string {
 	return path.Clean(a)
 }
 
-// sameArgs reports whether a and b hold the same arguments (the table's
-// copy of an event's argv shares its strings, so this is cheap).
-func sameArgs(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // observeLoad resolves a module load event and marks its module name and
 // file as seen.
 func (s *Store) observeLoad(e *proc, ev *auditevent.Event, at int64) *ModuleLoad {
@@ -168,7 +155,7 @@ func (s *Store) observeLoad(e *proc, ev *auditevent.Event, at int64) *ModuleLoad
 		cwd = ev.Cwd
 	}
 	var argFile, fdPath string
-	if argFile = ModuleFileArg(e.p.Exe, e.p.Comm, e.p.Args, cwd); argFile == "" && !sameArgs(e.p.Args, ev.Args()) {
+	if argFile = ModuleFileArg(e.p.Exe, e.p.Comm, e.p.Args, cwd); argFile == "" && !slices.Equal(e.p.Args, ev.Args()) {
 		argFile = ModuleFileArg(ev.Syscall.Exe, ev.Syscall.Comm, ev.Args(), cwd)
 	}
 	switch {

@@ -1,6 +1,7 @@
 package detections
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -67,7 +68,7 @@ func TestProcessFieldsFromTheRecord(t *testing.T) {
 					t.Errorf("file %+v, want the exec's /tmp/rk.ko", f)
 				}
 			}
-			if p.Name() != c.wantName || p.Exe != c.wantExe || !equalStrings(p.Args, c.wantArgs) {
+			if p.Name() != c.wantName || p.Exe != c.wantExe || !slices.Equal(p.Args, c.wantArgs) {
 				t.Errorf("process name %q exe %q args %q, want %q %q %q", p.Name(), p.Exe, p.Args, c.wantName, c.wantExe, c.wantArgs)
 			}
 			if c.wantParentName != "" {
@@ -78,16 +79,4 @@ func TestProcessFieldsFromTheRecord(t *testing.T) {
 			}
 		})
 	}
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
