@@ -14,29 +14,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-// mountTmpfs mounts a tmpfs of size in a temporary directory (as root)
-// and unmounts it when the test ends.
-func mountTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("AUDITLKM_REQUIRE_KERNEL") == "1" {
-			t.Fatal("needs root to mount a tmpfs")
-		}
-		t.Skip("needs root to mount a tmpfs")
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Fatalf("mount tmpfs: %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-	return dir
-}
+	"github.com/auditlkm/auditlkm/internal/kerneltest"
+)
 
 // TestReplayToAFullDeviceFails: every alert lost to /dev/full makes replay
 // exit non-zero, says how many once, and the summary counts them.
@@ -58,7 +38,7 @@ func TestReplayToAFullDeviceFails(t *testing.T) {
 // tmpfs: the file holds whole JSON lines only, and the alerts in it plus
 // the alerts reported lost are all the alerts.
 func TestReplayToAFullDiskLeavesNoHalfLine(t *testing.T) {
-	dir := mountTmpfs(t, "64k")
+	dir := kerneltest.Tmpfs(t, "64k")
 	log, err := os.ReadFile("testdata/debian12-kernel6.18-lkm.log")
 	if err != nil {
 		t.Fatal(err)

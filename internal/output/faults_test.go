@@ -9,37 +9,15 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/auditlkm/auditlkm/internal/kerneltest"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
-
-// smallTmpfs mounts a tmpfs of size bytes in a temporary directory (as
-// root) and unmounts it when the test ends.
-func smallTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("AUDITLKM_REQUIRE_KERNEL") == "1" {
-			t.Fatal("needs root to mount a tmpfs")
-		}
-		t.Skip("needs root to mount a tmpfs")
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Fatalf("mount tmpfs: %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-	return dir
-}
 
 // checkWholeLines fails unless every line of data is a JSON object ended
 // by a newline, and returns how many there are.
@@ -68,7 +46,7 @@ func checkWholeLines(t *testing.T, data []byte) int {
 // file holds is whole, and the lines written plus the lines lost are the
 // lines given, the lost ones counted in auditlkm_output_lost_total.
 func TestFileOnAFullDiskLeavesNoHalfLineAndCountsEveryLine(t *testing.T) {
-	dir := smallTmpfs(t, "64k")
+	dir := kerneltest.Tmpfs(t, "64k")
 	path := filepath.Join(dir, "alerts.json")
 	m, err := NewMetrics(nil)
 	if err != nil {
