@@ -202,12 +202,7 @@ func TestFinitFDWinsOverSpoofedArguments(t *testing.T) {
 // that /proc shows as /usr/lib/modules/...: one file, no mismatch, the
 // loader's name kept and the file read (seen in the VM suite's guest).
 func TestFinitFDThroughSymlinkIsOneFile(t *testing.T) {
-	dir := t.TempDir()
-	must(t, os.MkdirAll(filepath.Join(dir, "usr", "lib"), 0o755))
-	must(t, os.Symlink("usr/lib", filepath.Join(dir, "lib")))
-	real := filepath.Join(dir, "usr", "lib", "hello.ko")
-	copyTestModule(t, real)
-	named := filepath.Join(dir, "lib", "hello.ko")
+	_, _, named := mergedUsrModule(t)
 	f, err := os.Open(named)
 	must(t, err)
 	defer f.Close()
@@ -254,14 +249,9 @@ func TestModuleFileReadByNameWhenTheLoaderExited(t *testing.T) {
 // /usr), then the loader exited: the two names are compared as the daemon
 // sees them, so the load keeps its name (and its link to the drop).
 func TestSameFileWhenTheLoaderExited(t *testing.T) {
-	dir := t.TempDir()
-	must(t, os.MkdirAll(filepath.Join(dir, "usr", "lib"), 0o755))
-	must(t, os.Symlink("usr/lib", filepath.Join(dir, "lib")))
-	real := filepath.Join(dir, "usr", "lib", "hello.ko")
-	copyTestModule(t, real)
+	dir, real, named := mergedUsrModule(t)
 	other := filepath.Join(dir, "usr", "lib", "other.ko")
 	copyTestModule(t, other)
-	named := filepath.Join(dir, "lib", "hello.ko")
 	s, _, _ := testStore(t, nil)
 	gone := filepath.Join(dir, "proc", "4242", "fd", "3")
 	for _, tc := range []struct {
@@ -277,4 +267,17 @@ func TestSameFileWhenTheLoaderExited(t *testing.T) {
 			t.Errorf("sameFile(%s, %s) = %v, want %v", named, tc.target, got, tc.want)
 		}
 	}
+}
+
+// mergedUsrModule lays out a merged /usr in a temporary directory (lib ->
+// usr/lib) with a module in it, and returns the directory, the module's
+// real path and its name through the lib symlink.
+func mergedUsrModule(t *testing.T) (dir, real, named string) {
+	t.Helper()
+	dir = t.TempDir()
+	must(t, os.MkdirAll(filepath.Join(dir, "usr", "lib"), 0o755))
+	must(t, os.Symlink("usr/lib", filepath.Join(dir, "lib")))
+	real = filepath.Join(dir, "usr", "lib", "hello.ko")
+	copyTestModule(t, real)
+	return dir, real, filepath.Join(dir, "lib", "hello.ko")
 }
