@@ -199,8 +199,13 @@ func unzstd(data []byte, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	defer zr.Close()
+	return readAtMost(zr, limit)
+}
+
+// readAtMost reads r to its end, failing past limit bytes.
+func readAtMost(r io.Reader, limit int64) ([]byte, error) {
 	var out bytes.Buffer
-	n, err := io.Copy(&out, io.LimitReader(zr, limit+1))
+	n, err := io.Copy(&out, io.LimitReader(r, limit+1))
 	if err != nil {
 		return nil, err
 	}
@@ -216,15 +221,7 @@ func gunzip(data []byte, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	zr.Multistream(false)
-	var out bytes.Buffer
-	n, err := io.Copy(&out, io.LimitReader(zr, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if n > limit {
-		return nil, fmt.Errorf("more than %d bytes unpacked", limit)
-	}
-	return out.Bytes(), nil
+	return readAtMost(zr, limit)
 }
 
 // parseTrailer reads the struct module_signature before the magic and
