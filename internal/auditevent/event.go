@@ -190,7 +190,7 @@ func BuildInterned(records []Record, how Completion, in *Interner) *Event {
 				e.Cwd, e.HasCwd = e.untrusted("cwd", f)
 			}
 		case auparse.AUDIT_PATH:
-			e.Paths = append(e.Paths, e.decodePath(r.Body()))
+			e.Paths = append(e.Paths, e.pathRecord(r.Body()))
 		case auparse.AUDIT_PROCTITLE:
 			e.proctitleRecord(r.Body())
 		case auparse.AUDIT_KERN_MODULE:
@@ -455,6 +455,24 @@ func numericField(key []byte) int {
 		return 21
 	}
 	return -1
+}
+
+// pathRecord decodes a PATH body, or takes its decoding from the memo: the
+// same directory, binary or loader is named event after event.
+func (e *Event) pathRecord(body []byte) Path {
+	var slot *memoSlot[Path]
+	if e.in != nil {
+		slot = e.in.paths.slot(body, nil)
+		if p, ok := slot.get(body, nil); ok {
+			return p
+		}
+	}
+	nw := len(e.Warnings)
+	p := e.decodePath(body)
+	if len(e.Warnings) == nw {
+		slot.put(body, nil, p)
+	}
+	return p
 }
 
 func (e *Event) decodePath(body []byte) Path {

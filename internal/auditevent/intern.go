@@ -10,7 +10,7 @@ import (
 // devices and name types), so that decoding them costs a map lookup rather
 // than an allocation, and tables that keep them share one copy. It also
 // shares the splits of PROCTITLE arguments and audit keys, and remembers
-// the decodings of recently seen SYSCALL and PROCTITLE bodies (memo.go),
+// the decodings of recently seen SYSCALL, PROCTITLE and PATH bodies (memo.go),
 // so that events built with it share those slices: they are read only.
 // It is bounded: when full it starts over. A nil *Interner allocates every
 // time. An Interner must be used from one goroutine.
@@ -22,9 +22,11 @@ type Interner struct {
 	// the same title event after event. Bounded like m.
 	splits map[splitKey][]string
 
-	// The decodings of recent SYSCALL and PROCTITLE bodies (memo.go).
+	// The decodings of recent SYSCALL, PROCTITLE and PATH bodies
+	// (memo.go).
 	syscalls   decodeMemo[Syscall]
 	proctitles decodeMemo[proctitleMemo]
+	paths      decodeMemo[Path]
 
 	// names remembers recent PATH names, direct-mapped by hash (see
 	// name): unlike the strings in m, most names are not repeated (a
