@@ -28,12 +28,35 @@ type Interner struct {
 	proctitles decodeMemo[proctitleMemo]
 	paths      decodeMemo[Path]
 
+	// pathSlab hands out the events' Paths slices (see pathsFor).
+	pathSlab []Path
+
 	// names remembers recent PATH names, direct-mapped by hash (see
 	// name): unlike the strings in m, most names are not repeated (a
 	// file created, renamed and removed is named once each time), so a
 	// miss costs a hash rather than a map insertion and its growth.
 	names    [nameSlots]string
 	nameSeed maphash.Seed
+}
+
+// pathSlab is how many Paths one slab allocation holds: an event's Paths
+// are carved from it, one allocation for dozens of events. An event kept
+// pins its slab (a few KiB).
+const pathSlab = 64
+
+// pathsFor returns an empty Path slice of capacity n, carved from the slab
+// when n is small (its capacity is capped: appending past n never touches
+// another event's Paths).
+func (in *Interner) pathsFor(n int) []Path {
+	if in == nil || n > pathSlab/4 {
+		return make([]Path, 0, n)
+	}
+	if cap(in.pathSlab)-len(in.pathSlab) < n {
+		in.pathSlab = make([]Path, 0, pathSlab)
+	}
+	i := len(in.pathSlab)
+	in.pathSlab = in.pathSlab[:i+n]
+	return in.pathSlab[i : i : i+n]
 }
 
 // nameSlots is the number of PATH names an Interner remembers (a power
