@@ -359,6 +359,7 @@ func (s *Store) linkConfigs(ml *ModuleLoad, e *proc, at int64) {
 	if len(names) == 0 && ml.File == "" {
 		return
 	}
+	s.ReadConfigs() // what was written just before the load, before it is re-read
 	rereads, scanned := 0, 0
 	for el := s.files.lru.Back(); el != nil && scanned < maxConfigScan && len(ml.Configs) < MaxConfigLinks; el = el.Prev() {
 		fe := el.Value.(*fileEntry)

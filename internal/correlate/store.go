@@ -486,8 +486,10 @@ func (s *Store) ContainerID(pid int) string {
 // Maintain drops expired entries of every table: exited processes after
 // ProcessTTL, file writes after FileTTL, values not seen for SeenTTL. now
 // must be on the events' clock (wall time live, the newest event time in
-// a replay). Each call costs O(expired entries).
+// a replay). Each call costs O(expired entries), plus the configuration
+// reads still pending (ReadConfigs).
 func (s *Store) Maintain(now time.Time) {
+	s.ReadConfigs()
 	nowMs := now.UnixMilli()
 	ttl := s.cfg.ProcessTTL.Milliseconds()
 	for el := s.procs.exits.Front(); el != nil; el = s.procs.exits.Front() {
