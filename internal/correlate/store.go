@@ -455,21 +455,31 @@ func (s *Store) Ancestry(pid int, max int) []auditevent.Process {
 	if e == nil || max <= 0 {
 		return nil
 	}
-	var out []auditevent.Process
-	visited := []uint64{e.id}
-	for len(out) < max {
+	// The chain is collected first and copied out once: one allocation
+	// of the right size per alert.
+	var chain [MaxAncestry]*proc
+	n, start := 0, e.id
+walk:
+	for n < max {
 		par := s.parentOf(e)
-		if par == nil {
+		if par == nil || par.id == start {
 			break
 		}
-		for _, id := range visited {
-			if id == par.id {
-				return out
+		for _, q := range chain[:n] {
+			if q.id == par.id {
+				break walk
 			}
 		}
-		visited = append(visited, par.id)
-		out = append(out, par.p)
+		chain[n] = par
+		n++
 		e = par
+	}
+	if n == 0 {
+		return nil
+	}
+	out := make([]auditevent.Process, n)
+	for i, q := range chain[:n] {
+		out[i] = q.p
 	}
 	return out
 }
