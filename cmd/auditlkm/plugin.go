@@ -87,6 +87,6 @@ func (o *pluginOptions) run(cmd *cobra.Command) error {
 	defer src.Close()
 	// On SIGINT/SIGTERM stdin is given up even while a read waits on it:
 	// the records read whole are handled, then the events in flight.
-	err = daemon.Plugin(cmd.Context(), src, p, daemon.PluginConfig{Stop: src.Stop, Web: o.web, Registry: reg, Log: log})
+	err = daemon.Plugin(cmd.Context(), src, p, daemon.PluginConfig{Stop: src.Stop, Web: o.web, Registry: reg, Log: log, AfterBatch: store.ReadConfigs})
 	return errors.Join(err, sink.lostError())
 }

@@ -1,10 +1,11 @@
 package auditrules
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -209,35 +210,46 @@ func decodeWire(b []byte) (wireRule, error) {
 // normalize returns a comparison key for a rule that is equal for the
 // bytes we send and the bytes the kernel lists back: padding and buflen
 // are dropped, class bits cleared and fields sorted (a rule is a
-// conjunction, so order carries no meaning).
+// conjunction, so order carries no meaning). The key is binary, each
+// number in four bytes and each string after its length, so two keys are
+// equal exactly when the normalized rules are.
 func normalize(b []byte) (string, error) {
 	r, err := decodeWire(b)
 	if err != nil {
 		return "", err
 	}
 	r.mask[maskWords-1] &^= classBits
-	sort.Slice(r.fields, func(i, j int) bool {
-		a, c := r.fields[i], r.fields[j]
-		if a.typ != c.typ {
-			return a.typ < c.typ
+	slices.SortFunc(r.fields, func(a, c wireField) int {
+		if n := cmp.Compare(a.typ, c.typ); n != 0 {
+			return n
 		}
-		if a.op != c.op {
-			return a.op < c.op
+		if n := cmp.Compare(a.op, c.op); n != 0 {
+			return n
 		}
-		if a.val != c.val {
-			return a.val < c.val
+		if n := cmp.Compare(a.val, c.val); n != 0 {
+			return n
 		}
-		return a.str < c.str
+		return strings.Compare(a.str, c.str)
 	})
-	var sb strings.Builder
-	fmt.Fprintf(&sb, "%x/%x/", r.flags, r.action)
-	for _, m := range r.mask {
-		fmt.Fprintf(&sb, "%x,", m)
-	}
+	n := 4 * (2 + maskWords + 1)
 	for _, f := range r.fields {
-		fmt.Fprintf(&sb, "/%x:%x:%x:%q", f.typ, f.op, f.val, f.str)
+		n += 4*4 + len(f.str)
 	}
-	return sb.String(), nil
+	k := make([]byte, 0, n)
+	k = binary.LittleEndian.AppendUint32(k, r.flags)
+	k = binary.LittleEndian.AppendUint32(k, r.action)
+	for _, m := range r.mask {
+		k = binary.LittleEndian.AppendUint32(k, m)
+	}
+	k = binary.LittleEndian.AppendUint32(k, uint32(len(r.fields)))
+	for _, f := range r.fields {
+		k = binary.LittleEndian.AppendUint32(k, f.typ)
+		k = binary.LittleEndian.AppendUint32(k, f.op)
+		k = binary.LittleEndian.AppendUint32(k, f.val)
+		k = binary.LittleEndian.AppendUint32(k, uint32(len(f.str)))
+		k = append(k, f.str...)
+	}
+	return string(k), nil
 }
 
 // ToCommandLine renders kernel wire bytes in auditctl syntax, as

@@ -68,7 +68,11 @@
 // (an install command), or the module a modprobe ancestor was asked for
 // (Configs). Live stores read written configuration files (bounded by
 // maxConfigBytes, when written and again at the load, when they are
-// complete) to learn the names; a replay never reads this host's files
+// complete) to learn the names. The read of a write waits for the end of
+// the batch of records it came in (ReadConfigs), or for an earlier load,
+// snapshot or lookup of it: a file that a later event of the batch
+// deleted or renamed away is gone and is not opened, so a storm of
+// short-lived files costs no open each. A replay never reads this host's files
 // and links configuration only by its file name. A retry by the same
 // process (insmod falls back from finit_module to init_module) is marked
 // Repeat so detections raise one linked alert. Facts.FirstSeen lists the

@@ -58,6 +58,9 @@ type fileEntry struct {
 	w          FileWrite
 	prev, next *fileEntry // in fileTable's write order
 	size       int64
+	// readPending: a module configuration file written by this entry's
+	// event, not read yet (see fileTable.pending).
+	readPending bool
 }
 
 // fileOverhead estimates what a file entry costs besides its strings.
@@ -83,13 +86,25 @@ type fileTable struct {
 	oldest, newest *fileEntry
 	n              int
 	bytes          int64 // sum of the entries' size
+	// pending are the configuration writes whose file is read by the
+	// next ReadConfigs (the end of the batch of records they came in),
+	// at most maxPendingReads. A later event that deletes or renames the
+	// file away first (a storm of short-lived files) spares the read:
+	// the kernel has already removed it, an open now could only fail.
+	pending []*fileEntry
 }
+
+// maxPendingReads bounds fileTable.pending; a write past it is read at
+// once.
+const maxPendingReads = 1024
 
 func (t *fileTable) init() {
 	t.byPath = make(map[string]*fileEntry)
 	t.byInode = make(map[inodeKey]*fileEntry)
 	t.oldest, t.newest, t.n = nil, nil, 0
 	t.bytes = 0
+	clear(t.pending)
+	t.pending = t.pending[:0]
 }
 
 // link appends e, the newest write.
@@ -213,6 +228,15 @@ func (s *Store) observeFiles(ev *auditevent.Event, actor *proc) {
 		if kind == 0 {
 			continue
 		}
+		if p.Nametype == "DELETE" {
+			// Unlinked, or renamed away: a read still pending would find
+			// nothing there (or a later file, whose write has its own).
+			if e := s.files.byPath[name]; e != nil && e.readPending {
+				e.readPending = false
+				s.m.configReadsSkipped.Inc()
+			}
+			continue
+		}
 		if kind == FileModule && opening && actor != nil && p.Resolved != "" && p.Nametype != "PARENT" {
 			// Remembered for a later finit_module of this process.
 			actor.opened, actor.openedDev, actor.openedInode, actor.openedMilli = p.Resolved, p.Dev, p.Inode, ev.UnixMilli()
@@ -239,26 +263,34 @@ func (s *Store) observeFiles(ev *auditevent.Event, actor *proc) {
 		} else {
 			w.Process = ev.Process()
 		}
-		if kind == FileModuleConfig && w.Path != "" && s.live() {
-			s.readConfig(&w) // often still empty: the load re-reads it
-		}
+		readNow := false
 		if p.Resolved == "" {
-			w.Path = "" // keyed by inode only: a relative name means nothing alone
+			// Read by its raw name as it is, before it is keyed by inode
+			// only: a relative name means nothing alone.
+			readNow = kind == FileModuleConfig && w.Path != "" && s.live()
+			if readNow {
+				s.readConfig(&w)
+			}
+			w.Path = ""
 			if w.Inode == 0 {
 				continue
 			}
 		}
-		s.recordWrite(w, owned)
+		e := s.recordWrite(w, owned)
+		if kind == FileModuleConfig && w.Path != "" && !readNow && s.live() {
+			s.deferRead(e) // often still empty then: the load re-reads it
+		}
 		if kind == FileModule && w.Path != "" {
 			s.MarkSeen(SeenKoPath, w.Path, w.At)
 		}
 	}
 }
 
-// recordWrite records w. argsOwned says w.Process.Args are already the
-// process table's copies (never modified, pinning no record text): when
-// they are within maxAncestorArgBytes the entry shares them.
-func (s *Store) recordWrite(w FileWrite, argsOwned bool) {
+// recordWrite records w and returns its entry. argsOwned says
+// w.Process.Args are already the process table's copies (never modified,
+// pinning no record text): when they are within maxAncestorArgBytes the
+// entry shares them.
+func (s *Store) recordWrite(w FileWrite, argsOwned bool) *fileEntry {
 	t := &s.files
 	if w.Path != "" {
 		if old := t.byPath[w.Path]; old != nil {
@@ -293,6 +325,48 @@ func (s *Store) recordWrite(w FileWrite, argsOwned bool) {
 	if w.Inode != 0 {
 		t.byInode[ik] = e
 	}
+	return e
+}
+
+// deferRead schedules the read of e's configuration file for the next
+// ReadConfigs, or reads it now when too many are pending.
+func (s *Store) deferRead(e *fileEntry) {
+	t := &s.files
+	if len(t.pending) >= maxPendingReads {
+		s.readEntry(e)
+		return
+	}
+	e.readPending = true
+	t.pending = append(t.pending, e)
+}
+
+// ReadConfigs reads the module configuration files written by the events
+// observed since the last call, except those a later event deleted or
+// renamed away: what they name is kept with their write (FileWrite.Names,
+// Files). A live daemon calls it after each batch of records; a module
+// load, a snapshot and a lookup of the write (WrittenBy) read what is
+// pending before they look. Call it from the owner goroutine.
+func (s *Store) ReadConfigs() {
+	t := &s.files
+	for i, e := range t.pending {
+		t.pending[i] = nil
+		if e.readPending && t.byPath[e.w.Path] == e {
+			s.readEntry(e)
+		}
+		e.readPending = false
+	}
+	t.pending = t.pending[:0]
+}
+
+// readEntry reads e's configuration file and accounts what it learnt in
+// the table's bytes.
+func (s *Store) readEntry(e *fileEntry) {
+	e.readPending = false
+	s.readConfig(&e.w)
+	if n := fileSize(&e.w); n != e.size {
+		s.files.bytes += n - e.size
+		e.size = n
+	}
 }
 
 func (s *Store) dropFile(e *fileEntry) {
@@ -306,6 +380,7 @@ func (s *Store) dropFile(e *fileEntry) {
 	}
 	t.unlink(e)
 	t.bytes -= e.size
+	e.readPending = false
 }
 
 func (s *Store) expireFiles(nowMs int64) {
@@ -326,6 +401,9 @@ func (s *Store) WrittenBy(p string) (FileWrite, bool) {
 		return FileWrite{}, false
 	}
 	if e := s.files.byPath[path.Clean(p)]; e != nil {
+		if e.readPending {
+			s.readEntry(e)
+		}
 		return e.w, true
 	}
 	return FileWrite{}, false
@@ -335,6 +413,9 @@ func (s *Store) WrittenBy(p string) (FileWrite, bool) {
 // device ("08:01") and inode, whatever its name.
 func (s *Store) WrittenByInode(dev string, inode uint64) (FileWrite, bool) {
 	if e := s.files.byInode[inodeKey{dev, inode}]; e != nil && inode != 0 {
+		if e.readPending {
+			s.readEntry(e)
+		}
 		return e.w, true
 	}
 	return FileWrite{}, false
@@ -353,6 +434,7 @@ func (s *Store) ConfigWrite(p string) (FileWrite, bool) {
 // ConfigWrites returns the module configuration writes at or after since,
 // newest first, at most MaxConfigWrites.
 func (s *Store) ConfigWrites(since time.Time) []FileWrite {
+	s.ReadConfigs()
 	var out []FileWrite
 	for e := s.files.newest; e != nil && len(out) < MaxConfigWrites; e = e.prev {
 		if e.w.At.Before(since) {

@@ -359,6 +359,7 @@ func (s *Store) linkConfigs(ml *ModuleLoad, e *proc, at int64) {
 	if len(names) == 0 && ml.File == "" {
 		return
 	}
+	s.ReadConfigs() // what was written just before the load, before it is re-read
 	rereads, scanned := 0, 0
 	for fe := s.files.newest; fe != nil && scanned < maxConfigScan && len(ml.Configs) < MaxConfigLinks; fe = fe.prev {
 		w := &fe.w

@@ -31,7 +31,10 @@ type Metrics struct {
 	loadErrors     prometheus.Counter
 	saveErrors     prometheus.Counter
 	configReads    prometheus.Counter
-	moduleReads    *prometheus.CounterVec
+	// configReadsSkipped: writes whose file a later event of the same
+	// batch deleted or renamed away before it was read.
+	configReadsSkipped prometheus.Counter
+	moduleReads        *prometheus.CounterVec
 
 	// Children cached at construction: the hot path never looks a label
 	// up (tables in tableIndex order, reasons capacity then ttl).
@@ -99,12 +102,16 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Namespace: ns, Subsystem: sub, Name: "config_reads_total",
 			Help: "Module configuration files read to learn the modules they name.",
 		}),
+		configReadsSkipped: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "config_reads_skipped_total",
+			Help: "Module configuration files written and then deleted or renamed away by a later event of the same batch of records, before they were read: not opened (the kernel had already removed them).",
+		}),
 		moduleReads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: sub, Name: "module_file_reads_total",
 			Help: "Module files of loads read for the alert, by result: read, cached (same device, inode, size, mtime and ctime as an earlier read), error (gone, unreadable, too large, not a regular file, on FUSE or a network filesystem), budget (skipped: more than ModuleFileReadBudget reads in a second).",
 		}, []string{"result"}),
 	}
-	for _, c := range []prometheus.Collector{m.entries, m.bytes, m.evictions, m.procReads, m.budgetExceeded, m.loadErrors, m.saveErrors, m.configReads, m.moduleReads} {
+	for _, c := range []prometheus.Collector{m.entries, m.bytes, m.evictions, m.procReads, m.budgetExceeded, m.loadErrors, m.saveErrors, m.configReads, m.configReadsSkipped, m.moduleReads} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register correlate metrics: %w", err)
 		}

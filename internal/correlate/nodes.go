@@ -205,6 +205,14 @@ func (n *Nodes) Ancestry(pid int, max int) []auditevent.Process {
 	return n.cur.Ancestry(pid, max)
 }
 
+// ReadConfigs runs Store.ReadConfigs on every store.
+func (n *Nodes) ReadConfigs() {
+	n.local.ReadConfigs()
+	for _, s := range n.nodes {
+		s.ReadConfigs()
+	}
+}
+
 // Maintain runs Store.Maintain on every store.
 func (n *Nodes) Maintain(now time.Time) {
 	n.local.Maintain(now)

@@ -111,6 +111,7 @@ type Snapshot struct {
 // Snapshot copies the persistent state (O(entries)); call it from the
 // owner goroutine. The copy may then be saved from any goroutine.
 func (s *Store) Snapshot() *Snapshot {
+	s.ReadConfigs()
 	sn := &Snapshot{FirstStart: s.firstStart, SavedAt: s.now()}
 	sn.seen = make([]stateLine, 0, len(s.seen.m))
 	for el := s.seen.lru.Front(); el != nil; el = el.Next() {

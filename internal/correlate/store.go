@@ -455,22 +455,31 @@ func (s *Store) Ancestry(pid int, max int) []auditevent.Process {
 	if e == nil || max <= 0 {
 		return nil
 	}
-	var out []auditevent.Process
-	var ids [MaxAncestry + 1]uint64 // on the stack
-	visited := append(ids[:0], e.id)
-	for len(out) < max {
+	// The chain is collected first and copied out once: one allocation
+	// of the right size per alert.
+	var chain [MaxAncestry]*proc
+	n, start := 0, e.id
+walk:
+	for n < max {
 		par := s.parentOf(e)
-		if par == nil {
+		if par == nil || par.id == start {
 			break
 		}
-		for _, id := range visited {
-			if id == par.id {
-				return out
+		for _, q := range chain[:n] {
+			if q.id == par.id {
+				break walk
 			}
 		}
-		visited = append(visited, par.id)
-		out = append(out, par.p)
+		chain[n] = par
+		n++
 		e = par
+	}
+	if n == 0 {
+		return nil
+	}
+	out := make([]auditevent.Process, n)
+	for i, q := range chain[:n] {
+		out[i] = q.p
 	}
 	return out
 }
@@ -487,8 +496,10 @@ func (s *Store) ContainerID(pid int) string {
 // Maintain drops expired entries of every table: exited processes after
 // ProcessTTL, file writes after FileTTL, values not seen for SeenTTL. now
 // must be on the events' clock (wall time live, the newest event time in
-// a replay). Each call costs O(expired entries).
+// a replay). Each call costs O(expired entries), plus the configuration
+// reads still pending (ReadConfigs).
 func (s *Store) Maintain(now time.Time) {
+	s.ReadConfigs()
 	nowMs := now.UnixMilli()
 	ttl := s.cfg.ProcessTTL.Milliseconds()
 	for el := s.procs.exits.Front(); el != nil; el = s.procs.exits.Front() {

@@ -128,7 +128,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) (err error) {
 // loop builds the processor loop over the kernel session: the raw record
 // file and the guard as hooks, the store's maintenance on ticks.
 func (d *daemon) loop(p *pipeline.Processor) (*loop, func(), error) {
-	l := &loop{src: d.ks.client, p: p, stop: d.ks.Close, reloads: d.reloads, log: d.log}
+	l := &loop{src: d.ks.client, p: p, stop: d.ks.Close, reloads: d.reloads, log: d.log, afterBatch: d.store.ReadConfigs}
 	closeRecords := func() {}
 	if d.cfg.Records != "" {
 		rf, err := os.OpenFile(d.cfg.Records, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)

@@ -41,6 +41,10 @@ type loop struct {
 	stop func() error
 	// onTick runs on every tick, on the processor's goroutine.
 	onTick func(now time.Time)
+	// afterBatch, when set, runs after each batch of records has been
+	// pushed, on the processor's goroutine (the store's pending
+	// configuration reads).
+	afterBatch func()
 	// reloads carries new detection catalogs; klog kernel log lines (a
 	// closed channel is no longer read). Both may be nil.
 	reloads <-chan *detections.Catalog
@@ -58,6 +62,9 @@ type PluginConfig struct {
 	Web      web.Config // an empty ListenAddress: no metrics server
 	Registry prometheus.Gatherer
 	Log      *slog.Logger
+	// AfterBatch, when set, runs after each batch of records has been
+	// handled, on the processor's goroutine (correlate's ReadConfigs).
+	AfterBatch func()
 }
 
 // errPluginInputEnded ends the metrics server when the input ends.
@@ -67,7 +74,7 @@ var errPluginInputEnded = errors.New("plugin input ended")
 // ctx is done, then hands on every event in flight; with
 // cfg.Web.ListenAddress it serves the metrics meanwhile.
 func Plugin(ctx context.Context, src pipeline.Source, p *pipeline.Processor, cfg PluginConfig) error {
-	l := &loop{src: src, p: p, stop: cfg.Stop, log: cfg.Log}
+	l := &loop{src: src, p: p, stop: cfg.Stop, log: cfg.Log, afterBatch: cfg.AfterBatch}
 	if cfg.Web.ListenAddress == "" {
 		return l.run(ctx)
 	}
@@ -192,6 +199,9 @@ func (l *loop) process(ctx context.Context, ch <-chan []auditevent.Record, cance
 func (l *loop) push(batch []auditevent.Record) {
 	for i := range batch {
 		l.p.Push(batch[i])
+	}
+	if l.afterBatch != nil {
+		l.afterBatch()
 	}
 }
 

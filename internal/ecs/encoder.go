@@ -101,6 +101,12 @@ type Encoder struct {
 
 	rules     []ruleBlock // the rule objects encoded last (appendRuleBlock)
 	nextBlock int         // the block to replace next when rules is full
+
+	procs    []*procBlocks // the process objects encoded last (procBlocksFor)
+	nextProc int           // the set to replace next when procs is full
+	// localHost is agent.* and host.* (or observer.*) of events without a
+	// node name: the same for each.
+	localHost block
 }
 
 // ruleBlock is the encoding of a rule's rule and threat objects, which
@@ -237,11 +243,12 @@ func (e *Encoder) appendDoc(dst []byte, a *detections.Alert, alert bool) []byte 
 		e.appendRuleBlock(w, a.Rule)
 	}
 	e.appendHost(w, ev)
-	appendProcess(w, a)
+	pb := e.procBlocksFor(a)
+	w.cached(&pb.process, func() { appendProcess(w, a) })
 	appendUser(w, a, ev)
 	appendFile(w, a.File, ev, a.ModuleFile)
 	appendRelatedHash(w, a.ModuleFile)
-	e.appendAuditd(w, a, ev)
+	e.appendAuditd(w, a, ev, pb)
 
 	out := w.finish()
 	w.b = nil // do not keep the caller's buffer
@@ -498,6 +505,14 @@ func appendAttackURL(b []byte, id string) []byte {
 // the same one. A node name is all auditd tells of a remote host: its
 // hostname, id, OS and architecture are unknown and left out.
 func (e *Encoder) appendHost(w *writer, ev *auditevent.Event) {
+	if ev == nil || ev.Node == "" {
+		w.cached(&e.localHost, func() { e.appendHostOf(w, ev) })
+		return
+	}
+	e.appendHostOf(w, ev)
+}
+
+func (e *Encoder) appendHostOf(w *writer, ev *auditevent.Event) {
 	// agent.* is this auditlkm, whichever host the event happened on.
 	if ag := &e.host.Agent; ag.ID != "" || ag.Type != "" {
 		w.open("agent")
@@ -780,7 +795,7 @@ func appendOctal(b []byte, v uint32, width int, q bool) []byte {
 	return b
 }
 
-func (e *Encoder) appendAuditd(w *writer, a *detections.Alert, ev *auditevent.Event) {
+func (e *Encoder) appendAuditd(w *writer, a *detections.Alert, ev *auditevent.Event, pb *procBlocks) {
 	w.open("auditd")
 	if ev != nil && len(ev.Records) > 0 {
 		w.int("sequence", int64(ev.Serial))
@@ -815,7 +830,7 @@ func (e *Encoder) appendAuditd(w *writer, a *detections.Alert, ev *auditevent.Ev
 	// The exclusion whose criteria matched but whose provenance was not
 	// proven ("system-agent/not-package-owned").
 	w.str("exclusion_refused", a.ExclusionRefused)
-	appendAncestry(w, a)
+	w.cached(&pb.ancestry, func() { appendAncestry(w, a) })
 	appendRelated(w, a)
 	appendCrossView(w, a.CrossView)
 	appendFirstSeen(w, a)

@@ -587,10 +587,14 @@ func FuzzAppendAlert(f *testing.F) {
 			}
 		}
 	}
+	// One Encoder for every input, as in a run: what it remembers from
+	// one alert must never show in another's document.
 	e, err := NewEncoder(&bytes.Buffer{}, testHost, DefaultConfig())
 	if err != nil {
 		f.Fatal(err)
 	}
+	fixed := func() time.Time { return time.Date(2024, 4, 10, 12, 0, 0, 0, time.UTC) }
+	e.now = fixed
 	f.Fuzz(func(t *testing.T, path, exe, arg string, line []byte) {
 		var recs []auditevent.Record
 		if r, err := auditevent.ParseLine(line); err == nil {
@@ -604,6 +608,14 @@ func FuzzAppendAlert(f *testing.F) {
 			File:    &detections.File{Path: path, OriginalPath: arg},
 		}
 		out := e.AppendAlert(nil, a)
+		fresh, err := NewEncoder(&bytes.Buffer{}, testHost, DefaultConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fresh.now = fixed
+		if want := fresh.AppendAlert(nil, a); !bytes.Equal(out, want) {
+			t.Fatalf("encoder used before wrote:\n%s\nfresh encoder:\n%s", out, want)
+		}
 		if bytes.IndexByte(out, '\n') >= 0 || bytes.IndexByte(out, '\r') >= 0 {
 			t.Fatalf("raw line break in output: %q", out)
 		}

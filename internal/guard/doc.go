@@ -6,9 +6,14 @@
 // A check runs every Config.Interval and, sooner, when the record stream
 // shows a reason to look: a CONFIG_CHANGE record removing a rule or
 // disabling auditing (Observe, or ObserveBatch as a hook on the live
-// stream), or a SYSCALL or io_uring URINGOP record keyed auditlkm-config
-// or auditlkm-ko (a watched configuration path or the module tree changed,
-// for instance a watched directory that did not exist was created). Every
+// stream), an io_uring URINGOP record keyed auditlkm-config or
+// auditlkm-ko, or an event keyed so whose PATH records show the file tree
+// of a watched configuration path or of the module tree changed: a
+// directory, symlink or other non-regular file created, removed or
+// renamed (for instance a watched directory that did not exist was
+// created, or one was swapped). Regular files written, renamed or removed
+// there change no rule (a storm of them is a storm of alerts, not of
+// checks). Every
 // check asks for the wanted set again (Want), so a watch placed on the
 // name of a missing directory (path=) is replaced by a recursive dir=
 // watch once the directory exists, and the other way round after it is

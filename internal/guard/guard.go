@@ -103,6 +103,9 @@ type Guard struct {
 	m    *Metrics
 
 	kick chan struct{} // buffered 1: Observe never blocks
+	// keyed are the events keyed to a watched path whose PATH records
+	// decide whether they trigger a check (see Observe).
+	keyed keyedEvents
 	// selfPID marks SYSCALL records of this process; selfSends counts
 	// them (Unload waits for the ones its deletions cause).
 	selfPID   []byte
@@ -171,10 +174,24 @@ func (g *Guard) runCheck(trigger string) {
 const selfPIDWithin = 256
 
 // Observe looks at one record and schedules a check when it shows a rule
-// removed, auditing disabled, or a watched configuration path changed. It
-// never blocks and is cheap for every other record.
+// removed, auditing disabled, or the file tree of a watched configuration
+// path or of the modules changed: a directory, symlink or anything but a
+// regular file created, removed or renamed there (only that changes the
+// rules wanted, see auditrules' watches). It never blocks and is cheap
+// for every other record.
+//
+// An event keyed to a watched path (auditlkm-config, auditlkm-ko) is
+// decided by its PATH records, which follow its SYSCALL record: one
+// created or deleted (renamed away) that is not a regular file triggers;
+// its EOE record ends it otherwise. So a storm of configuration files
+// written, renamed and removed (each an alert) does not re-check the
+// rules after each, while a directory swapped among them still does at
+// once. An io_uring operation triggers as its URINGOP record comes, and
+// so does any keyed event while more than maxKeyed are undecided (their
+// records lost or late).
 func (g *Guard) Observe(rec *auditevent.Record) {
-	if rec.Type == auparse.AUDIT_SYSCALL {
+	switch rec.Type {
+	case auparse.AUDIT_SYSCALL:
 		// pid= comes within the first fields (arch syscall success exit
 		// a0-a3 items ppid pid): no need to scan comm, exe and key.
 		b := rec.Body()
@@ -186,29 +203,136 @@ func (g *Guard) Observe(rec *auditevent.Record) {
 		if containsAnchored(b, g.selfPID, 2) {
 			g.selfSends.Add(1)
 		}
-	}
-	if triggers(rec) {
-		select {
-		case g.kick <- struct{}{}:
-		default:
+		if keyedToWatch(rec) && !g.keyed.add(rec.Serial) {
+			g.trigger()
+		}
+	case auparse.AUDIT_PATH:
+		if g.keyed.has(rec.Serial) && structural(rec.Body()) {
+			g.keyed.remove(rec.Serial)
+			g.trigger()
+		}
+	case auparse.AUDIT_EOE:
+		if g.keyed.has(rec.Serial) {
+			g.keyed.remove(rec.Serial)
+		}
+	case auparse.AUDIT_URINGOP:
+		if keyedToWatch(rec) {
+			g.trigger()
+		}
+	case auparse.AUDIT_CONFIG_CHANGE:
+		b := rec.Body()
+		if bytes.Contains(b, []byte("op=remove_rule")) || bytes.Contains(b, []byte("audit_enabled=0")) {
+			g.trigger()
 		}
 	}
 }
 
-func triggers(rec *auditevent.Record) bool {
-	switch rec.Type {
-	case auparse.AUDIT_CONFIG_CHANGE:
-		b := rec.Body()
-		return bytes.Contains(b, []byte("op=remove_rule")) || bytes.Contains(b, []byte("audit_enabled=0"))
-	case auparse.AUDIT_SYSCALL, auparse.AUDIT_URINGOP:
-		// A watched configuration path or the module tree changed (maybe
-		// a watched directory appeared or was swapped): re-check now,
-		// not at the next interval. Anchored on the quote: a SYSCALL
-		// record has a few quotes and hundreds of spaces.
-		b := rec.Body()
-		return containsAnchored(b, []byte(` key="auditlkm-config"`), 5) || containsAnchored(b, []byte(` key="auditlkm-ko"`), 5)
+func (g *Guard) trigger() {
+	select {
+	case g.kick <- struct{}{}:
+	default:
+	}
+}
+
+// keyedToWatch reports whether a SYSCALL or URINGOP record is keyed to a
+// watched configuration path or the module tree. Anchored on the quote: a
+// SYSCALL record has a few quotes and hundreds of spaces.
+func keyedToWatch(rec *auditevent.Record) bool {
+	b := rec.Body()
+	return containsAnchored(b, []byte(` key="auditlkm-config"`), 5) || containsAnchored(b, []byte(` key="auditlkm-ko"`), 5)
+}
+
+// File type bits of a PATH record's mode.
+const (
+	modeTypeMask = 0o170000
+	modeRegular  = 0o100000
+)
+
+// structural reports whether a PATH record's body shows a change of the
+// file tree that can change the rules wanted: an entry created or deleted
+// that is not a regular file (or whose type it does not show), or a
+// nametype other than the usual ones. PARENT and NORMAL entries are only
+// looked up or written to. Field names cannot occur inside values: a name
+// with a space is logged in hex.
+func structural(b []byte) bool {
+	nt := fieldValue(b, []byte(" nametype="))
+	switch string(nt) {
+	case "PARENT", "NORMAL":
+		return false
+	case "CREATE", "DELETE":
+	default:
+		return true
+	}
+	mode := fieldValue(b, []byte(" mode="))
+	m, err := strconv.ParseUint(string(mode), 8, 32)
+	return err != nil || m&modeTypeMask != modeRegular
+}
+
+// fieldValue returns the value of the field whose " name=" is given, up
+// to the next space, or nil.
+func fieldValue(b, name []byte) []byte {
+	i := bytes.Index(b, name)
+	if i < 0 {
+		return nil
+	}
+	v := b[i+len(name):]
+	if j := bytes.IndexByte(v, ' '); j >= 0 {
+		v = v[:j]
+	}
+	return v
+}
+
+// maxKeyed bounds the keyed events awaiting their PATH records.
+const maxKeyed = 64
+
+// keyedEvents is a small set of event serials, safe for concurrent use;
+// has is one atomic load while it is empty.
+type keyedEvents struct {
+	n       atomic.Int32
+	mu      sync.Mutex
+	serials [maxKeyed]uint32
+}
+
+// add adds serial; false when the set is full (it is then emptied: the
+// caller checks instead).
+func (k *keyedEvents) add(serial uint32) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	n := int(k.n.Load())
+	if n == maxKeyed {
+		k.n.Store(0)
+		return false
+	}
+	k.serials[n] = serial
+	k.n.Store(int32(n + 1))
+	return true
+}
+
+func (k *keyedEvents) has(serial uint32) bool {
+	if k.n.Load() == 0 {
+		return false
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, s := range k.serials[:k.n.Load()] {
+		if s == serial {
+			return true
+		}
 	}
 	return false
+}
+
+func (k *keyedEvents) remove(serial uint32) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	n := int(k.n.Load())
+	for i, s := range k.serials[:n] {
+		if s == serial {
+			k.serials[i] = k.serials[n-1]
+			k.n.Store(int32(n - 1))
+			return
+		}
+	}
 }
 
 // ObserveBatch is Observe for every record of b: the guard's hook on the

@@ -57,7 +57,8 @@ type Config struct {
 	// QueueRecords bounds the queue between the socket reader and Next.
 	QueueRecords int
 	// ReceiveLinger is how long the reader waits before reading again
-	// after a read that found the socket drained (fewer than 64 records).
+	// after a read that found the socket drained (fewer records than one
+	// receive takes, 256).
 	// Meanwhile nobody waits on the socket, so the kernel queues records
 	// without waking anyone, and the next read takes them by the hundred:
 	// under load this halves the CPU that receiving costs the daemon and
