@@ -173,7 +173,7 @@ func BuildInterned(records []Record, how Completion, in *Interner) *Event {
 		}
 	}
 	if nPaths > 0 {
-		e.Paths = make([]Path, 0, nPaths)
+		e.Paths = in.pathsFor(nPaths)
 	}
 	for i := range records {
 		r := &records[i]
@@ -190,7 +190,7 @@ func BuildInterned(records []Record, how Completion, in *Interner) *Event {
 				e.Cwd, e.HasCwd = e.untrusted("cwd", f)
 			}
 		case auparse.AUDIT_PATH:
-			e.Paths = append(e.Paths, e.decodePath(r.Body()))
+			e.Paths = append(e.Paths, e.pathRecord(r.Body()))
 		case auparse.AUDIT_PROCTITLE:
 			e.proctitleRecord(r.Body())
 		case auparse.AUDIT_KERN_MODULE:
@@ -223,7 +223,7 @@ func (e *Event) syscallRecord(body []byte, first bool) {
 		var args [4]uint64
 		var ok bool
 		if pre, post, args, ok = splitArgsRun(body); ok {
-			slot = e.in.syscalls.slot(pre, post)
+			slot = e.in.syscalls.slot(pre, post, decodeMemoSlots)
 			if s, ok := slot.get(pre, post); ok {
 				s.Args = args
 				e.Syscall = s
@@ -241,7 +241,7 @@ func (e *Event) syscallRecord(body []byte, first bool) {
 func (e *Event) proctitleRecord(body []byte) {
 	var slot *memoSlot[proctitleMemo]
 	if e.in != nil {
-		slot = e.in.proctitles.slot(body, nil)
+		slot = e.in.proctitles.slot(body, nil, decodeMemoSlots)
 		if m, ok := slot.get(body, nil); ok {
 			if m.set {
 				e.Proctitle = m.args
@@ -455,6 +455,24 @@ func numericField(key []byte) int {
 		return 21
 	}
 	return -1
+}
+
+// pathRecord decodes a PATH body, or takes its decoding from the memo: the
+// same directory, binary or loader is named event after event.
+func (e *Event) pathRecord(body []byte) Path {
+	var slot *memoSlot[Path]
+	if e.in != nil {
+		slot = e.in.paths.slot(body, nil, pathMemoSlots)
+		if p, ok := slot.get(body, nil); ok {
+			return p
+		}
+	}
+	nw := len(e.Warnings)
+	p := e.decodePath(body)
+	if len(e.Warnings) == nw {
+		slot.put(body, nil, p)
+	}
+	return p
 }
 
 func (e *Event) decodePath(body []byte) Path {

@@ -10,7 +10,7 @@ import (
 // devices and name types), so that decoding them costs a map lookup rather
 // than an allocation, and tables that keep them share one copy. It also
 // shares the splits of PROCTITLE arguments and audit keys, and remembers
-// the decodings of recently seen SYSCALL and PROCTITLE bodies (memo.go),
+// the decodings of recently seen SYSCALL, PROCTITLE and PATH bodies (memo.go),
 // so that events built with it share those slices: they are read only.
 // It is bounded: when full it starts over. A nil *Interner allocates every
 // time. An Interner must be used from one goroutine.
@@ -22,9 +22,14 @@ type Interner struct {
 	// the same title event after event. Bounded like m.
 	splits map[splitKey][]string
 
-	// The decodings of recent SYSCALL and PROCTITLE bodies (memo.go).
+	// The decodings of recent SYSCALL, PROCTITLE and PATH bodies
+	// (memo.go).
 	syscalls   decodeMemo[Syscall]
 	proctitles decodeMemo[proctitleMemo]
+	paths      decodeMemo[Path]
+
+	// pathSlab hands out the events' Paths slices (see pathsFor).
+	pathSlab []Path
 
 	// names remembers recent PATH names, direct-mapped by hash (see
 	// name): unlike the strings in m, most names are not repeated (a
@@ -32,6 +37,26 @@ type Interner struct {
 	// miss costs a hash rather than a map insertion and its growth.
 	names    [nameSlots]string
 	nameSeed maphash.Seed
+}
+
+// pathSlab is how many Paths one slab allocation holds: an event's Paths
+// are carved from it, one allocation for dozens of events. An event kept
+// pins its slab (a few KiB).
+const pathSlab = 64
+
+// pathsFor returns an empty Path slice of capacity n, carved from the slab
+// when n is small (its capacity is capped: appending past n never touches
+// another event's Paths).
+func (in *Interner) pathsFor(n int) []Path {
+	if in == nil || n > pathSlab/4 {
+		return make([]Path, 0, n)
+	}
+	if cap(in.pathSlab)-len(in.pathSlab) < n {
+		in.pathSlab = make([]Path, 0, pathSlab)
+	}
+	i := len(in.pathSlab)
+	in.pathSlab = in.pathSlab[:i+n]
+	return in.pathSlab[i : i : i+n]
 }
 
 // nameSlots is the number of PATH names an Interner remembers (a power

@@ -14,9 +14,13 @@ import (
 // empty Syscall, so a hit yields exactly what decoding would.
 
 const (
-	// decodeMemoSlots is the number of bodies remembered per record type
-	// (direct-mapped by hash; a power of two).
+	// decodeMemoSlots is the number of SYSCALL and PROCTITLE bodies
+	// remembered (direct-mapped by hash; a power of two): a storm repeats
+	// a few.
 	decodeMemoSlots = 16
+	// pathMemoSlots is the number of PATH bodies remembered: an event
+	// names several (directories, the file, the binary, its loader).
+	pathMemoSlots = 128
 	// maxMemoBody: longer bodies are decoded every time.
 	maxMemoBody = 2048
 )
@@ -27,7 +31,7 @@ const (
 // texts, which are never modified, so they are kept without a copy.
 type decodeMemo[T any] struct {
 	seed  maphash.Seed
-	slots [decodeMemoSlots]memoSlot[T]
+	slots []memoSlot[T]
 }
 
 type memoSlot[T any] struct {
@@ -36,20 +40,23 @@ type memoSlot[T any] struct {
 }
 
 // slot returns the slot of the body pre+post, or nil when it is not to be
-// memoized.
-func (m *decodeMemo[T]) slot(pre, post []byte) *memoSlot[T] {
+// memoized. The memo has n slots (a power of two), allocated at its first
+// use.
+func (m *decodeMemo[T]) slot(pre, post []byte, n int) *memoSlot[T] {
 	if len(pre)+len(post) == 0 || len(pre)+len(post) > maxMemoBody {
 		return nil
 	}
-	if m.seed == (maphash.Seed{}) {
+	if m.slots == nil {
 		m.seed = maphash.MakeSeed()
+		m.slots = make([]memoSlot[T], n)
 	}
-	var h maphash.Hash
-	h.SetSeed(m.seed)
-	h.Write(pre)
-	h.WriteByte(0)
-	h.Write(post)
-	return &m.slots[h.Sum64()&(decodeMemoSlots-1)]
+	// One-shot hashes: cheaper than a maphash.Hash fed twice. A collision
+	// only costs a miss (get compares both parts).
+	h := maphash.Bytes(m.seed, pre)
+	if len(post) > 0 {
+		h = h*0x9e3779b97f4a7c15 ^ maphash.Bytes(m.seed, post)
+	}
+	return &m.slots[h&uint64(len(m.slots)-1)]
 }
 
 // get returns the value remembered for the body pre+post.

@@ -61,8 +61,10 @@ func BenchmarkLiveStorm(b *testing.B) {
 	var total uint64
 	for b.Loop() {
 		p := newProcessorConfig(b, reassemble.DefaultConfig())
+		// The netlink reader copies records into an arena: so does this.
+		var arena auditevent.Arena
 		for i, r := range recs {
-			rec, err := auditevent.ParseNetlink(r.typ, r.body)
+			rec, err := auditevent.ParseNetlinkArena(r.typ, r.body, &arena)
 			if err != nil {
 				b.Fatal(err)
 			}

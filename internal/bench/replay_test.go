@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -275,6 +276,45 @@ func benchReplay(b *testing.B, data []byte, lines int) {
 	// for, so "+fields" asks for them (Data) on every record of every event,
 	// as any consumer reading a field does, and "+coalesce" runs aucoalesce
 	// per event as Auditbeat does.
+	// go-libaudit's cmd/auparse (`auparse -in FILE -out /dev/null`),
+	// in process: the same parse and reassembly as above (header only),
+	// and its default output of every record, unbuffered, to /dev/null.
+	b.Run("go-libaudit/cmd-auparse", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(data)))
+		devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer devNull.Close()
+		var records, events uint64
+		cpu0 := cpuTime(b)
+		for b.Loop() {
+			s := &cmdAuparseStream{out: devNull}
+			r, err := libaudit.NewReassembler(5, 2*time.Second, s)
+			if err != nil {
+				b.Fatal(err)
+			}
+			sc := bufio.NewScanner(bytes.NewReader(data))
+			sc.Buffer(make([]byte, 0, 64<<10), auditevent.MaxRecordLen+2)
+			for sc.Scan() {
+				m, err := auparse.ParseLogLine(sc.Text())
+				if err != nil {
+					continue
+				}
+				records++
+				r.PushMessage(m)
+			}
+			if err := sc.Err(); err != nil {
+				b.Fatal(err)
+			}
+			r.Close()
+			events += s.events
+		}
+		report(b, records, lines, cpu0)
+		b.ReportMetric(float64(events)/float64(b.N), "events/op")
+	})
+
 	for _, variant := range []string{"", "+fields", "+coalesce"} {
 		name := "go-libaudit/parse+reassemble" + variant
 		coalesce := variant == "+coalesce"
@@ -314,6 +354,29 @@ func benchReplay(b *testing.B, data []byte, lines int) {
 		})
 	}
 }
+
+// cmdAuparseStream is go-libaudit's cmd/auparse as it runs by default
+// (text format, no -i): per event "---" and per record "type=%v msg=%v",
+// each written unbuffered to its output, here /dev/null as in
+// `auparse -in FILE -out /dev/null`.
+type cmdAuparseStream struct {
+	out    *os.File
+	events uint64
+}
+
+func (s *cmdAuparseStream) ReassemblyComplete(msgs []*auparse.AuditMessage) {
+	s.events++
+	if _, err := s.out.Write([]byte("---\n")); err != nil {
+		return
+	}
+	for _, m := range msgs {
+		if _, err := fmt.Fprintf(s.out, "type=%v msg=%v\n", m.RecordType, m.RawData); err != nil {
+			return
+		}
+	}
+}
+
+func (*cmdAuparseStream) EventsLost(int) {}
 
 // libStream receives go-libaudit's events; with fields it parses the fields
 // of each record (Data), with coalesce it runs aucoalesce.CoalesceMessages

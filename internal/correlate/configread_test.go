@@ -81,8 +81,7 @@ func TestConfigReadsOfAStorm(t *testing.T) {
 
 	// What the reads learnt is in the table's byte estimate.
 	var sum int64
-	for el := s.files.lru.Front(); el != nil; el = el.Next() {
-		e := el.Value.(*fileEntry)
+	for e := s.files.oldest; e != nil; e = e.next {
 		if e.size != fileSize(&e.w) {
 			t.Errorf("%s: size %d, want %d", e.w.Path, e.size, fileSize(&e.w))
 		}

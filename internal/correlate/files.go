@@ -1,7 +1,6 @@
 package correlate
 
 import (
-	"container/list"
 	"path"
 	"strings"
 	"time"
@@ -56,9 +55,9 @@ type inodeKey struct {
 }
 
 type fileEntry struct {
-	w    FileWrite
-	lru  *list.Element
-	size int64
+	w          FileWrite
+	prev, next *fileEntry // in fileTable's write order
+	size       int64
 	// readPending: a module configuration file written by this entry's
 	// event, not read yet (see fileTable.pending).
 	readPending bool
@@ -82,8 +81,11 @@ func fileSize(w *FileWrite) int64 {
 type fileTable struct {
 	byPath  map[string]*fileEntry
 	byInode map[inodeKey]*fileEntry
-	lru     list.List // front: oldest write
-	bytes   int64     // sum of the entries' size
+	// The entries in write order, linked through the entries themselves
+	// (no list element allocated per write): oldest is the first.
+	oldest, newest *fileEntry
+	n              int
+	bytes          int64 // sum of the entries' size
 	// pending are the configuration writes whose file is read by the
 	// next ReadConfigs (the end of the batch of records they came in),
 	// at most maxPendingReads. A later event that deletes or renames the
@@ -99,10 +101,38 @@ const maxPendingReads = 1024
 func (t *fileTable) init() {
 	t.byPath = make(map[string]*fileEntry)
 	t.byInode = make(map[inodeKey]*fileEntry)
-	t.lru.Init()
+	t.oldest, t.newest, t.n = nil, nil, 0
 	t.bytes = 0
 	clear(t.pending)
 	t.pending = t.pending[:0]
+}
+
+// link appends e, the newest write.
+func (t *fileTable) link(e *fileEntry) {
+	e.prev, e.next = t.newest, nil
+	if t.newest != nil {
+		t.newest.next = e
+	} else {
+		t.oldest = e
+	}
+	t.newest = e
+	t.n++
+}
+
+// unlink removes e from the write order.
+func (t *fileTable) unlink(e *fileEntry) {
+	if e.prev != nil {
+		e.prev.next = e.next
+	} else {
+		t.oldest = e.next
+	}
+	if e.next != nil {
+		e.next.prev = e.prev
+	} else {
+		t.newest = e.prev
+	}
+	e.prev, e.next = nil, nil
+	t.n--
 }
 
 // ModuleSuffix returns the module file suffix p ends in (.ko, .ko.xz,
@@ -273,21 +303,22 @@ func (s *Store) recordWrite(w FileWrite, argsOwned bool) *fileEntry {
 			s.dropFile(old) // an inode-only entry superseded
 		}
 	}
-	for t.lru.Len() >= s.cfg.MaxFiles {
-		s.dropFile(t.lru.Front().Value.(*fileEntry))
+	for t.n >= s.cfg.MaxFiles {
+		s.dropFile(t.oldest)
 		s.m.evicted(tiFiles, riCapacity)
 	}
-	w.Path = strings.Clone(w.Path) // never pin the record text
+	// w.Path is a PATH record's name or its resolution: a string of its
+	// own (auditevent never aliases record text), kept as it is.
 	if !argsOwned || !argsWithin(w.Process.Args, maxAncestorArgBytes) {
 		w.Process.Args = boundArgsTo(w.Process.Args, maxAncestorArgBytes)
 	}
 	e := &fileEntry{w: w, size: fileSize(&w)}
-	for t.lru.Len() > 0 && t.bytes+e.size > s.cfg.MaxFileBytes {
-		s.dropFile(t.lru.Front().Value.(*fileEntry))
+	for t.n > 0 && t.bytes+e.size > s.cfg.MaxFileBytes {
+		s.dropFile(t.oldest)
 		s.m.evicted(tiFiles, riBytes)
 	}
 	t.bytes += e.size
-	e.lru = t.lru.PushBack(e)
+	t.link(e)
 	if w.Path != "" {
 		t.byPath[w.Path] = e
 	}
@@ -347,15 +378,14 @@ func (s *Store) dropFile(e *fileEntry) {
 	if e.w.Inode != 0 && t.byInode[ik] == e {
 		delete(t.byInode, ik)
 	}
-	t.lru.Remove(e.lru)
+	t.unlink(e)
 	t.bytes -= e.size
 	e.readPending = false
 }
 
 func (s *Store) expireFiles(nowMs int64) {
 	ttl := s.cfg.FileTTL.Milliseconds()
-	for el := s.files.lru.Front(); el != nil; el = s.files.lru.Front() {
-		e := el.Value.(*fileEntry)
+	for e := s.files.oldest; e != nil; e = s.files.oldest {
 		if e.w.At.UnixMilli()+ttl > nowMs {
 			break
 		}
@@ -406,8 +436,7 @@ func (s *Store) ConfigWrite(p string) (FileWrite, bool) {
 func (s *Store) ConfigWrites(since time.Time) []FileWrite {
 	s.ReadConfigs()
 	var out []FileWrite
-	for el := s.files.lru.Back(); el != nil && len(out) < MaxConfigWrites; el = el.Prev() {
-		e := el.Value.(*fileEntry)
+	for e := s.files.newest; e != nil && len(out) < MaxConfigWrites; e = e.prev {
 		if e.w.At.Before(since) {
 			break
 		}

@@ -361,8 +361,7 @@ func (s *Store) linkConfigs(ml *ModuleLoad, e *proc, at int64) {
 	}
 	s.ReadConfigs() // what was written just before the load, before it is re-read
 	rereads, scanned := 0, 0
-	for el := s.files.lru.Back(); el != nil && scanned < maxConfigScan && len(ml.Configs) < MaxConfigLinks; el = el.Prev() {
-		fe := el.Value.(*fileEntry)
+	for fe := s.files.newest; fe != nil && scanned < maxConfigScan && len(ml.Configs) < MaxConfigLinks; fe = fe.prev {
 		w := &fe.w
 		if at-w.At.UnixMilli() > s.cfg.LinkWindow.Milliseconds() {
 			break // older writes are further to the front

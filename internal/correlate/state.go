@@ -121,9 +121,9 @@ func (s *Store) Snapshot() *Snapshot {
 			First: e.s.First.UnixMilli(), Last: e.s.Last.UnixMilli(), Count: e.s.Count,
 		})
 	}
-	sn.files = make([]stateLine, 0, s.files.lru.Len())
-	for el := s.files.lru.Front(); el != nil; el = el.Next() {
-		w := &el.Value.(*fileEntry).w
+	sn.files = make([]stateLine, 0, s.files.n)
+	for e := s.files.oldest; e != nil; e = e.next {
+		w := &e.w
 		p := &w.Process
 		sp := &stateProcess{PID: p.PID, PPID: p.PPID, Exe: statefile.String(p.Exe), Comm: statefile.String(p.Comm),
 			Cwd: statefile.String(p.Cwd), UID: p.UID, AUID: p.AUID, Start: p.StartMilli}

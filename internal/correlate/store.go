@@ -89,7 +89,7 @@ func (s *Store) reset() {
 
 func (s *Store) updateGauges() {
 	s.m.entryGauges[tiProcesses].Set(float64(len(s.procs.byID)))
-	s.m.entryGauges[tiFiles].Set(float64(s.files.lru.Len()))
+	s.m.entryGauges[tiFiles].Set(float64(s.files.n))
 	s.m.entryGauges[tiSeen].Set(float64(len(s.seen.m)))
 	s.m.byteGauges[tiProcesses].Set(float64(s.procs.bytes))
 	s.m.byteGauges[tiFiles].Set(float64(s.files.bytes))
@@ -523,6 +523,6 @@ type Stats struct {
 func (s *Store) Stats() Stats {
 	return Stats{
 		Processes: len(s.procs.byID), ExitedProcesses: s.procs.exits.Len(),
-		Files: s.files.lru.Len(), Seen: len(s.seen.m),
+		Files: s.files.n, Seen: len(s.seen.m),
 	}
 }

@@ -61,7 +61,7 @@ func (r *bpfProgramLoad) Evaluate(dst []Alert, in *Input) []Alert {
 		}
 		proc, parent := in.Actor()
 		a := newAlert(&r.def, ev, proc, parent)
-		a.Category, a.Type, a.Action = []string{"driver"}, []string{"start"}, "loaded-bpf-program"
+		a.Category, a.Type, a.Action = categoryDriver, typeStart, "loaded-bpf-program"
 		id := "?"
 		if f, ok := auditevent.Lookup(body, "prog-id"); ok {
 			id = string(f.Value)

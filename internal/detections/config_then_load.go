@@ -48,7 +48,7 @@ func (r *configThenLoad) Evaluate(dst []Alert, in *Input) []Alert {
 	ev := in.Event
 	proc, parent := in.Actor()
 	a := newAlert(&r.def, ev, proc, parent)
-	a.Category, a.Type, a.Action = []string{"driver"}, []string{"start"}, "loaded-configured-kernel-module"
+	a.Category, a.Type, a.Action = categoryDriver, typeStart, "loaded-configured-kernel-module"
 	if ml.File != "" {
 		a.File = &File{Path: ml.File}
 	}

@@ -66,7 +66,7 @@ func (r *droppedThenLoaded) Evaluate(dst []Alert, in *Input) []Alert {
 	w := ml.Drop
 	proc, parent := in.Actor()
 	a := newAlert(&r.def, ev, proc, parent)
-	a.Category, a.Type, a.Action = []string{"driver"}, []string{"start"}, "loaded-dropped-kernel-module"
+	a.Category, a.Type, a.Action = categoryDriver, typeStart, "loaded-dropped-kernel-module"
 	a.File = &File{Path: ml.File}
 	a.Related = []Related{relatedWrite(RoleModuleFileWrite, w, "", "")}
 	if ev.Syscall.Success == auditevent.SuccessNo {

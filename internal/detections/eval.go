@@ -184,4 +184,7 @@ var (
 	categoryDriver        = []string{"driver"}
 	categoryProcessDriver = []string{"process", "driver"}
 	typeStart             = []string{"start"}
+	categoryFile          = []string{"file"}
+	typeCreation          = []string{"creation"}
+	typeChange            = []string{"change"}
 )

@@ -87,7 +87,7 @@ func (r *firstSeen) Evaluate(dst []Alert, in *Input) []Alert {
 	if ev.Syscall.Name == "execve" || ev.Syscall.Name == "execveat" {
 		a.Category, a.Type, a.Action = []string{"process"}, []string{"start"}, "first-seen-kmod-command"
 	} else {
-		a.Category, a.Type, a.Action = []string{"driver"}, []string{"start"}, "first-seen-kernel-module"
+		a.Category, a.Type, a.Action = categoryDriver, typeStart, "first-seen-kernel-module"
 		if ml := f.Load; ml != nil && ml.File != "" {
 			a.File = &File{Path: ml.File}
 		}

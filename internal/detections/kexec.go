@@ -59,7 +59,7 @@ func (r *kexecLoad) Evaluate(dst []Alert, in *Input) []Alert {
 	case isKexecSyscall(ev.Syscall.Name):
 		proc, parent := in.Actor()
 		a = newAlert(&r.def, ev, proc, parent)
-		a.Category, a.Type, a.Action = []string{"driver"}, []string{"start"}, strings.TrimPrefix(ev.Syscall.Name, "sys_")
+		a.Category, a.Type, a.Action = categoryDriver, typeStart, strings.TrimPrefix(ev.Syscall.Name, "sys_")
 		if ev.Syscall.Success == auditevent.SuccessNo {
 			a.Reason = orUnknown(proc.Exe) + " tried " + ev.Syscall.Name + " (refused, exit " + itoa(ev.Syscall.Exit) + ")"
 		} else if kexecUnload(ev) {

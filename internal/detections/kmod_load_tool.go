@@ -87,7 +87,7 @@ func (r *kmodLoadTool) Evaluate(dst []Alert, in *Input) []Alert {
 		return dst
 	}
 	a := newAlert(&r.def, ev, proc, parent)
-	a.Category, a.Type, a.Action = []string{"process", "driver"}, []string{"start"}, "load-module-tool"
+	a.Category, a.Type, a.Action = categoryProcessDriver, typeStart, "load-module-tool"
 	what := strings.Join(c.Modules, " ")
 	if ko := koArgument(&proc); ko != "" {
 		a.File = &File{Path: ko}

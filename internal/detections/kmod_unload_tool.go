@@ -56,7 +56,7 @@ func (r *kmodUnloadTool) Evaluate(dst []Alert, in *Input) []Alert {
 		return dst
 	}
 	a := newAlert(&r.def, ev, proc, parent)
-	a.Category, a.Type, a.Action = []string{"process", "driver"}, []string{"start"}, "unload-module-tool"
+	a.Category, a.Type, a.Action = categoryProcessDriver, typeStart, "unload-module-tool"
 	a.Reason = c.Tool + " run to remove " + orNothing(strings.Join(c.Modules, " ")) + " by " + parentDesc(parent)
 	if parent != nil && parent.Exe != "" && exactAny(interactiveShells, auditevent.BaseName(parent.Exe)) {
 		a.Severity, a.RiskScore = Medium, 47

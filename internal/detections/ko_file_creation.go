@@ -131,7 +131,7 @@ func (r *koFileCreation) Evaluate(dst []Alert, in *Input) []Alert {
 		}
 		proc, parent := in.Actor()
 		a := newAlert(&r.def, ev, proc, parent)
-		a.Category, a.Type, a.Action = []string{"file"}, []string{"creation"}, "creation"
+		a.Category, a.Type, a.Action = categoryFile, typeCreation, "creation"
 		a.File = &File{Path: where}
 		switch {
 		case modified:
@@ -183,7 +183,7 @@ func (r *koFileCreation) uringUnnamedOpen(dst []Alert, in *Input) []Alert {
 	}
 	proc, parent := in.Actor()
 	a := newAlert(&r.def, ev, proc, parent)
-	a.Category, a.Type, a.Action = []string{"file"}, []string{"change"}, "modification"
+	a.Category, a.Type, a.Action = categoryFile, typeChange, "modification"
 	a.Severity, a.RiskScore = Medium, 47
 	a.File = &File{Path: where}
 	a.Reason = "kernel module file " + where + " in the kernel modules tree opened by " + orUnknown(proc.Exe) + uringNote(ev)

@@ -114,7 +114,7 @@ func (r *configFileCreation) Evaluate(dst []Alert, in *Input) []Alert {
 		}
 		proc, parent := in.Actor()
 		a := newAlert(&r.def, ev, proc, parent)
-		a.Category, a.Type, a.Action = []string{"file"}, []string{"creation"}, "creation"
+		a.Category, a.Type, a.Action = categoryFile, typeCreation, "creation"
 		a.File = &File{Path: where, OriginalPath: renameSource(ev, p)}
 		if ev.Syscall.IsURing && ev.Syscall.Name == "renameat2" {
 			// No names: the source is the DELETE item, placed like any

@@ -164,7 +164,7 @@ func (r *configFileChange) Evaluate(dst []Alert, in *Input) []Alert {
 		}
 		proc, parent := in.Actor()
 		a := newAlert(&r.def, ev, proc, parent)
-		a.Category, a.Type, a.Action = []string{"file"}, []string{"change"}, action
+		a.Category, a.Type, a.Action = categoryFile, typeChange, action
 		switch action {
 		case "creation":
 			a.Type = []string{"creation"}
@@ -240,7 +240,7 @@ func (r *configFileChange) uringUnnamedOpen(dst []Alert, in *Input) []Alert {
 	where := r.dirs.procFDPath(ev.Syscall.PID, func(p string) bool { return changeGlobs.match(p) })
 	proc, parent := in.Actor()
 	a := newAlert(&r.def, ev, proc, parent)
-	a.Category, a.Type, a.Action = []string{"file"}, []string{"change"}, "modification"
+	a.Category, a.Type, a.Action = categoryFile, typeChange, "modification"
 	a.Severity, a.RiskScore = Medium, 47
 	if where != "" {
 		a.File = &File{Path: where}

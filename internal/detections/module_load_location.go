@@ -77,11 +77,8 @@ func (r *moduleLoadLocation) Evaluate(dst []Alert, in *Input) []Alert {
 		kc = &inv
 		// What the run loads from: its module (a file), -C files, the
 		// -d module tree; never a module parameter.
-		for _, arg := range append(append(append([]string{}, inv.Modules...), inv.Configs...), inv.Dirname) {
-			if arg != "" && anyGlob(unusualArgs, arg) {
-				whyA, whyB = "module argument ", arg
-				break
-			}
+		if arg, ok := firstUnusualArg(&inv); ok {
+			whyA, whyB = "module argument ", arg
 		}
 		if whyA == "" && anyGlob(unusualDirs, proc.Cwd) {
 			whyA, whyB = "working directory ", proc.Cwd
@@ -122,4 +119,17 @@ func (r *moduleLoadLocation) Evaluate(dst []Alert, in *Input) []Alert {
 	s.setFile(a.File)
 	suppress(a, r.exclusions, &s)
 	return dst
+}
+
+// firstUnusualArg returns the first of inv's modules, -C files and -d
+// module tree, in that order, in an unusual place.
+func firstUnusualArg(inv *toolargs.Kmod) (string, bool) {
+	for _, l := range [...][]string{inv.Modules, inv.Configs, {inv.Dirname}} {
+		for _, arg := range l {
+			if arg != "" && anyGlob(unusualArgs, arg) {
+				return arg, true
+			}
+		}
+	}
+	return "", false
 }

@@ -101,6 +101,9 @@ func (g *grammar) lookupLong(name string) (*longOpt, string) {
 // named "?".
 func (g *grammar) parse(args []string) parsed {
 	var p parsed
+	// Room for every argument as an operand: one allocation, not one
+	// per growth.
+	p.operands = make([]string, 0, len(args))
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		after := len(p.operands) > 0
