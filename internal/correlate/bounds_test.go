@@ -154,3 +154,31 @@ func TestProcessTableStaysWithinItsByteBudget(t *testing.T) {
 		t.Errorf("table accounts %d bytes, entries sum to %d", s.procs.bytes, sum)
 	}
 }
+
+// TestTouchKeepsTheActiveChainRecent: a process acting in a loop is
+// touched once while nothing else moves; once another process arrives its
+// next event touches its chain again, so the newcomer, not the active
+// chain, is the least recently used when the table is full.
+func TestTouchKeepsTheActiveChainRecent(t *testing.T) {
+	s, _, _ := testStore(t, func(c *Config) { c.MaxProcesses = 3 })
+	parent := tp{pid: 100, ppid: 1, comm: "sh", exe: "/usr/bin/sh", args: []string{"sh"}, cwd: "/"}
+	child := tp{pid: 101, ppid: 100, comm: "insmod", exe: "/usr/bin/kmod", args: []string{"insmod", "x.ko"}, cwd: "/"}
+	other := tp{pid: 200, ppid: 1, comm: "a", exe: "/usr/bin/a", args: []string{"a"}, cwd: "/"}
+	last := tp{pid: 201, ppid: 1, comm: "b", exe: "/usr/bin/b", args: []string{"b"}, cwd: "/"}
+	s.Observe(execEv(t, 0, 1, parent))
+	s.Observe(execEv(t, 1, 2, child))
+	for i := range 3 { // a loop: touched once, then skipped
+		s.Observe(openEv(t, int64(2+i), 3+i, child, "/tmp/x.ko", 0, "NORMAL", 7, "yes"))
+	}
+	s.Observe(execEv(t, 10, 10, other))
+	s.Observe(openEv(t, 11, 11, child, "/tmp/x.ko", 0, "NORMAL", 7, "yes"))
+	s.Observe(execEv(t, 12, 12, last))
+	for _, p := range []tp{parent, child, last} {
+		if _, ok := s.Process(p.pid); !ok {
+			t.Errorf("process %d (%s) was evicted", p.pid, p.comm)
+		}
+	}
+	if _, ok := s.Process(other.pid); ok {
+		t.Error("the least recently used process survived")
+	}
+}

@@ -155,6 +155,7 @@ func (s *Store) observeLoad(e *proc, ev *auditevent.Event, at int64) *ModuleLoad
 		cwd = ev.Cwd
 	}
 	var argFile, fdPath string
+	fdChecked := false // readFD found the loader alive and holding its fd
 	if argFile = ModuleFileArg(e.p.Exe, e.p.Comm, e.p.Args, cwd); argFile == "" && !slices.Equal(e.p.Args, ev.Args()) {
 		argFile = ModuleFileArg(ev.Syscall.Exe, ev.Syscall.Comm, ev.Args(), cwd)
 	}
@@ -166,6 +167,7 @@ func (s *Store) observeLoad(e *proc, ev *auditevent.Event, at int64) *ModuleLoad
 	case sc.Name == "finit_module" && sc.Args[0] < 1<<20:
 		if f, link := s.readFD(e, int(sc.Args[0]), at); f != "" {
 			ml.File, ml.FileSource, fdPath = f, FileFromProcFD, link
+			fdChecked = true
 		}
 	}
 	if ml.FileSource != FileFromProcFD && ml.File != "" && sc.Name == "finit_module" && sc.Args[0] < 1<<20 &&
@@ -174,7 +176,9 @@ func (s *Store) observeLoad(e *proc, ev *auditevent.Event, at int64) *ModuleLoad
 		// the fd finit_module was given is what the kernel loaded. While
 		// the loader lives, the fd wins and a disagreement is noted (a
 		// loader that rewrote its proctitle to name an innocent module).
-		if f, link := s.readFD(e, int(sc.Args[0]), at); f != "" && strings.TrimSuffix(f, " (deleted)") != ml.File {
+		f, link := s.readFD(e, int(sc.Args[0]), at)
+		fdChecked = fdChecked || f != ""
+		if f != "" && strings.TrimSuffix(f, " (deleted)") != ml.File {
 			if s.sameFile(link, e.p.PID, ml.File, f) {
 				// One file under two names: /lib/modules through merged
 				// /usr's lib -> usr/lib is /usr/lib/modules (Debian 12).
@@ -207,7 +211,11 @@ func (s *Store) observeLoad(e *proc, ev *auditevent.Event, at int64) *ModuleLoad
 		// end in .ko); a path only when it names a module file.
 		fd := -1
 		if sc.Name == "finit_module" && sc.Args[0] < 1<<20 {
-			if st, err := readStartTicks(s.cfg.ProcRoot, e.p.PID); err == nil && (e.startTicks == 0 || st == e.startTicks) {
+			// readFD checked the process's start time a moment ago (a
+			// storm of loads would read /proc/PID/stat twice per event).
+			if fdChecked {
+				fd = int(sc.Args[0])
+			} else if st, err := readStartTicks(s.cfg.ProcRoot, e.p.PID); err == nil && (e.startTicks == 0 || st == e.startTicks) {
 				fd = int(sc.Args[0]) // the same process still holds it
 			}
 		}

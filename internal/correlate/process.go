@@ -58,6 +58,15 @@ type procTable struct {
 	exits  list.List // exited incarnations in exit order
 	nextID uint64
 	bytes  int64 // sum of the entries' size
+	// moves counts the changes of lru (inserts, removals, moves); with
+	// touched it lets a storm from one process touch its chain once.
+	moves   uint64
+	touched struct {
+		e        *proc
+		parentID uint64
+		ppid     int
+		moves    uint64
+	}
 
 	// recent remembers the last two answers of byPID (pid, entry or nil):
 	// an event asks for its process and its parent several times each.
@@ -99,6 +108,7 @@ func (t *procTable) init() {
 	t.byPID = make(map[int]*proc)
 	t.byID = make(map[uint64]*proc)
 	t.lru.Init()
+	t.touched.e = nil
 	t.exits.Init()
 	t.bytes = 0
 }
@@ -120,6 +130,7 @@ func (s *Store) insertProc(e *proc, at int64) {
 	t.forget(e.p.PID)
 	t.byID[e.id] = e
 	e.lru = t.lru.PushBack(e)
+	t.moves++
 	e.size = procSize(e)
 	t.bytes += e.size
 }
@@ -205,6 +216,7 @@ func (s *Store) removeProc(e *proc, reason int) {
 		t.forget(e.p.PID)
 	}
 	t.lru.Remove(e.lru)
+	t.moves++
 	if e.exitEl != nil {
 		t.exits.Remove(e.exitEl)
 		e.exitEl = nil
@@ -230,18 +242,33 @@ func (s *Store) revive(e *proc) {
 	e.exitEl = nil
 }
 
-// touch marks e and a few of its ancestors as recently used.
+// touch marks e and a few of its ancestors as recently used. When e was
+// the last one touched and nothing in the table moved since (a process
+// calling one syscall in a loop), its chain is already the most recent.
 func (s *Store) touch(e *proc) {
+	t := &s.procs
+	if e != nil && t.touched.e == e && t.touched.parentID == e.parentID && t.touched.ppid == e.p.PPID && t.touched.moves == t.moves {
+		return
+	}
+	first := e
 	var seen [touchAncestors + 1]uint64
 	for i := 0; e != nil && i <= touchAncestors; i++ {
 		for _, id := range seen[:i] {
 			if id == e.id {
-				return
+				e = nil
+				break
 			}
 		}
+		if e == nil {
+			break
+		}
 		seen[i] = e.id
-		s.procs.lru.MoveToBack(e.lru)
+		t.lru.MoveToBack(e.lru)
+		t.moves++
 		e = s.parentOf(e)
+	}
+	if first != nil {
+		t.touched.e, t.touched.parentID, t.touched.ppid, t.touched.moves = first, first.parentID, first.p.PPID, t.moves
 	}
 }
 
