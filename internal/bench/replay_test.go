@@ -291,24 +291,7 @@ func benchReplay(b *testing.B, data []byte, lines int) {
 		cpu0 := cpuTime(b)
 		for b.Loop() {
 			s := &cmdAuparseStream{out: devNull}
-			r, err := libaudit.NewReassembler(5, 2*time.Second, s)
-			if err != nil {
-				b.Fatal(err)
-			}
-			sc := bufio.NewScanner(bytes.NewReader(data))
-			sc.Buffer(make([]byte, 0, 64<<10), auditevent.MaxRecordLen+2)
-			for sc.Scan() {
-				m, err := auparse.ParseLogLine(sc.Text())
-				if err != nil {
-					continue
-				}
-				records++
-				r.PushMessage(m)
-			}
-			if err := sc.Err(); err != nil {
-				b.Fatal(err)
-			}
-			r.Close()
+			records += libauditPass(b, data, 5, s)
 			events += s.events
 		}
 		report(b, records, lines, cpu0)
@@ -325,24 +308,7 @@ func benchReplay(b *testing.B, data []byte, lines int) {
 			cpu0 := cpuTime(b)
 			for b.Loop() {
 				s := &libStream{coalesce: coalesce, fields: variant == "+fields"}
-				r, err := libaudit.NewReassembler(1000, 2*time.Second, s)
-				if err != nil {
-					b.Fatal(err)
-				}
-				sc := bufio.NewScanner(bytes.NewReader(data))
-				sc.Buffer(make([]byte, 0, 64<<10), auditevent.MaxRecordLen+2)
-				for sc.Scan() {
-					m, err := auparse.ParseLogLine(sc.Text())
-					if err != nil {
-						continue
-					}
-					records++
-					r.PushMessage(m)
-				}
-				if err := sc.Err(); err != nil {
-					b.Fatal(err)
-				}
-				r.Close()
+				records += libauditPass(b, data, 1000, s)
 				events += s.events
 				coalesceErrs += s.errs
 			}
@@ -353,6 +319,32 @@ func benchReplay(b *testing.B, data []byte, lines int) {
 			}
 		})
 	}
+}
+
+// libauditPass runs go-libaudit over data once: auparse.ParseLogLine per
+// line into a Reassembler (maxInFlight events in flight, 2 s timeout) that
+// hands events to s. It returns the records parsed.
+func libauditPass(b *testing.B, data []byte, maxInFlight int, s libaudit.Stream) uint64 {
+	r, err := libaudit.NewReassembler(maxInFlight, 2*time.Second, s)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	var records uint64
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 64<<10), auditevent.MaxRecordLen+2)
+	for sc.Scan() {
+		m, err := auparse.ParseLogLine(sc.Text())
+		if err != nil {
+			continue
+		}
+		records++
+		r.PushMessage(m)
+	}
+	if err := sc.Err(); err != nil {
+		b.Fatal(err)
+	}
+	return records
 }
 
 // cmdAuparseStream is go-libaudit's cmd/auparse as it runs by default
