@@ -2,6 +2,7 @@ package ecs
 
 import (
 	"bytes"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -129,5 +130,38 @@ func BenchmarkAppendStormAlert(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		buf = e.AppendAlert(buf[:0], a)
+	}
+}
+
+// TestEqualProcessCoversEveryField changes each field of a Process in
+// turn: equalProcess must tell every change, and cloneProcess must copy
+// it, or a remembered process block would be written for another process
+// (a field added to auditevent.Process and not compared here fails this).
+func TestEqualProcessCoversEveryField(t *testing.T) {
+	base := auditevent.Process{Args: []string{"a"}, Title: []string{"t"}}
+	typ := reflect.TypeOf(base)
+	for i := range typ.NumField() {
+		changed := base
+		f := reflect.ValueOf(&changed).Elem().Field(i)
+		switch f.Kind() {
+		case reflect.Int, reflect.Int64:
+			f.SetInt(7)
+		case reflect.Uint32:
+			f.SetUint(7)
+		case reflect.String:
+			f.SetString("x")
+		case reflect.Bool:
+			f.SetBool(true)
+		case reflect.Slice:
+			f.Set(reflect.ValueOf([]string{"a", "b"}))
+		default:
+			t.Fatalf("field %s: kind %s not handled here", typ.Field(i).Name, f.Kind())
+		}
+		if equalProcess(&base, &changed) {
+			t.Errorf("field %s: a change is not seen", typ.Field(i).Name)
+		}
+		if c := cloneProcess(&changed); !equalProcess(&c, &changed) {
+			t.Errorf("field %s: not cloned", typ.Field(i).Name)
+		}
 	}
 }

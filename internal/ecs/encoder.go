@@ -110,49 +110,40 @@ type Encoder struct {
 }
 
 // ruleBlock is the encoding of a rule's rule and threat objects, which
-// depends only on the definition's fields below and on whether a comma
-// precedes it: the alerts of a storm share it.
+// depends only on the definition's fields below (and on whether a comma
+// precedes it, which block checks): the alerts of a storm share it.
 type ruleBlock struct {
 	id, name, desc string
 	threat         detections.Threat
-	comma          bool
-	out            []byte
-	fields         int // the fields it adds at its level
+	b              block
 }
 
 // maxRuleBlocks bounds the rule encodings an Encoder remembers.
 const maxRuleBlocks = 16
 
 // appendRuleBlock is appendRule, taking the bytes from the encoding of
-// the same rule remembered from an earlier alert. An encoding that noted
-// a cut or a replaced byte is not remembered, so the notes come out of
-// every alert as before.
+// the same rule remembered from an earlier alert (see block).
 func (e *Encoder) appendRuleBlock(w *writer, r *detections.Definition) {
 	if r == nil {
 		return
 	}
-	comma := w.n[w.depth] > 0
+	enc := func() { appendRule(w, r) }
 	for i := range e.rules {
-		b := &e.rules[i]
-		if b.id == r.ID && b.name == r.Name && b.desc == r.Description && b.threat == r.Threat && b.comma == comma {
-			w.b = append(w.b, b.out...)
-			w.n[w.depth] += b.fields
+		if rb := &e.rules[i]; rb.id == r.ID && rb.name == r.Name && rb.desc == r.Description && rb.threat == r.Threat {
+			w.cached(&rb.b, enc)
 			return
 		}
 	}
-	at, n0, nt, nl := len(w.b), w.n[w.depth], len(w.truncated), len(w.lossy)
-	appendRule(w, r)
-	if len(w.truncated) != nt || len(w.lossy) != nl {
-		return
-	}
-	b := ruleBlock{id: r.ID, name: r.Name, desc: r.Description, threat: r.Threat, comma: comma,
-		out: append([]byte(nil), w.b[at:]...), fields: w.n[w.depth] - n0}
+	var rb *ruleBlock
 	if len(e.rules) < maxRuleBlocks {
-		e.rules = append(e.rules, b)
-		return
+		e.rules = append(e.rules, ruleBlock{})
+		rb = &e.rules[len(e.rules)-1]
+	} else {
+		rb = &e.rules[e.nextBlock]
+		e.nextBlock = (e.nextBlock + 1) % maxRuleBlocks
 	}
-	e.rules[e.nextBlock] = b
-	e.nextBlock = (e.nextBlock + 1) % maxRuleBlocks
+	rb.id, rb.name, rb.desc, rb.threat = r.ID, r.Name, r.Description, r.Threat
+	w.encode(&rb.b, enc)
 }
 
 // NewEncoder returns an Encoder writing to w. It never closes w.
