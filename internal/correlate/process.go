@@ -61,12 +61,7 @@ type procTable struct {
 	// moves counts the changes of lru (inserts, removals, moves); with
 	// touched it lets a storm from one process touch its chain once.
 	moves   uint64
-	touched struct {
-		e        *proc
-		parentID uint64
-		ppid     int
-		moves    uint64
-	}
+	touched touchMark
 
 	// recent remembers the last two answers of byPID (pid, entry or nil):
 	// an event asks for its process and its parent several times each.
@@ -108,7 +103,7 @@ func (t *procTable) init() {
 	t.byPID = make(map[int]*proc)
 	t.byID = make(map[uint64]*proc)
 	t.lru.Init()
-	t.touched.e = nil
+	t.touched = touchMark{}
 	t.exits.Init()
 	t.bytes = 0
 }
@@ -242,33 +237,39 @@ func (s *Store) revive(e *proc) {
 	e.exitEl = nil
 }
 
+// touchMark is what a touch of a chain depended on: the process, its
+// parent link, and the table's moves after the touch.
+type touchMark struct {
+	e        *proc
+	parentID uint64
+	ppid     int
+	moves    uint64
+}
+
 // touch marks e and a few of its ancestors as recently used. When e was
 // the last one touched and nothing in the table moved since (a process
 // calling one syscall in a loop), its chain is already the most recent.
 func (s *Store) touch(e *proc) {
 	t := &s.procs
-	if e != nil && t.touched.e == e && t.touched.parentID == e.parentID && t.touched.ppid == e.p.PPID && t.touched.moves == t.moves {
+	if e == nil || t.touched == (touchMark{e, e.parentID, e.p.PPID, t.moves}) {
 		return
 	}
-	first := e
+	s.touchChain(e)
+	t.touched = touchMark{e, e.parentID, e.p.PPID, t.moves}
+}
+
+func (s *Store) touchChain(e *proc) {
 	var seen [touchAncestors + 1]uint64
 	for i := 0; e != nil && i <= touchAncestors; i++ {
 		for _, id := range seen[:i] {
 			if id == e.id {
-				e = nil
-				break
+				return
 			}
 		}
-		if e == nil {
-			break
-		}
 		seen[i] = e.id
-		t.lru.MoveToBack(e.lru)
-		t.moves++
+		s.procs.lru.MoveToBack(e.lru)
+		s.procs.moves++
 		e = s.parentOf(e)
-	}
-	if first != nil {
-		t.touched.e, t.touched.parentID, t.touched.ppid, t.touched.moves = first, first.parentID, first.p.PPID, t.moves
 	}
 }
 
