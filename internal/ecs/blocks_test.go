@@ -2,6 +2,7 @@ package ecs
 
 import (
 	"bytes"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -81,19 +82,7 @@ func TestRememberedBlocksEncodeAsFresh(t *testing.T) {
 			// caller may: what the Encoder remembers must not change with it.
 			a := clone()
 			vary(a)
-			var fresh bytes.Buffer
-			if err := newTestEncoder(t, &fresh).WriteAlert(a); err != nil {
-				t.Fatal(err)
-			}
-			for range 2 { // a storm: the second encoding is remembered
-				shared.Reset()
-				if err := e.WriteAlert(a); err != nil {
-					t.Fatal(err)
-				}
-				if !bytes.Equal(shared.Bytes(), fresh.Bytes()) {
-					t.Fatalf("round %d, variant %d:\n%s\nfresh encoder:\n%s", round, i, shared.Bytes(), fresh.Bytes())
-				}
-			}
+			writesAsFresh(t, e, &shared, a, fmt.Sprintf("round %d, variant %d", round, i))
 		}
 	}
 	// An argument changed in place after the alert was written: the next
@@ -162,6 +151,26 @@ func TestEqualProcessCoversEveryField(t *testing.T) {
 		}
 		if c := cloneProcess(&changed); !equalProcess(&c, &changed) {
 			t.Errorf("field %s: not cloned", typ.Field(i).Name)
+		}
+	}
+}
+
+// writesAsFresh writes a twice with e (into shared; a storm: the second
+// encoding is remembered) and fails unless each time the line is the one
+// a fresh Encoder writes.
+func writesAsFresh(t *testing.T, e *Encoder, shared *bytes.Buffer, a *detections.Alert, what string) {
+	t.Helper()
+	var fresh bytes.Buffer
+	if err := newTestEncoder(t, &fresh).WriteAlert(a); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		shared.Reset()
+		if err := e.WriteAlert(a); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(shared.Bytes(), fresh.Bytes()) {
+			t.Fatalf("%s:\n%s\nfresh encoder:\n%s", what, shared.Bytes(), fresh.Bytes())
 		}
 	}
 }

@@ -746,19 +746,7 @@ func TestRememberedRuleBlocksEncodeAsFresh(t *testing.T) {
 	e := newTestEncoder(t, &shared)
 	for round := range 3 {
 		for i, a := range alerts {
-			var fresh bytes.Buffer
-			if err := newTestEncoder(t, &fresh).WriteAlert(a); err != nil {
-				t.Fatal(err)
-			}
-			for range 2 { // a storm: the second encoding is remembered
-				shared.Reset()
-				if err := e.WriteAlert(a); err != nil {
-					t.Fatal(err)
-				}
-				if !bytes.Equal(shared.Bytes(), fresh.Bytes()) {
-					t.Fatalf("round %d, alert %d:\n%s\nfresh encoder:\n%s", round, i, shared.Bytes(), fresh.Bytes())
-				}
-			}
+			writesAsFresh(t, e, &shared, a, fmt.Sprintf("round %d, alert %d", round, i))
 		}
 	}
 }
