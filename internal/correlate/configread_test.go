@@ -27,12 +27,8 @@ func unlinkEv(t testing.TB, ms int64, serial int, p tp, name string, inode uint6
 // is read and what it names kept, as is one looked up before the batch
 // ends.
 func TestConfigReadsOfAStorm(t *testing.T) {
-	fp := newFakeProc(t)
-	dir := filepath.Join(t.TempDir(), "modprobe.d")
-	must(t, os.MkdirAll(dir, 0o755))
-	evil := filepath.Join(dir, "evil.conf")
-	must(t, os.WriteFile(evil, []byte("install evil-cfg /sbin/insmod /tmp/payload.ko\n"), 0o644))
-	s, m, _ := testStore(t, func(c *Config) { c.ProcRoot = fp.root })
+	s, m, evil := liveConfigStore(t, "evil.conf", "install evil-cfg /sbin/insmod /tmp/payload.ko\n")
+	dir := filepath.Dir(evil)
 	w := tp{pid: 4000, ppid: 1, comm: "lg", exe: "/usr/bin/lg", cwd: "/"}
 	const junk = 50
 	serial := 100
@@ -96,12 +92,7 @@ func TestConfigReadsOfAStorm(t *testing.T) {
 // the load that follows it is read before the load links it, and what it
 // named stays with its write once a later event of the batch deletes it.
 func TestConfigReadBeforeALoad(t *testing.T) {
-	fp := newFakeProc(t)
-	dir := filepath.Join(t.TempDir(), "modprobe.d")
-	must(t, os.MkdirAll(dir, 0o755))
-	conf := filepath.Join(dir, "zz.conf")
-	must(t, os.WriteFile(conf, []byte("install evil-cfg /sbin/insmod /tmp/payload.ko\n"), 0o644))
-	s, _, _ := testStore(t, func(c *Config) { c.ProcRoot = fp.root })
+	s, _, conf := liveConfigStore(t, "zz.conf", "install evil-cfg /sbin/insmod /tmp/payload.ko\n")
 	w := tp{pid: 4000, ppid: 1, comm: "sh", exe: "/bin/sh", cwd: "/"}
 	s.Observe(openEv(t, 0, 1, w, conf, 0xc1, "CREATE", 999, "yes"))
 	ins := tp{pid: 4001, ppid: 1, comm: "insmod", exe: "/usr/bin/kmod", args: []string{"insmod", "/tmp/payload.ko"}, cwd: "/"}
@@ -116,4 +107,17 @@ func TestConfigReadBeforeALoad(t *testing.T) {
 	if cw, ok := s.ConfigWrite(conf); !ok || !slices.Equal(cw.Names, []string{"evil_cfg"}) {
 		t.Fatalf("zz.conf write after its deletion = %+v, %v", cw, ok)
 	}
+}
+
+// liveConfigStore returns a live store (a fake /proc) and the path of a
+// configuration file name holding content, in a modprobe.d of its own.
+func liveConfigStore(t *testing.T, name, content string) (*Store, *Metrics, string) {
+	t.Helper()
+	fp := newFakeProc(t)
+	dir := filepath.Join(t.TempDir(), "modprobe.d")
+	must(t, os.MkdirAll(dir, 0o755))
+	conf := filepath.Join(dir, name)
+	must(t, os.WriteFile(conf, []byte(content), 0o644))
+	s, m, _ := testStore(t, func(c *Config) { c.ProcRoot = fp.root })
+	return s, m, conf
 }

@@ -161,12 +161,7 @@ func TestConfigThenLoadLinks(t *testing.T) {
 		}
 	})
 	t.Run("a live store reads the file and links by the names it holds", func(t *testing.T) {
-		fp := newFakeProc(t)
-		dir := filepath.Join(t.TempDir(), "modprobe.d")
-		must(t, os.MkdirAll(dir, 0o755))
-		conf := filepath.Join(dir, "zz.conf")
-		must(t, os.WriteFile(conf, []byte("# evil\ninstall evil-cfg /sbin/insmod /tmp/payload.ko\n"), 0o644))
-		s, m, _ := testStore(t, func(c *Config) { c.ProcRoot = fp.root })
+		s, m, conf := liveConfigStore(t, "zz.conf", "# evil\ninstall evil-cfg /sbin/insmod /tmp/payload.ko\n")
 		ml, _ := loadOf(chain(t, s, conf, 1))
 		if got := links(ml); got != conf+" names evil_cfg" {
 			t.Fatalf("links = %q", got)
