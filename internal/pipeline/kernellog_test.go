@@ -2,8 +2,6 @@ package pipeline
 
 import (
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
@@ -63,16 +61,7 @@ func newKlogFixture(t *testing.T) *klogFixture {
 	if err := os.WriteFile(ko, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := correlate.DefaultConfig()
-	cfg.StateDir, cfg.ProcRoot, cfg.LearningPeriod = "", "", 0
-	cm, err := correlate.NewMetrics(prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := correlate.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), cm)
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := memoryStore(t, true)
 	cat, err := detections.NewCatalog(detections.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)

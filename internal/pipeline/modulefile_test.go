@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -53,16 +52,7 @@ func TestLoadAlertsCarryTheModuleFile(t *testing.T) {
 		{"not read (a replay): nothing", false, "dummy", 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			cfg := correlate.DefaultConfig()
-			cfg.StateDir, cfg.ProcRoot, cfg.ReadModuleFiles, cfg.LearningPeriod = "", "", c.read, 0
-			cm, err := correlate.NewMetrics(prometheus.NewRegistry())
-			if err != nil {
-				t.Fatal(err)
-			}
-			store, err := correlate.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), cm)
-			if err != nil {
-				t.Fatal(err)
-			}
+			store := memoryStore(t, c.read)
 			cat, err := detections.NewCatalog(detections.DefaultConfig())
 			if err != nil {
 				t.Fatal(err)
@@ -107,4 +97,21 @@ func TestLoadAlertsCarryTheModuleFile(t *testing.T) {
 			}
 		})
 	}
+}
+
+// memoryStore returns a correlation store without state or /proc (a
+// replay's) and no learning period, reading module files when readFiles.
+func memoryStore(t *testing.T, readFiles bool) *correlate.Store {
+	t.Helper()
+	cfg := correlate.DefaultConfig()
+	cfg.StateDir, cfg.ProcRoot, cfg.ReadModuleFiles, cfg.LearningPeriod = "", "", readFiles, 0
+	cm, err := correlate.NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := correlate.New(cfg, slog.New(slog.DiscardHandler), cm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store
 }

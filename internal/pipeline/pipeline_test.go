@@ -75,15 +75,7 @@ func TestAlertStormsAreAggregatedWithExactCounts(t *testing.T) {
 			for _, e := range tc.events {
 				src.l = append(src.l, finit(e[0], e[1], e[2])...)
 			}
-			cat, err := detections.NewCatalog(detections.Config{Disabled: otherRules(t, detections.ModuleLoadID)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			sink := &collect{}
-			p, err := NewProcessor(reassemble.DefaultConfig(), cat, nil, sink, nil, nil, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			p, sink := moduleLoadProcessor(t)
 			if err := Replay(context.Background(), &src, p); err != nil {
 				t.Fatal(err)
 			}
@@ -120,6 +112,22 @@ func burst(serial, pid, n, ms, step int) [][3]int {
 
 func zeros(n int) []int { return make([]int, n) }
 
+// moduleLoadProcessor returns a processor running only the module-load
+// detection (live reassembly, no store), and the sink of its alerts.
+func moduleLoadProcessor(t *testing.T) (*Processor, *collect) {
+	t.Helper()
+	cat, err := detections.NewCatalog(detections.Config{Disabled: otherRules(t, detections.ModuleLoadID)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &collect{}
+	p, err := NewProcessor(reassemble.DefaultConfig(), cat, nil, sink, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, sink
+}
+
 // otherRules lists every detection but keep, to test one in isolation.
 func otherRules(t *testing.T, keep string) []string {
 	t.Helper()
@@ -144,15 +152,7 @@ func TestASuccessfulLoadIsNeverFoldedIntoRefusedAttempts(t *testing.T) {
 		src.l = append(src.l, finit(i+1, 10, i)...)
 	}
 	src.l = append(src.l, finitResult(21, 10, 20, "success=yes exit=0")...)
-	cat, err := detections.NewCatalog(detections.Config{Disabled: otherRules(t, detections.ModuleLoadID)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink := &collect{}
-	p, err := NewProcessor(reassemble.DefaultConfig(), cat, nil, sink, nil, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, sink := moduleLoadProcessor(t)
 	if err := Replay(context.Background(), &src, p); err != nil {
 		t.Fatal(err)
 	}
@@ -178,15 +178,7 @@ func TestASuccessfulLoadIsNeverFoldedIntoRefusedAttempts(t *testing.T) {
 // forgotten, and the same storm going on afterwards is counted afresh, in
 // a summary of its own.
 func TestAggregationWindowsEndedByTheClock(t *testing.T) {
-	cat, err := detections.NewCatalog(detections.Config{Disabled: otherRules(t, detections.ModuleLoadID)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink := &collect{}
-	p, err := NewProcessor(reassemble.DefaultConfig(), cat, nil, sink, nil, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, sink := moduleLoadProcessor(t)
 	push := func(evs [][3]int) {
 		for _, e := range evs {
 			for _, l := range finit(e[0], e[1], e[2]) {
@@ -229,18 +221,10 @@ func TestAggregationWindowsEndedByTheClock(t *testing.T) {
 // window opened by a future stamp is closed by the next alert of the same
 // storm stamped before it.
 func TestAlertsStampedAheadDoNotHoldTheSummaryBack(t *testing.T) {
-	cat, err := detections.NewCatalog(detections.Config{Disabled: otherRules(t, detections.ModuleLoadID)})
-	if err != nil {
-		t.Fatal(err)
-	}
 	const start = 1763790000 * 1000
 	const year = 365 * 24 * 3600 * 1000
 	newProc := func() (*Processor, *collect, func(evs [][3]int)) {
-		sink := &collect{}
-		p, err := NewProcessor(reassemble.DefaultConfig(), cat, nil, sink, nil, nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		p, sink := moduleLoadProcessor(t)
 		return p, sink, func(evs [][3]int) {
 			for _, e := range evs {
 				for _, l := range finit(e[0], e[1], e[2]) {
@@ -277,15 +261,7 @@ func TestAlertsStampedAheadDoNotHoldTheSummaryBack(t *testing.T) {
 // summaries written early instead of holding more than maxAggregateBytes,
 // and the counts still add up.
 func TestAggregationSamplesAreBoundedByBytes(t *testing.T) {
-	cat, err := detections.NewCatalog(detections.Config{Disabled: otherRules(t, detections.ModuleLoadID)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink := &collect{}
-	p, err := NewProcessor(reassemble.DefaultConfig(), cat, nil, sink, nil, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, sink := moduleLoadProcessor(t)
 	title := strings.Repeat("41", 8<<10) // "AAAA...", 8 KiB decoded
 	const pids, per = 1500, 12
 	serial := 1
@@ -335,15 +311,7 @@ func TestSummariesAtEOFComeInEventOrder(t *testing.T) {
 	}
 	var first []int
 	for run := 0; run < 5; run++ {
-		cat, err := detections.NewCatalog(detections.Config{Disabled: otherRules(t, detections.ModuleLoadID)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		sink := &collect{}
-		p, err := NewProcessor(reassemble.DefaultConfig(), cat, nil, sink, nil, nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		p, sink := moduleLoadProcessor(t)
 		src.i = 0
 		if err := Replay(context.Background(), &src, p); err != nil {
 			t.Fatal(err)
