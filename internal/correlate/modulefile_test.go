@@ -182,13 +182,7 @@ func TestFinitFDWinsOverSpoofedArguments(t *testing.T) {
 	f, err := os.Open(evil)
 	must(t, err)
 	defer f.Close()
-	me := tp{pid: os.Getpid(), ppid: os.Getppid(), comm: "insmod", exe: "/proc/self/exe", args: []string{"insmod", innocent}, cwd: "/"}
-	s, _, _ := testStore(t, func(c *Config) { c.ProcRoot = "/proc" })
-	now := time.Now().UnixMilli()
-	s.Observe(execEv(t, now-5, 1, me))
-	e := finitEv(t, now, 2, me, "")
-	e.Syscall.Args[0] = uint64(f.Fd())
-	ml, _ := loadOf(s.Observe(e))
+	ml := finitByThisProcess(t, f, "insmod", innocent)
 	if ml.File != evil || ml.FileSource != FileFromProcFD || len(ml.FileMismatch) != 1 || !strings.Contains(ml.FileMismatch[0], innocent) {
 		t.Fatalf("load %+v", ml)
 	}
@@ -206,13 +200,7 @@ func TestFinitFDThroughSymlinkIsOneFile(t *testing.T) {
 	f, err := os.Open(named)
 	must(t, err)
 	defer f.Close()
-	me := tp{pid: os.Getpid(), ppid: os.Getppid(), comm: "insmod", exe: "/proc/self/exe", args: []string{"insmod", named}, cwd: "/"}
-	s, _, _ := testStore(t, func(c *Config) { c.ProcRoot = "/proc" })
-	now := time.Now().UnixMilli()
-	s.Observe(execEv(t, now-5, 1, me))
-	e := finitEv(t, now, 2, me, "")
-	e.Syscall.Args[0] = uint64(f.Fd())
-	ml, _ := loadOf(s.Observe(e))
+	ml := finitByThisProcess(t, f, "insmod", named)
 	if ml.File != named || ml.FileSource != FileFromArgv || len(ml.FileMismatch) != 0 {
 		t.Fatalf("load %+v", ml)
 	}
@@ -280,4 +268,19 @@ func mergedUsrModule(t *testing.T) (dir, real, named string) {
 	real = filepath.Join(dir, "usr", "lib", "hello.ko")
 	copyTestModule(t, real)
 	return dir, real, filepath.Join(dir, "lib", "hello.ko")
+}
+
+// finitByThisProcess execs args (as this test process, read through the
+// real /proc) and then has it call finit_module on f: the load a live
+// store sees.
+func finitByThisProcess(t *testing.T, f *os.File, args ...string) ModuleLoad {
+	t.Helper()
+	me := tp{pid: os.Getpid(), ppid: os.Getppid(), comm: args[0], exe: "/proc/self/exe", args: args, cwd: "/"}
+	s, _, _ := testStore(t, func(c *Config) { c.ProcRoot = "/proc" })
+	now := time.Now().UnixMilli()
+	s.Observe(execEv(t, now-5, 1, me))
+	e := finitEv(t, now, 2, me, "")
+	e.Syscall.Args[0] = uint64(f.Fd())
+	ml, _ := loadOf(s.Observe(e))
+	return ml
 }
