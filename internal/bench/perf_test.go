@@ -1,12 +1,10 @@
 package bench
 
 import (
-	"context"
 	"os"
 	"testing"
 
 	"github.com/auditlkm/auditlkm/internal/logfile"
-	"github.com/auditlkm/auditlkm/internal/pipeline"
 )
 
 // perfCorpus is a heavy recorded load (1,000,001 lines, gzipped: module
@@ -24,7 +22,6 @@ func BenchmarkReplayPerfCorpus(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ctx := context.Background()
 	b.ReportAllocs()
 	b.SetBytes(st.Size())
 	var records, alerts uint64
@@ -35,17 +32,9 @@ func BenchmarkReplayPerfCorpus(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		p := newProcessor(b)
-		if err := pipeline.Replay(ctx, src, p); err != nil {
-			b.Fatal(err)
-		}
+		r, a := replayPass(b, src)
+		records, alerts = records+r, alerts+a
 		lines = int(src.Progress().Lines)
-		src.Close()
-		s := p.Stats()
-		records += s.Reassembly.Records
-		for _, n := range s.Alerts {
-			alerts += n
-		}
 	}
 	report(b, records, lines, cpu0)
 	b.ReportMetric(float64(alerts)/float64(b.N), "alerts/op")

@@ -221,16 +221,8 @@ func benchReplay(b *testing.B, data []byte, lines int) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			p := newProcessor(b)
-			if err := pipeline.Replay(ctx, src, p); err != nil {
-				b.Fatal(err)
-			}
-			src.Close()
-			st := p.Stats()
-			records += st.Reassembly.Records
-			for _, n := range st.Alerts {
-				alerts += n
-			}
+			r, a := replayPass(b, src)
+			records, alerts = records+r, alerts+a
 		}
 		report(b, records, lines, cpu0)
 		b.ReportMetric(float64(alerts)/float64(b.N), "alerts/op")
@@ -319,6 +311,22 @@ func benchReplay(b *testing.B, data []byte, lines int) {
 			}
 		})
 	}
+}
+
+// replayPass runs auditlkm's replay path (newProcessor) over src, as
+// `auditlkm replay` does, closes src and returns the records reassembled
+// and the alerts written.
+func replayPass(b *testing.B, src *logfile.Reader) (records, alerts uint64) {
+	defer src.Close()
+	p := newProcessor(b)
+	if err := pipeline.Replay(context.Background(), src, p); err != nil {
+		b.Fatal(err)
+	}
+	st := p.Stats()
+	for _, n := range st.Alerts {
+		alerts += n
+	}
+	return st.Reassembly.Records, alerts
 }
 
 // libauditPass runs go-libaudit over data once: auparse.ParseLogLine per
