@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
+	"github.com/auditlkm/auditlkm/internal/auditevent/auditeventtest"
 )
 
 // baseSec is the event clock of the tests: 2023-11-14T22:13:20Z.
@@ -40,15 +41,7 @@ func testStore(t testing.TB, mod func(*Config)) (*Store, *Metrics, *prometheus.R
 // ev builds an event from audit.log lines of one serial.
 func ev(t testing.TB, lines ...string) *auditevent.Event {
 	t.Helper()
-	recs := make([]auditevent.Record, 0, len(lines))
-	for _, l := range lines {
-		r, err := auditevent.ParseLine([]byte(l))
-		if err != nil {
-			t.Fatalf("parse %q: %v", l, err)
-		}
-		recs = append(recs, r)
-	}
-	return auditevent.Build(recs, auditevent.CompleteEOE)
+	return auditeventtest.Event(t, lines...)
 }
 
 // stamp renders the msg=audit(...) header for ms milliseconds after baseSec.

@@ -6,19 +6,12 @@ import (
 	"testing"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
+	"github.com/auditlkm/auditlkm/internal/auditevent/auditeventtest"
 )
 
 func event(t *testing.T, lines ...string) *auditevent.Event {
 	t.Helper()
-	var recs []auditevent.Record
-	for _, l := range lines {
-		r, err := auditevent.ParseLine([]byte(l))
-		if err != nil {
-			t.Fatalf("parse %q: %v", l, err)
-		}
-		recs = append(recs, r)
-	}
-	return auditevent.Build(recs, auditevent.CompleteEOE)
+	return auditeventtest.Event(t, lines...)
 }
 
 // create builds the records the kernel writes for open(O_CREAT) of name

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
+	"github.com/auditlkm/auditlkm/internal/auditevent/auditeventtest"
 	"github.com/auditlkm/auditlkm/internal/correlate"
 )
 
@@ -18,17 +19,12 @@ import (
 // "TYPE body" with the msg=audit(...) header added for serial at ms.
 func corrEvent(t *testing.T, ms int64, serial int, lines ...string) *auditevent.Event {
 	t.Helper()
-	var recs []auditevent.Record
+	full := make([]string, 0, len(lines))
 	for _, l := range lines {
 		typ, body, _ := strings.Cut(l, " ")
-		line := fmt.Sprintf("type=%s msg=audit(%d.%03d:%d): %s", typ, 1700000000+ms/1000, ms%1000, serial, body)
-		r, err := auditevent.ParseLine([]byte(line))
-		if err != nil {
-			t.Fatalf("parse %q: %v", line, err)
-		}
-		recs = append(recs, r)
+		full = append(full, fmt.Sprintf("type=%s msg=audit(%d.%03d:%d): %s", typ, 1700000000+ms/1000, ms%1000, serial, body))
 	}
-	return auditevent.Build(recs, auditevent.CompleteEOE)
+	return auditeventtest.Event(t, full...)
 }
 
 func sysLine(nr int, success string, exit int, a0 string, pid, ppid int, comm, exe string, items int) string {

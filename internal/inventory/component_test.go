@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
+	"github.com/auditlkm/auditlkm/internal/auditevent/auditeventtest"
 	"github.com/auditlkm/auditlkm/internal/correlate"
 	"github.com/auditlkm/auditlkm/internal/detections"
 )
@@ -24,15 +25,7 @@ func buildEvent(t *testing.T, lines ...string) *auditevent.Event { return buildE
 
 func buildEventB(t testing.TB, lines ...string) *auditevent.Event {
 	t.Helper()
-	var recs []auditevent.Record
-	for _, l := range lines {
-		r, err := auditevent.ParseLine([]byte(l))
-		if err != nil {
-			t.Fatalf("parse %q: %v", l, err)
-		}
-		recs = append(recs, r)
-	}
-	return auditevent.Build(recs, auditevent.CompleteEOE)
+	return auditeventtest.Event(t, lines...)
 }
 
 // copyTree copies the recorded kernel views into a writable directory.
