@@ -252,34 +252,19 @@ const (
 // file tree that can change the rules wanted: an entry created or deleted
 // that is not a regular file (or whose type it does not show), or a
 // nametype other than the usual ones. PARENT and NORMAL entries are only
-// looked up or written to. Field names cannot occur inside values: a name
-// with a space is logged in hex.
+// looked up or written to.
 func structural(b []byte) bool {
-	nt := fieldValue(b, []byte(" nametype="))
-	switch string(nt) {
+	nt, _ := auditevent.Lookup(b, "nametype")
+	switch string(nt.Value) {
 	case "PARENT", "NORMAL":
 		return false
 	case "CREATE", "DELETE":
 	default:
 		return true
 	}
-	mode := fieldValue(b, []byte(" mode="))
-	m, err := strconv.ParseUint(string(mode), 8, 32)
+	mode, _ := auditevent.Lookup(b, "mode")
+	m, err := strconv.ParseUint(string(mode.Value), 8, 32)
 	return err != nil || m&modeTypeMask != modeRegular
-}
-
-// fieldValue returns the value of the field whose " name=" is given, up
-// to the next space, or nil.
-func fieldValue(b, name []byte) []byte {
-	i := bytes.Index(b, name)
-	if i < 0 {
-		return nil
-	}
-	v := b[i+len(name):]
-	if j := bytes.IndexByte(v, ' '); j >= 0 {
-		v = v[:j]
-	}
-	return v
 }
 
 // maxKeyed bounds the keyed events awaiting their PATH records.
