@@ -13,7 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
-	"github.com/auditlkm/auditlkm/internal/auditevent/auditeventtest"
+	"github.com/auditlkm/auditlkm/internal/auditeventtest"
 )
 
 // baseSec is the event clock of the tests: 2023-11-14T22:13:20Z.

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
-	"github.com/auditlkm/auditlkm/internal/auditevent/auditeventtest"
+	"github.com/auditlkm/auditlkm/internal/auditeventtest"
 )
 
 func event(t *testing.T, lines ...string) *auditevent.Event {
