@@ -33,9 +33,11 @@ const (
 
 // loop drives a Processor from a live source.
 type loop struct {
-	src   pipeline.Source
-	hooks []pipeline.BatchHook
-	p     *pipeline.Processor
+	src pipeline.Source
+	// queued is src when it is a pipeline.QueuedSource (set by run).
+	queued pipeline.QueuedSource
+	hooks  []pipeline.BatchHook
+	p      *pipeline.Processor
 	// stop, when set, is called once when the context ends: it must make
 	// src return io.EOF once it has handed out what it holds.
 	stop func() error
@@ -97,24 +99,37 @@ func Plugin(ctx context.Context, src pipeline.Source, p *pipeline.Processor, cfg
 	return nil
 }
 
-// run reads src on one goroutine and processes on another until the source
-// ends or, after ctx is done, the drain period is over.
+// run processes src's batches until the source ends or, after ctx is done,
+// the drain period is over. A pipeline.QueuedSource (the netlink client)
+// is received from directly; any other source is read on a goroutine of
+// its own, since its NextBatch blocks.
 func (l *loop) run(ctx context.Context) error {
 	// readCtx outlives ctx by the drain period so that what the source
 	// still holds at shutdown is processed, not dropped.
 	readCtx, cancelRead := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelRead()
 	g, gctx := errgroup.WithContext(readCtx)
-	// Records cross from the reader to the processor in batches: one
-	// channel operation (and wake-up) per batch, not per record.
-	ch := make(chan []auditevent.Record, queueBatches)
-	g.Go(func() error { return l.read(gctx, ch) })
-	g.Go(func() error { return l.process(ctx, ch, cancelRead) })
+	in := l.input(gctx, g)
+	g.Go(func() error { return l.process(ctx, in, cancelRead, g.Go) })
 	return g.Wait()
 }
 
-// read hands the source's batches to ch, after the hooks, until the source
-// ends or ctx is cancelled.
+// input returns the channel the processor receives batches on: a queued
+// source's own, or one a reader goroutine in g fills from src.
+func (l *loop) input(ctx context.Context, g *errgroup.Group) <-chan []auditevent.Record {
+	if qs, ok := l.src.(pipeline.QueuedSource); ok {
+		l.queued = qs
+		return qs.Batches()
+	}
+	// Records cross from the reader to the processor in batches: one
+	// channel operation (and wake-up) per batch, not per record.
+	ch := make(chan []auditevent.Record, queueBatches)
+	g.Go(func() error { return l.read(ctx, ch) })
+	return ch
+}
+
+// read hands the source's batches to ch until the source ends or ctx is
+// cancelled.
 func (l *loop) read(ctx context.Context, ch chan<- []auditevent.Record) error {
 	defer close(ch)
 	for {
@@ -128,11 +143,6 @@ func (l *loop) read(ctx context.Context, ch chan<- []auditevent.Record) error {
 			}
 			return fmt.Errorf("read source: %w", err)
 		}
-		for _, h := range l.hooks {
-			if err := h(batch); err != nil {
-				return err
-			}
-		}
 		select {
 		case ch <- batch:
 		case <-ctx.Done():
@@ -141,8 +151,12 @@ func (l *loop) read(ctx context.Context, ch chan<- []auditevent.Record) error {
 	}
 }
 
-// process is the processor's goroutine.
-func (l *loop) process(ctx context.Context, ch <-chan []auditevent.Record, cancelRead func()) error {
+// process is the processor's goroutine. When ctx ends it stops the source
+// on a goroutine of its own (spawn), since stopping may wait for records
+// that only this goroutine's hooks can see (the guard's own rule
+// deletions), and keeps processing until the source ends or the drain
+// period is over.
+func (l *loop) process(ctx context.Context, in <-chan []auditevent.Record, cancelRead func(), spawn func(func() error)) error {
 	// The clock must be set before the first record: an event created at
 	// clock 0 would look ancient at the first tick and be cut off.
 	l.p.Advance(time.Now().UnixMilli())
@@ -169,58 +183,88 @@ func (l *loop) process(ctx context.Context, ch <-chan []auditevent.Record, cance
 			}
 			l.p.KernelLog(line)
 			l.p.FlushOutput()
-		case batch, ok := <-ch:
+		case batch, ok := <-in:
 			if !ok {
-				l.p.Advance(time.Now().UnixMilli())
-				l.p.Flush()
-				l.p.FlushOutput()
+				l.finish()
+				if l.queued != nil {
+					if err := l.queued.Err(); err != nil {
+						return fmt.Errorf("read source: %w", err)
+					}
+				}
 				return nil
 			}
-			l.push(batch)
-			if len(ch) == 0 {
+			if err := l.push(batch); err != nil {
+				return err
+			}
+			if len(in) == 0 {
 				if now := time.Now(); now.Sub(lastFlush) >= flushGap {
 					l.p.FlushOutput()
 					lastFlush = now
 				}
 			}
 		case now := <-t.C:
-			l.tick(ch, now)
+			if err := l.tick(in, now); err != nil {
+				return err
+			}
 		case <-done:
 			done = nil
-			l.shutdown()
+			spawn(func() error { l.shutdown(); return nil })
 			drainTimer = time.After(drain)
 		case <-drainTimer:
+			// What the source still holds is given up: stop its reader
+			// goroutine, if it has one.
 			cancelRead()
-			drainTimer = nil
+			l.finish()
+			return nil
 		}
 	}
 }
 
-func (l *loop) push(batch []auditevent.Record) {
+// finish hands on every event in flight and flushes the outputs.
+func (l *loop) finish() {
+	l.p.Advance(time.Now().UnixMilli())
+	l.p.Flush()
+	l.p.FlushOutput()
+}
+
+// push runs the hooks over batch, then the processor.
+func (l *loop) push(batch []auditevent.Record) error {
+	if l.queued != nil {
+		l.queued.Took(batch)
+	}
+	for _, h := range l.hooks {
+		if err := h(batch); err != nil {
+			return err
+		}
+	}
 	for i := range batch {
 		l.p.Push(batch[i])
 	}
 	if l.afterBatch != nil {
 		l.afterBatch()
 	}
+	return nil
 }
 
 // tick pushes what is already queued before the clock moves: otherwise an
 // event whose last records wait in the queue (after a slow stop, say)
 // would be handed on idle, split.
-func (l *loop) tick(ch <-chan []auditevent.Record, now time.Time) {
-	for n := len(ch); n > 0; n-- {
-		batch, ok := <-ch
+func (l *loop) tick(in <-chan []auditevent.Record, now time.Time) error {
+	for n := len(in); n > 0; n-- {
+		batch, ok := <-in
 		if !ok {
 			break
 		}
-		l.push(batch)
+		if err := l.push(batch); err != nil {
+			return err
+		}
 	}
 	l.p.Advance(now.UnixMilli())
 	l.p.FlushOutput()
 	if l.onTick != nil {
 		l.onTick(now)
 	}
+	return nil
 }
 
 func (l *loop) shutdown() {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -212,4 +213,96 @@ func waitFor(t *testing.T, ok func() bool) {
 		}
 	}
 	t.Fatal("condition not met within 10s")
+}
+
+// queued is a pipeline.QueuedSource over a channel, like the netlink
+// client's queue: the loop receives from it with no reader goroutine.
+type queued struct {
+	ch   chan []auditevent.Record
+	took atomic.Int64
+	err  error
+}
+
+func (q *queued) NextBatch(context.Context, []auditevent.Record) ([]auditevent.Record, error) {
+	return nil, errors.New("NextBatch called on a queued source")
+}
+func (q *queued) Batches() <-chan []auditevent.Record { return q.ch }
+func (q *queued) Took(b []auditevent.Record)          { q.took.Add(int64(len(b))) }
+func (q *queued) Err() error                          { return q.err }
+
+// records parses audit.log lines into one batch.
+func records(t *testing.T, text string) []auditevent.Record {
+	t.Helper()
+	var b []auditevent.Record
+	for _, line := range strings.SplitAfter(strings.TrimSuffix(text, "\n"), "\n") {
+		rec, err := auditevent.ParseLine([]byte(strings.TrimSuffix(line, "\n")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = append(b, rec)
+	}
+	return b
+}
+
+// TestLoopQueuedSourceStopsWhileProcessing: with a queued source the hooks
+// run on the processor's goroutine, and the stop runs beside it: the
+// kernel session's stop (the guard's unload) waits until a hook has seen
+// records the kernel sends after the stop began. A stop on the processor's
+// goroutine would wait for itself.
+func TestLoopQueuedSourceStopsWhileProcessing(t *testing.T) {
+	q := &queued{ch: make(chan []auditevent.Record, 4)}
+	sink := &collect{}
+	seen := make(chan uint32, 16)
+	hook := func(b []auditevent.Record) error {
+		for i := range b {
+			seen <- b[i].Serial
+		}
+		return nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &loop{src: q, p: newProcessor(t, sink), hooks: []pipeline.BatchHook{hook}, stop: func() error {
+		q.ch <- records(t, finit(2)) // what the stop itself makes the kernel send
+		for s := range seen {
+			if s == 2 {
+				break
+			}
+		}
+		close(q.ch)
+		return nil
+	}}
+	done := make(chan error, 1)
+	go func() { done <- l.run(ctx) }()
+	q.ch <- records(t, finit(1))
+	waitFor(t, func() bool { return sink.got() == "[1]" })
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(drain - time.Second):
+		t.Fatal("loop still running: the stop waited for records only the processor's goroutine could see")
+	}
+	if got := sink.got(); got != "[1 2]" {
+		t.Errorf("alerts for serials %s, want [1 2]", got)
+	}
+	if n := q.took.Load(); n != 4 {
+		t.Errorf("Took accounted for %d records, want 4", n)
+	}
+}
+
+// TestLoopQueuedSourceError: a queued source that ends with an error ends
+// the loop with it, after what it handed out was processed.
+func TestLoopQueuedSourceError(t *testing.T) {
+	q := &queued{ch: make(chan []auditevent.Record, 1), err: errors.New("socket gone")}
+	sink := &collect{}
+	q.ch <- records(t, finit(1))
+	close(q.ch)
+	l := &loop{src: q, p: newProcessor(t, sink)}
+	if err := l.run(context.Background()); err == nil || !strings.Contains(err.Error(), "socket gone") {
+		t.Fatalf("run = %v, want the source's error", err)
+	}
+	if got := sink.got(); got != "[1]" {
+		t.Errorf("alerts for serials %s, want [1]", got)
+	}
 }

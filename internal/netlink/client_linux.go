@@ -323,6 +323,25 @@ func (c *Client) Mode() string { return c.mode }
 // closed by Close.
 func (c *Client) Control() *Control { return c.ctl }
 
+// Batches returns the queue the reader hands its batches to, for a
+// consumer that waits on it beside other channels (the daemon's processor
+// loop) instead of in NextBatch, so that no goroutine sits between the
+// reader and the consumer. Each batch received from it must be passed to
+// Took. It is closed once the reader has ended after Close; Err then tells
+// a failure from a clean end. Do not mix it with Next and NextBatch.
+func (c *Client) Batches() <-chan []auditevent.Record { return c.queue.ch }
+
+// Took accounts for a batch received from Batches: its records leave the
+// queue's bound.
+func (c *Client) Took(b []auditevent.Record) {
+	c.queue.queued.Add(-int64(len(b)))
+	c.m.setQueueLength(c.queue.len())
+}
+
+// Err returns the reader's error once the Batches channel is closed: nil
+// when the reader ended cleanly (after Close).
+func (c *Client) Err() error { return c.readErr }
+
 // NextBatch waits for the next batch of records (what one receive call
 // brought) and appends it to dst; when dst has no capacity it returns the
 // batch itself, without a copy. The records are the caller's. After Close

@@ -78,7 +78,7 @@ type Config struct {
 }
 
 // DefaultConfig returns the defaults: auto mode, backlog 8192, no wait,
-// no rate limit, 8 MiB receive buffer, 1 ms receive linger, 65536 queued
+// no rate limit, 8 MiB receive buffer, 4 ms receive linger, 65536 queued
 // records, status polled every second, no state file.
 //
 // The backlog wait time 0 favours production syscalls over audit records:
@@ -94,7 +94,7 @@ func DefaultConfig() Config {
 		RateLimit:          0,
 		ReceiveBufferBytes: 8 << 20,
 		QueueRecords:       65536,
-		ReceiveLinger:      time.Millisecond,
+		ReceiveLinger:      4 * time.Millisecond,
 		StatusPollInterval: time.Second,
 	}
 }

@@ -26,9 +26,23 @@ type Source interface {
 	NextBatch(ctx context.Context, dst []auditevent.Record) ([]auditevent.Record, error)
 }
 
+// A QueuedSource is a Source whose batches already wait on a channel
+// (*netlink.Client: its reader's queue). A live loop receives from it
+// directly, beside its other channels, with no goroutine in between: a
+// hand-off between goroutines costs a wake-up, and on a busy host the
+// wake-ups of a record stream cost more than its bytes. Each batch
+// received must be passed to Took; once the channel is closed, Err tells
+// a failure from the end.
+type QueuedSource interface {
+	Source
+	Batches() <-chan []auditevent.Record
+	Took(batch []auditevent.Record)
+	Err() error
+}
+
 // A BatchHook sees every batch a live run reads, in order, before the
-// processor does, on the reading goroutine: the raw record file (Tee) and
-// the audit rule guard. It must not keep the batch; an error ends the
+// processor does, on the processor's goroutine: the raw record file (Tee)
+// and the audit rule guard. It must not keep the batch; an error ends the
 // stream.
 type BatchHook func(batch []auditevent.Record) error
 
