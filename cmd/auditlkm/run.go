@@ -86,7 +86,7 @@ func (o *runOptions) bind(f *pflag.FlagSet) {
 	f.StringVar(&d.Web.MetricsPath, "web.telemetry-path", d.Web.MetricsPath, "Path of the metrics endpoint.")
 	f.StringVar(&d.Web.ConfigFile, "web.config.file", "", "Exporter-toolkit web configuration file for TLS and basic authentication (https://github.com/prometheus/exporter-toolkit/blob/master/docs/web-configuration.md); none: plain HTTP.")
 	f.StringVar(&d.Correlate.StateDir, "state.dir", d.Correlate.StateDir, "Directory for state kept across restarts (first-seen history); empty keeps it in memory.")
-	f.StringVar(&d.Records, "output.records", "", "Also write every raw audit record received to this file, in audit.log format (replayable with auditlkm replay).")
+	f.StringVar(&d.Records, "output.records", "", "Also write every raw audit record received to this file, in audit.log format (replayable with auditlkm replay). It is written as records are received, before the queue to the detections, so it also holds what a full queue dropped.")
 	f.DurationVar(&d.SaveEvery, "state.save-interval", time.Minute, "How often to save the state.")
 	f.BoolVar(&d.KmsgOn, "kmsg.enable", kmsg.Readable(d.Kmsg.Path), "Read the kernel log (/dev/kmsg) for module taint, signature, rejection and bpf_probe_write_user messages; on by default when /dev/kmsg is readable.")
 	f.StringVar(&d.Kmsg.Path, "kmsg.path", d.Kmsg.Path, "Kernel log device.")

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -107,6 +108,14 @@ func Run(ctx context.Context, cfg Config, deps Deps) (err error) {
 		// Restart accounting: what the kernel lost while no auditlkm ran.
 		d.cfg.Audit.StateFile = filepath.Join(cfg.Correlate.StateDir, "netlink.json")
 	}
+	// The raw record file is the netlink reader's hook from its first
+	// batch on: it keeps what the kernel sent, including the records a
+	// full queue then drops.
+	closeRecords, err := d.openRecords()
+	if err != nil {
+		return err
+	}
+	defer closeRecords()
 	if d.ks, err = openSession(d.cfg, d.wantedRules, deps.Registry, d.log); err != nil {
 		return err
 	}
@@ -117,30 +126,27 @@ func Run(ctx context.Context, cfg Config, deps Deps) (err error) {
 	}
 	d.outs = outs
 	defer func() { err = errors.Join(err, outs.Close()) }()
-	l, closeRecords, err := d.loop(p)
-	if err != nil {
-		return err
-	}
-	defer closeRecords()
-	return d.serve(ctx, l)
+	return d.serve(ctx, d.loop(p))
 }
 
-// loop builds the processor loop over the kernel session: the raw record
-// file and the guard as hooks, the store's maintenance on ticks.
-func (d *daemon) loop(p *pipeline.Processor) (*loop, func(), error) {
+// openRecords opens the raw record file (--output.records), if any, and
+// makes it a hook of the netlink reader (pipeline.Tee).
+func (d *daemon) openRecords() (closeRecords func(), err error) {
+	if d.cfg.Records == "" {
+		return func() {}, nil
+	}
+	rf, err := os.OpenFile(d.cfg.Records, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("open record output: %w", err)
+	}
+	d.cfg.Audit.Hooks = append(slices.Clip(d.cfg.Audit.Hooks), netlink.BatchHook(pipeline.Tee(rf)))
+	return func() { _ = rf.Close() }, nil // append-only; written per batch
+}
+
+// loop builds the processor loop over the kernel session, with the
+// store's maintenance on ticks.
+func (d *daemon) loop(p *pipeline.Processor) *loop {
 	l := &loop{src: d.ks.client, p: p, stop: d.ks.Close, reloads: d.reloads, log: d.log, afterBatch: d.store.ReadConfigs}
-	closeRecords := func() {}
-	if d.cfg.Records != "" {
-		rf, err := os.OpenFile(d.cfg.Records, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
-		if err != nil {
-			return nil, nil, fmt.Errorf("open record output: %w", err)
-		}
-		closeRecords = func() { _ = rf.Close() } // append-only; written per batch
-		l.hooks = append(l.hooks, pipeline.Tee(rf))
-	}
-	if d.ks.guard != nil {
-		l.hooks = append(l.hooks, d.ks.guard.ObserveBatch) // CONFIG_CHANGE records trigger a rule check
-	}
 	lastSave := time.Now()
 	l.onTick = func(now time.Time) {
 		d.store.Maintain(now)
@@ -149,7 +155,7 @@ func (d *daemon) loop(p *pipeline.Processor) (*loop, func(), error) {
 			d.saveState()
 		}
 	}
-	return l, closeRecords, nil
+	return l
 }
 
 // serve runs every goroutine of the daemon in one errgroup.

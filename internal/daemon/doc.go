@@ -13,16 +13,15 @@
 // pipeline.Processor. It receives record batches straight from the netlink
 // reader's bounded queue (pipeline.QueuedSource: no goroutine in between,
 // each hand-off being a wake-up), or over a bounded channel from a reader
-// goroutine for a source whose reads block (the plugin's stdin). It runs
-// the BatchHooks (the raw record file, the guard) on each batch before
-// the processor sees it, and also receives kernel log lines from
-// internal/kmsg, new detection catalogs from SIGHUP reloads (a typed
-// channel) and clock ticks. On cancellation it closes the kernel session
-// on a goroutine of its own, so that it keeps processing meanwhile (the
-// guard's unload waits for the records of its own rule deletions, which
-// only the hooks see); the source ends once it has handed out what it
-// holds, the loop keeps reading for at most the drain period and flushes
-// every event in flight: nothing received is dropped at shutdown.
+// goroutine for a source whose reads block (the plugin's stdin). The raw
+// record file and the guard are hooks of the netlink reader
+// (netlink.BatchHook), which see each batch before it is queued. The loop
+// also receives kernel log lines from internal/kmsg, new detection
+// catalogs from SIGHUP reloads (a typed channel) and clock ticks. On
+// cancellation it closes the kernel session on a goroutine of its own and
+// keeps processing meanwhile; the source ends once it has handed out what
+// it holds, the loop keeps reading for at most the drain period and
+// flushes every event in flight: nothing received is dropped at shutdown.
 //
 // Signals: SIGINT and SIGTERM end the context (internal/interrupt, for
 // every command); while Run runs, SIGHUP reloads the configuration and

@@ -36,7 +36,6 @@ type loop struct {
 	src pipeline.Source
 	// queued is src when it is a pipeline.QueuedSource (set by run).
 	queued pipeline.QueuedSource
-	hooks  []pipeline.BatchHook
 	p      *pipeline.Processor
 	// stop, when set, is called once when the context ends: it must make
 	// src return io.EOF once it has handed out what it holds.
@@ -152,10 +151,10 @@ func (l *loop) read(ctx context.Context, ch chan<- []auditevent.Record) error {
 }
 
 // process is the processor's goroutine. When ctx ends it stops the source
-// on a goroutine of its own (spawn), since stopping may wait for records
-// that only this goroutine's hooks can see (the guard's own rule
-// deletions), and keeps processing until the source ends or the drain
-// period is over.
+// on a goroutine of its own (spawn) and keeps processing meanwhile (the
+// kernel session's Close takes our rules out and waits for the reader to
+// drain the socket: the queue would otherwise fill while it does), until
+// the source ends or the drain period is over.
 func (l *loop) process(ctx context.Context, in <-chan []auditevent.Record, cancelRead func(), spawn func(func() error)) error {
 	// The clock must be set before the first record: an event created at
 	// clock 0 would look ancient at the first tick and be cut off.
@@ -193,9 +192,7 @@ func (l *loop) process(ctx context.Context, in <-chan []auditevent.Record, cance
 				}
 				return nil
 			}
-			if err := l.push(batch); err != nil {
-				return err
-			}
+			l.push(batch)
 			if len(in) == 0 {
 				if now := time.Now(); now.Sub(lastFlush) >= flushGap {
 					l.p.FlushOutput()
@@ -203,9 +200,7 @@ func (l *loop) process(ctx context.Context, in <-chan []auditevent.Record, cance
 				}
 			}
 		case now := <-t.C:
-			if err := l.tick(in, now); err != nil {
-				return err
-			}
+			l.tick(in, now)
 		case <-done:
 			done = nil
 			spawn(func() error { l.shutdown(); return nil })
@@ -227,15 +222,10 @@ func (l *loop) finish() {
 	l.p.FlushOutput()
 }
 
-// push runs the hooks over batch, then the processor.
-func (l *loop) push(batch []auditevent.Record) error {
+// push hands batch to the processor.
+func (l *loop) push(batch []auditevent.Record) {
 	if l.queued != nil {
 		l.queued.Took(batch)
-	}
-	for _, h := range l.hooks {
-		if err := h(batch); err != nil {
-			return err
-		}
 	}
 	for i := range batch {
 		l.p.Push(batch[i])
@@ -243,28 +233,24 @@ func (l *loop) push(batch []auditevent.Record) error {
 	if l.afterBatch != nil {
 		l.afterBatch()
 	}
-	return nil
 }
 
 // tick pushes what is already queued before the clock moves: otherwise an
 // event whose last records wait in the queue (after a slow stop, say)
 // would be handed on idle, split.
-func (l *loop) tick(in <-chan []auditevent.Record, now time.Time) error {
+func (l *loop) tick(in <-chan []auditevent.Record, now time.Time) {
 	for n := len(in); n > 0; n-- {
 		batch, ok := <-in
 		if !ok {
 			break
 		}
-		if err := l.push(batch); err != nil {
-			return err
-		}
+		l.push(batch)
 	}
 	l.p.Advance(now.UnixMilli())
 	l.p.FlushOutput()
 	if l.onTick != nil {
 		l.onTick(now)
 	}
-	return nil
 }
 
 func (l *loop) shutdown() {

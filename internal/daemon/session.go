@@ -59,6 +59,9 @@ func openSession(cfg Config, want guard.WantFunc, reg prometheus.Registerer, log
 		return nil, errors.Join(err, s.Close())
 	}
 	s.guard, s.added = g, nil // the guard owns our rules now
+	// CONFIG_CHANGE records trigger a rule check, seen by the reader even
+	// when the queue to the detections overflows.
+	client.AddHook(g.ObserveBatch)
 	return s, nil
 }
 

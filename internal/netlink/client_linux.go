@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,6 +45,8 @@ type Client struct {
 	pid  uint32
 
 	queue *recordQueue
+	// hooks are the reader's BatchHooks (Config.Hooks, then AddHook).
+	hooks atomic.Pointer[[]BatchHook]
 	// cur is what Next still has of the last batch taken.
 	cur    []auditevent.Record
 	linger time.Duration
@@ -136,6 +139,10 @@ func newClient(cfg Config, log *slog.Logger, m *Metrics, ctl *Control, mode stri
 		pollEvery: cfg.StatusPollInterval,
 	}
 	c.status.client = c
+	if len(cfg.Hooks) > 0 {
+		hooks := slices.Clone(cfg.Hooks)
+		c.hooks.Store(&hooks)
+	}
 	if mode == ModeUnicast {
 		// Restart accounting needs the serials of the whole stream:
 		// multicast delivery is best effort and shared, so it is left out.
@@ -285,7 +292,7 @@ func (c *Client) start() {
 // startReader runs the reader over r; the seam for tests.
 func (c *Client) startReader(r receiver, buf []byte) {
 	rd := &reader{
-		r: r, buf: buf, queue: c.queue, m: c.m, log: c.log, serials: &c.serialTracker,
+		r: r, buf: buf, queue: c.queue, hooks: &c.hooks, m: c.m, log: c.log, serials: &c.serialTracker,
 		closing:    c.closing.Load,
 		releaseSeq: c.releaseSeq.Load,
 		onRelease: func(err error) {
@@ -322,6 +329,17 @@ func (c *Client) Mode() string { return c.mode }
 // Control returns the Client's control socket, for rules and status. It is
 // closed by Close.
 func (c *Client) Control() *Control { return c.ctl }
+
+// AddHook adds h to the reader's BatchHooks from its next batch on (the
+// rule guard, which needs the client's control socket before it exists).
+func (c *Client) AddHook(h BatchHook) {
+	var hooks []BatchHook
+	if old := c.hooks.Load(); old != nil {
+		hooks = slices.Clone(*old)
+	}
+	hooks = append(hooks, h)
+	c.hooks.Store(&hooks)
+}
 
 // Batches returns the queue the reader hands its batches to, for a
 // consumer that waits on it beside other channels (the daemon's processor

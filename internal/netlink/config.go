@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/auditlkm/auditlkm/internal/auditevent"
 )
 
 // Delivery modes.
@@ -75,7 +77,20 @@ type Config struct {
 	// poll and at Close), so that the next unicast start reports what was
 	// lost in between. Empty: no restart accounting.
 	StateFile string
+	// Hooks see every batch of records the reader receives, from the
+	// first (set by the daemon: the raw record file); see BatchHook. Not
+	// a setting: Validate ignores them.
+	Hooks []BatchHook
 }
+
+// A BatchHook sees every batch of records the reader receives, in order,
+// on the reader's goroutine, before the batch is queued for the consumer:
+// so it also sees the records a full queue then drops (the raw record file
+// keeps them, for a replay; the rule guard sees a rule deletion even in a
+// storm that overloads the detections). It must not keep the batch and
+// must be quick: the socket waits meanwhile. An error ends the reader with
+// it, after the batch was queued.
+type BatchHook func(batch []auditevent.Record) error
 
 // DefaultConfig returns the defaults: auto mode, backlog 8192, no wait,
 // no rate limit, 8 MiB receive buffer, 4 ms receive linger, 65536 queued

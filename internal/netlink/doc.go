@@ -37,9 +37,11 @@
 // by about a quarter and kauditd's by a sixth; 4 ms cut another quarter
 // to a third at 30,000 a second (a read every 4 ms instead of every 1 ms,
 // two thirds fewer context switches per event; 8 ms gained nothing more,
-// as a read then takes its full 256 records). The records of one call go to the
-// consumer as one batch (Client.NextBatch); the queue is bounded in records
-// and a batch that does not fit is dropped whole, every record counted.
+// as a read then takes its full 256 records). The records of one call go
+// to the BatchHooks (Config.Hooks, Client.AddHook: the raw record file and
+// the rule guard), then to the consumer as one batch (Client.Batches or
+// NextBatch); the queue is bounded in records and a batch that does not
+// fit is dropped whole, every record counted, after the hooks saw it.
 //
 // Buffer ownership: the reader's read buffers are allocated once and reused
 // for every message. auditevent.ParseNetlink copies the record text out of

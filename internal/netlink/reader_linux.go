@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/elastic/go-libaudit/v2/auparse"
@@ -58,6 +59,8 @@ type reader struct {
 	// copied out of it by auditevent.ParseNetlink before the next recv.
 	buf   []byte
 	queue *recordQueue
+	// hooks see each batch before the queue does (Client.hooks).
+	hooks *atomic.Pointer[[]BatchHook]
 	// out collects the records of the current receive batch; flush hands
 	// it to the queue whole when the batch is used up.
 	out []auditevent.Record
@@ -88,14 +91,16 @@ type reader struct {
 
 // run reads until the socket is closed or fails. It returns nil on a clean
 // end (closed during Close, or drained after the pid release).
-func (rd *reader) run() error {
-	defer rd.flush()
+func (rd *reader) run() (err error) {
+	defer func() { err = errors.Join(err, rd.flush()) }()
 	transient := 0
 	for {
 		if rd.batch == nil || rd.batch.empty() {
 			// Whatever the last batch brought leaves before the next
 			// receive, which may wait.
-			rd.flush()
+			if err := rd.flush(); err != nil {
+				return err
+			}
 		}
 		if rd.draining {
 			d := time.Now().Add(drainIdle)
@@ -210,11 +215,22 @@ func (rd *reader) handle(msg []byte) {
 	rd.out = append(rd.out, rec)
 }
 
-// flush offers the records collected so far to the queue as one batch. A
-// batch the queue cannot take is dropped whole and counted per record.
-func (rd *reader) flush() {
+// flush runs the hooks over the records collected so far, then offers
+// them to the queue as one batch. A batch the queue cannot take is dropped
+// whole and counted per record. It returns the first hook's error.
+func (rd *reader) flush() error {
 	if len(rd.out) == 0 {
-		return
+		return nil
+	}
+	var err error
+	if hooks := rd.hooks; hooks != nil {
+		if hs := hooks.Load(); hs != nil {
+			for _, h := range *hs {
+				if err = h(rd.out); err != nil {
+					break
+				}
+			}
+		}
 	}
 	if rd.queue.offer(rd.out) {
 		rd.out = nil // the consumer owns it now
@@ -226,6 +242,7 @@ func (rd *reader) flush() {
 		rd.out = rd.out[:0]
 	}
 	rd.m.setQueueLength(rd.queue.len())
+	return err
 }
 
 // logLimiter lets one log line through per logEvery and counts the rest.

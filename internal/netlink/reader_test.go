@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/auditlkm/auditlkm/internal/auditevent"
 	"github.com/elastic/go-libaudit/v2/auparse"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -354,3 +355,72 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 func auparseType(t uint16) auparse.AuditMessageType { return auparse.AuditMessageType(t) }
+
+// TestHooksSeeEveryBatchTheQueueDrops: the hooks (Config.Hooks, then
+// AddHook) see every record received, in order, before the queue, so the
+// ones a full queue drops too; the consumer gets what the queue held.
+func TestHooksSeeEveryBatchTheQueueDrops(t *testing.T) {
+	var first, second []uint32
+	cfg := DefaultConfig()
+	cfg.QueueRecords = 2
+	cfg.Hooks = []BatchHook{func(b []auditevent.Record) error {
+		for i := range b {
+			first = append(first, b[i].Serial)
+		}
+		return nil
+	}}
+	c := newClient(cfg, testLogger(t), nil, nil, ModeMulticast)
+	c.AddHook(func(b []auditevent.Record) error {
+		for i := range b {
+			second = append(second, b[i].Serial)
+		}
+		return nil
+	})
+	c.closing.Store(true)
+	c.startReader(&fakeReceiver{steps: records(1, 5)}, make([]byte, 256))
+	<-c.done
+	want := "[1 2 3 4 5]"
+	if fmt.Sprint(first) != want || fmt.Sprint(second) != want {
+		t.Errorf("hooks saw %v and %v, want %s each", first, second, want)
+	}
+	var got []uint32
+	for b := range c.Batches() {
+		c.Took(b)
+		for i := range b {
+			got = append(got, b[i].Serial)
+		}
+	}
+	if fmt.Sprint(got) != "[1 2]" || c.Err() != nil {
+		t.Errorf("consumer got %v (err %v), want [1 2] and a clean end: the queue holds 2", got, c.Err())
+	}
+}
+
+// TestHookErrorEndsTheReader: a hook's error ends the reader with it; the
+// batch it failed on is still queued, nothing after it is read.
+func TestHookErrorEndsTheReader(t *testing.T) {
+	diskFull := errors.New("disk full")
+	var seen []uint32
+	cfg := DefaultConfig()
+	cfg.Hooks = []BatchHook{func(b []auditevent.Record) error {
+		seen = append(seen, b[0].Serial)
+		if b[0].Serial == 2 {
+			return diskFull
+		}
+		return nil
+	}}
+	c := newClient(cfg, testLogger(t), nil, nil, ModeMulticast)
+	c.startReader(&fakeReceiver{steps: records(1, 4)}, make([]byte, 256))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for i := 1; i <= 2; i++ {
+		if rec, err := c.Next(ctx); err != nil || rec.Serial != uint32(i) {
+			t.Fatalf("Next #%d = serial %d, %v", i, rec.Serial, err)
+		}
+	}
+	if _, err := c.Next(ctx); !errors.Is(err, diskFull) {
+		t.Fatalf("Next after the failed hook = %v, want its error", err)
+	}
+	if fmt.Sprint(seen) != "[1 2]" {
+		t.Errorf("hook saw %v, want [1 2]: the reader must stop at the error", seen)
+	}
+}

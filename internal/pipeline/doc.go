@@ -16,6 +16,7 @@
 // hand out records in batches (Source.NextBatch). Replay runs a Processor
 // synchronously over a finite source (a log replay), so the whole path
 // stays on one core with no channel hop; the live driver (ticks, shutdown
-// drain, reloads) belongs to internal/daemon, which calls the BatchHooks
-// (Tee, the audit rule guard) on every batch it reads.
+// drain, reloads) belongs to internal/daemon, which receives from the
+// netlink reader's queue directly (QueuedSource); Tee is a hook of that
+// reader (netlink.BatchHook).
 package pipeline

@@ -40,12 +40,6 @@ type QueuedSource interface {
 	Err() error
 }
 
-// A BatchHook sees every batch a live run reads, in order, before the
-// processor does, on the processor's goroutine: the raw record file (Tee)
-// and the audit rule guard. It must not keep the batch; an error ends the
-// stream.
-type BatchHook func(batch []auditevent.Record) error
-
 // Sink receives the alerts that survive their exclusions. The alert is
 // valid only during the call: a sink that keeps it copies it.
 type Sink interface {
