@@ -360,7 +360,14 @@ func (r *Reassembler) Push(rec auditevent.Record) {
 		p = r.newPending(key, true)
 	}
 	if len(p.recs) == cap(p.recs) && cap(p.recs) < maxSlabRecords && !r.grow(p) {
-		p.recs = append(r.carve(2*cap(p.recs)), p.recs...)
+		// Moved to a new carve: one slot more when p is the last carved
+		// (the slab is full; it goes on growing in place in the next),
+		// twice as many when other events were carved after it.
+		n := 2 * cap(p.recs)
+		if r.tail == p {
+			n = cap(p.recs) + 1
+		}
+		p.recs = append(r.carve(n), p.recs...)
 		r.tail, r.tailStart = p, len(r.slab)-cap(p.recs)
 	}
 	p.recs = append(p.recs, rec)
