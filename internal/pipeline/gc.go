@@ -40,7 +40,8 @@ func replayHeapGoal(live uint64) int64 {
 // heap plus ReplayGCPercent, at least ReplayHeapFloor and at most
 // ReplayMemoryLimit, kept as the soft memory limit with GOGC off and
 // updated after every collection. restore puts the previous settings
-// back. The caller must not set GOGC or the memory limit meanwhile.
+// back. The settings are the process's: the caller must not set GOGC or
+// the memory limit meanwhile, nor tune two replays at once.
 func TuneReplayGC() (restore func()) {
 	t := &gcTuner{sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}}
 	t.mu.Lock()
