@@ -119,11 +119,12 @@ func (o *replayOptions) run(cmd *cobra.Command, args []string) error {
 		return err
 	}
 	defer src.Close()
-	if os.Getenv("GOGC") == "" {
+	switch {
+	case os.Getenv("GOGC") != "":
+	case os.Getenv("GOMEMLIMIT") != "":
 		defer debug.SetGCPercent(debug.SetGCPercent(pipeline.ReplayGCPercent))
-		if os.Getenv("GOMEMLIMIT") == "" {
-			defer debug.SetMemoryLimit(debug.SetMemoryLimit(pipeline.ReplayMemoryLimit))
-		}
+	default:
+		defer pipeline.TuneReplayGC()()
 	}
 	tty := isTerminal(cmd.ErrOrStderr())
 	stopProgress := func() {}

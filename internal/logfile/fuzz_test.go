@@ -6,13 +6,16 @@ import (
 	"errors"
 	"io"
 	"testing"
+
+	"github.com/auditlkm/auditlkm/internal/auditevent"
 )
 
 // FuzzReader feeds arbitrary bytes as one input. The Reader must not panic,
 // every record must have text, and at EOF every line must be accounted for
 // exactly once: Lines = Records + Blank + Skipped. For input that is not
 // gzip, Lines must also equal the number of newline-terminated lines plus a
-// final unterminated one.
+// final unterminated one, and the records, all kept to the end (they alias
+// the Reader's chunks), must be those ParseLine makes of the lines.
 func FuzzReader(f *testing.F) {
 	seeds := []string{
 		"",
@@ -46,6 +49,7 @@ func FuzzReader(f *testing.F) {
 		}
 		defer r.Close()
 		var records uint64
+		var got []auditevent.Record
 		for {
 			rec, err := r.Next(context.Background())
 			if errors.Is(err, io.EOF) {
@@ -61,6 +65,7 @@ func FuzzReader(f *testing.F) {
 				t.Fatal("record with empty text")
 			}
 			records++
+			got = append(got, rec)
 		}
 		p := r.Progress()
 		if p.Records != records || p.Skipped.Total() != skips {
@@ -76,6 +81,10 @@ func FuzzReader(f *testing.F) {
 			}
 			if p.Lines != want || p.BytesRead != int64(len(data)) {
 				t.Fatalf("lines %d bytes %d, want %d and %d", p.Lines, p.BytesRead, want, len(data))
+			}
+			wantRecs, _ := expectRecords(data, cfg)
+			if d := sameRecords(got, wantRecs); d != "" {
+				t.Fatal(d)
 			}
 		}
 	})

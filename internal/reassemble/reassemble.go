@@ -101,12 +101,13 @@ type NodeStats struct {
 const resetAfterMs = 60_000
 
 // initialRecords is the record capacity a new in-flight event starts
-// with: a module load or most other syscalls without a path send SYSCALL
-// and PROCTITLE (the EOE is not kept).
-const initialRecords = 2
+// with; it grows by one in place while the event is the last carved from
+// the slab (see grow).
+const initialRecords = 1
 
-// maxSlabRecords: an event's record slice grows within the slab (doubling)
-// up to this capacity, then on the heap.
+// maxSlabRecords: an event's record slice grows within the slab (by one in
+// place, else doubling into a new carve) up to this capacity, then on the
+// heap.
 const maxSlabRecords = 16
 
 // recordSlab is how many records one slab allocation holds; events' record
@@ -359,7 +360,14 @@ func (r *Reassembler) Push(rec auditevent.Record) {
 		p = r.newPending(key, true)
 	}
 	if len(p.recs) == cap(p.recs) && cap(p.recs) < maxSlabRecords && !r.grow(p) {
-		p.recs = append(r.carve(2*cap(p.recs)), p.recs...)
+		// Moved to a new carve: one slot more when p is the last carved
+		// (the slab is full; it goes on growing in place in the next),
+		// twice as many when other events were carved after it.
+		n := 2 * cap(p.recs)
+		if r.tail == p {
+			n = cap(p.recs) + 1
+		}
+		p.recs = append(r.carve(n), p.recs...)
 		r.tail, r.tailStart = p, len(r.slab)-cap(p.recs)
 	}
 	p.recs = append(p.recs, rec)
@@ -476,15 +484,17 @@ func (r *Reassembler) carve(n int) []auditevent.Record {
 	return r.slab[i : i : i+n]
 }
 
-// grow doubles the capacity of p's records in place when they are the
-// last carved from the slab and it has room; false when it cannot.
+// grow adds one record to the capacity of p's records in place when they
+// are the last carved from the slab and it has room; false when it cannot.
+// An event's records arrive together, so most events take exactly the
+// slots they fill.
 func (r *Reassembler) grow(p *pending) bool {
 	n := cap(p.recs)
-	if r.tail != p || r.tailStart+n != len(r.slab) || cap(r.slab)-len(r.slab) < n {
+	if r.tail != p || r.tailStart+n != len(r.slab) || len(r.slab) == cap(r.slab) {
 		return false
 	}
-	r.slab = r.slab[:len(r.slab)+n]
-	p.recs = r.slab[r.tailStart : r.tailStart+len(p.recs) : r.tailStart+2*n]
+	r.slab = r.slab[:len(r.slab)+1]
+	p.recs = r.slab[r.tailStart : r.tailStart+len(p.recs) : r.tailStart+n+1]
 	return true
 }
 
