@@ -30,14 +30,17 @@
 // epoll set wakes a thread per few records under load, paid by kauditd and
 // by us). The reader takes up to batchMessages messages per recvmmsg(2)
 // call, each into its own slot of a batch allocated once, and after a call
-// that found the socket drained it lingers (Config.ReceiveLinger, 4 ms)
+// that found the socket drained it lingers (Config.ReceiveLinger, 10 ms)
 // while nobody waits on the socket: the kernel queues records without a
 // wake-up and the next call takes them by the hundred. On a 2-core VM under
 // 50,000 module-load attempts a second a 1 ms linger cut the daemon's CPU
 // by about a quarter and kauditd's by a sixth; 4 ms cut another quarter
-// to a third at 30,000 a second (a read every 4 ms instead of every 1 ms,
-// two thirds fewer context switches per event; 8 ms gained nothing more,
-// as a read then takes its full 256 records). The records of one call go
+// to a third at 30,000 a second (half the context switches per event).
+// 10 ms gains little more in a storm, where reads already take their 256
+// records, but 15-18 % at 1,000-5,000 events a second: each cycle of
+// wake-ups (the reader's timer, the processor, the Go runtime's monitor
+// thread, which the first system call after an idle spell wakes) costs the
+// same however few records it brings. A record waits at most 10 ms more. The records of one call go
 // to the BatchHooks (Config.Hooks, Client.AddHook: the raw record file and
 // the rule guard), then to the consumer as one batch (Client.Batches or
 // NextBatch); the queue is bounded in records and a batch that does not
