@@ -96,3 +96,37 @@ func TestRawLogKeepsWhatTheQueueDropped(t *testing.T) {
 		t.Errorf("replay of the raw log raised module-load alerts for %d of the %d insmod runs, want all", len(replayed), len(pids))
 	}
 }
+
+// TestRawLogWriteFailureStopsTheDaemon: a raw log that cannot be written
+// ends the daemon with the error (a recording with holes would be worse
+// than none), and the kernel is handed back as it was found.
+func TestRawLogWriteFailureStopsTheDaemon(t *testing.T) {
+	snap := kerneltest.Require(t)
+	insmod := lookTool(t, "insmod")
+	if snap.Status.PID != 0 {
+		t.Fatalf("audit pid %d is held before the test: this test needs unicast", snap.Status.PID)
+	}
+	ko := filepath.Join(os.TempDir(), unique(t)+".ko")
+	if err := os.WriteFile(ko, make([]byte, 4096), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(ko) })
+
+	d := startDaemon(t, "--output.records", "/dev/full")
+	done := make(chan error, 1)
+	go func() { done <- d.cmd.Wait() }()
+	// The rules the daemon loads already made records; an attempt makes sure.
+	_ = exec.Command(insmod, ko).Run()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatalf("daemon exited 0 with its raw log on /dev/full\n%s", d.stderr)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("daemon still running 30s after its raw log failed\n%s", d.stderr)
+	}
+	if !bytes.Contains([]byte(d.stderr.String()), []byte("write raw records")) {
+		t.Errorf("daemon log does not name the raw log's failure:\n%s", d.stderr)
+	}
+	assertKernelAsFound(t, snap)
+}
