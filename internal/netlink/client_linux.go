@@ -45,8 +45,10 @@ type Client struct {
 	pid  uint32
 
 	queue *recordQueue
-	// hooks are the reader's BatchHooks (Config.Hooks, then AddHook).
-	hooks atomic.Pointer[[]BatchHook]
+	// hooks are the reader's BatchHooks (Config.Hooks, then AddHook,
+	// which hookMu serializes); the reader loads them per batch.
+	hooks  atomic.Pointer[[]BatchHook]
+	hookMu sync.Mutex
 	// cur is what Next still has of the last batch taken.
 	cur    []auditevent.Record
 	linger time.Duration
@@ -333,6 +335,8 @@ func (c *Client) Control() *Control { return c.ctl }
 // AddHook adds h to the reader's BatchHooks from its next batch on (the
 // rule guard, which needs the client's control socket before it exists).
 func (c *Client) AddHook(h BatchHook) {
+	c.hookMu.Lock()
+	defer c.hookMu.Unlock()
 	var hooks []BatchHook
 	if old := c.hooks.Load(); old != nil {
 		hooks = slices.Clone(*old)

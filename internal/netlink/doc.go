@@ -40,11 +40,12 @@
 // records, but 15-18 % at 1,000-5,000 events a second: each cycle of
 // wake-ups (the reader's timer, the processor, the Go runtime's monitor
 // thread, which the first system call after an idle spell wakes) costs the
-// same however few records it brings. A record waits at most 10 ms more. The records of one call go
-// to the BatchHooks (Config.Hooks, Client.AddHook: the raw record file and
-// the rule guard), then to the consumer as one batch (Client.Batches or
-// NextBatch); the queue is bounded in records and a batch that does not
-// fit is dropped whole, every record counted, after the hooks saw it.
+// same however few records it brings. A record waits at most 10 ms more.
+// The records of one call go to the BatchHooks (Config.Hooks,
+// Client.AddHook: the raw record file and the rule guard), then to the
+// consumer as one batch (Client.Batches or NextBatch); the queue is
+// bounded in records and a batch that does not fit is dropped whole, every
+// record counted, after the hooks saw it.
 //
 // Buffer ownership: the reader's read buffers are allocated once and reused
 // for every message. auditevent.ParseNetlink copies the record text out of
