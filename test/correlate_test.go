@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/auditlkm/auditlkm/internal/kerneltest"
 )
 
 // corrAlert is the part of an alert the correlation tests check.
@@ -104,10 +102,7 @@ func auditDir(t *testing.T, dir, key string) {
 // by modprobe (config then load). The kernel refuses both loads (ENOSYS)
 // and audits the attempts.
 func TestCorrelationLive(t *testing.T) {
-	snap := kerneltest.Require(t)
-	if snap.Status.PID != 0 {
-		t.Fatalf("audit pid %d is held before the test: this test needs unicast", snap.Status.PID)
-	}
+	requireUnicast(t)
 	insmod, modprobe, cp := lookTool(t, "insmod"), lookTool(t, "modprobe"), lookTool(t, "cp")
 	name := unique(t)
 	dir := filepath.Join(os.TempDir(), name)
@@ -204,17 +199,10 @@ func TestCorrelationLive(t *testing.T) {
 // module load attempt is first-seen in the first run (no learning period)
 // and not in the second.
 func TestFirstSeenSurvivesRestart(t *testing.T) {
-	snap := kerneltest.Require(t)
-	if snap.Status.PID != 0 {
-		t.Fatalf("audit pid %d is held before the test: this test needs unicast", snap.Status.PID)
-	}
+	requireUnicast(t)
 	insmod := lookTool(t, "insmod")
 	name := unique(t)
-	ko := filepath.Join(os.TempDir(), name+".ko")
-	if err := os.WriteFile(ko, make([]byte, 4096), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.Remove(ko) })
+	ko := dummyModule(t, name)
 	state := filepath.Join(t.TempDir(), "state")
 	mod := strings.ReplaceAll(name, "-", "_")
 	load := func(d *daemon) int {

@@ -218,6 +218,30 @@ func unique(t *testing.T) string {
 }
 
 // lookTool finds a real program, failing when kernel tests are required.
+// requireUnicast is kerneltest.Require for a test that claims the audit
+// pid: it fails when another process holds it.
+func requireUnicast(t *testing.T) *kerneltest.Snapshot {
+	t.Helper()
+	snap := kerneltest.Require(t)
+	if snap.Status.PID != 0 {
+		t.Fatalf("audit pid %d is held before the test: this test needs unicast", snap.Status.PID)
+	}
+	return snap
+}
+
+// dummyModule writes a 4 KiB file NAME.ko in the temporary directory
+// (kmod reads the file before calling finit_module: give it a page) and
+// removes it after the test.
+func dummyModule(t *testing.T, name string) string {
+	t.Helper()
+	ko := filepath.Join(os.TempDir(), name+".ko")
+	if err := os.WriteFile(ko, make([]byte, 4096), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(ko) })
+	return ko
+}
+
 func lookTool(t *testing.T, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
@@ -244,11 +268,8 @@ func realPath(t *testing.T, p string) string {
 // rename a file into modules-load.d, the alerts name rule, path, pid and
 // exe, and after SIGTERM the kernel is exactly as it was.
 func TestLiveKernel(t *testing.T) {
-	snap := kerneltest.Require(t)
+	snap := requireUnicast(t)
 	insmod := lookTool(t, "insmod")
-	if snap.Status.PID != 0 {
-		t.Fatalf("audit pid %d is held before the test: this test needs unicast", snap.Status.PID)
-	}
 	name := unique(t)
 	for _, dir := range []string{"/etc/modprobe.d", "/etc/modules-load.d"} {
 		if _, err := os.Stat(dir); os.IsNotExist(err) {

@@ -3,15 +3,11 @@ package test
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"testing"
 	"time"
-
-	"github.com/auditlkm/auditlkm/internal/kerneltest"
 )
 
 // TestRawLogKeepsWhatTheQueueDropped: the raw record file is written by
@@ -21,16 +17,9 @@ import (
 // every batch of two or more (an event's SYSCALL, PROCTITLE and EOE) is
 // dropped, counted.
 func TestRawLogKeepsWhatTheQueueDropped(t *testing.T) {
-	snap := kerneltest.Require(t)
+	snap := requireUnicast(t)
 	insmod := lookTool(t, "insmod")
-	if snap.Status.PID != 0 {
-		t.Fatalf("audit pid %d is held before the test: this test needs unicast", snap.Status.PID)
-	}
-	ko := filepath.Join(os.TempDir(), unique(t)+".ko")
-	if err := os.WriteFile(ko, make([]byte, 4096), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.Remove(ko) })
+	ko := dummyModule(t, unique(t))
 
 	d := startDaemon(t, "--audit.queue-records", "1")
 	pids := map[int]bool{}
@@ -101,16 +90,9 @@ func TestRawLogKeepsWhatTheQueueDropped(t *testing.T) {
 // ends the daemon with the error (a recording with holes would be worse
 // than none), and the kernel is handed back as it was found.
 func TestRawLogWriteFailureStopsTheDaemon(t *testing.T) {
-	snap := kerneltest.Require(t)
+	snap := requireUnicast(t)
 	insmod := lookTool(t, "insmod")
-	if snap.Status.PID != 0 {
-		t.Fatalf("audit pid %d is held before the test: this test needs unicast", snap.Status.PID)
-	}
-	ko := filepath.Join(os.TempDir(), unique(t)+".ko")
-	if err := os.WriteFile(ko, make([]byte, 4096), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.Remove(ko) })
+	ko := dummyModule(t, unique(t))
 
 	d := startDaemon(t, "--output.records", "/dev/full")
 	done := make(chan error, 1)
