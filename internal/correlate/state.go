@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/auditlkm/auditlkm/internal/auditevent"
 	"github.com/auditlkm/auditlkm/internal/statefile"
 )
 
@@ -62,18 +61,6 @@ type stateHeader struct {
 	SavedAt    int64  `json:"saved_at_ms"`
 }
 
-type stateProcess struct {
-	PID   int                `json:"pid"`
-	PPID  int                `json:"ppid"`
-	Exe   statefile.String   `json:"exe"`
-	Comm  statefile.String   `json:"comm"`
-	Args  []statefile.String `json:"args,omitempty"`
-	Cwd   statefile.String   `json:"cwd"`
-	UID   uint32             `json:"uid"`
-	AUID  uint32             `json:"auid"`
-	Start int64              `json:"start_ms"`
-}
-
 type stateLine struct {
 	T string `json:"t"` // "seen", "file" or "end"
 	// seen
@@ -87,7 +74,7 @@ type stateLine struct {
 	Dev       string             `json:"dev,omitempty"`
 	Inode     uint64             `json:"inode,omitempty"`
 	FileKind  uint8              `json:"file_kind,omitempty"`
-	Proc      *stateProcess      `json:"process,omitempty"`
+	Proc      *statefile.Process `json:"process,omitempty"`
 	Container string             `json:"container,omitempty"`
 	At        int64              `json:"at_ms,omitempty"`
 	Serial    uint32             `json:"serial,omitempty"`
@@ -124,15 +111,10 @@ func (s *Store) Snapshot() *Snapshot {
 	sn.files = make([]stateLine, 0, s.files.n)
 	for e := s.files.oldest; e != nil; e = e.next {
 		w := &e.w
-		p := &w.Process
-		sp := &stateProcess{PID: p.PID, PPID: p.PPID, Exe: statefile.String(p.Exe), Comm: statefile.String(p.Comm),
-			Cwd: statefile.String(p.Cwd), UID: p.UID, AUID: p.AUID, Start: p.StartMilli}
-		for _, a := range p.Args {
-			sp.Args = append(sp.Args, statefile.String(a))
-		}
+		sp := statefile.FromProcess(&w.Process)
 		l := stateLine{
 			T: "file", Path: statefile.String(w.Path), Dev: w.Dev, Inode: w.Inode, FileKind: uint8(w.Kind),
-			Proc: sp, Container: w.ContainerID, At: w.At.UnixMilli(), Serial: w.Serial, Syscall: w.Syscall,
+			Proc: &sp, Container: w.ContainerID, At: w.At.UnixMilli(), Serial: w.Serial, Syscall: w.Syscall,
 		}
 		for _, n := range w.Names {
 			l.Names = append(l.Names, statefile.String(n))
@@ -329,14 +311,9 @@ func (s *Store) restoreLine(l *stateLine) {
 			Seen{First: time.UnixMilli(l.First), Last: time.UnixMilli(l.Last), Count: l.Count}, eventRef{})
 		return
 	}
-	p := l.Proc
 	w := FileWrite{Path: string(l.Path), Dev: l.Dev, Inode: l.Inode, Kind: FileKind(l.FileKind),
 		ContainerID: l.Container, At: time.UnixMilli(l.At), Serial: l.Serial, Syscall: l.Syscall,
-		Process: auditevent.Process{PID: p.PID, PPID: p.PPID, Exe: string(p.Exe), Comm: string(p.Comm),
-			Cwd: string(p.Cwd), UID: p.UID, AUID: p.AUID, StartMilli: p.Start}}
-	for _, a := range p.Args {
-		w.Process.Args = append(w.Process.Args, string(a))
-	}
+		Process: l.Proc.Process()}
 	for _, n := range l.Names {
 		w.Names = append(w.Names, string(n))
 	}

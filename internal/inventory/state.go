@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/auditlkm/auditlkm/internal/auditevent"
 	"github.com/auditlkm/auditlkm/internal/detections"
 	"github.com/auditlkm/auditlkm/internal/statefile"
 )
@@ -68,37 +67,15 @@ type stateView struct {
 }
 
 type stateLoad struct {
-	Serial    uint32           `json:"serial"`
-	At        time.Time        `json:"at"`
-	Syscall   string           `json:"syscall"`
-	File      statefile.String `json:"file,omitempty"`
-	SHA256    string           `json:"sha256,omitempty"`
-	Taints    string           `json:"taints,omitempty"`
-	Process   stateProcess     `json:"process"`
-	Parent    *stateProcess    `json:"parent,omitempty"`
-	Ancestors []stateProcess   `json:"ancestors,omitempty"`
-}
-
-type stateProcess struct {
-	PID   int                `json:"pid"`
-	PPID  int                `json:"ppid,omitempty"`
-	Exe   statefile.String   `json:"exe,omitempty"`
-	Comm  statefile.String   `json:"comm,omitempty"`
-	Args  []statefile.String `json:"args,omitempty"`
-	Cwd   statefile.String   `json:"cwd,omitempty"`
-	UID   uint32             `json:"uid"`
-	AUID  uint32             `json:"auid"`
-	Start int64              `json:"start_ms,omitempty"`
-}
-
-func toStateProcess(p *auditevent.Process) stateProcess {
-	return stateProcess{PID: p.PID, PPID: p.PPID, Exe: statefile.String(p.Exe), Comm: statefile.String(p.Comm), Args: statefile.Strings(p.Args),
-		Cwd: statefile.String(p.Cwd), UID: p.UID, AUID: p.AUID, Start: p.StartMilli}
-}
-
-func (s *stateProcess) process() auditevent.Process {
-	return auditevent.Process{PID: s.PID, PPID: s.PPID, Exe: string(s.Exe), Comm: string(s.Comm), Args: statefile.Plain(s.Args),
-		Cwd: string(s.Cwd), UID: s.UID, AUID: s.AUID, StartMilli: s.Start}
+	Serial    uint32              `json:"serial"`
+	At        time.Time           `json:"at"`
+	Syscall   string              `json:"syscall"`
+	File      statefile.String    `json:"file,omitempty"`
+	SHA256    string              `json:"sha256,omitempty"`
+	Taints    string              `json:"taints,omitempty"`
+	Process   statefile.Process   `json:"process"`
+	Parent    *statefile.Process  `json:"parent,omitempty"`
+	Ancestors []statefile.Process `json:"ancestors,omitempty"`
 }
 
 // encodeState renders the tracker as the state file.
@@ -115,13 +92,13 @@ func (t *Tracker) encodeState(now time.Time) ([]byte, error) {
 				SrcVer: v.SrcVersion, Version: v.Version}}
 		if l := e.Load; l != nil {
 			sl := &stateLoad{Serial: l.Serial, At: l.At.UTC(), Syscall: l.Syscall, File: statefile.String(l.File), SHA256: l.SHA256,
-				Taints: l.Taints, Process: toStateProcess(&l.Process)}
+				Taints: l.Taints, Process: statefile.FromProcess(&l.Process)}
 			if l.Parent != nil {
-				pp := toStateProcess(l.Parent)
+				pp := statefile.FromProcess(l.Parent)
 				sl.Parent = &pp
 			}
 			for i := range l.Ancestors {
-				sl.Ancestors = append(sl.Ancestors, toStateProcess(&l.Ancestors[i]))
+				sl.Ancestors = append(sl.Ancestors, statefile.FromProcess(&l.Ancestors[i]))
 			}
 			sm.Load = sl
 		}
@@ -185,13 +162,13 @@ func (t *Tracker) restore(sf *stateFile, bootID string) {
 				Taint: v.Taint, Address: v.Address, SrcVersion: v.SrcVer, Version: v.Version}}
 		if sl := sm.Load; sl != nil {
 			l := &detections.ModuleLoadRecord{Serial: sl.Serial, At: sl.At, Syscall: sl.Syscall, Module: n, File: string(sl.File),
-				SHA256: sl.SHA256, Taints: sl.Taints, Process: sl.Process.process()}
+				SHA256: sl.SHA256, Taints: sl.Taints, Process: sl.Process.Process()}
 			if sl.Parent != nil {
-				pp := sl.Parent.process()
+				pp := sl.Parent.Process()
 				l.Parent = &pp
 			}
 			for i := range sl.Ancestors {
-				l.Ancestors = append(l.Ancestors, sl.Ancestors[i].process())
+				l.Ancestors = append(l.Ancestors, sl.Ancestors[i].Process())
 			}
 			e.Load = l
 			e.hashTried = l.SHA256 != ""

@@ -5,7 +5,8 @@
 // reads forever), and only up to a size checked before reading; it is
 // replaced through a temporary file created exclusively (O_EXCL|
 // O_NOFOLLOW, a random name), synced and renamed over it. String keeps
-// paths, arguments and names in a state file's JSON losslessly.
+// paths, arguments and names in a state file's JSON losslessly, and
+// Process a process (auditevent.Process) with them.
 package statefile
 
 import (
