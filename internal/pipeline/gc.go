@@ -42,7 +42,21 @@ func replayHeapGoal(live uint64) int64 {
 // updated after every collection. restore puts the previous settings
 // back. The settings are the process's: the caller must not set GOGC or
 // the memory limit meanwhile, nor tune two replays at once.
+//
+// It also asks for the first ReplayHeapFloor bytes the heap grows by to be
+// backed by transparent huge pages (where the kernel allows them on
+// request, as Debian's default "madvise" does). A replay's heap grows from
+// nothing to its floor in its first tenth of a second, and on a virtual
+// machine each 4 KiB page that costs a fault costs several microseconds:
+// on the heavy benchmark corpus, on one core, huge pages took the faults
+// from about 24,000 to 3,000-12,000 and the time from 1.31-1.36 s to
+// 1.12-1.21 s, most of it user time saved on TLB misses.
 func TuneReplayGC() (restore func()) {
+	if adviseHugePages(ReplayHeapFloor) == nil {
+		// Frees the region for the allocator to carve from (before the
+		// tuner follows collections).
+		runtime.GC()
+	}
 	t := &gcTuner{sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}}
 	t.mu.Lock()
 	t.prevLimit = debug.SetMemoryLimit(ReplayHeapFloor)
