@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"os"
+	"os/exec"
 	"runtime"
 	"runtime/debug"
 	"strconv"
@@ -14,11 +15,22 @@ import (
 
 // TestTuneReplayGCHugePages: after TuneReplayGC, the objects a replay
 // allocates next land in memory the kernel was asked to back with huge
-// pages (the "hg" flag of their mapping in /proc/self/smaps).
+// pages (the "hg" flag of their mapping in /proc/self/smaps). It runs in
+// a fresh test process, as `auditlkm replay` starts: in this one the
+// other tests leave free pages the allocator would use first.
 func TestTuneReplayGCHugePages(t *testing.T) {
 	mode, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
 	if err != nil || bytes.Contains(mode, []byte("[never]")) {
 		t.Skipf("transparent huge pages unavailable or off here (%q, %v): the advice has no effect", mode, err)
+	}
+	if os.Getenv(hugePagesChild) == "" {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestTuneReplayGCHugePages$", "-test.count=1", "-test.v")
+		cmd.Env = append(os.Environ(), hugePagesChild+"=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil || !bytes.Contains(out, []byte("--- PASS: TestTuneReplayGCHugePages")) {
+			t.Fatalf("fresh process: %v\n%s", err, out)
+		}
+		return
 	}
 	prevPercent := debug.SetGCPercent(100)
 	prevLimit := debug.SetMemoryLimit(1 << 40)
@@ -52,6 +64,10 @@ func TestTuneReplayGCHugePages(t *testing.T) {
 		t.Errorf("%d of %d objects in mappings advised for huge pages (%d such mappings), want at least 3/4", in, len(objs), len(huge))
 	}
 }
+
+// hugePagesChild is set in the environment of the fresh process
+// TestTuneReplayGCHugePages runs itself in.
+const hugePagesChild = "AUDITLKM_TEST_HUGE_PAGES_CHILD"
 
 // hugePageMappings returns the [start, end) ranges of this process's
 // mappings with the "hg" (MADV_HUGEPAGE) flag.
