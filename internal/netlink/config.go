@@ -93,7 +93,7 @@ type Config struct {
 type BatchHook func(batch []auditevent.Record) error
 
 // DefaultConfig returns the defaults: auto mode, backlog 8192, no wait,
-// no rate limit, 8 MiB receive buffer, 10 ms receive linger, 65536 queued
+// no rate limit, 8 MiB receive buffer, 25 ms receive linger, 65536 queued
 // records, status polled every second, no state file.
 //
 // The backlog wait time 0 favours production syscalls over audit records:
@@ -109,7 +109,7 @@ func DefaultConfig() Config {
 		RateLimit:          0,
 		ReceiveBufferBytes: 8 << 20,
 		QueueRecords:       65536,
-		ReceiveLinger:      10 * time.Millisecond,
+		ReceiveLinger:      25 * time.Millisecond,
 		StatusPollInterval: time.Second,
 	}
 }

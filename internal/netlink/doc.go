@@ -30,17 +30,22 @@
 // epoll set wakes a thread per few records under load, paid by kauditd and
 // by us). The reader takes up to batchMessages messages per recvmmsg(2)
 // call, each into its own slot of a batch allocated once, and after a call
-// that found the socket drained it lingers (Config.ReceiveLinger, 10 ms)
+// that found the socket drained it lingers (Config.ReceiveLinger, 25 ms)
 // while nobody waits on the socket: the kernel queues records without a
 // wake-up and the next call takes them by the hundred. On a 2-core VM under
 // 50,000 module-load attempts a second a 1 ms linger cut the daemon's CPU
 // by about a quarter and kauditd's by a sixth; 4 ms cut another quarter
 // to a third at 30,000 a second (half the context switches per event).
-// 10 ms gains little more in a storm, where reads already take their 256
-// records, but 15-18 % at 1,000-5,000 events a second: each cycle of
+// Longer lingers gain little more in a storm, where reads already take
+// their 256 records, but at 1,000-5,000 events a second each cycle of
 // wake-ups (the reader's timer, the processor, the Go runtime's monitor
-// thread, which the first system call after an idle spell wakes) costs the
-// same however few records it brings. A record waits at most 10 ms more.
+// thread, which the first system call after an idle spell wakes into a
+// 20 us polling loop) costs the same however few records it brings: at
+// 5,000 module-load attempts a second 10 ms cut 15-18 % against 4 ms, and
+// 25 ms another quarter against 10 ms (50 ms: a third). A record waits at
+// most 25 ms more; the socket buffer (8 MiB, several thousand records)
+// and the kernel's backlog hold what arrives meanwhile, and kauditd waits
+// for room in the socket rather than dropping.
 // The records of one call go to the BatchHooks (Config.Hooks,
 // Client.AddHook: the raw record file and the rule guard), then to the
 // consumer as one batch (Client.Batches or NextBatch); the queue is
