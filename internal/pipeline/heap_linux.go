@@ -12,9 +12,9 @@ import (
 // them. At the start of a replay the region is fresh memory that nothing
 // has touched yet, so its pages fault in 2 MiB at a time instead of 4 KiB
 // (pages already touched keep their size until the kernel's khugepaged
-// merges them). It changes no data:
-// the advice only fails where the kernel has no huge page support, and
-// with transparent huge pages off ("never") it has no effect.
+// merges them). It changes no data: the advice only fails where the
+// kernel has no huge page support, and with transparent huge pages off
+// ("never") it has no effect.
 func adviseHugePages(size int) error {
 	region := make([]byte, size)
 	err := unix.Madvise(region, unix.MADV_HUGEPAGE)
