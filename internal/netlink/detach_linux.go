@@ -105,22 +105,34 @@ func (d *detached) wait() error {
 // recvmmsg is a blocking recvmmsg(2) that returns as soon as one message
 // is there (MSG_WAITFORONE) with as many as the socket holds, up to
 // len(hdrs). It waits across receive timeouts until Close or the deadline.
+//
+// It first tries without waiting (MSG_DONTWAIT) through RawSyscall6: a
+// call that cannot block needs no hand-off to the Go scheduler, and after
+// a linger the socket nearly always holds records. A system call made
+// through the scheduler after an idle spell wakes the runtime's monitor
+// thread into a 20 us polling loop: at 5,000 module-load attempts a second
+// this first try took the daemon's context switches per 1,000 events from
+// 195-220 to 164-172 (three interleaved rounds).
 func (d *detached) recvmmsg(hdrs []mmsghdr) (int, error) {
-	for {
-		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(d.fd), uintptr(unsafe.Pointer(&hdrs[0])), uintptr(len(hdrs)),
+	r, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(d.fd), uintptr(unsafe.Pointer(&hdrs[0])), uintptr(len(hdrs)),
+		unix.MSG_DONTWAIT|unix.MSG_TRUNC, 0, 0)
+	for e == unix.EAGAIN {
+		r, _, e = unix.Syscall6(unix.SYS_RECVMMSG, uintptr(d.fd), uintptr(unsafe.Pointer(&hdrs[0])), uintptr(len(hdrs)),
 			unix.MSG_WAITFORONE|unix.MSG_TRUNC, 0, 0)
-		switch {
-		case e == 0:
-			return int(r), nil
-		case e == unix.EAGAIN:
+		if e == unix.EAGAIN {
+			// The receive timed out (detachedPoll).
 			if err := d.wait(); err != nil {
 				return 0, err
 			}
-		case d.closed.Load():
-			return 0, fmt.Errorf("audit netlink socket: %w", ErrClosed)
-		default:
-			return 0, e
 		}
+	}
+	switch {
+	case e == 0:
+		return int(r), nil
+	case d.closed.Load():
+		return 0, fmt.Errorf("audit netlink socket: %w", ErrClosed)
+	default:
+		return 0, e
 	}
 }
 
