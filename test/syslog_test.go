@@ -219,7 +219,17 @@ func TestSyslogOutputReachesARealRsyslogOverTCP(t *testing.T) {
 	}
 
 	// rsyslog restarts: the output reconnects and a line written while
-	// it was away arrives.
+	// it was away arrives. The first two must be settled first (taken by
+	// the peer and the connection still open confirmAfter later): a line
+	// not yet settled when the connection breaks is sent again on the
+	// next one (at least once), and would arrive before the third.
+	deadline := time.Now().Add(10 * time.Second)
+	for testutil.ToFloat64(prometheusCounter(t, reg, "auditlkm_output_written_total")) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the first two lines were never counted as written")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	rs.stop(t)
 	if err := fan.WriteAlert(syslogAlert("modprobe", "while-away")); err != nil {
 		t.Fatal(err)
