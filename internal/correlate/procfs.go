@@ -102,7 +102,7 @@ func readStartTicks(root string, pid int) (uint64, error) {
 //
 // It calls open(2), read(2) and close(2) itself: os.Open would also try to
 // add the fd to the Go runtime's poller (an epoll_ctl that fails for these
-// files), and io.ReadAll reads again to find the end. The reads of
+// files), and io.ReadAll starts with a small buffer it grows. The reads of
 // /proc/PID/stat that check a loader's pid are the daemon's most frequent
 // file reads in a storm of module loads: at 5,000 loads a second,
 // os.Open's poller registration cost as much as the open itself (2.7% of
