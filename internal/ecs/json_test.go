@@ -8,30 +8,37 @@ import (
 	"unicode/utf8"
 )
 
-// plainByte is the byte-at-a-time form of plainASCII8's test.
+// plainByte is the byte-at-a-time form of skipPlain's test.
 func plainByte(c byte) bool {
 	return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'
 }
 
-// TestPlainASCII8 checks the word-at-a-time test against the byte test for
+// TestSkipPlain checks the word-at-a-time test against the byte test for
 // every byte value at every position of a word, alone and beside another
-// byte that needs escaping (borrows and carries between bytes).
-func TestPlainASCII8(t *testing.T) {
+// byte that needs escaping (borrows and carries between bytes): skipPlain
+// stops at the first such byte.
+func TestSkipPlain(t *testing.T) {
 	for pos := 0; pos < 8; pos++ {
 		for v := 0; v < 256; v++ {
 			for _, other := range []byte{'a', 0x00, 0x1f, 0x7f, 0xff, '"', '\\', 0x20, 0x80} {
 				b := []byte("abcdefgh")
 				b[(pos+3)%8] = other
 				b[pos] = byte(v)
-				want := true
-				for _, c := range b {
-					want = want && plainByte(c)
+				want := len(b)
+				for j, c := range b {
+					if !plainByte(c) {
+						want = j
+						break
+					}
 				}
-				if got := plainASCII8(string(b), 0); got != want {
-					t.Fatalf("%q: got %v, want %v", b, got, want)
+				if got := skipPlain(string(b), 0); got != want {
+					t.Fatalf("%q: stops at %d, want %d", b, got, want)
 				}
 			}
 		}
+	}
+	if got := skipPlain("abcdefgh1234567", 0); got != 8 {
+		t.Fatalf("stops at %d with 7 bytes left, want 8", got)
 	}
 }
 
@@ -44,6 +51,7 @@ func TestAppendStringBody(t *testing.T) {
 		{"quote and backslash after a plain word", `abcdefgh"ij\k`, `abcdefgh\"ij\\k`, false},
 		{"control bytes at word ends", "abcdefg\nabcdefg\x01", `abcdefg\nabcdefg\u0001`, false},
 		{"DEL", "abcdefgh\x7f", `abcdefgh\u007f`, false},
+		{"escapes inside words", "ab\"cd\\ef\tgh\"ijklmnop\"", `ab\"cd\\ef\tgh\"ijklmnop\"`, false},
 		{"UTF-8 inside a word", "abcdé fghij", "abcdé fghij", false},
 		{"invalid UTF-8 after a word", "abcdefgh\xff", `abcdefgh\ufffd`, true},
 		{"line separator", "abcdefgh\u2028", `abcdefgh\u2028`, false},
