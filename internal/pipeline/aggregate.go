@@ -106,7 +106,7 @@ func (p *Processor) deliver(a *detections.Alert, st detections.State) {
 			if p.agg == nil {
 				p.agg = map[aggKey]*aggState{}
 			}
-			s = &aggState{start: t}
+			s = p.newAggState(t)
 			p.agg[k] = s
 			p.aggRemember(&k, s)
 		case t-s.start >= p.aggWindow || t < s.start:
@@ -211,17 +211,32 @@ func sampleSize(a *detections.Alert) int64 {
 // expireAggregates writes the summaries of windows ended by nowMs (all of
 // them with all) and forgets idle keys.
 func (p *Processor) expireAggregates(nowMs int64, all bool) {
-	if len(p.agg) > 0 {
-		p.aggRecent = [aggRecentSlots]aggRecent{} // they may go: forget them
+	if len(p.agg) == 0 {
+		return
 	}
+	p.aggRecent = [aggRecentSlots]aggRecent{} // they may go: forget them
 	// Collected, then written in event order: a map's order would make
 	// the same input give its summaries in a different order each run.
+	// Only windows that held alerts back have a summary to write, and
+	// only they are sorted: a replay of the heavy corpus fills the table
+	// twelve times a pass, mostly with keys of one or two alerts
+	// (sorting and deleting every key took 14 of 1070 ms of the pass).
 	due := p.aggDue[:0]
 	for k, s := range p.agg {
-		if all || nowMs-s.start >= p.aggWindow {
+		if !all && nowMs-s.start < p.aggWindow {
+			continue
+		}
+		if s.held > 0 {
 			due = append(due, s)
+		} else {
+			p.releaseAggState(s)
+		}
+		if !all {
 			delete(p.agg, k)
 		}
+	}
+	if all {
+		clear(p.agg)
 	}
 	slices.SortFunc(due, func(a, b *aggState) int {
 		if c := cmp.Compare(a.start, b.start); c != 0 {
@@ -231,9 +246,34 @@ func (p *Processor) expireAggregates(nowMs int64, all bool) {
 	})
 	for i, s := range due {
 		p.summarize(s)
+		p.releaseAggState(s)
 		due[i] = nil
 	}
 	p.aggDue = due[:0]
+}
+
+// newAggState returns a state for a new key whose window starts at t,
+// reusing one an expiry released: a replay of the heavy corpus makes
+// 50,000 keys a pass (an aggState holds a whole sample Alert: 18 MB).
+func (p *Processor) newAggState(t int64) *aggState {
+	n := len(p.aggFree)
+	if n == 0 {
+		return &aggState{start: t}
+	}
+	s := p.aggFree[n-1]
+	p.aggFree[n-1] = nil
+	p.aggFree = p.aggFree[:n-1]
+	s.start = t
+	return s
+}
+
+// releaseAggState keeps s, no longer in the table nor in the recent
+// slots, for newAggState. It holds no alert any more: summarize cleared
+// the sample. The free list is as bounded as the table: every state in it
+// was in the table, and the table takes from it first.
+func (p *Processor) releaseAggState(s *aggState) {
+	*s = aggState{}
+	p.aggFree = append(p.aggFree, s)
 }
 
 // compareSamples orders summaries of windows that started in the same

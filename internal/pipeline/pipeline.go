@@ -110,6 +110,7 @@ type Processor struct {
 	aggWindow  int64 // ms
 	agg        map[aggKey]*aggState
 	aggDue     []*aggState               // expiring windows, reused (expireAggregates)
+	aggFree    []*aggState               // states of expired keys, for new ones (newAggState)
 	aggRecent  [aggRecentSlots]aggRecent // the last keys used, checked before agg
 	aggNext    int                       // the aggRecent slot to replace next
 	aggregated uint64
