@@ -28,9 +28,11 @@ type Metrics struct {
 	evictions      *prometheus.CounterVec
 	procReads      prometheus.Counter
 	budgetExceeded prometheus.Counter
-	loadErrors     prometheus.Counter
-	saveErrors     prometheus.Counter
-	configReads    prometheus.Counter
+	// cmdlineAbandoned: /proc/PID/cmdline reads given up after CmdlineWait.
+	cmdlineAbandoned prometheus.Counter
+	loadErrors       prometheus.Counter
+	saveErrors       prometheus.Counter
+	configReads      prometheus.Counter
 	// configReadsSkipped: writes whose file a later event of the same
 	// batch deleted or renamed away before it was read.
 	configReadsSkipped prometheus.Counter
@@ -90,6 +92,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Namespace: ns, Subsystem: sub, Name: "proc_budget_exceeded_total",
 			Help: "Lazy /proc lookups skipped because the per-second read budget was spent.",
 		}),
+		cmdlineAbandoned: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "cmdline_reads_abandoned_total",
+			Help: "Reads of /proc/PID/cmdline given up after 100 ms (the process's memory did not answer: a FUSE-backed argument area can make it wait for ever); the process is then known without its command line, and while 4 such reads still wait no cmdline is read.",
+		}),
 		loadErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: sub, Name: "state_load_errors_total",
 			Help: "State files that could not be loaded and were set aside.",
@@ -111,7 +117,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help: "Module files of loads read for the alert, by result: read, cached (same device, inode, size, mtime and ctime as an earlier read), error (gone, unreadable, too large, not a regular file, on FUSE or a network filesystem), budget (skipped: more than ModuleFileReadBudget reads in a second).",
 		}, []string{"result"}),
 	}
-	for _, c := range []prometheus.Collector{m.entries, m.bytes, m.evictions, m.procReads, m.budgetExceeded, m.loadErrors, m.saveErrors, m.configReads, m.configReadsSkipped, m.moduleReads} {
+	for _, c := range []prometheus.Collector{m.entries, m.bytes, m.evictions, m.procReads, m.budgetExceeded, m.cmdlineAbandoned, m.loadErrors, m.saveErrors, m.configReads, m.configReadsSkipped, m.moduleReads} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register correlate metrics: %w", err)
 		}

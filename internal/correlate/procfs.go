@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -48,8 +51,8 @@ type procInfo struct {
 
 // readProc reads one process from root (a procfs mount). Only stat is
 // required; every other file is best effort (kernel threads have no exe,
-// other users' processes may hide cwd).
-func readProc(root string, pid int) (procInfo, error) {
+// other users' processes may hide cwd). cmdline is read through cmd.
+func readProc(root string, pid int, cmd *cmdlineReader) (procInfo, error) {
 	dir := filepath.Join(root, strconv.Itoa(pid))
 	stat, err := readLimited(filepath.Join(dir, "stat"), maxProcFileBytes)
 	if err != nil {
@@ -66,7 +69,7 @@ func readProc(root string, pid int) (procInfo, error) {
 	pi.uid, pi.auid = auditevent.Unset, auditevent.Unset
 	pi.exe, _ = os.Readlink(filepath.Join(dir, "exe"))
 	pi.cwd, _ = os.Readlink(filepath.Join(dir, "cwd"))
-	if b, err := readLimited(filepath.Join(dir, "cmdline"), maxCmdlineBytes); err == nil {
+	if b, err := cmd.read(filepath.Join(dir, "cmdline")); err == nil {
 		pi.args = splitCmdline(b)
 	}
 	if b, err := readLimited(filepath.Join(dir, "status"), maxProcFileBytes); err == nil {
@@ -256,4 +259,79 @@ func readBootMilli(root string) (int64, error) {
 		}
 	}
 	return 0, errors.New("read boot time: no btime line")
+}
+
+// CmdlineWait bounds how long reading one process's cmdline may hold the
+// correlation store, and so the detections. Reading /proc/PID/cmdline
+// faults in that process's own memory: a process that maps a file of a
+// FUSE filesystem it serves over its argument area, and never answers,
+// makes the read wait for ever, and an unprivileged one can make the
+// store look it up (any audited event of an unknown pid does). Past this
+// wait the lookup goes on without the command line.
+const CmdlineWait = 100 * time.Millisecond
+
+// maxCmdlinesStuck bounds the cmdline reads left waiting past CmdlineWait:
+// each holds a goroutine and a thread until its read returns (if ever).
+// While that many wait, no cmdline is read.
+const maxCmdlinesStuck = 4
+
+// errCmdlineStuck: the read took longer than CmdlineWait, or too many
+// earlier ones still wait.
+var errCmdlineStuck = errors.New("cmdline read abandoned: the process's memory does not answer")
+
+// cmdlineReader reads cmdline files without letting one hold its caller
+// for more than wait. The zero value reads with no bound. It must be used
+// from one goroutine; the reads it abandons finish on their own.
+type cmdlineReader struct {
+	wait      time.Duration
+	stuck     atomic.Int32 // abandoned reads not returned yet
+	abandoned func()       // counts an abandoned read (metrics)
+}
+
+func (c *cmdlineReader) read(name string) ([]byte, error) {
+	if c == nil || c.wait <= 0 {
+		return readLimited(name, maxCmdlineBytes)
+	}
+	if c.stuck.Load() >= maxCmdlinesStuck {
+		return nil, errCmdlineStuck
+	}
+	type result struct {
+		b   []byte
+		err error
+	}
+	var (
+		mu       sync.Mutex
+		finished bool // the read returned
+		left     bool // the caller stopped waiting
+	)
+	done := make(chan result, 1)
+	go func() {
+		b, err := readLimited(name, maxCmdlineBytes)
+		done <- result{b, err} // buffered: never blocks
+		mu.Lock()
+		finished = true
+		if left {
+			c.stuck.Add(-1)
+		}
+		mu.Unlock()
+	}()
+	t := time.NewTimer(c.wait)
+	defer t.Stop()
+	select {
+	case r := <-done:
+		return r.b, r.err
+	case <-t.C:
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if finished {
+		r := <-done
+		return r.b, r.err
+	}
+	left = true
+	c.stuck.Add(1)
+	if c.abandoned != nil {
+		c.abandoned()
+	}
+	return nil, errCmdlineStuck
 }

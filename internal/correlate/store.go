@@ -31,6 +31,8 @@ type Store struct {
 	files fileTable
 	seen  seenTable
 
+	cmdline cmdlineReader // the /proc/PID/cmdline reads (see CmdlineWait)
+
 	firstStart time.Time // the very first start of auditlkm on this host
 
 	bootMilli int64 // btime in ms; 0 until read
@@ -74,6 +76,7 @@ func New(cfg Config, log *slog.Logger, m *Metrics) (*Store, error) {
 		return nil, errors.New("create correlation store: metrics are nil")
 	}
 	s := &Store{cfg: cfg, log: log.With("component", "correlate"), m: m, now: time.Now, budget: ProcReadBudget}
+	s.cmdline.wait, s.cmdline.abandoned = CmdlineWait, m.cmdlineAbandoned.Inc
 	s.reset()
 	return s, nil
 }
@@ -281,7 +284,7 @@ func (s *Store) lookupProc(pid int, at int64) *proc {
 		return nil
 	}
 	s.m.procReads.Inc()
-	pi, err := readProc(s.cfg.ProcRoot, pid)
+	pi, err := readProc(s.cfg.ProcRoot, pid, &s.cmdline)
 	if err != nil {
 		if !errors.Is(err, errNoProcess) {
 			s.log.Debug("lazy process lookup failed", "pid", pid, "err", err)
@@ -403,7 +406,7 @@ func (s *Store) Seed(ctx context.Context) error {
 				continue
 			}
 			s.m.procReads.Inc()
-			pi, rerr := readProc(s.cfg.ProcRoot, pid)
+			pi, rerr := readProc(s.cfg.ProcRoot, pid, &s.cmdline)
 			if rerr != nil {
 				continue // exited while we walked
 			}
