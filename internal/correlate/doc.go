@@ -52,8 +52,9 @@
 // per second; /proc data for a process that started after the event is
 // ignored. With an empty ProcRoot (replays) entries come from events only,
 // dated by the event time. A cmdline read, which faults in the process's
-// own memory and so can be made to wait for ever (an argument area backed
-// by a FUSE file whose server does not answer), is waited for at most
+// own memory and so could be made to wait for ever before Linux 4.17 (an
+// argument area backed by a FUSE file whose server does not answer), is
+// waited for at most
 // CmdlineWait on a goroutine of its own; at most maxCmdlinesStuck such
 // goroutines are left behind, each ending when its read returns, and while
 // they wait no cmdline is read.

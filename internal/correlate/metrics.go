@@ -94,7 +94,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}),
 		cmdlineAbandoned: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: sub, Name: "cmdline_reads_abandoned_total",
-			Help: "Reads of /proc/PID/cmdline given up after 100 ms (the process's memory did not answer: a FUSE-backed argument area can make it wait for ever); the process is then known without its command line, and while 4 such reads still wait no cmdline is read.",
+			Help: "Reads of /proc/PID/cmdline given up after 100 ms (the process's memory did not answer: before Linux 4.17 a FUSE-backed argument area could make it wait for ever); the process is then known without its command line, and while 4 such reads still wait no cmdline is read.",
 		}),
 		loadErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: sub, Name: "state_load_errors_total",

@@ -263,11 +263,16 @@ func readBootMilli(root string) (int64, error) {
 
 // CmdlineWait bounds how long reading one process's cmdline may hold the
 // correlation store, and so the detections. Reading /proc/PID/cmdline
-// faults in that process's own memory: a process that maps a file of a
-// FUSE filesystem it serves over its argument area, and never answers,
-// makes the read wait for ever, and an unprivileged one can make the
-// store look it up (any audited event of an unknown pid does). Past this
-// wait the lookup goes on without the command line.
+// faults in that process's own memory. Before Linux 4.17
+// (CVE-2018-1120), a process that mapped a file of a FUSE filesystem it
+// serves over its argument area, and never answered, made the read wait
+// for ever, and any process can make the store look it up (an audited
+// event of an unknown pid does). Kernels since refuse to read file-backed
+// memory there (FOLL_ANON), and a userfaultfd-registered area makes the
+// read fail instead of wait: both were tried on this project's 6.18
+// kernel, and the read returned at once, cut short. The bound stays for
+// older kernels and for what a later kernel change might let wait. Past
+// it the lookup goes on without the command line.
 const CmdlineWait = 100 * time.Millisecond
 
 // maxCmdlinesStuck bounds the cmdline reads left waiting past CmdlineWait:

@@ -90,7 +90,7 @@ func BenchmarkReadStartTicks(b *testing.B) {
 
 // TestCmdlineThatHangsDoesNotHoldTheStore: a process whose cmdline read
 // never returns (here a FIFO nobody writes: a real blocking open, as a
-// FUSE-backed argument area makes the kernel's read wait) is learned
+// FUSE-backed argument area made the kernel's read wait before 4.17) is learned
 // without its command line after the wait; at most maxCmdlinesStuck such
 // reads are left waiting, and past that no cmdline is opened at all.
 func TestCmdlineThatHangsDoesNotHoldTheStore(t *testing.T) {
