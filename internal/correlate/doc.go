@@ -54,10 +54,9 @@
 // dated by the event time. A cmdline read, which faults in the process's
 // own memory and so could be made to wait for ever before Linux 4.17 (an
 // argument area backed by a FUSE file whose server does not answer), is
-// waited for at most
-// CmdlineWait on a goroutine of its own; at most maxCmdlinesStuck such
-// goroutines are left behind, each ending when its read returns, and while
-// they wait no cmdline is read.
+// waited for at most CmdlineWait on a goroutine of its own; at most
+// maxCmdlinesStuck such goroutines are left behind, each ending when its
+// read returns, and while they wait no cmdline is read.
 //
 // # Module loads and links
 //

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -288,13 +287,15 @@ var errCmdlineStuck = errors.New("cmdline read abandoned: the process's memory d
 // for more than wait. The zero value reads with no bound. It must be used
 // from one goroutine; the reads it abandons finish on their own.
 type cmdlineReader struct {
-	wait      time.Duration
-	stuck     atomic.Int32 // abandoned reads not returned yet
-	abandoned func()       // counts an abandoned read (metrics)
+	wait time.Duration
+	// stuck counts the reads started and not returned yet: at a call,
+	// the ones abandoned earlier.
+	stuck     atomic.Int32
+	abandoned func() // counts an abandoned read (metrics)
 }
 
 func (c *cmdlineReader) read(name string) ([]byte, error) {
-	if c == nil || c.wait <= 0 {
+	if c.wait <= 0 {
 		return readLimited(name, maxCmdlineBytes)
 	}
 	if c.stuck.Load() >= maxCmdlinesStuck {
@@ -304,21 +305,12 @@ func (c *cmdlineReader) read(name string) ([]byte, error) {
 		b   []byte
 		err error
 	}
-	var (
-		mu       sync.Mutex
-		finished bool // the read returned
-		left     bool // the caller stopped waiting
-	)
-	done := make(chan result, 1)
+	done := make(chan result, 1) // the read never waits for the caller
+	c.stuck.Add(1)
 	go func() {
 		b, err := readLimited(name, maxCmdlineBytes)
-		done <- result{b, err} // buffered: never blocks
-		mu.Lock()
-		finished = true
-		if left {
-			c.stuck.Add(-1)
-		}
-		mu.Unlock()
+		c.stuck.Add(-1) // before the send: a caller that got the result sees it
+		done <- result{b, err}
 	}()
 	t := time.NewTimer(c.wait)
 	defer t.Stop()
@@ -326,17 +318,9 @@ func (c *cmdlineReader) read(name string) ([]byte, error) {
 	case r := <-done:
 		return r.b, r.err
 	case <-t.C:
+		if c.abandoned != nil {
+			c.abandoned()
+		}
+		return nil, errCmdlineStuck
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if finished {
-		r := <-done
-		return r.b, r.err
-	}
-	left = true
-	c.stuck.Add(1)
-	if c.abandoned != nil {
-		c.abandoned()
-	}
-	return nil, errCmdlineStuck
 }
