@@ -177,7 +177,7 @@ func (s *Store) observeLoad(e *proc, ev *auditevent.Event, at int64) *ModuleLoad
 		// the loader lives, the fd wins and a disagreement is noted (a
 		// loader that rewrote its proctitle to name an innocent module).
 		f, link := s.readFD(e, int(sc.Args[0]), at)
-		fdChecked = fdChecked || f != ""
+		fdChecked = f != "" // not read above: the file came from elsewhere
 		if f != "" && strings.TrimSuffix(f, " (deleted)") != ml.File {
 			if s.sameFile(link, e.p.PID, ml.File, f) {
 				// One file under two names: /lib/modules through merged

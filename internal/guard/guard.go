@@ -321,7 +321,8 @@ func (k *keyedEvents) remove(serial uint32) {
 }
 
 // ObserveBatch is Observe for every record of b: the guard's hook on the
-// live record stream (a netlink.BatchHook, on the reader's goroutine). It never fails.
+// live record stream (a netlink.BatchHook, on the reader's goroutine). It
+// never fails.
 func (g *Guard) ObserveBatch(b []auditevent.Record) error {
 	for i := range b {
 		g.Observe(&b[i])
