@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -105,6 +106,54 @@ func TestRememberedBlocksEncodeAsFresh(t *testing.T) {
 	want := newTestEncoder(t, &fresh).AppendEventDoc(nil, a)
 	if got := e.AppendEventDoc(nil, a); !bytes.Equal(got, want) {
 		t.Fatalf("event document:\n%s\nfresh encoder:\n%s", got, want)
+	}
+}
+
+// TestEventBlocksEncodeAsFresh writes, with one Encoder, the alerts that
+// share an event (a kmod tool's load from an unusual place raises two)
+// between the alerts of other events, of a copy of the event and of an
+// event whose record has a byte to replace: every line is the one a fresh
+// Encoder writes, and the replaced byte is noted in each of its alerts.
+func TestEventBlocksEncodeAsFresh(t *testing.T) {
+	load := readEvent(t, "testdata/ubuntu2204-insmod-finit_module.log", auditevent.CompleteEOE)
+	file := readEvent(t, "testdata/rhel9-mv-rename-modprobe-d.log", auditevent.CompleteEOE)
+	copied := *load
+	copied.Records = slices.Clone(load.Records)
+	copied.Records[0].Text = []byte(strings.Replace(string(load.Records[0].Text), "success=no", "success=NO", 1))
+	lossy := *load
+	lossy.Records = slices.Clone(load.Records)
+	lossy.Records[0].Text = append(slices.Clip(load.Records[0].Text), " bad=\xff"...)
+
+	otherRule := func(a *detections.Alert) *detections.Alert {
+		a.Rule = defConfig
+		return a
+	}
+	alerts := []struct {
+		what string
+		a    *detections.Alert
+	}{
+		{"load, first rule", loadAlert(load, nil)},
+		{"load, second rule", otherRule(loadAlert(load, nil))},
+		{"load, another parent", loadAlert(load, &auditevent.Process{PID: 1, Comm: "systemd"})},
+		{"a copy with a record changed", loadAlert(&copied, nil)},
+		{"load again", loadAlert(load, nil)},
+		{"another event", fileAlert(file, nil)},
+		{"load after another event", otherRule(loadAlert(load, nil))},
+		{"a byte to replace", loadAlert(&lossy, nil)},
+		{"a byte to replace, second rule", otherRule(loadAlert(&lossy, nil))},
+		{"load after the replaced byte", loadAlert(load, nil)},
+	}
+	var shared bytes.Buffer
+	e := newTestEncoder(t, &shared)
+	for _, c := range alerts {
+		writesAsFresh(t, e, &shared, c.a, c.what)
+		if c.a.Event == &lossy && !bytes.Contains(shared.Bytes(), []byte(`"auditd.records.0"`)) {
+			t.Fatalf("%s: replaced byte not noted:\n%s", c.what, shared.Bytes())
+		}
+	}
+	// The blocks were remembered, not encoded afresh each time.
+	if !e.evBlocks.records.valid || !e.evBlocks.fields.valid || e.evBlocks.ev != load {
+		t.Fatalf("event blocks not remembered: %+v", e.evBlocks)
 	}
 }
 

@@ -107,6 +107,31 @@ type Encoder struct {
 	// localHost is agent.* and host.* (or observer.*) of events without a
 	// node name: the same for each.
 	localHost block
+	// evBlocks are the encodings that depend only on the event last
+	// encoded: the detections an event matches (a kmod tool's load from an
+	// unusual place raises two alerts) share them.
+	evBlocks eventBlocks
+}
+
+// eventBlocks are the encodings that depend only on one event: its
+// auditd.data/result/summary fields and auditd.records. ev is held so
+// that its address cannot be reused for another event while remembered;
+// events are not changed once built.
+type eventBlocks struct {
+	ev      *auditevent.Event
+	fields  block // appendAuditdEvent
+	records block // appendRecords
+}
+
+// eventBlocksFor returns the remembered encodings of ev, cleared when they
+// were of another event.
+func (e *Encoder) eventBlocksFor(ev *auditevent.Event) *eventBlocks {
+	b := &e.evBlocks
+	if b.ev != ev {
+		b.ev = ev
+		b.fields.valid, b.records.valid = false, false
+	}
+	return b
 }
 
 // ruleBlock is the encoding of a rule's rule and threat objects, which
@@ -796,8 +821,10 @@ func (e *Encoder) appendAuditd(w *writer, a *detections.Alert, ev *auditevent.Ev
 		// alerts (same detection, process and file) of its window.
 		w.int("aggregated_count", int64(a.Aggregated))
 	}
+	var eb *eventBlocks
 	if ev != nil {
-		appendAuditdEvent(w, ev)
+		eb = e.eventBlocksFor(ev)
+		w.cached(&eb.fields, func() { appendAuditdEvent(w, ev) })
 	}
 	if p := &a.Process; p.PID > 0 && p.AUID != auditevent.Unset {
 		w.open("user")
@@ -826,7 +853,7 @@ func (e *Encoder) appendAuditd(w *writer, a *detections.Alert, ev *auditevent.Ev
 	appendCrossView(w, a.CrossView)
 	appendFirstSeen(w, a)
 	if ev != nil && e.cfg.IncludeRecords {
-		appendRecords(w, ev.Records)
+		w.cached(&eb.records, func() { appendRecords(w, ev.Records) })
 	}
 	e.appendWarnings(w, ev)
 	appendNotes(w)
