@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -90,5 +93,47 @@ func TestNextBatchBoundsTheBatch(t *testing.T) {
 	}
 	if _, err := r.NextBatch(context.Background(), nil); !errors.Is(err, io.EOF) {
 		t.Fatalf("after the end: %v, want io.EOF", err)
+	}
+}
+
+// TestNextBatchFillsFromARegularFile: a regular file's reads do not wait
+// for input to arrive, so a batch is not cut where the buffer ends: with a
+// buffer of two lines, 600 lines come in batches of maxBatch, in order.
+func TestNextBatchFillsFromARegularFile(t *testing.T) {
+	var text strings.Builder
+	for i := 1; i <= 600; i++ {
+		text.WriteString(eoe(i))
+	}
+	path := filepath.Join(t.TempDir(), "audit.log")
+	if err := os.WriteFile(path, []byte(text.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.MaxLineBytes, cfg.BufferBytes = 80, MinBufferBytes // two lines buffered at most
+	r, err := Open(cfg, []string{path}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var sizes []int
+	next := uint32(1)
+	for {
+		b, err := r.NextBatch(context.Background(), nil)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, rec := range b {
+			if rec.Serial != next {
+				t.Fatalf("record %d after %d", rec.Serial, next-1)
+			}
+			next++
+		}
+		sizes = append(sizes, len(b))
+	}
+	if want := []int{maxBatch, maxBatch, 600 - 2*maxBatch}; !slices.Equal(sizes, want) {
+		t.Fatalf("batches of %v records, want %v", sizes, want)
 	}
 }

@@ -387,10 +387,15 @@ func (r *Reader) NextBatch(ctx context.Context, dst []auditevent.Record) ([]audi
 }
 
 // lineBuffered reports whether the current input holds a complete line
-// that can be read without a read call.
+// that can be read without a read call, or is a regular file, whose reads
+// do not wait for input to arrive (and whose lines need not be scanned
+// twice to know).
 func (r *Reader) lineBuffered() bool {
 	if r.cur == nil || r.eof {
 		return false
+	}
+	if r.file != nil {
+		return true
 	}
 	n := r.cur.Buffered()
 	if n == 0 {
