@@ -73,8 +73,8 @@ type Verifier struct {
 	mu      sync.Mutex
 	gen     time.Time // dpkg status mtime the index was built for
 	checked time.Time
-	kind    string              // "dpkg", or a refusal reason for the whole database
-	owners  map[string][]string // path -> packages listing it
+	kind    string      // "dpkg", or a refusal reason for the whole database
+	owners  *ownerIndex // path -> packages listing it
 	divert  map[string]diversion
 	sums    map[string]map[string]string // package -> path -> md5 (loaded on demand)
 	cache   map[fileID]string
@@ -136,13 +136,13 @@ func (v *Verifier) refresh() {
 }
 
 // readLists indexes every installed package's file list.
-func (v *Verifier) readLists() (map[string][]string, error) {
+func (v *Verifier) readLists() (*ownerIndex, error) {
 	dir := v.host("/var/lib/dpkg/info")
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", dir, err)
 	}
-	owners := make(map[string][]string, 1<<16)
+	b := newIndexBuilder()
 	for _, e := range ents {
 		pkg, ok := strings.CutSuffix(e.Name(), ".list")
 		if !ok || e.IsDir() {
@@ -152,18 +152,22 @@ func (v *Verifier) readLists() (map[string][]string, error) {
 		if err != nil {
 			continue
 		}
+		b.pkg(pkg)
 		sc := bufio.NewScanner(f)
 		sc.Buffer(make([]byte, 0, 4096), 1<<16)
 		for sc.Scan() {
-			p := sc.Text()
-			if p == "" || p == "/." {
+			p := sc.Bytes()
+			if len(p) == 0 || string(p) == "/." {
 				continue
 			}
-			owners[p] = append(owners[p], pkg)
+			if err := b.add(p); err != nil {
+				f.Close()
+				return nil, fmt.Errorf("read %s: %w", dir, err)
+			}
 		}
 		f.Close()
 	}
-	return owners, nil
+	return b.finish(), nil
 }
 
 // readDiversions reads dpkg's diversions: triples of lines (from, to,
@@ -292,7 +296,7 @@ func (v *Verifier) verify(p string) string {
 		for from, d := range v.divert {
 			if d.to == a {
 				// The original package's file, moved aside.
-				for _, pkg := range v.owners[from] {
+				for _, pkg := range v.owners.owners(from) {
 					if pkg != d.by {
 						wants = append(wants, want{pkg, from})
 					}
@@ -303,7 +307,7 @@ func (v *Verifier) verify(p string) string {
 		if diverted {
 			continue
 		}
-		for _, pkg := range v.owners[a] {
+		for _, pkg := range v.owners.owners(a) {
 			wants = append(wants, want{pkg, a})
 		}
 	}
