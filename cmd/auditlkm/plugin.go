@@ -14,10 +14,11 @@ import (
 )
 
 type pluginOptions struct {
-	log  *logOptions
-	out  outputOptions
-	web  web.Config
-	file *config.File
+	log      *logOptions
+	out      outputOptions
+	web      web.Config
+	file     *config.File
+	maxProcs int
 }
 
 func newPluginCmd(lo *logOptions) *cobra.Command {
@@ -48,6 +49,7 @@ serial gaps included.`,
 	// The keys of run: a configuration file shared with run sets them
 	// for the plugin too (give the plugin a file of its own then).
 	cmd.Flags().StringVar(&o.web.ListenAddress, "web.listen-address", "", "Address for /metrics and /healthz of the plugin (on a collector: per-node serial gaps, see docs/operations.md); empty disables. auditd passes a plugin two arguments at most: set it in --config.file (web: {listen_address: ...}).")
+	bindMaxProcs(cmd.Flags(), &o.maxProcs)
 	cmd.Flags().StringVar(&o.web.ConfigFile, "web.config.file", "", "Exporter-toolkit web configuration file for TLS and basic authentication of --web.listen-address; none: plain HTTP.")
 	return cmd
 }
@@ -57,7 +59,7 @@ func (o *pluginOptions) run(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
-	if err := o.web.Validate(); err != nil {
+	if err := errors.Join(o.web.Validate(), validateMaxProcs(o.maxProcs)); err != nil {
 		return err
 	}
 	reg := newRegistry()
@@ -87,6 +89,6 @@ func (o *pluginOptions) run(cmd *cobra.Command) error {
 	defer src.Close()
 	// On SIGINT/SIGTERM stdin is given up even while a read waits on it:
 	// the records read whole are handled, then the events in flight.
-	err = daemon.Plugin(cmd.Context(), src, p, daemon.PluginConfig{Stop: src.Stop, Web: o.web, Registry: reg, Log: log, AfterBatch: store.ReadConfigs})
+	err = daemon.Plugin(cmd.Context(), src, p, daemon.PluginConfig{Stop: src.Stop, Web: o.web, Registry: reg, Log: log, AfterBatch: store.ReadConfigs, MaxProcs: o.maxProcs})
 	return errors.Join(err, sink.lostError())
 }

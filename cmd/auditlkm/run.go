@@ -77,6 +77,7 @@ func (o *runOptions) bind(f *pflag.FlagSet) {
 	f.IntVar(&d.Audit.QueueRecords, "audit.queue-records", d.Audit.QueueRecords, "Records queued between the netlink reader and the pipeline; a full queue drops and counts (auditlkm_netlink_queue_dropped_total).")
 	f.DurationVar(&d.Audit.ReceiveLinger, "audit.receive-linger", d.Audit.ReceiveLinger, "After a netlink read that found the socket drained, wait this long before the next one, so that under load the kernel queues records without waking the reader for each and one read takes hundreds (0: read again at once). Records wait at most this much longer.")
 	f.IntVar(&d.Boost, "process.priority-boost", 4, "Run every thread at nice -N (like auditd's priority_boost), so that under an audit storm the reader keeps up with the processes it audits; 0 leaves the priority as started, and a higher priority given by the service manager is kept. Needs CAP_SYS_NICE unless the unit sets Nice=.")
+	bindMaxProcs(f, &d.MaxProcs)
 	f.DurationVar(&d.Audit.StatusPollInterval, "audit.status-poll-interval", d.Audit.StatusPollInterval, "How often the kernel audit status (lost counter) is polled between scrapes.")
 	f.BoolVar(&d.LoadRules, "audit.load-rules", true, "Load the embedded audit rules into the kernel at start and remove exactly those at exit.")
 	f.BoolVar(&o.dropRules, "audit.drop-rules", true, "Include the rules recording file creations in /tmp, /var/tmp and /dev/shm (48-auditlkm-drops.rules), which link a module dropped there and loaded to its drop. A host that creates thousands of files a second there (a build server) may turn them off; every load still says how old its file is.")
@@ -105,7 +106,7 @@ func (o *runOptions) validate() error {
 	if o.d.Boost < 0 || o.d.Boost > priority.MaxBoost {
 		return fmt.Errorf("process priority boost %d: want 0..%d", o.d.Boost, priority.MaxBoost)
 	}
-	for _, err := range []error{o.d.Audit.Validate(), o.d.Web.Validate(), o.d.Correlate.Validate(), o.out.validate(), o.d.Guard.Validate()} {
+	for _, err := range []error{validateMaxProcs(o.d.MaxProcs), o.d.Audit.Validate(), o.d.Web.Validate(), o.d.Correlate.Validate(), o.out.validate(), o.d.Guard.Validate()} {
 		if err != nil {
 			return err
 		}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strings"
@@ -45,6 +46,7 @@ type Config struct {
 	Inventory   inventory.Config
 	InventoryOn bool
 	Boost       int      // nice -N for every thread (0: as started)
+	MaxProcs    int      // GOMAXPROCS while running (0: as started; see limitProcs)
 	CPUProf     string   // write a Go CPU profile of the run here
 	Watches     []string // the configuration's watches, as auditctl lines
 }
@@ -95,6 +97,7 @@ type daemon struct {
 func Run(ctx context.Context, cfg Config, deps Deps) (err error) {
 	d := &daemon{cfg: cfg, deps: deps, log: deps.Log, reloads: make(chan *detections.Catalog, 1)}
 	d.watches.Store(cfg.Watches)
+	defer limitProcs(cfg.MaxProcs, d.log)()
 	boostPriority(cfg.Boost, d.log)
 	stopProf, err := startCPUProfile(cfg.CPUProf)
 	if err != nil {
@@ -184,7 +187,7 @@ func (d *daemon) serve(ctx context.Context, l *loop) error {
 		defer saveInventory()
 		return l.run(gctx)
 	})
-	d.log.Info("auditlkm started", "mode", d.ks.client.Mode())
+	d.log.Info("auditlkm started", "mode", d.ks.client.Mode(), "max_procs", runtime.GOMAXPROCS(0))
 	err := g.Wait()
 	if errors.Is(err, context.Canceled) {
 		err = nil

@@ -66,6 +66,7 @@ type PluginConfig struct {
 	// AfterBatch, when set, runs after each batch of records has been
 	// handled, on the processor's goroutine (correlate's ReadConfigs).
 	AfterBatch func()
+	MaxProcs   int // GOMAXPROCS while running (0: as started; see limitProcs)
 }
 
 // errPluginInputEnded ends the metrics server when the input ends.
@@ -76,6 +77,7 @@ var errPluginInputEnded = errors.New("plugin input ended")
 // cfg.Web.ListenAddress it serves the metrics meanwhile.
 func Plugin(ctx context.Context, src pipeline.Source, p *pipeline.Processor, cfg PluginConfig) error {
 	l := &loop{src: src, p: p, stop: cfg.Stop, log: cfg.Log, afterBatch: cfg.AfterBatch}
+	defer limitProcs(cfg.MaxProcs, cfg.Log)()
 	if cfg.Web.ListenAddress == "" {
 		return l.run(ctx)
 	}

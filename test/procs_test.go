@@ -1,0 +1,47 @@
+package test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// TestDaemonThreads: the daemon runs Go code on one thread unless told
+// otherwise, by --process.max-procs or by GOMAXPROCS in its environment,
+// and says so when it starts and in go_sched_gomaxprocs_threads.
+func TestDaemonThreads(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		env   string
+		flags []string
+		want  int
+	}{
+		{"default", "", nil, 1},
+		{"environment", "3", nil, 3},
+		{"the flag wins over the environment", "3", []string{"--process.max-procs", "2"}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			requireUnicast(t)
+			if tc.env != "" {
+				t.Setenv("GOMAXPROCS", tc.env)
+			}
+			d := startDaemon(t, tc.flags...)
+			if line := startedLine(d.stderr.String()); !strings.Contains(line, fmt.Sprintf("max_procs=%d", tc.want)) {
+				t.Errorf("start line %q, want max_procs=%d", line, tc.want)
+			}
+			if m := scrape(t, d.addr); !strings.Contains(m, fmt.Sprintf("\ngo_sched_gomaxprocs_threads %d\n", tc.want)) {
+				t.Errorf("go_sched_gomaxprocs_threads is not %d", tc.want)
+			}
+			d.stop(t)
+		})
+	}
+}
+
+func startedLine(log string) string {
+	for l := range strings.Lines(log) {
+		if strings.Contains(l, "auditlkm started") {
+			return strings.TrimSpace(l)
+		}
+	}
+	return ""
+}
