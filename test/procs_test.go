@@ -6,9 +6,10 @@ import (
 	"testing"
 )
 
-// TestDaemonThreads: the daemon runs Go code on one thread unless told
-// otherwise, by --process.max-procs or by GOMAXPROCS in its environment,
-// and says so when it starts and in go_sched_gomaxprocs_threads.
+// TestDaemonThreads: the daemon starts running Go code on one thread, with
+// GOMAXPROCS in its environment too (that is the most it goes to when
+// records wait), unless --process.max-procs fixes a number; it says so
+// when it starts and in go_sched_gomaxprocs_threads.
 func TestDaemonThreads(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -17,8 +18,8 @@ func TestDaemonThreads(t *testing.T) {
 		want  int
 	}{
 		{"default", "", nil, 1},
-		{"environment", "3", nil, 3},
-		{"the flag wins over the environment", "3", []string{"--process.max-procs", "2"}, 2},
+		{"environment", "3", nil, 1},
+		{"flag", "3", []string{"--process.max-procs", "2"}, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			requireUnicast(t)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"sort"
 	"strings"
 
@@ -317,14 +316,9 @@ func memoryStore(log *slog.Logger, procRoot string, readModules bool, reg promet
 // maxProcsLimit bounds --process.max-procs.
 const maxProcsLimit = 1024
 
-// bindMaxProcs declares --process.max-procs into n. Its default is 1,
-// or 0 (the runtime's own) when GOMAXPROCS is in the environment.
+// bindMaxProcs declares --process.max-procs into n.
 func bindMaxProcs(f *pflag.FlagSet, n *int) {
-	def := 1
-	if os.Getenv("GOMAXPROCS") != "" {
-		def = 0
-	}
-	f.IntVar(n, "process.max-procs", def, "How many threads may run Go code at once (GOMAXPROCS). 1 keeps the netlink reader and the detections on one thread, which hands records between them without waking another: about a fifth less CPU per event than one per CPU, and as many events a second, since the kernel delivers them through one thread anyway. 0 leaves the Go runtime's choice (one per CPU, or the GOMAXPROCS environment variable, which also makes 0 the default).")
+	f.IntVar(n, "process.max-procs", 0, "How many threads may run Go code at once (GOMAXPROCS). 0, the default, runs on one thread while the netlink reader's queue is short, which hands records between the reader and the detections without waking another thread (about a fifth less CPU per event), and on the Go runtime's default (one per CPU, or the GOMAXPROCS environment variable) from the moment records wait in it until it has been short for 30 s. N > 0 fixes the number.")
 }
 
 // validateMaxProcs checks --process.max-procs.

@@ -46,7 +46,7 @@ type Config struct {
 	Inventory   inventory.Config
 	InventoryOn bool
 	Boost       int      // nice -N for every thread (0: as started)
-	MaxProcs    int      // GOMAXPROCS while running (0: as started; see limitProcs)
+	MaxProcs    int      // GOMAXPROCS while running; 0: one, or the runtime's default while records wait (procsGovernor)
 	CPUProf     string   // write a Go CPU profile of the run here
 	Watches     []string // the configuration's watches, as auditctl lines
 }
@@ -90,6 +90,7 @@ type daemon struct {
 	outs    Outputs
 	watches atomic.Value // []string
 	reloads chan *detections.Catalog
+	procs   *procsGovernor // nil with a fixed --process.max-procs
 }
 
 // Run runs the daemon until ctx is cancelled or a part of it fails, then
@@ -97,7 +98,12 @@ type daemon struct {
 func Run(ctx context.Context, cfg Config, deps Deps) (err error) {
 	d := &daemon{cfg: cfg, deps: deps, log: deps.Log, reloads: make(chan *detections.Catalog, 1)}
 	d.watches.Store(cfg.Watches)
-	defer limitProcs(cfg.MaxProcs, d.log)()
+	if cfg.MaxProcs > 0 {
+		defer limitProcs(cfg.MaxProcs)()
+	} else {
+		d.procs = startProcsGovernor(d.log)
+		defer d.procs.stop()
+	}
 	boostPriority(cfg.Boost, d.log)
 	stopProf, err := startCPUProfile(cfg.CPUProf)
 	if err != nil {
@@ -149,7 +155,7 @@ func (d *daemon) openRecords() (closeRecords func(), err error) {
 // loop builds the processor loop over the kernel session, with the
 // store's maintenance on ticks.
 func (d *daemon) loop(p *pipeline.Processor) *loop {
-	l := &loop{src: d.ks.client, p: p, stop: d.ks.Close, reloads: d.reloads, log: d.log, afterBatch: d.store.ReadConfigs}
+	l := &loop{src: d.ks.client, p: p, stop: d.ks.Close, reloads: d.reloads, log: d.log, afterBatch: d.store.ReadConfigs, procs: d.procs}
 	lastSave := time.Now()
 	l.onTick = func(now time.Time) {
 		d.store.Maintain(now)

@@ -23,6 +23,9 @@ const (
 	tick = 250 * time.Millisecond
 	// queueBatches bounds the batches between the reader and the processor.
 	queueBatches = 16
+	// maxBatchRecords is the most records a source's batch holds
+	// (logfile.Reader.NextBatch).
+	maxBatchRecords = 256
 	// drain bounds how long the loop keeps reading after the stop.
 	drain = 5 * time.Second
 	// flushGap is the least time between two output flushes when the input
@@ -53,6 +56,8 @@ type loop struct {
 	// xview carries the module inventory's findings (may be nil).
 	xview <-chan *detections.CrossViewFinding
 	log   interface{ Error(string, ...any) }
+	// procs follows the queue's length (nil: GOMAXPROCS is fixed).
+	procs *procsGovernor
 }
 
 // PluginConfig is what the plugin serves besides its records.
@@ -66,7 +71,7 @@ type PluginConfig struct {
 	// AfterBatch, when set, runs after each batch of records has been
 	// handled, on the processor's goroutine (correlate's ReadConfigs).
 	AfterBatch func()
-	MaxProcs   int // GOMAXPROCS while running (0: as started; see limitProcs)
+	MaxProcs   int // GOMAXPROCS while running; 0: one, or the runtime's default while records wait (procsGovernor)
 }
 
 // errPluginInputEnded ends the metrics server when the input ends.
@@ -77,7 +82,12 @@ var errPluginInputEnded = errors.New("plugin input ended")
 // cfg.Web.ListenAddress it serves the metrics meanwhile.
 func Plugin(ctx context.Context, src pipeline.Source, p *pipeline.Processor, cfg PluginConfig) error {
 	l := &loop{src: src, p: p, stop: cfg.Stop, log: cfg.Log, afterBatch: cfg.AfterBatch}
-	defer limitProcs(cfg.MaxProcs, cfg.Log)()
+	if cfg.MaxProcs > 0 {
+		defer limitProcs(cfg.MaxProcs)()
+	} else {
+		l.procs = startProcsGovernor(cfg.Log)
+		defer l.procs.stop()
+	}
 	if cfg.Web.ListenAddress == "" {
 		return l.run(ctx)
 	}
@@ -195,6 +205,7 @@ func (l *loop) process(ctx context.Context, in <-chan []auditevent.Record, cance
 				return nil
 			}
 			l.push(batch)
+			l.procs.queued(l.waiting(in))
 			if len(in) == 0 {
 				if now := time.Now(); now.Sub(lastFlush) >= flushGap {
 					l.p.FlushOutput()
@@ -237,6 +248,16 @@ func (l *loop) push(batch []auditevent.Record) {
 	}
 }
 
+// waiting returns how many records wait for the processor: a queued
+// source counts them; a plugin's channel holds batches of at most
+// maxBatchRecords.
+func (l *loop) waiting(in <-chan []auditevent.Record) int {
+	if l.queued != nil {
+		return l.queued.Queued()
+	}
+	return len(in) * maxBatchRecords
+}
+
 // tick pushes what is already queued before the clock moves: otherwise an
 // event whose last records wait in the queue (after a slow stop, say)
 // would be handed on idle, split.
@@ -248,6 +269,7 @@ func (l *loop) tick(in <-chan []auditevent.Record, now time.Time) {
 		}
 		l.push(batch)
 	}
+	l.procs.tick(l.waiting(in))
 	l.p.Advance(now.UnixMilli())
 	l.p.FlushOutput()
 	if l.onTick != nil {

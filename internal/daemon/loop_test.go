@@ -178,14 +178,25 @@ type queued struct {
 	ch   chan []auditevent.Record
 	took atomic.Int64
 	err  error
+	n    atomic.Int64 // records put and not yet taken
+}
+
+// put queues b, counting its records as the netlink client's queue does.
+func (q *queued) put(b []auditevent.Record) {
+	q.n.Add(int64(len(b)))
+	q.ch <- b
 }
 
 func (q *queued) NextBatch(context.Context, []auditevent.Record) ([]auditevent.Record, error) {
 	return nil, errors.New("NextBatch called on a queued source")
 }
 func (q *queued) Batches() <-chan []auditevent.Record { return q.ch }
-func (q *queued) Took(b []auditevent.Record)          { q.took.Add(int64(len(b))) }
-func (q *queued) Err() error                          { return q.err }
+func (q *queued) Took(b []auditevent.Record) {
+	q.took.Add(int64(len(b)))
+	q.n.Add(-int64(len(b)))
+}
+func (q *queued) Err() error  { return q.err }
+func (q *queued) Queued() int { return int(q.n.Load()) }
 
 // records parses audit.log lines into one batch.
 func records(t *testing.T, text string) []auditevent.Record {

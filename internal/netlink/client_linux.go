@@ -360,6 +360,9 @@ func (c *Client) Took(b []auditevent.Record) {
 	c.m.setQueueLength(c.queue.len())
 }
 
+// Queued returns how many records wait in the queue.
+func (c *Client) Queued() int { return c.queue.len() }
+
 // Err returns the reader's error once the Batches channel is closed: nil
 // when the reader ended cleanly (after Close).
 func (c *Client) Err() error { return c.readErr }

@@ -32,12 +32,14 @@ type Source interface {
 // hand-off between goroutines costs a wake-up, and on a busy host the
 // wake-ups of a record stream cost more than its bytes. Each batch
 // received must be passed to Took; once the channel is closed, Err tells
-// a failure from the end.
+// a failure from the end. Queued says how many records wait in the
+// channel.
 type QueuedSource interface {
 	Source
 	Batches() <-chan []auditevent.Record
 	Took(batch []auditevent.Record)
 	Err() error
+	Queued() int
 }
 
 // Sink receives the alerts that survive their exclusions. The alert is
