@@ -205,6 +205,14 @@ func (n *Nodes) Ancestry(pid int, max int) []auditevent.Process {
 	return n.cur.Ancestry(pid, max)
 }
 
+// AppendAncestry is the current node's Store.AppendAncestry.
+func (n *Nodes) AppendAncestry(dst []auditevent.Process, pid int, max int) []auditevent.Process {
+	if n.cur == nil {
+		return dst
+	}
+	return n.cur.AppendAncestry(dst, pid, max)
+}
+
 // ReadConfigs runs Store.ReadConfigs on every store.
 func (n *Nodes) ReadConfigs() {
 	n.local.ReadConfigs()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -453,13 +454,20 @@ func (s *Store) Parent(pid int) (auditevent.Process, bool) {
 // Ancestry returns pid's ancestors, parent first, at most min(max,
 // MaxAncestry) of them. The walk stops at an unknown parent or a loop.
 func (s *Store) Ancestry(pid int, max int) []auditevent.Process {
+	return s.AppendAncestry(nil, pid, max)
+}
+
+// AppendAncestry appends what Ancestry returns to dst and returns the
+// extended slice (nil when dst is nil and pid has no known ancestor). A
+// caller that reuses dst allocates nothing once it is large enough.
+func (s *Store) AppendAncestry(dst []auditevent.Process, pid int, max int) []auditevent.Process {
 	max = min(max, MaxAncestry)
 	e := s.procs.pid(pid)
 	if e == nil || max <= 0 {
-		return nil
+		return dst
 	}
-	// The chain is collected first and copied out once: one allocation
-	// of the right size per alert.
+	// The chain is collected first and copied out once: with a nil dst,
+	// one allocation of the right size per alert.
 	var chain [MaxAncestry]*proc
 	n, start := 0, e.id
 walk:
@@ -478,13 +486,13 @@ walk:
 		e = par
 	}
 	if n == 0 {
-		return nil
+		return dst
 	}
-	out := make([]auditevent.Process, n)
-	for i, q := range chain[:n] {
-		out[i] = q.p
+	dst = slices.Grow(dst, n)
+	for _, q := range chain[:n] {
+		dst = append(dst, q.p)
 	}
-	return out
+	return dst
 }
 
 // ContainerID returns the container runtime id of pid ("" when none or

@@ -118,6 +118,9 @@ type Processor struct {
 	aggregated uint64
 	clock      int64 // the last Advance (ms); 0 in a replay
 	aggBytes   int64 // sampleSize of the samples held
+	// ancestors is the ancestry of the alert being written (writeNow),
+	// reused from alert to alert.
+	ancestors []auditevent.Process
 	// onEvent, when set, sees every event after detection (OnEvent).
 	onEvent func(*auditevent.Event, *correlate.ModuleLoad, detections.State)
 }
