@@ -23,6 +23,12 @@
 // it holds, the loop keeps reading for at most the drain period and
 // flushes every event in flight: nothing received is dropped at shutdown.
 //
+// The loop also sets how many threads run Go code (procsGovernor): one
+// while the reader's queue is short, so that the reader and the processor
+// hand records to each other without waking a second thread, and the
+// runtime's default from the moment records pile up in the queue until it
+// has been short for 30 s (unless --process.max-procs fixes a number).
+//
 // Signals: SIGINT and SIGTERM end the context (internal/interrupt, for
 // every command); while Run runs, SIGHUP reloads the configuration and
 // SIGUSR1 reopens the output files (after logrotate).

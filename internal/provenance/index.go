@@ -16,7 +16,7 @@ var errIndexTooLarge = errors.New("package file lists too large to index")
 // ownerIndex maps the paths of dpkg's file lists to the packages that list
 // them. It holds no pointers besides the package names: a host's lists
 // name 100,000 to 500,000 paths, and as a map of strings to slices of
-// strings (19 MB here) they were half the daemon's live heap, which every
+// strings (17 MB here) they were half the daemon's live heap, which every
 // collection scans. Here the paths are one byte slice, the entries and the
 // hash table are plain numbers, and the collector skips them.
 type ownerIndex struct {
