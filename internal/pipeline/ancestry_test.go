@@ -3,14 +3,10 @@ package pipeline
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/auditlkm/auditlkm/internal/auditevent"
-	"github.com/auditlkm/auditlkm/internal/correlate"
 	"github.com/auditlkm/auditlkm/internal/detections"
 	"github.com/auditlkm/auditlkm/internal/reassemble"
 )
@@ -117,16 +113,7 @@ func storeProcessor(t *testing.T) (*Processor, *chainSink) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ccfg := correlate.DefaultConfig()
-	ccfg.StateDir, ccfg.ProcRoot = "", ""
-	cm, err := correlate.NewMetrics(prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := correlate.New(ccfg, slog.New(slog.DiscardHandler), cm)
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := memoryStore(t, false)
 	sink := &chainSink{}
 	p, err := NewProcessor(reassemble.ReplayConfig(), cat, store, sink, nil, nil, nil)
 	if err != nil {
