@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
@@ -86,6 +88,55 @@ func FuzzReader(f *testing.F) {
 			if d := sameRecords(got, wantRecs); d != "" {
 				t.Fatal(d)
 			}
+		}
+	})
+}
+
+// FuzzNextBatchFromAFile reads the input as a regular file in batches
+// (which, from a file, are not cut where the read buffer ends): the
+// records are those ParseLine makes of the lines, in order, none lost or
+// twice, in batches of 1 to maxBatch.
+func FuzzNextBatchFromAFile(f *testing.F) {
+	f.Add([]byte("type=EOE msg=audit(1700000000.001:1): \ntype=EOE msg=audit(1700000000.001:2): \n"), uint16(16))
+	f.Add([]byte("\n\nx\ntype=EOE msg=audit(1.2:3): "), uint16(40))
+	if corpus, err := readCorpusBytes(); err == nil {
+		f.Add(corpus[:8192], uint16(64))
+	}
+	f.Fuzz(func(t *testing.T, data []byte, bufSize uint16) {
+		if bytes.HasPrefix(data, gzipMagic[:]) {
+			return // FuzzReader covers gzip
+		}
+		path := filepath.Join(t.TempDir(), "audit.log")
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg := DefaultConfig()
+		cfg.MaxLineBytes = 512
+		if bufSize >= MinBufferBytes {
+			cfg.BufferBytes = int(bufSize)
+		}
+		r, err := Open(cfg, []string{path}, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		var got []auditevent.Record
+		for {
+			b, err := r.NextBatch(context.Background(), nil)
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(b) == 0 || len(b) > maxBatch {
+				t.Fatalf("batch of %d records", len(b))
+			}
+			got = append(got, b...)
+		}
+		want, _ := expectRecords(data, cfg)
+		if d := sameRecords(got, want); d != "" {
+			t.Fatal(d)
 		}
 	})
 }
