@@ -2,6 +2,7 @@ package provenance
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -113,4 +114,42 @@ func TestOwnerIndexMatchesAMapOfThisHost(t *testing.T) {
 		}
 	}
 	t.Logf("%d paths, %d packages, %d bytes of paths", len(want), len(v.owners.pkgs), len(v.owners.blob))
+}
+
+// FuzzOwnerIndex builds the index from lists cut out of the input (a NUL
+// starts the next package's list, lines are paths) with hashes cut to
+// bits bits, and asks it for every path listed and for each with a byte
+// more: the answers are a plain map's.
+func FuzzOwnerIndex(f *testing.F) {
+	f.Add([]byte("/bin\n/bin/ls\n\x00/bin\n/etc/modprobe.d/x.conf\n"), uint8(64))
+	f.Add([]byte("/a\n/a\n/b\x00\x00/a\n"), uint8(1))
+	f.Fuzz(func(t *testing.T, data []byte, bits uint8) {
+		b := newIndexBuilder()
+		if bits < 64 {
+			b.ix.mask = 1<<(bits%64) - 1
+		}
+		want := map[string][]string{}
+		for i, list := range bytes.Split(data, []byte{0}) {
+			pkg := fmt.Sprintf("p%d", i)
+			b.pkg(pkg)
+			for _, p := range bytes.Split(list, []byte("\n")) {
+				if len(p) == 0 {
+					continue
+				}
+				if err := b.add(p); err != nil {
+					t.Fatal(err)
+				}
+				want[string(p)] = append(want[string(p)], pkg)
+			}
+		}
+		ix := b.finish()
+		for p, pkgs := range want {
+			if got := ix.owners(p); !slices.Equal(got, pkgs) {
+				t.Fatalf("%q: %q, want %q", p, got, pkgs)
+			}
+			if got, w := ix.owners(p+"x"), want[p+"x"]; !slices.Equal(got, w) {
+				t.Fatalf("%q: %q, want %q", p+"x", got, w)
+			}
+		}
+	})
 }
