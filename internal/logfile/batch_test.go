@@ -110,21 +110,9 @@ func TestNextBatchFillsFromARegularFile(t *testing.T) {
 	}
 	cfg := DefaultConfig()
 	cfg.MaxLineBytes, cfg.BufferBytes = 80, MinBufferBytes // two lines buffered at most
-	r, err := Open(cfg, []string{path}, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
 	var sizes []int
 	next := uint32(1)
-	for {
-		b, err := r.NextBatch(context.Background(), nil)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, b := range fileBatches(t, cfg, path) {
 		for _, rec := range b {
 			if rec.Serial != next {
 				t.Fatalf("record %d after %d", rec.Serial, next-1)
@@ -135,5 +123,27 @@ func TestNextBatchFillsFromARegularFile(t *testing.T) {
 	}
 	if want := []int{maxBatch, maxBatch, 600 - 2*maxBatch}; !slices.Equal(sizes, want) {
 		t.Fatalf("batches of %v records, want %v", sizes, want)
+	}
+}
+
+// fileBatches reads the regular file at path with NextBatch to the end
+// and returns its batches.
+func fileBatches(t *testing.T, cfg Config, path string) [][]auditevent.Record {
+	t.Helper()
+	r, err := Open(cfg, []string{path}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var out [][]auditevent.Record
+	for {
+		b, err := r.NextBatch(context.Background(), nil)
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, b)
 	}
 }

@@ -115,20 +115,8 @@ func FuzzNextBatchFromAFile(f *testing.F) {
 		if bufSize >= MinBufferBytes {
 			cfg.BufferBytes = int(bufSize)
 		}
-		r, err := Open(cfg, []string{path}, nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer r.Close()
 		var got []auditevent.Record
-		for {
-			b, err := r.NextBatch(context.Background(), nil)
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
+		for _, b := range fileBatches(t, cfg, path) {
 			if len(b) == 0 || len(b) > maxBatch {
 				t.Fatalf("batch of %d records", len(b))
 			}
