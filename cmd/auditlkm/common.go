@@ -318,7 +318,7 @@ const maxProcsLimit = 1024
 
 // bindMaxProcs declares --process.max-procs into n.
 func bindMaxProcs(f *pflag.FlagSet, n *int) {
-	f.IntVar(n, "process.max-procs", 0, "How many threads may run Go code at once (GOMAXPROCS). 0, the default, runs on one thread while the netlink reader's queue is short, which hands records between the reader and the detections without waking another thread (about a fifth less CPU per event), and on the Go runtime's default (one per CPU, or the GOMAXPROCS environment variable) from the moment records wait in it until it has been short for 30 s. N > 0 fixes the number.")
+	f.IntVar(n, "process.max-procs", 0, "How many threads may run Go code at once (GOMAXPROCS). 0, the default, runs on one thread while the netlink reader's queue is short, which hands records between the reader and the detections without waking another thread (about a fifth less CPU per event), and on the Go runtime's default (one per CPU, or the GOMAXPROCS environment variable) from the moment 4,096 records wait in it until it has been short for 30 s. N > 0 fixes the number.")
 }
 
 // validateMaxProcs checks --process.max-procs.
