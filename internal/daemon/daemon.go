@@ -98,12 +98,9 @@ type daemon struct {
 func Run(ctx context.Context, cfg Config, deps Deps) (err error) {
 	d := &daemon{cfg: cfg, deps: deps, log: deps.Log, reloads: make(chan *detections.Catalog, 1)}
 	d.watches.Store(cfg.Watches)
-	if cfg.MaxProcs > 0 {
-		defer limitProcs(cfg.MaxProcs)()
-	} else {
-		d.procs = startProcsGovernor(d.log)
-		defer d.procs.stop()
-	}
+	var stopProcs func()
+	d.procs, stopProcs = startProcs(cfg.MaxProcs, d.log)
+	defer stopProcs()
 	boostPriority(cfg.Boost, d.log)
 	stopProf, err := startCPUProfile(cfg.CPUProf)
 	if err != nil {

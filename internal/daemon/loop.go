@@ -82,12 +82,9 @@ var errPluginInputEnded = errors.New("plugin input ended")
 // cfg.Web.ListenAddress it serves the metrics meanwhile.
 func Plugin(ctx context.Context, src pipeline.Source, p *pipeline.Processor, cfg PluginConfig) error {
 	l := &loop{src: src, p: p, stop: cfg.Stop, log: cfg.Log, afterBatch: cfg.AfterBatch}
-	if cfg.MaxProcs > 0 {
-		defer limitProcs(cfg.MaxProcs)()
-	} else {
-		l.procs = startProcsGovernor(cfg.Log)
-		defer l.procs.stop()
-	}
+	var stopProcs func()
+	l.procs, stopProcs = startProcs(cfg.MaxProcs, cfg.Log)
+	defer stopProcs()
 	if cfg.Web.ListenAddress == "" {
 		return l.run(ctx)
 	}

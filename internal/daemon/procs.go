@@ -19,14 +19,16 @@ import (
 // records pile up in it (procsGovernor); --process.max-procs fixes a
 // number.
 
-// limitProcs sets GOMAXPROCS to n for the run (n <= 0 leaves it) and
-// returns what puts the previous value back.
-func limitProcs(n int) (restore func()) {
-	if n <= 0 {
-		return func() {}
+// startProcs applies a --process.max-procs of n: GOMAXPROCS fixed at n
+// when n > 0 (g is nil), else a governor started on one thread. stop puts
+// the runtime's setting back.
+func startProcs(n int, log *slog.Logger) (g *procsGovernor, stop func()) {
+	if n > 0 {
+		prev := runtime.GOMAXPROCS(n)
+		return nil, func() { runtime.GOMAXPROCS(prev) }
 	}
-	prev := runtime.GOMAXPROCS(n)
-	return func() { runtime.GOMAXPROCS(prev) }
+	g = startProcsGovernor(log)
+	return g, g.stop
 }
 
 // Thresholds of procsGovernor, in records waiting in the reader's queue.

@@ -10,20 +10,24 @@ import (
 	"github.com/auditlkm/auditlkm/internal/auditevent"
 )
 
-// TestLimitProcs: a positive n is set for the run and the previous value
-// put back; 0 changes nothing.
-func TestLimitProcs(t *testing.T) {
+// TestStartProcs: a positive n is set for the run and the previous value
+// put back; 0 starts a governor on one thread, and its stop puts the
+// runtime's default back.
+func TestStartProcs(t *testing.T) {
 	orig := runtime.GOMAXPROCS(0)
 	defer runtime.GOMAXPROCS(orig)
 	runtime.GOMAXPROCS(3)
-	for _, tc := range []struct{ n, during int }{{0, 3}, {-1, 3}, {1, 1}, {2, 2}, {3, 3}} {
-		restore := limitProcs(tc.n)
-		if got := runtime.GOMAXPROCS(0); got != tc.during {
-			t.Errorf("limitProcs(%d): GOMAXPROCS %d during the run, want %d", tc.n, got, tc.during)
+	for _, tc := range []struct {
+		n, during int
+		governed  bool
+	}{{0, 1, true}, {1, 1, false}, {2, 2, false}, {3, 3, false}} {
+		g, stop := startProcs(tc.n, nil)
+		if got := runtime.GOMAXPROCS(0); got != tc.during || (g != nil) != tc.governed {
+			t.Errorf("startProcs(%d): GOMAXPROCS %d during the run, governor %v; want %d, %v", tc.n, got, g != nil, tc.during, tc.governed)
 		}
-		restore()
+		stop()
 		if got := runtime.GOMAXPROCS(0); got != 3 {
-			t.Errorf("limitProcs(%d): GOMAXPROCS %d after, want 3", tc.n, got)
+			t.Errorf("startProcs(%d): GOMAXPROCS %d after, want 3", tc.n, got)
 		}
 	}
 }

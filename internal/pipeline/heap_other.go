@@ -2,5 +2,9 @@
 
 package pipeline
 
-// adviseHugePages does nothing outside Linux (see heap_linux.go).
-func adviseHugePages(int) error { return nil }
+import "errors"
+
+// adviseHugePages has no huge pages to ask for outside Linux (see
+// heap_linux.go): TuneReplayGC then skips the collection that frees the
+// region.
+func adviseHugePages(int) error { return errors.ErrUnsupported }
