@@ -25,6 +25,9 @@ func (f fakeState) Parent(pid int) (auditevent.Process, bool) {
 	return q, ok
 }
 func (f fakeState) Ancestry(int, int) []auditevent.Process { return nil }
+func (f fakeState) AppendAncestry(dst []auditevent.Process, _, _ int) []auditevent.Process {
+	return dst
+}
 
 // evalOne evaluates r alone over ev, without correlation facts.
 func evalOne(r Detection, ev *auditevent.Event, st State) []Alert {

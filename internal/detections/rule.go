@@ -174,6 +174,9 @@ type State interface {
 	Parent(pid int) (auditevent.Process, bool)
 	// Ancestry returns pid's ancestors, parent first, at most max of them.
 	Ancestry(pid int, max int) []auditevent.Process
+	// AppendAncestry appends what Ancestry returns to dst, so that a
+	// caller can reuse one buffer from alert to alert.
+	AppendAncestry(dst []auditevent.Process, pid int, max int) []auditevent.Process
 }
 
 // Detection is one detection over audit events: a declaration and a pure

@@ -25,15 +25,16 @@ func (t tree) Parent(pid int) (auditevent.Process, bool) {
 	q, ok := t[p.PPID]
 	return q, ok
 }
-func (t tree) Ancestry(pid, max int) []auditevent.Process {
-	var out []auditevent.Process
-	for p, ok := t[pid]; ok && len(out) < max; {
+func (t tree) Ancestry(pid, max int) []auditevent.Process { return t.AppendAncestry(nil, pid, max) }
+func (t tree) AppendAncestry(out []auditevent.Process, pid, max int) []auditevent.Process {
+	p, ok := t[pid]
+	for n := 0; ok && n < max; n++ {
 		q, ok2 := t[p.PPID]
 		if !ok2 || q.PID == p.PID {
 			break
 		}
 		out = append(out, q)
-		p, ok = q, true
+		p = q
 	}
 	return out
 }

@@ -164,25 +164,17 @@ func (p *Processor) complete(a *detections.Alert, st detections.State) {
 	}
 }
 
-// ancestryAppender is a State that appends an ancestry to the caller's
-// buffer (correlate.Store, correlate.Nodes).
-type ancestryAppender interface {
-	AppendAncestry(dst []auditevent.Process, pid int, max int) []auditevent.Process
-}
-
 // writeNow completes and writes a, which nothing keeps: the sink copies
 // what it keeps (Sink), so a's ancestry is built in the processor's
 // buffer, reused from alert to alert, and taken off a again after the
 // write. Under an alert storm that was a quarter of the bytes the daemon
 // allocated (about 1 KiB per alert).
 func (p *Processor) writeNow(a *detections.Alert, st detections.State) {
-	aa, ok := st.(ancestryAppender)
-	if !ok || a.Ancestors != nil || a.Process.PID <= 0 {
-		p.complete(a, st)
+	if a.Ancestors != nil || a.Process.PID <= 0 || st == nil {
 		p.write(a)
 		return
 	}
-	p.ancestors = aa.AppendAncestry(p.ancestors[:0], a.Process.PID, detections.MaxAncestors)
+	p.ancestors = st.AppendAncestry(p.ancestors[:0], a.Process.PID, detections.MaxAncestors)
 	if len(p.ancestors) > 0 {
 		a.Ancestors = p.ancestors
 	}

@@ -131,9 +131,8 @@ func TestAppendAncestryReusesItsBuffer(t *testing.T) {
 	if err := Replay(context.Background(), &lines{l: in}, p); err != nil {
 		t.Fatal(err)
 	}
-	aa := p.store.(ancestryAppender)
 	buf := make([]auditevent.Process, 0, 8)
-	if allocs := testing.AllocsPerRun(100, func() { buf = aa.AppendAncestry(buf[:0], 300, detections.MaxAncestors) }); allocs != 0 {
+	if allocs := testing.AllocsPerRun(100, func() { buf = p.store.AppendAncestry(buf[:0], 300, detections.MaxAncestors) }); allocs != 0 {
 		t.Errorf("AppendAncestry allocates %.0f times per call into a large enough buffer", allocs)
 	}
 	if len(buf) != 2 || buf[0].Exe != "/usr/bin/sudo" || buf[1].Exe != "/usr/bin/bash" {

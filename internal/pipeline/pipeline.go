@@ -215,6 +215,9 @@ type nilState struct{}
 func (nilState) Process(int) (auditevent.Process, bool) { return auditevent.Process{}, false }
 func (nilState) Parent(int) (auditevent.Process, bool)  { return auditevent.Process{}, false }
 func (nilState) Ancestry(int, int) []auditevent.Process { return nil }
+func (nilState) AppendAncestry(dst []auditevent.Process, _, _ int) []auditevent.Process {
+	return dst
+}
 
 func (p *Processor) handle(ev *auditevent.Event) {
 	st := noState
