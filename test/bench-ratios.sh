@@ -35,11 +35,7 @@ trap 'rm -rf "$tmp"' EXIT
 
 # go test -count runs each sub-benchmark COUNT times in a row: to
 # interleave them, the test binary runs once per round.
-# Built with auditlkm's PGO profile (cmd/auditlkm/default.pgo), as `go
-# build ./cmd/auditlkm` builds the binary: the benchmark measures the code
-# that ships. go-libaudit's cmd/auparse is built as its own module builds
-# it, without a profile.
-go test -c -pgo=cmd/auditlkm/default.pgo -o "$tmp/bench.test" ./internal/bench/
+go test -c -o "$tmp/bench.test" ./internal/bench/
 for round in $(seq 1 "$count"); do
 	(cd internal/bench && "$tmp/bench.test" -test.run '^$' -test.benchtime 2x -test.cpu 1 \
 		-test.bench 'ReplayHeavy/^(auditlkm|go-libaudit)$/^(replay|parse\+reassemble(\+fields)?|cmd-auparse)$') |
