@@ -18,13 +18,10 @@ lint:
 	test -z "$$(gofmt -l .)"
 	$(GO) vet ./...
 
-# A short run of every fuzz target.
+# A short run of every fuzz target (test/fuzz-all.sh finds them; FUZZTIME per target).
+FUZZTIME ?= 30s
 fuzz:
-	for pkg in ./internal/auditevent ./internal/reassemble ./internal/logfile ./internal/auditrules ./internal/ecs ./internal/correlate ./internal/toolargs ./internal/provenance ./internal/modfile; do \
-		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep ^Fuzz); do \
-			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 30s -fuzzminimizetime 50x $$pkg || exit 1; \
-		done; \
-	done
+	GO=$(GO) ./test/fuzz-all.sh $(FUZZTIME)
 
 # Regenerate golden files after checking a change in output is intended.
 golden:
