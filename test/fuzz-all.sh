@@ -11,7 +11,8 @@
 # one is retried once: Go's fuzzing engine can end with "context deadline
 # exceeded" when -fuzztime runs out while a worker is in the middle of an
 # input (golang/go#56238 and its kin), with no input to blame. Failing twice
-# without an input fails too. Exit status: 0 when every target passed.
+# without an input fails too, and so does a package whose tests do not
+# build. Exit status: 0 when every target passed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fuzztime=${1:-30s}
@@ -25,7 +26,12 @@ inputs() { [ -d "$1" ] && find "$1" -type f | sort || true; }
 
 for pkg in $("$go" list "$@"); do
 	dir=$("$go" list -f '{{.Dir}}' "$pkg")
-	for target in $("$go" test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
+	if ! list=$("$go" test -list '^Fuzz' "$pkg"); then
+		echo "FAIL $pkg: its tests do not build" >&2
+		failed+=("$pkg")
+		continue
+	fi
+	for target in $(grep '^Fuzz' <<<"$list" || true); do
 		n=$((n + 1))
 		saved="$dir/testdata/fuzz/$target"
 		for attempt in 1 2; do
@@ -50,5 +56,5 @@ for pkg in $("$go" list "$@"); do
 		done
 	done
 done
-echo "fuzz: $n targets, ${#failed[@]} failed, ${#flaked[@]} retried after a failure without an input"
+echo "fuzz: $n targets, ${#failed[@]} failures (a target, or a package whose tests do not build), ${#flaked[@]} retried after a failure without an input"
 [ ${#failed[@]} = 0 ]
