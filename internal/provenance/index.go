@@ -42,17 +42,28 @@ func (ix *ownerIndex) owners(p string) []string {
 	if ix == nil {
 		return nil
 	}
-	for i := ix.first[maphash.String(ix.seed, p)&ix.mask]; i != 0; i = ix.ents[i-1].next {
+	i := find(ix, maphash.String(ix.seed, p)&ix.mask, p)
+	if i == 0 {
+		return nil
+	}
+	e := &ix.ents[i-1]
+	out := make([]string, e.nOwn)
+	for j := range out {
+		out[j] = ix.pkgs[ix.pkgOf[e.own+uint32(j)]]
+	}
+	return out
+}
+
+// find returns the entry whose path is p among those hashed to h, + 1; 0
+// when none is.
+func find[P string | []byte](ix *ownerIndex, h uint64, p P) uint32 {
+	for i := ix.first[h]; i != 0; i = ix.ents[i-1].next {
 		e := &ix.ents[i-1]
-		if string(ix.blob[e.off:e.off+e.n]) == p {
-			out := make([]string, e.nOwn)
-			for j := range out {
-				out[j] = ix.pkgs[ix.pkgOf[e.own+uint32(j)]]
-			}
-			return out
+		if string(ix.blob[e.off:e.off+e.n]) == string(p) {
+			return i
 		}
 	}
-	return nil
+	return 0
 }
 
 // indexBuilder builds an ownerIndex from the lists, read one package after
@@ -77,20 +88,12 @@ func (b *indexBuilder) pkg(name string) {
 func (b *indexBuilder) add(p []byte) error {
 	ix := &b.ix
 	h := maphash.Bytes(ix.seed, p) & ix.mask
-	head := ix.first[h]
-	ent := uint32(0)
-	for i := head; i != 0; i = ix.ents[i-1].next {
-		e := &ix.ents[i-1]
-		if bytes.Equal(ix.blob[e.off:e.off+e.n], p) {
-			ent = i
-			break
-		}
-	}
+	ent := find(ix, h, p)
 	if ent == 0 {
 		if len(ix.blob)+len(p) > maxIndexBytes {
 			return errIndexTooLarge
 		}
-		ix.ents = append(ix.ents, ownerEntry{off: uint32(len(ix.blob)), n: uint32(len(p)), next: head})
+		ix.ents = append(ix.ents, ownerEntry{off: uint32(len(ix.blob)), n: uint32(len(p)), next: ix.first[h]})
 		ix.blob = append(ix.blob, p...)
 		ent = uint32(len(ix.ents))
 		ix.first[h] = ent

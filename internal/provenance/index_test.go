@@ -35,10 +35,7 @@ func TestOwnerIndex(t *testing.T) {
 	for _, bits := range []int{64, 3, 1, 0} {
 		t.Run(fmt.Sprintf("%d bits", bits), func(t *testing.T) {
 			b := newIndexBuilder()
-			b.ix.mask = ^uint64(0) >> (64 - bits)
-			if bits == 0 {
-				b.ix.mask = 0
-			}
+			b.ix.mask = ^uint64(0) >> (64 - bits) // 0 bits: a shift by 64 gives 0
 			for _, l := range lists {
 				b.pkg(l.pkg)
 				for _, p := range l.paths {
