@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -74,7 +75,7 @@ func TestEachAlertCarriesItsOwnAncestry(t *testing.T) {
 				}
 				return append(ev, finitOf(30, 200, 100, 30), finitOf(31, 100, 1, 31))
 			}(),
-			append(repeat("pid 300 agg 0: /usr/bin/sudo < /usr/bin/bash", 10),
+			append(slices.Repeat([]string{"pid 300 agg 0: /usr/bin/sudo < /usr/bin/bash"}, 10),
 				"pid 200 agg 0: /usr/bin/bash",
 				"pid 100 agg 0: ",
 				"pid 300 agg 2: /usr/bin/sudo < /usr/bin/bash"),
@@ -95,14 +96,6 @@ func TestEachAlertCarriesItsOwnAncestry(t *testing.T) {
 			}
 		})
 	}
-}
-
-func repeat(s string, n int) []string {
-	out := make([]string, n)
-	for i := range out {
-		out[i] = s
-	}
-	return out
 }
 
 // storeProcessor returns a processor running only the module-load
