@@ -24,9 +24,8 @@ failed=() flaked=() n=0
 # inputs DIR lists the failing inputs saved in DIR (none: nothing).
 inputs() { [ -d "$1" ] && find "$1" -type f | sort || true; }
 
-for pkg in $("$go" list "$@"); do
-	dir=$("$go" list -f '{{.Dir}}' "$pkg")
-	if ! list=$("$go" test -list '^Fuzz' "$pkg"); then
+while read -r pkg dir; do
+	if ! list=$("$go" test -list '^Fuzz' "$pkg" </dev/null); then
 		echo "FAIL $pkg: its tests do not build" >&2
 		failed+=("$pkg")
 		continue
@@ -37,7 +36,7 @@ for pkg in $("$go" list "$@"); do
 		for attempt in 1 2; do
 			before=$(inputs "$saved")
 			echo "== $pkg $target (attempt $attempt)"
-			if "$go" test -run '^$' -fuzz "^$target\$" -fuzztime "$fuzztime" -fuzzminimizetime 50x "$pkg"; then
+			if "$go" test -run '^$' -fuzz "^$target\$" -fuzztime "$fuzztime" -fuzzminimizetime 50x "$pkg" </dev/null; then
 				break
 			fi
 			new=$(comm -13 <(echo "$before") <(inputs "$saved"))
@@ -55,6 +54,6 @@ for pkg in $("$go" list "$@"); do
 			fi
 		done
 	done
-done
+done < <("$go" list -f '{{.ImportPath}} {{.Dir}}' "$@")
 echo "fuzz: $n targets, ${#failed[@]} failures (a target, or a package whose tests do not build), ${#flaked[@]} retried after a failure without an input"
 [ ${#failed[@]} = 0 ]
