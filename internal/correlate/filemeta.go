@@ -35,10 +35,6 @@ func (s *Store) statModule(pid int, fd int, file string) (FileMeta, bool) {
 		p := filepath.Join(s.cfg.ProcRoot, strconv.Itoa(pid), "fd", strconv.Itoa(fd))
 		if m, ok := statx(p); ok {
 			m.Via = "fd"
-			var st unix.Stat_t
-			if unix.Stat(p, &st) == nil && st.Nlink == 0 {
-				m.Unlinked = true
-			}
 			return m, true
 		}
 	}
@@ -60,7 +56,7 @@ func statx(p string) (FileMeta, bool) {
 	}
 	ts := func(t unix.StatxTimestamp) time.Time { return time.Unix(t.Sec, int64(t.Nsec)) }
 	m := FileMeta{UID: sx.Uid, GID: sx.Gid, Mode: uint32(sx.Mode), Size: int64(sx.Size),
-		Change: ts(sx.Ctime), Modify: ts(sx.Mtime)}
+		Change: ts(sx.Ctime), Modify: ts(sx.Mtime), Unlinked: sx.Mask&unix.STATX_NLINK != 0 && sx.Nlink == 0}
 	if sx.Mask&unix.STATX_BTIME != 0 {
 		m.Birth = ts(sx.Btime)
 	}
