@@ -149,7 +149,7 @@ func TestPrometheusRulesAndScrapeConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"AuditlkmDown", "AuditlkmKernelEventsLost", "AuditlkmSequenceGaps", "AuditlkmQueueDrops",
-		"AuditlkmRulesMissing", "AuditlkmOutputErrors", "AuditlkmAlertsFiring"} {
+		"AuditlkmRulesMissing", "AuditlkmLoadsUnresolved", "AuditlkmOutputErrors", "AuditlkmAlertsFiring"} {
 		if !bytes.Contains(b, []byte("alert: "+name+"\n")) {
 			t.Errorf("alert %s missing", name)
 		}

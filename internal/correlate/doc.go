@@ -65,7 +65,7 @@
 // (insmod's argv, made absolute against its cwd), else from that
 // process's earlier open of a module file in the stream, else, for
 // finit_module and only live, from /proc/<pid>/fd/<a0> within the /proc
-// read budget and only if /proc still shows the same process. The name is
+// read budget of loads and only if /proc still shows the same process. The name is
 // the KERN_MODULE name, else derived from the file name. It then links the
 // load to the last write of that file within LinkWindow (Drop, with
 // DropBySameProcess when the loader wrote it itself) and to module
@@ -100,6 +100,19 @@
 // ModuleFileLimits, cached by device, inode, size, mtime and ctime. A
 // modprobe load names no file: live, its file is looked up by the
 // KERN_MODULE name in the running kernel's modules.dep (FileFromModulesDep).
+//
+// # Read budgets
+//
+// The /proc and module file reads made while observing an event draw from
+// the budgets of its class (budget.go): loads the kernel refused for want
+// of privilege (EPERM, or ENOSYS for a caller whose effective uid is not
+// 0: the capability check runs first) have budgets of their own
+// (RefusedLoadReadBudget, RefusedModuleFileReadBudget and
+// RefusedModuleFileReadTime), other loads theirs (LoadReadBudget,
+// ModuleFileReadBudget, ModuleFileReadTime), every other event
+// ProcReadBudget. A user who cannot load anything can make as many
+// refused calls as it likes; with one budget for all, a flood of them
+// left a root load in the same second without its file.
 //
 // # Bounds
 //

@@ -23,11 +23,11 @@ const (
 // Metrics are the correlation state's metrics. They are safe for
 // concurrent use (the scrape reads them while the owner goroutine writes).
 type Metrics struct {
-	entries        *prometheus.GaugeVec
-	bytes          *prometheus.GaugeVec
-	evictions      *prometheus.CounterVec
-	procReads      prometheus.Counter
-	budgetExceeded prometheus.Counter
+	entries   *prometheus.GaugeVec
+	bytes     *prometheus.GaugeVec
+	evictions *prometheus.CounterVec
+	procReads prometheus.Counter
+	budgetVec *prometheus.CounterVec
 	// cmdlineAbandoned: /proc/PID/cmdline reads given up after CmdlineWait.
 	cmdlineAbandoned prometheus.Counter
 	loadErrors       prometheus.Counter
@@ -43,6 +43,8 @@ type Metrics struct {
 	entryGauges [3]prometheus.Gauge
 	byteGauges  [3]prometheus.Gauge
 	evictCount  [3][3]prometheus.Counter
+	// budgetExceeded: the children of budgetVec, by readClass.
+	budgetExceeded [numReadClasses]prometheus.Counter
 }
 
 // Table and reason indexes into the cached children.
@@ -88,10 +90,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Namespace: ns, Subsystem: sub, Name: "proc_reads_total",
 			Help: "Processes read from /proc (seeding and lazy lookups of unknown pids).",
 		}),
-		budgetExceeded: prometheus.NewCounter(prometheus.CounterOpts{
+		budgetVec: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: sub, Name: "proc_budget_exceeded_total",
-			Help: "Lazy /proc lookups skipped because the per-second read budget was spent.",
-		}),
+			Help: "/proc reads skipped because their per-second budget was spent, by budget: process (lazy lookups of unknown pids and pid checks, ProcReadBudget), load (a module load's fd, loader and file, LoadReadBudget: a load then alerted without its file), refused_load (a load the kernel refused for want of privilege, RefusedLoadReadBudget).",
+		}, []string{"budget"}),
 		cmdlineAbandoned: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: sub, Name: "cmdline_reads_abandoned_total",
 			Help: "Reads of /proc/PID/cmdline given up after 100 ms (the process's memory did not answer: before Linux 4.17 a FUSE-backed argument area could make it wait for ever); the process is then known without its command line, and while 4 such reads still wait no cmdline is read.",
@@ -114,10 +116,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}),
 		moduleReads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: sub, Name: "module_file_reads_total",
-			Help: "Module files of loads read for the alert, by result: read, cached (same device, inode, size, mtime and ctime as an earlier read), error (gone, unreadable, too large, not a regular file, on FUSE or a network filesystem), budget (skipped: more than ModuleFileReadBudget reads in a second).",
+			Help: "Module files of loads read for the alert, by result: read, cached (same device, inode, size, mtime and ctime as an earlier read), error (gone, unreadable, too large, not a regular file, on FUSE or a network filesystem), budget (a load's file skipped: more than ModuleFileReadBudget reads or ModuleFileReadTime of reading in a second), budget_refused (the same for loads the kernel refused for want of privilege, which have budgets of their own: RefusedModuleFileReadBudget, RefusedModuleFileReadTime).",
 		}, []string{"result"}),
 	}
-	for _, c := range []prometheus.Collector{m.entries, m.bytes, m.evictions, m.procReads, m.budgetExceeded, m.cmdlineAbandoned, m.loadErrors, m.saveErrors, m.configReads, m.configReadsSkipped, m.moduleReads} {
+	for _, c := range []prometheus.Collector{m.entries, m.bytes, m.evictions, m.procReads, m.budgetVec, m.cmdlineAbandoned, m.loadErrors, m.saveErrors, m.configReads, m.configReadsSkipped, m.moduleReads} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register correlate metrics: %w", err)
 		}
@@ -133,6 +135,9 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	for _, r := range moduleReadResults {
 		m.moduleReads.WithLabelValues(r)
 	}
+	for c, name := range readClassNames {
+		m.budgetExceeded[c] = m.budgetVec.WithLabelValues(name)
+	}
 	return m, nil
 }
 
@@ -142,6 +147,9 @@ const (
 	moduleReadCached = "cached"
 	moduleReadError  = "error"
 	moduleReadBudget = "budget"
+	// moduleReadRefusedBudget: the budget of loads refused for want of
+	// privilege was spent.
+	moduleReadRefusedBudget = "budget_refused"
 )
 
-var moduleReadResults = [...]string{moduleReadOK, moduleReadCached, moduleReadError, moduleReadBudget}
+var moduleReadResults = [...]string{moduleReadOK, moduleReadCached, moduleReadError, moduleReadBudget, moduleReadRefusedBudget}

@@ -43,9 +43,14 @@ func (s *Store) readModuleFile(ml *ModuleLoad, fdPath string) {
 		s.m.moduleReads.WithLabelValues(moduleReadError).Inc()
 		return
 	}
-	if !s.spendModuleBudget() {
-		ml.FileErr = fmt.Sprintf("not read: more than %d module files or %s of reading in a second", ModuleFileReadBudget, ModuleFileReadTime)
-		s.m.moduleReads.WithLabelValues(moduleReadBudget).Inc()
+	fb := &s.fileBudgets[s.class]
+	if !fb.spend(s.now().Unix()) {
+		of, result := "loads", moduleReadBudget
+		if s.class == classRefusedLoad {
+			of, result = "loads refused for want of privilege", moduleReadRefusedBudget
+		}
+		ml.FileErr = fmt.Sprintf("not read: more than %d module files or %s of reading in a second for %s", fb.limit, fb.maxTime, of)
+		s.m.moduleReads.WithLabelValues(result).Inc()
 		return
 	}
 	if s.modCache == nil {
@@ -54,7 +59,7 @@ func (s *Store) readModuleFile(ml *ModuleLoad, fdPath string) {
 	hits := s.modCache.Hits
 	start := time.Now()
 	lim := ModuleFileLimits
-	lim.Timeout = min(lim.Timeout, ModuleFileReadTime-s.modBudgetTime)
+	lim.Timeout = min(lim.Timeout, fb.left())
 	info, err := s.modCache.ReadFile(open, lim)
 	if err != nil && open != ml.File && errors.Is(err, fs.ErrNotExist) && !strings.HasSuffix(ml.File, " (deleted)") {
 		// The loader exited between resolving its fd and this read (insmod
@@ -63,7 +68,7 @@ func (s *Store) readModuleFile(ml *ModuleLoad, fdPath string) {
 		info, err = s.modCache.ReadFile(ml.File, lim)
 		open = ml.File
 	}
-	s.modBudgetTime += time.Since(start)
+	fb.spent += time.Since(start)
 	if open != ml.File && info != nil {
 		cp := *info
 		cp.Path = ml.File
@@ -83,17 +88,4 @@ func (s *Store) readModuleFile(ml *ModuleLoad, fdPath string) {
 	if ml.Inode != 0 && info.Inode != 0 && info.Inode != ml.Inode {
 		ml.FileMismatch = append(ml.FileMismatch, fmt.Sprintf("the file read is inode %d, the loader opened inode %d: replaced since", info.Inode, ml.Inode))
 	}
-}
-
-// spendModuleBudget takes one module file read from the per-second budget.
-func (s *Store) spendModuleBudget() bool {
-	sec := s.now().Unix()
-	if sec != s.modBudgetSec {
-		s.modBudgetSec, s.modBudgetUse, s.modBudgetTime = sec, 0, 0
-	}
-	if s.modBudgetUse >= ModuleFileReadBudget || s.modBudgetTime >= ModuleFileReadTime {
-		return false
-	}
-	s.modBudgetUse++
-	return true
 }

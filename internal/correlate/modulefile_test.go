@@ -85,7 +85,7 @@ func TestLoadReadsItsModuleFile(t *testing.T) {
 		if ml, _ := loadOf(b.Observe(finitEv(t, 200, 40, ins, ""))); ml.FileInfo == nil {
 			t.Errorf("a new second: %+v", ml)
 		}
-		b.modBudgetTime = ModuleFileReadTime
+		b.fileBudgets[classLoad].spent = ModuleFileReadTime
 		if ml, _ := loadOf(b.Observe(finitEv(t, 201, 41, ins, ""))); ml.FileInfo != nil || !strings.Contains(ml.FileErr, "of reading in a second") {
 			t.Errorf("reading time spent: %+v", ml)
 		}
@@ -218,6 +218,8 @@ func TestModuleFileReadByNameWhenTheLoaderExited(t *testing.T) {
 	ko := filepath.Join(dir, "hello.ko")
 	copyTestModule(t, ko)
 	s, _, _ := testStore(t, nil)
+	// As while a load is observed.
+	s.class = classLoad
 	gone := filepath.Join(dir, "proc", "4242", "fd", "3") // never existed
 	ml := ModuleLoad{File: ko, FileSource: FileFromArgv}
 	s.readModuleFile(&ml, gone)

@@ -316,14 +316,14 @@ func TestLazyReadsAreBudgeted(t *testing.T) {
 	s, m, _ := testStore(t, func(c *Config) { c.ProcRoot = fp.root })
 	now := time.Unix(baseSec, 0)
 	s.now = func() time.Time { return now }
-	s.budget = budget
+	s.budgets[classProcess].limit = budget
 	for pid := 1000; pid < 1000+n; pid++ {
 		s.Observe(exitEv(t, 0, pid, tp{pid: pid, ppid: 1, comm: "w", exe: "/usr/bin/w"}))
 	}
 	if got := testutil.ToFloat64(m.procReads); got != budget {
 		t.Fatalf("proc reads = %v, want the budget %d", got, budget)
 	}
-	if got := testutil.ToFloat64(m.budgetExceeded); got < n-budget {
+	if got := testutil.ToFloat64(m.budgetExceeded[classProcess]); got < n-budget {
 		t.Fatalf("budget exceeded = %v, want at least %d", got, n-budget)
 	}
 	// Every process is still known, from its event.

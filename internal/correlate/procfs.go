@@ -18,11 +18,12 @@ import (
 
 // Bounds on what is read from /proc for one process.
 const (
-	// ProcReadBudget is how many processes the lazy lookup of unknown pids
-	// may read from /proc per second of wall time. Seeding is bounded by
-	// the table cap instead. A lookup past the budget is skipped and
-	// counted (auditlkm_correlate_proc_budget_exceeded_total); the entry is
-	// then built from the event alone.
+	// ProcReadBudget is how many /proc reads (lazy lookups of unknown
+	// pids, pid checks) the events other than loads may make per second
+	// of wall time; loads have budgets of their own (budget.go). Seeding
+	// is bounded by the table cap instead. A read past the budget is
+	// skipped and counted (auditlkm_correlate_proc_budget_exceeded_total);
+	// an entry is then built from the event alone.
 	ProcReadBudget = 512
 	// maxProcFileBytes bounds one read of stat, status, cgroup or loginuid.
 	maxProcFileBytes = 8 << 10

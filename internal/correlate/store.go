@@ -39,17 +39,17 @@ type Store struct {
 	bootMilli int64 // btime in ms; 0 until read
 	bootErr   bool  // btime could not be read: do not retry per event
 
-	budget     int   // lazy /proc reads per second: ProcReadBudget; tests lower it
-	budgetSec  int64 // the wall-clock second the budget is counted in
-	budgetUsed int
+	// budgets bound the /proc reads a second and fileBudgets the module
+	// files read, per class of event (budget.go); class is the class of
+	// the event being observed.
+	budgets     [numReadClasses]readBudget
+	fileBudgets [numReadClasses]fileBudget
+	class       readClass
 
 	cur eventRef // the event being observed
 
-	modCache      *modfile.Cache // module files read for loads (modulefile.go)
-	modDep        modulesDep     // the running kernel's modules.dep (modulesdep.go)
-	modBudgetSec  int64
-	modBudgetUse  int
-	modBudgetTime time.Duration
+	modCache *modfile.Cache // module files read for loads (modulefile.go)
+	modDep   modulesDep     // the running kernel's modules.dep (modulesdep.go)
 
 	// fresh collects the values the event being observed marks for the
 	// first time; Observe hands it on in Facts.FirstSeen and reuses it.
@@ -76,7 +76,8 @@ func New(cfg Config, log *slog.Logger, m *Metrics) (*Store, error) {
 	if m == nil {
 		return nil, errors.New("create correlation store: metrics are nil")
 	}
-	s := &Store{cfg: cfg, log: log.With("component", "correlate"), m: m, now: time.Now, budget: ProcReadBudget}
+	s := &Store{cfg: cfg, log: log.With("component", "correlate"), m: m, now: time.Now}
+	s.initBudgets()
 	s.cmdline.wait, s.cmdline.abandoned = CmdlineWait, m.cmdlineAbandoned.Inc
 	s.reset()
 	return s, nil
@@ -146,6 +147,11 @@ func (s *Store) observe(ev *auditevent.Event, at int64, f *Facts) {
 	var e *proc
 	sc := &ev.Syscall
 	ok := sc.Success != auditevent.SuccessNo
+	s.class = classProcess
+	if sc.Name == "init_module" || sc.Name == "finit_module" {
+		s.class = loadClass(sc)
+		defer func() { s.class = classProcess }()
+	}
 	switch sc.Name {
 	case "execve", "execveat":
 		e = s.actor(ev, at, sc.Success == auditevent.SuccessYes)
@@ -249,20 +255,6 @@ func (s *Store) sameProcess(e *proc, sc *auditevent.Syscall, at int64, exec bool
 		}
 	}
 	return false
-}
-
-// spendBudget takes one /proc read from the per-second budget.
-func (s *Store) spendBudget() bool {
-	sec := s.now().Unix()
-	if sec != s.budgetSec {
-		s.budgetSec, s.budgetUsed = sec, 0
-	}
-	if s.budgetUsed >= s.budget {
-		s.m.budgetExceeded.Inc()
-		return false
-	}
-	s.budgetUsed++
-	return true
 }
 
 func (s *Store) boot() int64 {

@@ -3,10 +3,12 @@
  * Built by the tests and test/record-detections.sh (never committed as a
  * binary); with -m32 it makes the calls through the 32-bit ABI.
  *
- *   lkmcall finit FILE | init FILE | delete NAME | kexec | bpf
+ *   lkmcall finit FILE [HOLD_MS] | init FILE | delete NAME | kexec | bpf
  *
  * It prints the result and exits 0 whatever the kernel answered: the
- * attempt is what gets audited. */
+ * attempt is what gets audited. finit with HOLD_MS keeps the process (and
+ * the fd it gave finit_module) alive that long after the call, as a loader
+ * that does not exit at once. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -25,12 +27,17 @@ struct insn { uint8_t code; uint8_t regs; int16_t off; int32_t imm; };
 int main(int argc, char **argv) {
 	long r = -1;
 	if (argc < 2) {
-		fprintf(stderr, "usage: lkmcall finit FILE|init FILE|delete NAME|kexec|bpf\n");
+		fprintf(stderr, "usage: lkmcall finit FILE [HOLD_MS]|init FILE|delete NAME|kexec|bpf\n");
 		return 2;
 	}
 	if (!strcmp(argv[1], "finit") && argc > 2) {
 		int fd = open(argv[2], O_RDONLY);
 		r = syscall(SYS_finit_module, fd, "", 0);
+		if (argc > 3) {
+			int e = errno;
+			usleep((useconds_t)atoi(argv[3]) * 1000);
+			errno = e;
+		}
 	} else if (!strcmp(argv[1], "init") && argc > 2) {
 		static char buf[4096];
 		int fd = open(argv[2], O_RDONLY);

@@ -1,0 +1,113 @@
+package test
+
+import (
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/auditlkm/auditlkm/internal/kerneltest"
+)
+
+// TestUnprivilegedLoadFloodCannotBlindRootLoads: a user without
+// CAP_SYS_MODULE can make as many finit_module calls as it likes; the
+// kernel refuses and audits each one. Those attempts used to spend the one
+// per-second budget of /proc and module file reads that every load's file
+// resolution draws from, and a root load in the same second was alerted on
+// without its file. Here nobody floods refused loads while root loads a
+// file whose name only the fd it gives finit_module tells (a custom
+// loader, the file not named .ko, that lives on for a moment after the
+// call: /proc/PID/fd of a loader that has exited tells nothing, budget or
+// not): every root load's alert must name the file, and the flood must
+// have spent the budget it is given, or the test proves nothing.
+func TestUnprivilegedLoadFloodCannotBlindRootLoads(t *testing.T) {
+	kerneltest.Require(t)
+	// Programs nobody (uid 65534) can run: the test binaries' directory is
+	// root's alone.
+	dir, err := os.MkdirTemp("", "auditlkm-flood-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	flood := filepath.Join(dir, "loadgen")
+	copyFile(t, loadgen(t), flood, 0o755)
+	loader := buildLkmcall(t, dir, false)
+	mod := filepath.Join(dir, unique(t)+".bin")
+	if err := os.WriteFile(mod, make([]byte, 4096), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	d := startDaemon(t)
+	noise := exec.Command(flood, "-mode", "module", "-rate", "4000", "-duration", "6s", "-workers", "1")
+	noise.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	if err := noise.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = noise.Process.Kill(); _ = noise.Wait() })
+	time.Sleep(time.Second)
+	const loads = 6
+	for range loads {
+		if out, err := exec.Command(loader, "finit", mod, "500").CombinedOutput(); err != nil {
+			t.Fatalf("lkmcall finit: %v: %s", err, out)
+		}
+	}
+	if err := noise.Wait(); err != nil {
+		t.Fatalf("the unprivileged flood: %v", err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		named, unnamed := 0, 0
+		for _, a := range readAlerts(t, d.alerts) {
+			if a.Rule.ID != "kernel-module-load" || a.Process.Executable != loader {
+				continue
+			}
+			if a.File.Path == mod {
+				named++
+			} else {
+				unnamed++
+			}
+		}
+		if named == loads {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("root's %d loads during the flood: %d alerts name %s, %d do not", loads, named, mod, unnamed)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	m := scrapeMetrics(t, d.addr)
+	if n := m.sum("auditlkm_correlate_proc_budget_exceeded_total", "budget=refused_load"); n == 0 {
+		t.Fatal("the flood of refused loads never spent its budget: the test proves nothing")
+	}
+	if n := m.sum("auditlkm_correlate_proc_budget_exceeded_total", "budget=load"); n != 0 {
+		t.Errorf("root's loads went past their budget %v times", n)
+	}
+	d.stop(t)
+}
+
+// copyFile copies src to dst with mode perm.
+func copyFile(t *testing.T, src, dst string, perm os.FileMode) {
+	t.Helper()
+	in, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
