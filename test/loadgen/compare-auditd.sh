@@ -20,11 +20,15 @@
 # auditlkm_netlink_socket_drops_total) and its sequence gaps (events whose
 # serial never arrived, auditlkm_reassembly_sequence_gaps_total; "-" for
 # auditd), and the daemon's CPU per 10,000
-# events (utime+stime from /proc/PID/stat); per load, the highest rate each
+# events (its threads' run time, /proc/PID/task/*/schedstat); per load, the highest rate each
 # held with nothing lost and, per rate, auditlkm's CPU per event over
 # auditd's and the share of auditlkm's CPU the raw log costs. A daemon's
 # sweep stops at the first rate it does not hold, unless COMPARE_ALL_RATES
-# is set.
+# is set. COMPARE_ROUNDS (default 1) runs the daemons that many times in
+# turn (auditd, auditlkm, auditlkm with the raw log, then again), so that
+# a change of the machine's speed during the run falls on every daemon
+# alike: the ratios are then given per round and as the median of the
+# rounds.
 # auditd runs without forking (-n) with a temporary configuration (log to a
 # temporary file, no dispatcher plugins); the kernel gets backlog 8192 and
 # no backlog wait for both, as auditlkm sets by default. The script holds
@@ -44,6 +48,8 @@ rates=("$@")
 [ ${#rates[@]} -gt 0 ] || rates=(20000 25000 30000 35000 40000 50000 70000)
 modes=(${COMPARE_MODES:-module files})
 records=(${COMPARE_RECORDS:-off on})
+rounds=${COMPARE_ROUNDS:-1}
+[[ "$rounds" =~ ^[1-9][0-9]*$ ]] || { echo "COMPARE_ROUNDS=$rounds: want a positive integer" >&2; exit 1; }
 watchdir=/run/modprobe.d
 
 if ! command -v auditd >/dev/null; then
@@ -53,7 +59,6 @@ fi
 tmp=$(mktemp -d)
 go build -o "$tmp/loadgen" ./test/loadgen
 go build -o "$tmp/auditlkm" ./cmd/auditlkm
-clk=$(getconf CLK_TCK)
 
 status() { auditctl -s | awk -v k="$1" '$1==k {print $2}'; }
 [ "$(status pid)" = 0 ] || { echo "audit pid $(status pid) is held: stop it first" >&2; exit 1; }
@@ -73,7 +78,11 @@ restore() {
 }
 trap restore EXIT
 
-cpu() { awk '{print $14+$15}' "/proc/$1/stat"; }
+# cpu PID prints the CPU time the process's threads ran, in nanoseconds
+# (the sum of their schedstat run times): the clock ticks of
+# /proc/PID/stat would count a run of 0.2 s to within 5 %. Both daemons
+# keep their threads for the whole run.
+cpu() { cat /proc/"$1"/task/*/schedstat | awk '{n += $1} END {printf "%.0f", n}'; }
 wait_drained() {
 	local last=-1 n
 	for _ in $(seq 1 100); do
@@ -84,8 +93,8 @@ wait_drained() {
 	done
 }
 
-# per10k_of[NAME/MODE/RATE] is the CPU seconds per 10,000 events received
-# of a run, held_of whether it held its rate with nothing lost.
+# per10k_of[NAME/MODE/RATE/ROUND] is the CPU seconds per 10,000 events
+# received of a run, held_of whether it held its rate with nothing lost.
 declare -A per10k_of held_of
 # run_rates NAME MODE COUNT_CMD: COUNT_CMD prints the events received for
 # $lgpid (sent by the generator whose pid it is); $loss_cmd, when set,
@@ -114,18 +123,18 @@ run_rates() {
 			read -r -a loss1 <<<"$(eval "$loss_cmd")"
 			dropped=$(( loss1[0] - loss0[0] )) gaps=$(( loss1[1] - loss0[1] ))
 		fi
-		cpu_s=$(awk -v a="$cpu0" -v b="$(cpu "$daemon_pid")" -v c="$clk" 'BEGIN{printf "%.3f", (b-a)/c}')
+		cpu_s=$(awk -v a="$cpu0" -v b="$(cpu "$daemon_pid")" 'BEGIN{printf "%.3f", (b-a)/1e9}')
 		per10k=$(awk -v s="$cpu_s" -v r="$recv" 'BEGIN{ if (r>0) printf "%.3f", s/r*10000; else print "-"}')
 		held=no
 		if [ "$recv" -ge "$sent" ] && [ "$lost" = 0 ] && { [ "$dropped" = - ] || [ "$dropped" = 0 ]; } && awk -v a="$achieved" -v r="$rate" 'BEGIN{exit !(a >= 0.95*r)}'; then
 			held=yes top=$rate
 		fi
-		per10k_of[$name/$mode/$rate]=$per10k held_of[$name/$mode/$rate]=$held
-		printf '%-16s %-6s rate %6s achieved %6s ops/s sent %7s received %7s missing %7s events; kernel_lost %7s records, daemon_dropped %7s records, gaps %7s events; cpu %7ss per10k %ss held %s\n' \
-			"$name" "$mode" "$rate" "$achieved" "$sent" "$recv" "$((sent - recv))" "$lost" "$dropped" "$gaps" "$cpu_s" "$per10k" "$held"
+		per10k_of[$name/$mode/$rate/$round]=$per10k held_of[$name/$mode/$rate/$round]=$held
+		printf 'round %d %-16s %-6s rate %6s achieved %6s ops/s sent %7s received %7s missing %7s events; kernel_lost %7s records, daemon_dropped %7s records, gaps %7s events; cpu %7ss per10k %ss held %s\n' \
+			"$round" "$name" "$mode" "$rate" "$achieved" "$sent" "$recv" "$((sent - recv))" "$lost" "$dropped" "$gaps" "$cpu_s" "$per10k" "$held"
 		[ "$held" = yes ] || [ -n "${COMPARE_ALL_RATES:-}" ] || break
 	done
-	best="$best $name/$mode=$top"
+	best="$best $name/$mode/round$round=$top"
 }
 
 auditctl -b 8192 --backlog_wait_time 0 -r 0 >/dev/null
@@ -167,50 +176,51 @@ syscall_count() {
 }
 
 port=$((20000 + RANDOM % 20000))
-for mode in "${modes[@]}"; do
-	if [ "$mode" = module ]; then
-		rule=(-a always,exit -F arch=b64 -S finit_module -k auditlkm-compare)
-		del=(-d always,exit -F arch=b64 -S finit_module -k auditlkm-compare)
-	else
-		rule=(-w "$watchdir/" -p wa -k auditlkm-compare)
-		del=(-W "$watchdir/" -p wa -k auditlkm-compare)
-	fi
-	auditd -n -c "$tmp/auditd" >/dev/null 2>&1 &
-	daemon_pid=$!
-	for _ in $(seq 1 50); do [ "$(status pid)" = "$daemon_pid" ] && break; sleep 0.1; done
-	[ "$(status pid)" = "$daemon_pid" ] || { echo "auditd did not claim the audit pid" >&2; exit 1; }
-	auditctl "${rule[@]}" >/dev/null
-	rule_del=("${del[@]}")
-	count_base="" loss_cmd="" run_rates auditd "$mode" "syscall_count $tmp/audit.log $mode"
-	auditctl "${rule_del[@]}" >/dev/null
-	rule_del=()
-	kill -TERM "$daemon_pid"; wait "$daemon_pid" || true; daemon_pid=""
-	for _ in $(seq 1 50); do [ "$(status pid)" = 0 ] && break; sleep 0.1; done
-
-	# auditlkm: its embedded rules include the finit_module rule and the
-	# watch on /run/modprobe.d.
-	for rec in "${records[@]}"; do
-		name=auditlkm records_args=()
-		if [ "$rec" = on ]; then
-			name=auditlkm+records
-			rm -f "$tmp/records.log"
-			records_args=(--output.records "$tmp/records.log")
+for round in $(seq 1 "$rounds"); do
+	for mode in "${modes[@]}"; do
+		if [ "$mode" = module ]; then
+			rule=(-a always,exit -F arch=b64 -S finit_module -k auditlkm-compare)
+			del=(-d always,exit -F arch=b64 -S finit_module -k auditlkm-compare)
+		else
+			rule=(-w "$watchdir/" -p wa -k auditlkm-compare)
+			del=(-W "$watchdir/" -p wa -k auditlkm-compare)
 		fi
-		rm -f "$tmp/alerts.json"
-		port=$((port + 1))
-		"$tmp/auditlkm" run --output.alerts "$tmp/alerts.json" --state.dir "$tmp/state" \
-			--web.listen-address "127.0.0.1:$port" "${records_args[@]}" 2>"$tmp/auditlkm.log" &
+		auditd -n -c "$tmp/auditd" >/dev/null 2>&1 &
 		daemon_pid=$!
-		for _ in $(seq 1 100); do grep -q "auditlkm started" "$tmp/auditlkm.log" && break; sleep 0.1; done
-		# Records auditlkm dropped itself (queue to the pipeline, socket),
-		# and the events whose serial never reached its reassembly.
-		loss_cmd="curl -s http://127.0.0.1:$port/metrics | awk '/^auditlkm_netlink_(queue_dropped|socket_drops)_total/ {d += \$2} /^auditlkm_reassembly_sequence_gaps_total / {g += \$2} END {printf \"%d %d\", d, g}'"
-		if [ "$rec" = on ]; then
-			# The raw log holds every record: count the generator's.
-			count_base="" run_rates "$name" "$mode" "syscall_count $tmp/records.log $mode"
-		elif [ "$mode" = module ]; then
-			# A summary of an alert storm stands for auditd.aggregated_count alerts.
-			count_base="" run_rates "$name" "$mode" 'python3 -c "
+		for _ in $(seq 1 50); do [ "$(status pid)" = "$daemon_pid" ] && break; sleep 0.1; done
+		[ "$(status pid)" = "$daemon_pid" ] || { echo "auditd did not claim the audit pid" >&2; exit 1; }
+		auditctl "${rule[@]}" >/dev/null
+		rule_del=("${del[@]}")
+		count_base="" loss_cmd="" run_rates auditd "$mode" "syscall_count $tmp/audit.log $mode"
+		auditctl "${rule_del[@]}" >/dev/null
+		rule_del=()
+		kill -TERM "$daemon_pid"; wait "$daemon_pid" || true; daemon_pid=""
+		for _ in $(seq 1 50); do [ "$(status pid)" = 0 ] && break; sleep 0.1; done
+
+		# auditlkm: its embedded rules include the finit_module rule and the
+		# watch on /run/modprobe.d.
+		for rec in "${records[@]}"; do
+			name=auditlkm records_args=()
+			if [ "$rec" = on ]; then
+				name=auditlkm+records
+				rm -f "$tmp/records.log"
+				records_args=(--output.records "$tmp/records.log")
+			fi
+			rm -f "$tmp/alerts.json"
+			port=$((port + 1))
+			"$tmp/auditlkm" run --output.alerts "$tmp/alerts.json" --state.dir "$tmp/state" \
+				--web.listen-address "127.0.0.1:$port" "${records_args[@]}" 2>"$tmp/auditlkm.log" &
+			daemon_pid=$!
+			for _ in $(seq 1 100); do grep -q "auditlkm started" "$tmp/auditlkm.log" && break; sleep 0.1; done
+			# Records auditlkm dropped itself (queue to the pipeline, socket),
+			# and the events whose serial never reached its reassembly.
+			loss_cmd="curl -s http://127.0.0.1:$port/metrics | awk '/^auditlkm_netlink_(queue_dropped|socket_drops)_total/ {d += \$2} /^auditlkm_reassembly_sequence_gaps_total / {g += \$2} END {printf \"%d %d\", d, g}'"
+			if [ "$rec" = on ]; then
+				# The raw log holds every record: count the generator's.
+				count_base="" run_rates "$name" "$mode" "syscall_count $tmp/records.log $mode"
+			elif [ "$mode" = module ]; then
+				# A summary of an alert storm stands for auditd.aggregated_count alerts.
+				count_base="" run_rates "$name" "$mode" 'python3 -c "
 import json, sys
 n = 0
 for l in open(sys.argv[1]):
@@ -218,29 +228,51 @@ for l in open(sys.argv[1]):
     if a[\"rule\"][\"id\"] == \"kernel-module-load\" and a[\"process\"][\"pid\"] == int(sys.argv[2]):
         n += max(1, a[\"auditd\"].get(\"aggregated_count\", 0))
 print(n)" "$tmp/alerts.json" "$lgpid"'
-		else
-			# Without the raw log: events reassembled (all processes; the
-			# kernel's lost counter tells losses).
-			events="curl -s http://127.0.0.1:$port/metrics | awk '/^auditlkm_reassembly_events_total/ {n += \$2} END {printf \"%d\", n}'"
-			count_base=$events run_rates "$name" "$mode" "$events"
-		fi
-		kill -TERM "$daemon_pid"; wait "$daemon_pid" || true; daemon_pid=""
-		for _ in $(seq 1 50); do [ "$(status pid)" = 0 ] && break; sleep 0.1; done
+			else
+				# Without the raw log: events reassembled (all processes; the
+				# kernel's lost counter tells losses).
+				events="curl -s http://127.0.0.1:$port/metrics | awk '/^auditlkm_reassembly_events_total/ {n += \$2} END {printf \"%d\", n}'"
+				count_base=$events run_rates "$name" "$mode" "$events"
+			fi
+			kill -TERM "$daemon_pid"; wait "$daemon_pid" || true; daemon_pid=""
+			for _ in $(seq 1 50); do [ "$(status pid)" = 0 ] && break; sleep 0.1; done
+		done
 	done
 done
 echo "highest zero-loss rate:$best"
-# Ratios at each rate, per event received; "(lost)" marks a run that did
-# not hold its rate.
+# Ratios at each rate and round, per event received; "(lost)" marks a run
+# that did not hold its rate. With more than one round, a median line
+# follows the rounds' lines.
+# median FORMAT prints the median of the numbers on stdin.
+median() { sort -g | awk -v f="$1" '{v[NR] = $1} END {if (NR == 0) exit; if (NR % 2) printf f, v[(NR+1)/2]; else printf f, (v[NR/2] + v[NR/2+1]) / 2}'; }
 for mode in "${modes[@]}"; do
 	for rate in "${rates[@]}"; do
-		a=${per10k_of[auditd/$mode/$rate]:-} off=${per10k_of[auditlkm/$mode/$rate]:-} on=${per10k_of[auditlkm+records/$mode/$rate]:-}
-		[ -n "$a" ] && [ "$a" != - ] || continue
-		mark() { [ "${held_of[$1/$mode/$rate]}" = yes ] || printf ' (lost)'; }
-		line="ratio $mode rate $rate: auditd per10k ${a}s$(mark auditd)"
-		[ -n "$off" ] && [ "$off" != - ] && line="$line; auditlkm/auditd $(awk -v x="$off" -v y="$a" 'BEGIN{printf "%.2f", x/y}')$(mark auditlkm)"
-		[ -n "$on" ] && [ "$on" != - ] && line="$line; auditlkm+records/auditd $(awk -v x="$on" -v y="$a" 'BEGIN{printf "%.2f", x/y}')$(mark auditlkm+records)"
-		[ -n "$on" ] && [ -n "$off" ] && [ "$on" != - ] && [ "$off" != - ] &&
-			line="$line; raw log share of auditlkm CPU $(awk -v x="$on" -v y="$off" 'BEGIN{printf "%.0f%%", (x-y)/x*100}')"
-		echo "$line"
+		offs="" ons="" shares=""
+		for round in $(seq 1 "$rounds"); do
+			k=$mode/$rate/$round
+			a=${per10k_of[auditd/$k]:-} off=${per10k_of[auditlkm/$k]:-} on=${per10k_of[auditlkm+records/$k]:-}
+			[ -n "$a" ] && [ "$a" != - ] || continue
+			mark() { [ "${held_of[$1/$k]}" = yes ] || printf ' (lost)'; }
+			line="ratio round $round $mode rate $rate: auditd per10k ${a}s$(mark auditd)"
+			if [ -n "$off" ] && [ "$off" != - ]; then
+				r=$(awk -v x="$off" -v y="$a" 'BEGIN{printf "%.2f", x/y}')
+				line="$line; auditlkm/auditd $r$(mark auditlkm)" offs="$offs $r"
+			fi
+			if [ -n "$on" ] && [ "$on" != - ]; then
+				r=$(awk -v x="$on" -v y="$a" 'BEGIN{printf "%.2f", x/y}')
+				line="$line; auditlkm+records/auditd $r$(mark auditlkm+records)" ons="$ons $r"
+			fi
+			if [ -n "$on" ] && [ -n "$off" ] && [ "$on" != - ] && [ "$off" != - ]; then
+				r=$(awk -v x="$on" -v y="$off" 'BEGIN{printf "%.0f", (x-y)/x*100}')
+				line="$line; raw log share of auditlkm CPU $r%" shares="$shares $r"
+			fi
+			echo "$line"
+		done
+		[ "$rounds" -gt 1 ] || continue
+		line="ratio median of $rounds rounds $mode rate $rate:"
+		[ -n "$offs" ] && line="$line auditlkm/auditd $(tr ' ' '\n' <<<"$offs" | grep . | median %.2f);"
+		[ -n "$ons" ] && line="$line auditlkm+records/auditd $(tr ' ' '\n' <<<"$ons" | grep . | median %.2f);"
+		[ -n "$shares" ] && line="$line raw log share of auditlkm CPU $(tr ' ' '\n' <<<"$shares" | grep . | median %.0f)%"
+		echo "${line%;}"
 	done
 done
