@@ -1,7 +1,6 @@
 package test
 
 import (
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -89,25 +88,4 @@ func TestUnprivilegedLoadFloodCannotBlindRootLoads(t *testing.T) {
 		t.Errorf("root's loads went past their budget %v times", n)
 	}
 	d.stop(t)
-}
-
-// copyFile copies src to dst with mode perm.
-func copyFile(t *testing.T, src, dst string, perm os.FileMode) {
-	t.Helper()
-	in, err := os.Open(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		t.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
-		t.Fatal(err)
-	}
 }

@@ -1,7 +1,9 @@
 package test
 
 import (
+	"io"
 	"log/slog"
+	"os"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,4 +28,29 @@ func replayStore(t *testing.T) *correlate.Store {
 		t.Fatal(err)
 	}
 	return store
+}
+
+// copyFile copies src to a new file dst whose mode is exactly perm (an
+// OpenFile mode is masked by the umask: it is set again after).
+func copyFile(t *testing.T, src, dst string, perm os.FileMode) {
+	t.Helper()
+	in, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dst, perm); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -2,7 +2,6 @@ package test
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,26 +28,7 @@ const (
 func installPluginBinary(t *testing.T, dir string) string {
 	t.Helper()
 	dst := filepath.Join(dir, "auditlkm")
-	in, err := os.Open(binary)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o750)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		t.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
-		t.Fatal(err)
-	}
-	// OpenFile's mode is masked by the umask: set it exactly.
-	if err := os.Chmod(dst, 0o750); err != nil {
-		t.Fatal(err)
-	}
+	copyFile(t, binary, dst, 0o750)
 	return dst
 }
 
