@@ -263,7 +263,7 @@ for mode in "${modes[@]}"; do
 				line="$line; auditlkm+records/auditd $r$(mark auditlkm+records)" ons="$ons $r"
 			fi
 			if [ -n "$on" ] && [ -n "$off" ] && [ "$on" != - ] && [ "$off" != - ]; then
-				r=$(awk -v x="$on" -v y="$off" 'BEGIN{printf "%.0f", (x-y)/x*100}')
+				r=$(awk -v x="$on" -v y="$off" 'BEGIN{v = (x-y)/x*100; printf "%d", (v < 0 ? -int(-v+0.5) : int(v+0.5))}')
 				line="$line; raw log share of auditlkm CPU $r%" shares="$shares $r"
 			fi
 			echo "$line"
@@ -272,7 +272,7 @@ for mode in "${modes[@]}"; do
 		line="ratio median of $rounds rounds $mode rate $rate:"
 		[ -n "$offs" ] && line="$line auditlkm/auditd $(tr ' ' '\n' <<<"$offs" | grep . | median %.2f);"
 		[ -n "$ons" ] && line="$line auditlkm+records/auditd $(tr ' ' '\n' <<<"$ons" | grep . | median %.2f);"
-		[ -n "$shares" ] && line="$line raw log share of auditlkm CPU $(tr ' ' '\n' <<<"$shares" | grep . | median %.0f)%"
+		[ -n "$shares" ] && line="$line raw log share of auditlkm CPU $(tr ' ' '\n' <<<"$shares" | grep . | median %.0f | sed 's/^-0$/0/')%"
 		echo "${line%;}"
 	done
 done
