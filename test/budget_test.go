@@ -1,6 +1,8 @@
 package test
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -86,6 +88,69 @@ func TestUnprivilegedLoadFloodCannotBlindRootLoads(t *testing.T) {
 	}
 	if n := m.sum("auditlkm_correlate_proc_budget_exceeded_total", "budget=load"); n != 0 {
 		t.Errorf("root's loads went past their budget %v times", n)
+	}
+	d.stop(t)
+}
+
+// TestUnprivilegedRefusedLoadsFromManyProcessesAreAggregated: a user can
+// make refused loads from as many processes as it can fork, each raising
+// its own alerts, kilobytes of JSON each, if alerts are aggregated per
+// process. They are aggregated per user and executable: at most the burst
+// and one summary per detection and second, and the alerts written, each
+// summary for its aggregated_count, stand for every attempt.
+func TestUnprivilegedRefusedLoadsFromManyProcessesAreAggregated(t *testing.T) {
+	kerneltest.Require(t)
+	dir, err := os.MkdirTemp("", "auditlkm-forks-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	flood := filepath.Join(dir, "loadgen")
+	copyFile(t, loadgen(t), flood, 0o755)
+	loader := buildLkmcall(t, dir, false)
+
+	d := startDaemon(t)
+	const seconds = 3
+	gen := exec.Command(flood, "-mode", "exec", "-exec-path", loader, "-exec-arg", "finit",
+		"-rate", "300", "-duration", fmt.Sprint(seconds, "s"), "-workers", "2")
+	gen.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := gen.Output()
+	if err != nil {
+		t.Fatalf("the unprivileged loadgen: %v", err)
+	}
+	var r loadReport
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("loadgen output %q: %v", out, err)
+	}
+	if r.Sent < 100 {
+		t.Fatalf("only %d processes made a load: the test proves nothing", r.Sent)
+	}
+	// Every process's load reaches the alerts: wait for the last summary.
+	var written, stands int
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		written, stands = 0, 0
+		for _, a := range readAlerts(t, d.alerts) {
+			if a.Rule.ID == "kernel-module-load" && a.Process.Executable == loader {
+				written++
+				stands += max(1, a.Auditd.AggregatedCount)
+			}
+		}
+		if stands >= int(r.Sent) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if stands != int(r.Sent) {
+		t.Errorf("the alerts stand for %d refused loads, %d processes made one", stands, r.Sent)
+	}
+	// Per second of load at most the burst and one summary (and one more
+	// window where the run straddles a second).
+	if most := (seconds + 1) * 11; written > most {
+		t.Errorf("%d module load alerts written for %d processes' refused loads, want at most %d", written, r.Sent, most)
 	}
 	d.stop(t)
 }

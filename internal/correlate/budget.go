@@ -69,6 +69,13 @@ func loadClass(sc *auditevent.Syscall) readClass {
 	return classLoad
 }
 
+// RefusedLoad reports whether sc is a module load (init_module,
+// finit_module) the kernel refused for want of privilege: nothing was
+// loaded, and nothing could be (see loadClass).
+func RefusedLoad(sc *auditevent.Syscall) bool {
+	return (sc.Name == "init_module" || sc.Name == "finit_module") && loadClass(sc) == classRefusedLoad
+}
+
 // readBudget counts the reads of one wall-clock second against a limit.
 type readBudget struct {
 	limit int

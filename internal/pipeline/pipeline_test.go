@@ -46,12 +46,73 @@ func finit(serial, pid int, ms int) []string {
 	return finitResult(serial, pid, ms, "success=no exit=-38")
 }
 
-// finitResult is a finit_module event with the given result fields.
+// finitResult is a finit_module event by root with the given result fields.
 func finitResult(serial, pid int, ms int, result string) []string {
+	return finitAs(serial, pid, ms, 0, result)
+}
+
+// finitAs is a finit_module event by uid with the given result fields.
+func finitAs(serial, pid, ms, uid int, result string) []string {
 	stamp := fmt.Sprintf("%d.%03d:%d", 1763790000+ms/1000, ms%1000, serial)
 	return []string{
-		fmt.Sprintf(`type=SYSCALL msg=audit(%s): arch=c000003e syscall=313 %s a0=3 a1=0 a2=0 a3=0 items=0 ppid=1 pid=%d auid=0 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=(none) ses=1 comm="loadgen" exe="/usr/local/bin/loadgen" key=(null)`, stamp, result, pid),
+		fmt.Sprintf(`type=SYSCALL msg=audit(%s): arch=c000003e syscall=313 %s a0=3 a1=0 a2=0 a3=0 items=0 ppid=1 pid=%d auid=%d uid=%d gid=0 euid=%d suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=(none) ses=1 comm="loadgen" exe="/usr/local/bin/loadgen" key=(null)`, stamp, result, pid, uid, uid, uid),
 		fmt.Sprintf(`type=EOE msg=audit(%s): `, stamp),
+	}
+}
+
+// TestRefusedLoadsAreAggregatedPerUser: a user can make loads the kernel
+// refuses from as many processes as it forks; they are aggregated per user
+// and executable, where any other load is aggregated per process.
+func TestRefusedLoadsAreAggregatedPerUser(t *testing.T) {
+	type ev struct{ pid, uid int }
+	forked := func(n, uid, firstPID int) []ev {
+		var out []ev
+		for i := range n {
+			out = append(out, ev{firstPID + i, uid})
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name   string
+		result string
+		events []ev
+		// want: alerts written and how many of them are summaries.
+		written, summaries int
+	}{
+		{"a user's refused loads from 30 processes (EPERM)", "success=no exit=-1", forked(30, 1000, 100),
+			DefaultAggregateBurst + 1, 1},
+		{"a user's refused loads from 30 processes (no module support)", "success=no exit=-38", forked(30, 1000, 100),
+			DefaultAggregateBurst + 1, 1},
+		{"two users are not aggregated together", "success=no exit=-1", append(forked(15, 1000, 100), forked(15, 1001, 200)...),
+			2 * (DefaultAggregateBurst + 1), 2},
+		{"root's loads from 30 processes are not aggregated together", "success=no exit=-38", forked(30, 0, 100),
+			30, 0},
+		{"a user's loads past the privilege check are not either", "success=no exit=-8", forked(30, 1000, 100),
+			30, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var src lines
+			for i, e := range tc.events {
+				src.l = append(src.l, finitAs(1+i, e.pid, 10*i, e.uid, tc.result)...)
+			}
+			p, sink := moduleLoadProcessor(t)
+			if err := Replay(context.Background(), &src, p); err != nil {
+				t.Fatal(err)
+			}
+			summaries, total := 0, 0
+			for _, a := range sink.alerts {
+				if a.Aggregated > 0 {
+					summaries++
+				}
+				total += max(1, a.Aggregated)
+			}
+			if len(sink.alerts) != tc.written || summaries != tc.summaries {
+				t.Errorf("%d alerts written, %d of them summaries; want %d and %d", len(sink.alerts), summaries, tc.written, tc.summaries)
+			}
+			if total != len(tc.events) {
+				t.Errorf("alerts and counts stand for %d events, %d happened", total, len(tc.events))
+			}
+		})
 	}
 }
 

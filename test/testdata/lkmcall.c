@@ -3,12 +3,12 @@
  * Built by the tests and test/record-detections.sh (never committed as a
  * binary); with -m32 it makes the calls through the 32-bit ABI.
  *
- *   lkmcall finit FILE [HOLD_MS] | init FILE | delete NAME | kexec | bpf
+ *   lkmcall finit [FILE [HOLD_MS]] | init FILE | delete NAME | kexec | bpf
  *
  * It prints the result and exits 0 whatever the kernel answered: the
  * attempt is what gets audited. finit with HOLD_MS keeps the process (and
  * the fd it gave finit_module) alive that long after the call, as a loader
- * that does not exit at once. */
+ * that does not exit at once; finit without FILE gives it fd 0. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -27,11 +27,11 @@ struct insn { uint8_t code; uint8_t regs; int16_t off; int32_t imm; };
 int main(int argc, char **argv) {
 	long r = -1;
 	if (argc < 2) {
-		fprintf(stderr, "usage: lkmcall finit FILE [HOLD_MS]|init FILE|delete NAME|kexec|bpf\n");
+		fprintf(stderr, "usage: lkmcall finit [FILE [HOLD_MS]]|init FILE|delete NAME|kexec|bpf\n");
 		return 2;
 	}
-	if (!strcmp(argv[1], "finit") && argc > 2) {
-		int fd = open(argv[2], O_RDONLY);
+	if (!strcmp(argv[1], "finit")) {
+		int fd = argc > 2 ? open(argv[2], O_RDONLY) : 0;
 		r = syscall(SYS_finit_module, fd, "", 0);
 		if (argc > 3) {
 			int e = errno;
