@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -81,6 +82,15 @@ func TestUnprivilegedLoadFloodCannotBlindRootLoads(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	// A root load whose loader closed the fd before it could be read says
+	// why it has no file: not for want of budget.
+	if out, err := exec.Command(loader, "finit", mod, "-500").CombinedOutput(); err != nil {
+		t.Fatalf("lkmcall finit (fd closed): %v: %s", err, out)
+	}
+	d.waitAlerts(t, "the load whose fd was closed", func(a alert) bool {
+		return a.Rule.ID == "kernel-module-load" && a.Process.Executable == loader && a.File.Path == "" &&
+			strings.HasSuffix(a.Event.Reason, "; file unknown, its fd was gone when read: the loader had exited, or closed it")
+	})
 	m := scrapeMetrics(t, d.addr)
 	if n := m.sum("auditlkm_correlate_proc_budget_exceeded_total", "budget=refused_load"); n == 0 {
 		t.Fatal("the flood of refused loads never spent its budget: the test proves nothing")

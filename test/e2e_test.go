@@ -23,6 +23,7 @@ import (
 // alert is the part of an ECS alert the end-to-end tests check.
 type alert struct {
 	Event struct {
+		Reason   string `json:"reason"`
 		Action   string `json:"action"`
 		Sequence int64  `json:"sequence"`
 	} `json:"event"`

@@ -66,15 +66,21 @@ func TestRefusedLoadsCannotSpendTheBudgetOfLoads(t *testing.T) {
 			s.now = func() time.Time { return now }
 
 			const flood = 4 * LoadReadBudget
-			resolved, read := 0, 0
+			resolved, read, said := 0, 0, 0
 			for i := range flood {
 				f := s.Observe(ev(t, syscallLine(int64(i%900), 10+i, 313, "no", refusal.exit, 3, 0x55e000, 0, 0, user)))
-				if ml, _ := loadOf(f); ml.File == noise {
+				ml, _ := loadOf(f)
+				if ml.File == noise {
 					resolved++
 					if ml.FileInfo != nil {
 						read++
 					}
+				} else if ml.FileUnknown == "its fd was not read: more than 64 /proc reads in a second for refused_load" {
+					said++
 				}
+			}
+			if resolved+said != flood {
+				t.Errorf("%d of the refused loads resolved and %d said why not, of %d", resolved, said, flood)
 			}
 			if resolved == 0 || resolved >= flood/2 {
 				t.Errorf("%d of the %d refused loads resolved, want some within RefusedLoadReadBudget (%d reads)", resolved, flood, RefusedLoadReadBudget)
@@ -83,7 +89,7 @@ func TestRefusedLoadsCannotSpendTheBudgetOfLoads(t *testing.T) {
 				t.Errorf("%d of the refused loads' files read, want 1..%d", read, RefusedModuleFileReadBudget)
 			}
 			ml, _ := loadOf(s.Observe(ev(t, syscallLine(950, 5, 313, "no", -38, 3, 0x55e000, 0, 0, root))))
-			if ml.File != ko || ml.FileSource != FileFromProcFD || ml.FileInfo == nil || ml.FileInfo.Modinfo.Name != "hello_oot" {
+			if ml.File != ko || ml.FileSource != FileFromProcFD || ml.FileInfo == nil || ml.FileInfo.Modinfo.Name != "hello_oot" || ml.FileUnknown != "" {
 				t.Fatalf("root's load after the flood: file %q from %q, read %+v (%s)", ml.File, ml.FileSource, ml.FileInfo, ml.FileErr)
 			}
 			if !ml.HasMeta {

@@ -1,6 +1,7 @@
 package correlate
 
 import (
+	"fmt"
 	"os"
 	"path"
 	"path/filepath"
@@ -81,6 +82,11 @@ type ModuleLoad struct {
 	// within the /proc read budget); HasMeta says it was read.
 	Meta    FileMeta
 	HasMeta bool
+	// FileUnknown says why a live finit_module load that names its file
+	// nowhere else (argv, an audited open) has none: its fd was not read
+	// (the read budget was spent) or told nothing (the loader had exited,
+	// the pid is another process's now). "" otherwise.
+	FileUnknown string
 }
 
 // ConfigLink is one module configuration write a load is linked to.
@@ -165,10 +171,12 @@ func (s *Store) observeLoad(e *proc, ev *auditevent.Event, at int64) *ModuleLoad
 	case e.opened != "" && e.openedMilli <= at:
 		ml.File, ml.FileSource, ml.Dev, ml.Inode = e.opened, FileFromOpen, e.openedDev, e.openedInode
 	case sc.Name == "finit_module" && sc.Args[0] < 1<<20:
-		if f, link := s.readFD(e, int(sc.Args[0]), at); f != "" {
+		f, link, why := s.readFD(e, int(sc.Args[0]), at)
+		if f != "" {
 			ml.File, ml.FileSource, fdPath = f, FileFromProcFD, link
 			fdChecked = true
 		}
+		ml.FileUnknown = why
 	}
 	if ml.FileSource != FileFromProcFD && ml.File != "" && sc.Name == "finit_module" && sc.Args[0] < 1<<20 &&
 		s.cfg.ReadModuleFiles {
@@ -176,7 +184,7 @@ func (s *Store) observeLoad(e *proc, ev *auditevent.Event, at int64) *ModuleLoad
 		// the fd finit_module was given is what the kernel loaded. While
 		// the loader lives, the fd wins and a disagreement is noted (a
 		// loader that rewrote its proctitle to name an innocent module).
-		f, link := s.readFD(e, int(sc.Args[0]), at)
+		f, link, _ := s.readFD(e, int(sc.Args[0]), at)
 		fdChecked = f != "" // not read above: the file came from elsewhere
 		if f != "" && strings.TrimSuffix(f, " (deleted)") != ml.File {
 			if s.sameFile(link, e.p.PID, ml.File, f) {
@@ -269,29 +277,38 @@ func (s *Store) sameFile(link string, pid int, name, target string) bool {
 
 // readFD resolves /proc/<pid>/fd/<fd> of a live loader, within the read
 // budget, if /proc still shows the same process. It returns the link's
-// target and the link itself.
-func (s *Store) readFD(e *proc, fd int, at int64) (string, string) {
-	if !s.live() || !s.spendBudget() {
-		return "", ""
+// target and the link itself, or, live, why it could not (for
+// ModuleLoad.FileUnknown).
+func (s *Store) readFD(e *proc, fd int, at int64) (target, link, why string) {
+	if !s.live() {
+		return "", "", ""
+	}
+	if !s.spendBudget() {
+		return "", "", fmt.Sprintf("its fd was not read: more than %d /proc reads in a second for %s",
+			s.budgets[s.class].limit, readClassNames[s.class])
 	}
 	s.m.procReads.Inc()
 	root := filepath.Join(s.cfg.ProcRoot, strconv.Itoa(e.p.PID))
-	link := filepath.Join(root, "fd", strconv.Itoa(fd))
+	link = filepath.Join(root, "fd", strconv.Itoa(fd))
 	target, err := os.Readlink(link)
-	if err != nil || !strings.HasPrefix(target, "/") {
-		return "", ""
+	if err != nil {
+		return "", "", "its fd was gone when read: the loader had exited, or closed it"
+	}
+	if !strings.HasPrefix(target, "/") {
+		return "", "", "its fd names no file: " + strconv.Quote(target)
 	}
 	st, err := readStartTicks(s.cfg.ProcRoot, e.p.PID)
 	if err != nil {
-		return "", ""
+		return "", "", "its fd was gone when read: the loader had exited, or closed it"
 	}
-	if e.startTicks != 0 && st != e.startTicks {
-		return "", "" // the pid was reused since
+	start := s.startMilli(st)
+	switch {
+	case start == 0:
+		return "", "", "its fd was not read: the loader's start time is unknown"
+	case e.startTicks != 0 && st != e.startTicks, start > at+startSlackMilli:
+		return "", "", "its fd was not read: the pid is another process's now"
 	}
-	if start := s.startMilli(st); start == 0 || start > at+startSlackMilli {
-		return "", ""
-	}
-	return target, link
+	return target, link, ""
 }
 
 // sameImage reports whether the writer recorded in w is the process e.

@@ -119,8 +119,24 @@ func TestFinitModuleFDIsReadFromProc(t *testing.T) {
 		fp.add(fakeProcess{pid: 2100, ppid: 1, comm: "other", exe: "/usr/bin/other", startMs: 5000})
 		must(t, os.MkdirAll(filepath.Join(fp.root, "2100", "fd"), 0o755))
 		must(t, os.Symlink("/var/tmp/y.ko", filepath.Join(fp.root, "2100", "fd", "3")))
-		if ml, _ := loadOf(s.Observe(finitEv(t, 10, 2, py, ""))); ml.File != "" {
-			t.Fatalf("load file = %q from a process that started after the event", ml.File)
+		if ml, _ := loadOf(s.Observe(finitEv(t, 10, 2, py, ""))); ml.File != "" || ml.FileUnknown != "its fd was not read: the pid is another process's now" {
+			t.Fatalf("load file = %q (unknown: %q) from a process that started after the event", ml.File, ml.FileUnknown)
+		}
+	})
+
+	t.Run("a closed fd or an exited loader is said so", func(t *testing.T) {
+		fp.add(fakeProcess{pid: 2100, ppid: 1, comm: "python3", exe: "/usr/bin/python3", args: py.args, cwd: "/", startMs: -10})
+		must(t, os.MkdirAll(filepath.Join(fp.root, "2100", "fd"), 0o755)) // fd 3 gone
+		s, _, _ := testStore(t, func(c *Config) { c.ProcRoot = fp.root })
+		if ml, _ := loadOf(s.Observe(finitEv(t, 20, 3, py, ""))); ml.File != "" || !strings.Contains(ml.FileUnknown, "gone") {
+			t.Fatalf("load file = %q, unknown: %q", ml.File, ml.FileUnknown)
+		}
+	})
+
+	t.Run("a replay reads nothing and says nothing", func(t *testing.T) {
+		s, _, _ := testStore(t, nil)
+		if ml, _ := loadOf(s.Observe(finitEv(t, 30, 4, py, ""))); ml.FileUnknown != "" {
+			t.Fatalf("unknown: %q", ml.FileUnknown)
 		}
 	})
 }

@@ -86,6 +86,11 @@ func (r *moduleLoad) Evaluate(dst []Alert, in *Input) []Alert {
 	}
 	if ml := in.Facts.Load; ml != nil && ml.HasMeta {
 		a.Reason += fileAge(ml)
+	} else if ml != nil && ml.File == "" && ml.FileUnknown != "" && !correlate.RefusedLoad(&ev.Syscall) {
+		// Why a load that got past the kernel's privilege check has no
+		// file. Not for a refused one: it loaded nothing, and its reasons
+		// would split the summary of a user's flood of them.
+		a.Reason += "; file unknown, " + ml.FileUnknown
 	}
 	if copyFailModule(ev, &proc) {
 		a.Severity, a.RiskScore = Critical, 90

@@ -8,7 +8,8 @@
  * It prints the result and exits 0 whatever the kernel answered: the
  * attempt is what gets audited. finit with HOLD_MS keeps the process (and
  * the fd it gave finit_module) alive that long after the call, as a loader
- * that does not exit at once; finit without FILE gives it fd 0. */
+ * that does not exit at once; a negative HOLD_MS closes the fd first. finit
+ * without FILE gives it fd 0. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -34,8 +35,12 @@ int main(int argc, char **argv) {
 		int fd = argc > 2 ? open(argv[2], O_RDONLY) : 0;
 		r = syscall(SYS_finit_module, fd, "", 0);
 		if (argc > 3) {
-			int e = errno;
-			usleep((useconds_t)atoi(argv[3]) * 1000);
+			int e = errno, hold = atoi(argv[3]);
+			if (hold < 0) {
+				close(fd);
+				hold = -hold;
+			}
+			usleep((useconds_t)hold * 1000);
 			errno = e;
 		}
 	} else if (!strcmp(argv[1], "init") && argc > 2) {
