@@ -61,7 +61,9 @@
 // # Module loads and links
 //
 // For an init_module or finit_module event Observe resolves the module
-// file (ModuleLoad): from a module file argument of the loading process
+// file (ModuleLoad): from the event's INTEGRITY_RULE record when IMA's
+// policy audits module reads (the file the kernel read), else from a
+// module file argument of the loading process
 // (insmod's argv, made absolute against its cwd), else from that
 // process's earlier open of a module file in the stream, else, for
 // finit_module and only live, from /proc/<pid>/fd/<a0> within the /proc

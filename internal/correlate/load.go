@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/elastic/go-libaudit/v2/auparse"
+
 	"github.com/auditlkm/auditlkm/internal/auditevent"
 	"github.com/auditlkm/auditlkm/internal/modfile"
 	"github.com/auditlkm/auditlkm/internal/toolargs"
@@ -38,6 +40,11 @@ const (
 	FileFromArgv   = "argv"    // a module file argument of the loading process (insmod)
 	FileFromOpen   = "open"    // the loading process's earlier open of a module file
 	FileFromProcFD = "proc-fd" // /proc/<pid>/fd/<a0> of finit_module, read live
+	// FileFromIMA: the kernel's own INTEGRITY_RULE record of the event, which
+	// IMA writes for a file finit_module read when its policy has a rule
+	// "audit func=MODULE_CHECK": the file the kernel read, whatever the
+	// loader says or does afterwards (it may exit at once).
+	FileFromIMA = "ima"
 )
 
 // ModuleLoad is what the store resolved about an init_module or
@@ -165,7 +172,14 @@ func (s *Store) observeLoad(e *proc, ev *auditevent.Event, at int64) *ModuleLoad
 	if argFile = ModuleFileArg(e.p.Exe, e.p.Comm, e.p.Args, cwd); argFile == "" && !slices.Equal(e.p.Args, ev.Args()) {
 		argFile = ModuleFileArg(ev.Syscall.Exe, ev.Syscall.Comm, ev.Args(), cwd)
 	}
+	imaFile := imaModuleFile(ev)
 	switch {
+	case imaFile != "":
+		ml.File, ml.FileSource = imaFile, FileFromIMA
+		if argFile != "" && argFile != imaFile {
+			ml.FileMismatch = append(ml.FileMismatch, "the loader's argv names "+strconv.Quote(argFile)+
+				", the kernel read "+strconv.Quote(imaFile)+" (IMA)")
+		}
 	case argFile != "":
 		ml.File, ml.FileSource = argFile, FileFromArgv
 	case e.opened != "" && e.openedMilli <= at:
@@ -178,7 +192,7 @@ func (s *Store) observeLoad(e *proc, ev *auditevent.Event, at int64) *ModuleLoad
 		}
 		ml.FileUnknown = why
 	}
-	if ml.FileSource != FileFromProcFD && ml.File != "" && sc.Name == "finit_module" && sc.Args[0] < 1<<20 &&
+	if ml.FileSource != FileFromProcFD && ml.FileSource != FileFromIMA && ml.File != "" && sc.Name == "finit_module" && sc.Args[0] < 1<<20 &&
 		s.cfg.ReadModuleFiles {
 		// Arguments and opens are what the process says or did before;
 		// the fd finit_module was given is what the kernel loaded. While
@@ -460,4 +474,24 @@ func readFull(f *os.File, buf []byte) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// imaModuleFile returns the file an INTEGRITY_RULE record of ev names
+// (IMA's audit action: file=... hash=...), cleaned; "" when there is none
+// or its name is not an absolute path.
+func imaModuleFile(ev *auditevent.Event) string {
+	for i := range ev.Records {
+		r := &ev.Records[i]
+		if r.Type != auparse.AUDIT_INTEGRITY_RULE {
+			continue
+		}
+		f, ok := auditevent.Lookup(r.Body(), "file")
+		if !ok {
+			continue
+		}
+		if name, present, hexErr := auditevent.Untrusted(f); present && !hexErr && strings.HasPrefix(name, "/") {
+			return path.Clean(name)
+		}
+	}
+	return ""
 }

@@ -1,6 +1,7 @@
 package correlate
 
 import (
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -259,4 +260,42 @@ func FuzzParseModuleConfig(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestFinitModuleFileFromIMA: with an IMA policy rule "audit func=MODULE_CHECK"
+// the kernel writes the file finit_module read into the event
+// (INTEGRITY_RULE): it is the load's file, live or replayed, whether or
+// not the loader still lives or names it.
+func TestFinitModuleFileFromIMA(t *testing.T) {
+	loader := tp{pid: 2400, ppid: 1, comm: "l", exe: "/usr/local/bin/l", args: []string{"l"}, cwd: "/"}
+	ima := func(ms int64, serial int, file string) string {
+		return fmt.Sprintf(`type=INTEGRITY_RULE %s file=%s hash="sha256:3a6eb0790f39ac87c94f3856b2dd2c5d110e6811602261a9a923d3bb23adc8b7" ppid=1 pid=2400 auid=0 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=(none) ses=1 comm="l" exe="/usr/local/bin/l"`, stamp(ms, serial), file)
+	}
+	finit := func(ms int64, serial int, p tp, extra ...string) *auditevent.Event {
+		return ev(t, append([]string{syscallLine(ms, serial, 313, "yes", 0, 3, 0x55e000, 0, 0, p)}, extra...)...)
+	}
+	for _, c := range []struct {
+		name, field, want string
+		p                 tp
+		mismatch          bool
+	}{
+		{"a quoted name", `"/dev/shm/.x.bin"`, "/dev/shm/.x.bin", loader, false},
+		{"a hex name (it has a space)", strings.ToUpper(hex.EncodeToString([]byte("/tmp/a b.ko"))), "/tmp/a b.ko", loader, false},
+		{"a name made clean", `"/tmp//x/../y.ko"`, "/tmp/y.ko", loader, false},
+		{"not a path: ignored", `"y.ko"`, "", loader, false},
+		{"argv names another file", `"/dev/shm/.x.ko"`, "/dev/shm/.x.ko",
+			tp{pid: 2400, ppid: 1, comm: "insmod", exe: "/usr/bin/kmod", args: []string{"insmod", "/lib/modules/ok.ko"}, cwd: "/"}, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s, _, _ := testStore(t, nil) // a replay: no /proc
+			s.Observe(execEv(t, 0, 1, c.p))
+			ml, _ := loadOf(s.Observe(finit(10, 2, c.p, ima(10, 2, c.field))))
+			if ml.File != c.want || (c.want != "" && ml.FileSource != FileFromIMA) {
+				t.Fatalf("file %q from %q, want %q from IMA", ml.File, ml.FileSource, c.want)
+			}
+			if got := len(ml.FileMismatch) > 0; got != c.mismatch {
+				t.Errorf("mismatch %v, want %v", ml.FileMismatch, c.mismatch)
+			}
+		})
+	}
 }

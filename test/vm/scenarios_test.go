@@ -345,7 +345,7 @@ var mainExpectations = []expect{
 			"auditd.data.exit": "0", "auditd.data.name": "auditlkm_vm_oot", "process.name": "lkmcall32",
 			"process.command_line": "/root/lkmcall32 delete auditlkm_vm_oot", "auditd.data.key": `["auditlkm-module"]`,
 		})},
-	{scenario: "lkmcall-32", match: map[string]string{"rule.id": "kernel-module-load", "process.executable": "/root/lkmcall32", "auditd.data.syscall": "finit_module"},
+	{scenario: "lkmcall-32", match: map[string]string{"rule.id": "kernel-module-load", "process.executable": "/root/lkmcall32", "auditd.data.syscall": "finit_module", "process.command_line": "/root/lkmcall32 finit /root/auditlkm_vm_oot.ko"},
 		want: merge(fromScript, map[string]string{
 			"event.action": "loaded-kernel-module", "auditd.data.arch": "i386", "auditd.data.exit": "0",
 			"auditd.data.name": "auditlkm_vm_oot", "process.name": "lkmcall32",
@@ -377,6 +377,14 @@ var mainExpectations = []expect{
 			"auditd.data.a0": "5", "auditd.data.key": `["auditlkm-bpf"]`, "process.name": "lkmcall32",
 			"process.command_line": "/root/lkmcall32 bpf", "event.reason": "^eBPF program ",
 		})},
+	// The loader closed its fd at once and names its file nowhere: the
+	// file comes from the kernel's INTEGRITY_RULE record (IMA).
+	{scenario: "ima-loader", match: map[string]string{"rule.id": "kernel-module-load", "process.command_line": "/root/lkmcall32 finit /root/ima-oot.bin -1"},
+		want: merge(fromScript, map[string]string{
+			"event.action": "loaded-kernel-module", "auditd.data.syscall": "finit_module", "auditd.data.arch": "i386",
+			"auditd.data.exit": "0", "auditd.data.name": "auditlkm_vm_oot", "process.name": "lkmcall32",
+			"file.path": "/root/ima-oot.bin", "event.reason": "~with finit_module", "auditd.data.key": `["auditlkm-module"]`,
+		}, ootModinfo)},
 	{scenario: "init-module", match: map[string]string{"rule.id": "kernel-module-load-unusual-location", "process.executable": "/root/initmod"},
 		want: merge(fromScript, map[string]string{"event.reason": "~loader executable /root/initmod"})},
 	// busybox's shell runs its insmod applet without exec: the syscall

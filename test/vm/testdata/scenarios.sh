@@ -109,6 +109,19 @@ else
 	uring link link /root/uring.link /etc/modprobe.d/auditlkm-vm-uring-link.conf
 	# An existing file truncated and rewritten, held open 1 s.
 	uring trunc trunc-hold /etc/modprobe.d/auditlkm-vm-uring.conf "options auditlkm_vm_uring c=3"
+	step ima-loader
+	# IMA's audit action (policy rule "audit func=MODULE_CHECK") has the
+	# kernel write the file finit_module read into the load's event
+	# (INTEGRITY_RULE). This loader closes its fd before auditlkm can read
+	# /proc/PID/fd, and names the file nowhere else (not a .ko, no audited
+	# open): only the kernel's record names it. lkmcall-32 left the
+	# out-of-tree module loaded; a fresh copy is a file IMA has not seen.
+	/sbin/rmmod -s auditlkm_vm_oot || fail "rmmod before the ima load"
+	mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
+	echo "audit func=MODULE_CHECK" >/sys/kernel/security/ima/policy || fail "ima policy"
+	cp /root/auditlkm_vm_oot.ko /root/ima-oot.bin
+	/root/lkmcall32 finit /root/ima-oot.bin -1 || fail "lkmcall32 finit (ima)"
+	/sbin/rmmod -s auditlkm_vm_oot || fail "rmmod after the ima load"
 	step kexec
 	/usr/sbin/kexec -l /boot/vmlinuz --append="console=ttyS0" || fail "kexec -l"
 	cat /sys/kernel/kexec_loaded >/out/kexec_loaded
