@@ -26,19 +26,7 @@ import (
 // have spent the budget it is given, or the test proves nothing.
 func TestUnprivilegedLoadFloodCannotBlindRootLoads(t *testing.T) {
 	kerneltest.Require(t)
-	// Programs nobody (uid 65534) can run: the test binaries' directory is
-	// root's alone.
-	dir, err := os.MkdirTemp("", "auditlkm-flood-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	flood := filepath.Join(dir, "loadgen")
-	copyFile(t, loadgen(t), flood, 0o755)
-	loader := buildLkmcall(t, dir, false)
+	dir, flood, loader := unprivilegedTools(t)
 	mod := filepath.Join(dir, unique(t)+".bin")
 	if err := os.WriteFile(mod, make([]byte, 4096), 0o644); err != nil {
 		t.Fatal(err)
@@ -109,17 +97,7 @@ func TestUnprivilegedLoadFloodCannotBlindRootLoads(t *testing.T) {
 // summary for its aggregated_count, stand for every attempt.
 func TestUnprivilegedRefusedLoadsFromManyProcessesAreAggregated(t *testing.T) {
 	kerneltest.Require(t)
-	dir, err := os.MkdirTemp("", "auditlkm-forks-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	flood := filepath.Join(dir, "loadgen")
-	copyFile(t, loadgen(t), flood, 0o755)
-	loader := buildLkmcall(t, dir, false)
+	_, flood, loader := unprivilegedTools(t)
 
 	d := startDaemon(t)
 	gen := exec.Command(flood, "-mode", "exec", "-exec-path", loader, "-exec-arg", "finit",
@@ -164,4 +142,22 @@ func TestUnprivilegedRefusedLoadsFromManyProcessesAreAggregated(t *testing.T) {
 		t.Errorf("%d module load alerts written for %d processes' refused loads, want at most %d", written, r.Sent, most)
 	}
 	d.stop(t)
+}
+
+// unprivilegedTools puts test/loadgen and lkmcall in a new directory that
+// nobody (uid 65534) can run them from (the test binaries' directory is
+// root's alone), removed after the test.
+func unprivilegedTools(t *testing.T) (dir, flood, loader string) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "auditlkm-flood-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	flood = filepath.Join(dir, "loadgen")
+	copyFile(t, loadgen(t), flood, 0o755)
+	return dir, flood, buildLkmcall(t, dir, false)
 }
