@@ -4,6 +4,7 @@ import (
 	"github.com/elastic/go-libaudit/v2/auparse"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
+	"github.com/auditlkm/auditlkm/internal/correlate"
 	"github.com/auditlkm/auditlkm/internal/toolargs"
 )
 
@@ -43,8 +44,9 @@ func newModuleLoadLocation(extra []Exclusion) *moduleLoadLocation {
 			Name: "Kernel Module Load from Unusual Location",
 			Description: "insmod or modprobe ran with its working directory, its parent's working directory or a " +
 				"module argument in /tmp, /dev/shm, /run, a home directory, /root, /var/www, /boot, /srv, /mnt or " +
-				"/media (or ./), or a program in such a place called init_module/finit_module itself. The parent's " +
-				"working directory is the one the process table knew at its last exec.",
+				"/media (or ./), or a program in such a place called init_module/finit_module itself, or any program " +
+				"loaded a module file from such a place (named by the kernel's IMA record, the loader's fd or open, or " +
+				"a custom loader's argument). The parent's working directory is the one the process table knew at its last exec.",
 			Severity: High, RiskScore: 73, Threat: T1547006,
 			Covers: []string{"E4"},
 			Needs:  []auparse.AuditMessageType{auparse.AUDIT_SYSCALL, auparse.AUDIT_EXECVE, auparse.AUDIT_CWD},
@@ -87,11 +89,24 @@ func (r *moduleLoadLocation) Evaluate(dst []Alert, in *Input) []Alert {
 			whyA, whyB = "parent working directory ", parent.Cwd
 		}
 	case isModuleLoadSyscall(ev.Syscall.Name):
-		if !anyGlob(unusualArgs, ev.Syscall.Exe) && trustedLocation(ev.Syscall.Exe) {
+		if anyGlob(unusualArgs, ev.Syscall.Exe) || !trustedLocation(ev.Syscall.Exe) {
+			proc, parent = in.Actor()
+			whyA, whyB = "loader executable ", orUnknown(proc.Exe)
+			break
+		}
+		// A program in a usual place (python3, perl, a loader dropped in
+		// /usr/local/bin) loading a file from an unusual one, as the
+		// kernel's IMA record, the loader's fd or its open tells. A kmod
+		// tool's own argument is E4's exec case above.
+		ml := in.Facts.Load
+		if ml == nil || ml.File == "" || !anyGlob(unusualArgs, ml.File) {
 			return dst
 		}
 		proc, parent = in.Actor()
-		whyA, whyB = "loader executable ", orUnknown(proc.Exe)
+		if ml.FileSource == correlate.FileFromArgv && toolargs.ParseKmod(proc.Exe, proc.Comm, proc.Args).Op != toolargs.NotKmod {
+			return dst
+		}
+		whyA, whyB = "module file ", ml.File
 	default:
 		return dst
 	}
@@ -106,6 +121,8 @@ func (r *moduleLoadLocation) Evaluate(dst []Alert, in *Input) []Alert {
 	}
 	if ko := in.koArgument(); ko != "" {
 		a.File = &File{Path: ko}
+	} else if whyA == "module file " {
+		a.File = &File{Path: whyB}
 	}
 	var m *joinMemo
 	if in.memo != nil {
