@@ -1,6 +1,8 @@
 package detections
 
 import (
+	"strings"
+
 	"github.com/elastic/go-libaudit/v2/auparse"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
@@ -122,7 +124,7 @@ func (r *moduleLoadLocation) Evaluate(dst []Alert, in *Input) []Alert {
 	if ko := in.koArgument(); ko != "" {
 		a.File = &File{Path: ko}
 	} else if whyA == "module file " {
-		a.File = &File{Path: whyB}
+		a.File = &File{Path: strings.TrimSuffix(whyB, " (deleted)")}
 	}
 	var m *joinMemo
 	if in.memo != nil {

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/auditlkm/auditlkm/internal/correlate"
 )
 
 // TestModuleLoadLocationRecorded: a module file or a loader under /tmp
@@ -93,5 +95,21 @@ func TestModuleLoadLocationOfTheLoadedFile(t *testing.T) {
 				t.Errorf("alerts %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestModuleLoadLocationOfAnUnlinkedFile: a file resolved through the
+// loader's fd after it was unlinked reads "... (deleted)": the alert's
+// file is the path, the reason says it is gone.
+func TestModuleLoadLocationOfAnUnlinkedFile(t *testing.T) {
+	s := corrStore(t, 0)
+	s.Observe(corrEvent(t, 0, 1, execLines(300, 100, "python3", "/usr/bin/python3", "/", "python3", "l.py")...))
+	ev := corrEvent(t, 10, 2, finitLines(300, 100, "python3", "/usr/bin/python3")...)
+	facts := s.Observe(ev)
+	facts.Load = &correlate.ModuleLoad{File: "/dev/shm/.x.ko (deleted)", FileSource: correlate.FileFromProcFD}
+	alerts := EvaluateOne(newModuleLoadLocation(nil), ev, facts, s)
+	if len(alerts) != 1 || alerts[0].File == nil || alerts[0].File.Path != "/dev/shm/.x.ko" ||
+		!strings.HasSuffix(alerts[0].Reason, "module file /dev/shm/.x.ko (deleted)") {
+		t.Fatalf("alerts %+v", alerts)
 	}
 }
