@@ -89,6 +89,9 @@ type ModuleLoad struct {
 	// within the /proc read budget); HasMeta says it was read.
 	Meta    FileMeta
 	HasMeta bool
+	// KernelHash is the hash of the file the kernel read, "algo:hex" as
+	// IMA's INTEGRITY_RULE record gives it (FileFromIMA); "" otherwise.
+	KernelHash string
 	// FileUnknown says why a live finit_module load that names its file
 	// nowhere else (argv, an audited open) has none: its fd was not read
 	// (the read budget was spent) or told nothing (the loader had exited,
@@ -172,10 +175,10 @@ func (s *Store) observeLoad(e *proc, ev *auditevent.Event, at int64) *ModuleLoad
 	if argFile = ModuleFileArg(e.p.Exe, e.p.Comm, e.p.Args, cwd); argFile == "" && !slices.Equal(e.p.Args, ev.Args()) {
 		argFile = ModuleFileArg(ev.Syscall.Exe, ev.Syscall.Comm, ev.Args(), cwd)
 	}
-	imaFile := imaModuleFile(ev)
+	imaFile, imaHash := imaModuleFile(ev)
 	switch {
 	case imaFile != "":
-		ml.File, ml.FileSource = imaFile, FileFromIMA
+		ml.File, ml.FileSource, ml.KernelHash = imaFile, FileFromIMA, imaHash
 		if argFile != "" && argFile != imaFile {
 			ml.FileMismatch = append(ml.FileMismatch, "the loader's argv names "+strconv.Quote(argFile)+
 				", the kernel read "+strconv.Quote(imaFile)+" (IMA)")
@@ -477,9 +480,10 @@ func readFull(f *os.File, buf []byte) (int, error) {
 }
 
 // imaModuleFile returns the file an INTEGRITY_RULE record of ev names
-// (IMA's audit action: file=... hash=...), cleaned; "" when there is none
-// or its name is not an absolute path.
-func imaModuleFile(ev *auditevent.Event) string {
+// (IMA's audit action: file=... hash="algo:hex"), cleaned, and its hash
+// when well formed; "" when there is none or its name is not an absolute
+// path.
+func imaModuleFile(ev *auditevent.Event) (file, hash string) {
 	for i := range ev.Records {
 		r := &ev.Records[i]
 		if r.Type != auparse.AUDIT_INTEGRITY_RULE {
@@ -489,9 +493,35 @@ func imaModuleFile(ev *auditevent.Event) string {
 		if !ok {
 			continue
 		}
-		if name, present, hexErr := auditevent.Untrusted(f); present && !hexErr && strings.HasPrefix(name, "/") {
-			return path.Clean(name)
+		name, present, hexErr := auditevent.Untrusted(f)
+		if !present || hexErr || !strings.HasPrefix(name, "/") {
+			continue
+		}
+		if h, ok := auditevent.Lookup(r.Body(), "hash"); ok && validIMAHash(string(h.Value)) {
+			hash = string(h.Value)
+		}
+		return path.Clean(name), hash
+	}
+	return "", ""
+}
+
+// validIMAHash reports whether h is "algo:hex": a hash algorithm name the
+// kernel knows (lower case letters, digits, '-') and a digest of 20 to 64
+// bytes in lower case hex.
+func validIMAHash(h string) bool {
+	algo, digest, ok := strings.Cut(h, ":")
+	if !ok || algo == "" || len(algo) > 32 || len(digest) < 40 || len(digest) > 128 || len(digest)%2 != 0 {
+		return false
+	}
+	for _, c := range algo {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
 		}
 	}
-	return ""
+	for _, c := range digest {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }

@@ -293,9 +293,34 @@ func TestFinitModuleFileFromIMA(t *testing.T) {
 			if ml.File != c.want || (c.want != "" && ml.FileSource != FileFromIMA) {
 				t.Fatalf("file %q from %q, want %q from IMA", ml.File, ml.FileSource, c.want)
 			}
+			if want := "sha256:3a6eb0790f39ac87c94f3856b2dd2c5d110e6811602261a9a923d3bb23adc8b7"; c.want != "" && ml.KernelHash != want {
+				t.Errorf("kernel hash %q, want %q", ml.KernelHash, want)
+			}
 			if got := len(ml.FileMismatch) > 0; got != c.mismatch {
 				t.Errorf("mismatch %v, want %v", ml.FileMismatch, c.mismatch)
 			}
 		})
+	}
+}
+
+func TestValidIMAHash(t *testing.T) {
+	sha1 := strings.Repeat("ab", 20)
+	for h, want := range map[string]bool{
+		"sha256:" + strings.Repeat("0f", 32):  true,
+		"sha1:" + sha1:                        true,
+		"sha512:" + strings.Repeat("0f", 64):  true,
+		"sm3-256:" + strings.Repeat("0f", 32): true,
+		sha1:                                  false, // no algorithm
+		"sha256:" + strings.Repeat("0F", 32):  false, // upper case
+		"sha256:" + strings.Repeat("0f", 65):  false, // too long
+		"sha256:abc":                          false,
+		"sha256:" + strings.Repeat("0g", 32):  false,
+		"SHA256:" + strings.Repeat("0f", 32):  false,
+		"sha 256:" + strings.Repeat("0f", 32): false,
+		"":                                    false,
+	} {
+		if got := validIMAHash(h); got != want {
+			t.Errorf("validIMAHash(%q) = %v, want %v", h, got, want)
+		}
 	}
 }

@@ -134,6 +134,10 @@ type ModuleFile struct {
 	// inode than the loader opened, another module name than the kernel
 	// registered (KERN_MODULE).
 	Mismatch []string
+	// KernelHash is the hash of the file the kernel read, "algo:hex",
+	// from IMA's record of the load (correlate.ModuleLoad.KernelHash); it
+	// stands when the file could not be read (deleted since).
+	KernelHash string
 }
 
 // MaxAncestors bounds Alert.Ancestors.
@@ -193,10 +197,10 @@ type Detection interface {
 // load), nil when its file was not looked at (Config.ReadModuleFiles).
 // The result is new per call: the alerts of one event share it.
 func ModuleFileOf(ev *auditevent.Event, ml *correlate.ModuleLoad) *ModuleFile {
-	if ml == nil || ml.File == "" || (ml.FileInfo == nil && ml.FileErr == "") {
+	if ml == nil || ml.File == "" || (ml.FileInfo == nil && ml.FileErr == "" && ml.KernelHash == "") {
 		return nil
 	}
-	mf := &ModuleFile{Path: ml.File, Info: ml.FileInfo, Error: ml.FileErr, Mismatch: ml.FileMismatch}
+	mf := &ModuleFile{Path: ml.File, Info: ml.FileInfo, Error: ml.FileErr, Mismatch: ml.FileMismatch, KernelHash: ml.KernelHash}
 	if in := ml.FileInfo; in != nil && in.Modinfo.Name != "" && in.ThisModuleName != "" &&
 		normModule(in.Modinfo.Name) != normModule(in.ThisModuleName) {
 		mf.Mismatch = append(mf.Mismatch[:len(mf.Mismatch):len(mf.Mismatch)],
@@ -219,7 +223,7 @@ func AttachModuleFile(a *Alert, mf *ModuleFile) {
 		return
 	}
 	a.ModuleFile = mf
-	if a.File == nil && mf.Info != nil {
+	if a.File == nil && (mf.Info != nil || mf.KernelHash != "") {
 		a.File = &File{Path: mf.Path}
 	}
 }

@@ -747,8 +747,16 @@ func appendFile(w *writer, f *detections.File, ev *auditevent.Event, mf *detecti
 			}
 		}
 	}
-	if mf != nil && mf.Info != nil && mf.Path == f.Path {
+	switch {
+	case mf == nil || mf.Path != f.Path:
+	case mf.Info != nil && mf.Info.SHA256 != "":
 		appendModuleFileECS(w, mf.Info)
+	case kernelSHA256(mf) != "":
+		// Not read (deleted since the load): the kernel's hash of what it
+		// read stands.
+		w.open("hash")
+		w.str("sha256", kernelSHA256(mf))
+		w.close()
 	}
 	w.close()
 }

@@ -1,6 +1,9 @@
 package ecs
 
 import (
+	"cmp"
+	"strings"
+
 	"github.com/auditlkm/auditlkm/internal/detections"
 	"github.com/auditlkm/auditlkm/internal/kmsg"
 	"github.com/auditlkm/auditlkm/internal/modfile"
@@ -30,12 +33,33 @@ func appendModuleFileECS(w *writer, in *modfile.Info) {
 // appendRelatedHash writes related.hash: the module file's hash, so that
 // a search for the hash finds every alert about the file.
 func appendRelatedHash(w *writer, mf *detections.ModuleFile) {
-	if mf == nil || mf.Info == nil || mf.Info.SHA256 == "" {
+	if mf == nil {
 		return
 	}
-	w.open("related")
-	w.strs("hash", []string{mf.Info.SHA256})
-	w.close()
+	var read, kernel string
+	if mf.Info != nil {
+		read = mf.Info.SHA256
+	}
+	kernel = kernelSHA256(mf)
+	switch {
+	case read != "" && kernel != "" && kernel != read:
+		w.open("related")
+		w.strs("hash", []string{read, kernel})
+		w.close()
+	case read != "" || kernel != "":
+		w.open("related")
+		w.strs("hash", []string{cmp.Or(read, kernel)})
+		w.close()
+	}
+}
+
+// kernelSHA256 returns the SHA-256 digest of the kernel's hash of mf (IMA),
+// "" when it has none or it is another algorithm.
+func kernelSHA256(mf *detections.ModuleFile) string {
+	if d, ok := strings.CutPrefix(mf.KernelHash, "sha256:"); ok {
+		return d
+	}
+	return ""
 }
 
 // appendModule writes auditd.module: what the module file of a load says
@@ -46,6 +70,7 @@ func appendModule(w *writer, mf *detections.ModuleFile) {
 	}
 	w.open("module")
 	w.str("path", mf.Path)
+	w.str("ima_hash", mf.KernelHash)
 	w.str("read_error", mf.Error)
 	w.strs("mismatch", mf.Mismatch)
 	if in := mf.Info; in != nil {

@@ -2,8 +2,10 @@ package ecs
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -202,4 +204,75 @@ func TestProcessTitle(t *testing.T) {
 	for _, err := range ValidateDocument(doc, fields) {
 		t.Error(err)
 	}
+}
+
+// TestModuleFileKernelHash: IMA's hash of the file the kernel read stands
+// in file.hash.sha256 when the file itself could not be read (deleted
+// right after the load), and both hashes go to related.hash when they
+// differ (the file changed between the load and the read).
+func TestModuleFileKernelHash(t *testing.T) {
+	fields, err := LoadFields(moduleFieldsCSV)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const read = "85931b8e848d616b39fbdba343f5302de781fbd3b65b3c17d66c505bfc65fa6d"
+	other := strings.Repeat("0f", 32)
+	for _, c := range []struct {
+		name      string
+		mf        func(a *detections.Alert, in *modfile.Info) *detections.ModuleFile
+		fileHash  string
+		related   string
+		attaching bool // the alert has no file until the module file is attached
+	}{
+		{"not read: the kernel's hash", func(a *detections.Alert, _ *modfile.Info) *detections.ModuleFile {
+			return &detections.ModuleFile{Path: a.File.Path, KernelHash: "sha256:" + other, Error: "gone"}
+		}, other, `["` + other + `"]`, true},
+		{"read, the same", func(a *detections.Alert, in *modfile.Info) *detections.ModuleFile {
+			return &detections.ModuleFile{Path: a.File.Path, Info: in, KernelHash: "sha256:" + read}
+		}, read, `["` + read + `"]`, false},
+		{"read, another (changed since)", func(a *detections.Alert, in *modfile.Info) *detections.ModuleFile {
+			return &detections.ModuleFile{Path: a.File.Path, Info: in, KernelHash: "sha256:" + other}
+		}, read, `["` + read + `","` + other + `"]`, false},
+		{"not read, a SHA-1 from the kernel: no ECS hash", func(a *detections.Alert, _ *modfile.Info) *detections.ModuleFile {
+			return &detections.ModuleFile{Path: a.File.Path, KernelHash: "sha1:" + strings.Repeat("ab", 20), Error: "gone"}
+		}, "", "", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			a, in := moduleAlert(t, "debian-6.1.0-57-dummy.ko")
+			mf := c.mf(a, in)
+			if c.attaching {
+				a.File, a.ModuleFile = nil, nil
+				detections.AttachModuleFile(a, mf)
+				if a.File == nil || a.File.Path != mf.Path {
+					t.Fatalf("attached file %+v, want %s", a.File, mf.Path)
+				}
+			} else {
+				a.ModuleFile = mf
+			}
+			var out bytes.Buffer
+			if err := newTestEncoder(t, &out).WriteAlert(a); err != nil {
+				t.Fatal(err)
+			}
+			doc := decode(t, out.Bytes())
+			if v, _ := get(doc, "auditd.module.ima_hash"); v != mf.KernelHash {
+				t.Errorf("auditd.module.ima_hash = %v, want %s", v, mf.KernelHash)
+			}
+			if v, ok := get(doc, "file.hash.sha256"); c.fileHash == "" && ok || c.fileHash != "" && v != c.fileHash {
+				t.Errorf("file.hash.sha256 = %v (%v), want %q", v, ok, c.fileHash)
+			}
+			rel, _ := json.Marshal(valueAt(doc, "related.hash"))
+			if got := string(rel); c.related == "" && got != "null" || c.related != "" && got != c.related {
+				t.Errorf("related.hash = %s, want %s", got, c.related)
+			}
+			for _, err := range ValidateDocument(doc, fields) {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+// valueAt returns the value at key of doc, nil when absent.
+func valueAt(doc map[string]any, key string) any {
+	v, _ := get(doc, key)
+	return v
 }

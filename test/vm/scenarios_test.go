@@ -384,6 +384,7 @@ var mainExpectations = []expect{
 			"event.action": "loaded-kernel-module", "auditd.data.syscall": "finit_module", "auditd.data.arch": "i386",
 			"auditd.data.exit": "0", "auditd.data.name": "auditlkm_vm_oot", "process.name": "lkmcall32",
 			"file.path": "/root/ima-oot.bin", "event.reason": "~with finit_module", "auditd.data.key": `["auditlkm-module"]`,
+			"auditd.module.ima_hash": "sha256:$oot",
 		}, ootModinfo)},
 	{scenario: "init-module", match: map[string]string{"rule.id": "kernel-module-load-unusual-location", "process.executable": "/root/initmod"},
 		want: merge(fromScript, map[string]string{"event.reason": "~loader executable /root/initmod"})},
