@@ -1,6 +1,7 @@
 package correlate
 
 import (
+	"fmt"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -118,16 +119,48 @@ func (b *fileBudget) spend(sec int64) bool {
 // left returns the reading time left in the current second.
 func (b *fileBudget) left() time.Duration { return b.maxTime - b.spent }
 
+// readLimits and fileLimits are each class's budgets: /proc reads a
+// second, and module files and reading time a second.
+var (
+	readLimits = [numReadClasses]int{
+		classProcess:     ProcReadBudget,
+		classLoad:        LoadReadBudget,
+		classRefusedLoad: RefusedLoadReadBudget,
+	}
+	fileLimits = [numReadClasses]struct {
+		files int
+		time  time.Duration
+	}{
+		classLoad:        {ModuleFileReadBudget, ModuleFileReadTime},
+		classRefusedLoad: {RefusedModuleFileReadBudget, RefusedModuleFileReadTime},
+	}
+)
+
+// The reasons a load's file is unknown or unread, per class: made once,
+// not for each load of a storm past its budget.
+var (
+	fdBudgetSpent   [numReadClasses]string // ModuleLoad.FileUnknown
+	fileBudgetSpent [numReadClasses]string // ModuleLoad.FileErr
+)
+
+func init() {
+	for c := range numReadClasses {
+		fdBudgetSpent[c] = fmt.Sprintf("its fd was not read: more than %d /proc reads in a second for %s",
+			readLimits[c], readClassNames[c])
+		of := "loads"
+		if c == classRefusedLoad {
+			of = "loads refused for want of privilege"
+		}
+		fileBudgetSpent[c] = fmt.Sprintf("not read: more than %d module files or %s of reading in a second for %s",
+			fileLimits[c].files, fileLimits[c].time, of)
+	}
+}
+
 // initBudgets sets every class's limits.
 func (s *Store) initBudgets() {
-	s.budgets = [numReadClasses]readBudget{
-		classProcess:     {limit: ProcReadBudget},
-		classLoad:        {limit: LoadReadBudget},
-		classRefusedLoad: {limit: RefusedLoadReadBudget},
-	}
-	s.fileBudgets = [numReadClasses]fileBudget{
-		classLoad:        {readBudget: readBudget{limit: ModuleFileReadBudget}, maxTime: ModuleFileReadTime},
-		classRefusedLoad: {readBudget: readBudget{limit: RefusedModuleFileReadBudget}, maxTime: RefusedModuleFileReadTime},
+	for c := range numReadClasses {
+		s.budgets[c] = readBudget{limit: readLimits[c]}
+		s.fileBudgets[c] = fileBudget{readBudget: readBudget{limit: fileLimits[c].files}, maxTime: fileLimits[c].time}
 	}
 }
 

@@ -1,7 +1,6 @@
 package correlate
 
 import (
-	"fmt"
 	"os"
 	"path"
 	"path/filepath"
@@ -292,6 +291,9 @@ func (s *Store) sameFile(link string, pid int, name, target string) bool {
 	return err == nil && os.SameFile(ti, ni)
 }
 
+// fdGone: the loader's /proc/<pid>/fd/<fd> or stat could not be read.
+const fdGone = "its fd was gone when read: the loader had exited, or closed it"
+
 // readFD resolves /proc/<pid>/fd/<fd> of a live loader, within the read
 // budget, if /proc still shows the same process. It returns the link's
 // target and the link itself, or, live, why it could not (for
@@ -301,22 +303,21 @@ func (s *Store) readFD(e *proc, fd int, at int64) (target, link, why string) {
 		return "", "", ""
 	}
 	if !s.spendBudget() {
-		return "", "", fmt.Sprintf("its fd was not read: more than %d /proc reads in a second for %s",
-			s.budgets[s.class].limit, readClassNames[s.class])
+		return "", "", fdBudgetSpent[s.class]
 	}
 	s.m.procReads.Inc()
 	root := filepath.Join(s.cfg.ProcRoot, strconv.Itoa(e.p.PID))
 	link = filepath.Join(root, "fd", strconv.Itoa(fd))
 	target, err := os.Readlink(link)
 	if err != nil {
-		return "", "", "its fd was gone when read: the loader had exited, or closed it"
+		return "", "", fdGone
 	}
 	if !strings.HasPrefix(target, "/") {
 		return "", "", "its fd names no file: " + strconv.Quote(target)
 	}
 	st, err := readStartTicks(s.cfg.ProcRoot, e.p.PID)
 	if err != nil {
-		return "", "", "its fd was gone when read: the loader had exited, or closed it"
+		return "", "", fdGone
 	}
 	start := s.startMilli(st)
 	switch {

@@ -45,11 +45,11 @@ func (s *Store) readModuleFile(ml *ModuleLoad, fdPath string) {
 	}
 	fb := &s.fileBudgets[s.class]
 	if !fb.spend(s.now().Unix()) {
-		of, result := "loads", moduleReadBudget
+		result := moduleReadBudget
 		if s.class == classRefusedLoad {
-			of, result = "loads refused for want of privilege", moduleReadRefusedBudget
+			result = moduleReadRefusedBudget
 		}
-		ml.FileErr = fmt.Sprintf("not read: more than %d module files or %s of reading in a second for %s", fb.limit, fb.maxTime, of)
+		ml.FileErr = fileBudgetSpent[s.class]
 		s.m.moduleReads.WithLabelValues(result).Inc()
 		return
 	}

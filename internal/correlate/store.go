@@ -147,11 +147,6 @@ func (s *Store) observe(ev *auditevent.Event, at int64, f *Facts) {
 	var e *proc
 	sc := &ev.Syscall
 	ok := sc.Success != auditevent.SuccessNo
-	s.class = classProcess
-	if sc.Name == "init_module" || sc.Name == "finit_module" {
-		s.class = loadClass(sc)
-		defer func() { s.class = classProcess }()
-	}
 	switch sc.Name {
 	case "execve", "execveat":
 		e = s.actor(ev, at, sc.Success == auditevent.SuccessYes)
@@ -169,8 +164,12 @@ func (s *Store) observe(ev *auditevent.Event, at int64, f *Facts) {
 		e = s.actor(ev, at, false)
 		s.markExited(e, at)
 	case "init_module", "finit_module":
+		// The load's reads, its process's included, draw from the budgets
+		// of its class (budget.go); every other event's from classProcess.
+		s.class = loadClass(sc)
 		e = s.actor(ev, at, false)
 		f.Load = s.observeLoad(e, ev, at)
+		s.class = classProcess
 	default:
 		e = s.actor(ev, at, false)
 	}

@@ -65,6 +65,7 @@ func (r *moduleLoadLocation) Evaluate(dst []Alert, in *Input) []Alert {
 		return dst
 	}
 	var whyA, whyB string // why = whyA + whyB
+	var loaded string     // the module file a load read, when it is the why
 	var proc auditevent.Process
 	var parent *auditevent.Process
 	var kc *toolargs.Kmod
@@ -108,7 +109,7 @@ func (r *moduleLoadLocation) Evaluate(dst []Alert, in *Input) []Alert {
 		if ml.FileSource == correlate.FileFromArgv && toolargs.ParseKmod(proc.Exe, proc.Comm, proc.Args).Op != toolargs.NotKmod {
 			return dst
 		}
-		whyA, whyB = "module file ", ml.File
+		whyA, whyB, loaded = "module file ", ml.File, ml.File
 	default:
 		return dst
 	}
@@ -123,8 +124,8 @@ func (r *moduleLoadLocation) Evaluate(dst []Alert, in *Input) []Alert {
 	}
 	if ko := in.koArgument(); ko != "" {
 		a.File = &File{Path: ko}
-	} else if whyA == "module file " {
-		a.File = &File{Path: strings.TrimSuffix(whyB, " (deleted)")}
+	} else if loaded != "" {
+		a.File = &File{Path: strings.TrimSuffix(loaded, " (deleted)")}
 	}
 	var m *joinMemo
 	if in.memo != nil {

@@ -1,7 +1,6 @@
 package ecs
 
 import (
-	"cmp"
 	"strings"
 
 	"github.com/auditlkm/auditlkm/internal/detections"
@@ -36,19 +35,17 @@ func appendRelatedHash(w *writer, mf *detections.ModuleFile) {
 	if mf == nil {
 		return
 	}
-	var read, kernel string
-	if mf.Info != nil {
-		read = mf.Info.SHA256
+	var hs [2]string
+	n := 0
+	if mf.Info != nil && mf.Info.SHA256 != "" {
+		hs[n], n = mf.Info.SHA256, n+1
 	}
-	kernel = kernelSHA256(mf)
-	switch {
-	case read != "" && kernel != "" && kernel != read:
+	if k := kernelSHA256(mf); k != "" && (n == 0 || hs[0] != k) {
+		hs[n], n = k, n+1
+	}
+	if n > 0 {
 		w.open("related")
-		w.strs("hash", []string{read, kernel})
-		w.close()
-	case read != "" || kernel != "":
-		w.open("related")
-		w.strs("hash", []string{cmp.Or(read, kernel)})
+		w.strs("hash", hs[:n])
 		w.close()
 	}
 }
