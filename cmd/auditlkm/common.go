@@ -213,11 +213,17 @@ func catalogIDs(catalog *detections.Catalog) []string {
 }
 
 // buildProcessor assembles the detection path shared by run, replay and
-// plugin.
+// plugin. With reg nil (replay) it keeps no metrics.
 func buildProcessor(sink pipeline.Sink, rc detections.Config, rcfg reassemble.Config, store pipeline.Store, reg prometheus.Registerer, log *slog.Logger) (*pipeline.Processor, error) {
 	catalog, err := detections.NewCatalog(rc)
 	if err != nil {
 		return nil, err
+	}
+	if reg == nil {
+		// Nothing would expose the counters (a replay): nil metrics cost
+		// nothing, where unregistered ones cost an atomic add per record
+		// and per event (1% of a replay's CPU).
+		return pipeline.NewProcessor(rcfg, catalog, store, sink, nil, nil, log)
 	}
 	ram, err := reassemble.NewMetrics(reg)
 	if err != nil {

@@ -1,6 +1,7 @@
 package correlate
 
 import (
+	"path"
 	"testing"
 	"time"
 
@@ -96,4 +97,26 @@ func TestConfigWritesSince(t *testing.T) {
 	if len(got) != 2 || got[0].Path != "/etc/modules" || got[1].Path != "/run/modules-load.d/b.conf" {
 		t.Fatalf("ConfigWrites = %+v", got)
 	}
+}
+
+func TestParentName(t *testing.T) {
+	for _, p := range []string{"", "/", "/a", "a", ".", "..", "./a", "../a", "a/b", "/etc/modprobe.d/x.conf",
+		"/etc/modprobe.d//x.conf", "/etc/modprobe.d/./x.conf", "/etc/x/../modules-load.d/y.conf", "/etc/modprobe.d/",
+		"//etc/modprobe.d/x", "/a/b.", "/a/.b/c", "a/b/", "/\n/modprobe.d/x"} {
+		if got, want := parentName(p), path.Base(path.Dir(p)); got != want {
+			t.Errorf("parentName(%q) = %q, want %q (path.Base(path.Dir))", p, got, want)
+		}
+	}
+}
+
+// FuzzParentName checks parentName against what it stands for.
+func FuzzParentName(f *testing.F) {
+	for _, p := range []string{"/etc/modprobe.d/x.conf", "a/./b", "../a", "/"} {
+		f.Add(p)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		if got, want := parentName(p), path.Base(path.Dir(p)); got != want {
+			t.Errorf("parentName(%q) = %q, want %q", p, got, want)
+		}
+	})
 }

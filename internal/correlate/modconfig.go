@@ -55,7 +55,7 @@ func ModuleNameFromFile(p string) string {
 // listFormat reports whether p is a plain list of module names (one per
 // line: modules-load.d, /etc/modules) rather than modprobe.d commands.
 func listFormat(p string) bool {
-	return p == "/etc/modules" || path.Base(path.Dir(p)) == "modules-load.d"
+	return p == "/etc/modules" || parentName(p) == "modules-load.d"
 }
 
 // ParseModuleConfig returns the module names a module configuration file
