@@ -72,6 +72,7 @@ func (o *pluginOptions) run(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
+	defer store.Close()
 	if err := store.Local().Seed(cmd.Context()); err != nil {
 		log.Warn("seed process table", "err", err)
 	}

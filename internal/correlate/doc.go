@@ -33,8 +33,9 @@
 // stage). The exceptions are SaveSnapshot, which writes a Snapshot taken
 // on the owner goroutine and may run elsewhere, and the Metrics. Call
 // Load, then Seed, at start; Maintain and Save periodically; Save at
-// shutdown. A Store holds no file descriptors between calls and needs no
-// Close.
+// shutdown, and Close when done: a live Store keeps the /proc/<pid>
+// directories of the last few loaders open between calls (at most
+// loaderDirSlots).
 //
 // # Process identity
 //
@@ -67,7 +68,10 @@
 // (insmod's argv, made absolute against its cwd), else from that
 // process's earlier open of a module file in the stream, else, for
 // finit_module and only live, from /proc/<pid>/fd/<a0> within the /proc
-// read budget of loads and only if /proc still shows the same process. The name is
+// read budget of loads and only if /proc still shows the same process
+// (its start time in /proc/<pid>/stat; for a loader's later loads, its
+// /proc/<pid> directory held open, whose lookups fail once that process
+// has exited whatever process has the pid since). The name is
 // the KERN_MODULE name, else derived from the file name. It then links the
 // load to the last write of that file within LinkWindow (Drop, with
 // DropBySameProcess when the loader wrote it itself) and to module

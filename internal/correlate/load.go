@@ -307,7 +307,20 @@ func (s *Store) readFD(e *proc, fd int, at int64) (target, link, why string) {
 	}
 	s.m.procReads.Inc()
 	root := filepath.Join(s.cfg.ProcRoot, strconv.Itoa(e.p.PID))
-	link = filepath.Join(root, "fd", strconv.Itoa(fd))
+	name := "fd/" + strconv.Itoa(fd)
+	link = filepath.Join(root, name)
+	if d := s.dirs.find(e.p.PID, e.startTicks, at, s.startMilli); d != nil {
+		// The loader's own directory (loaderDirs): no pid check.
+		switch target, ok, gone := s.dirs.readlink(d, name); {
+		case ok && strings.HasPrefix(target, "/"):
+			return target, link, ""
+		case ok:
+			return "", "", "its fd names no file: " + strconv.Quote(target)
+		case gone:
+			return "", "", fdGone
+		}
+		// Not there, or too long for the buffer: through the path.
+	}
 	target, err := os.Readlink(link)
 	if err != nil {
 		return "", "", fdGone
@@ -326,6 +339,7 @@ func (s *Store) readFD(e *proc, fd int, at int64) (target, link, why string) {
 	case e.startTicks != 0 && st != e.startTicks, start > at+startSlackMilli:
 		return "", "", "its fd was not read: the pid is another process's now"
 	}
+	s.dirs.resolved(s.cfg.ProcRoot, e.p.PID, st)
 	return target, link, ""
 }
 

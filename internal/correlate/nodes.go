@@ -110,6 +110,14 @@ func NewNodes(local *Store, nodeCfg Config, maxNodes int, log *slog.Logger, reg 
 	return n, nil
 }
 
+// Close releases what the stores hold open (Store.Close).
+func (n *Nodes) Close() {
+	n.local.Close()
+	for _, st := range n.nodes {
+		st.Close()
+	}
+}
+
 // Local returns the store of events without a node name.
 func (n *Nodes) Local() *Store { return n.local }
 

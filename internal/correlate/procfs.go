@@ -114,7 +114,12 @@ func readStartTicks(root string, pid int) (uint64, error) {
 // scheduler (a /proc read may block: cmdline takes the process's memory
 // lock).
 func readLimited(name string, max int64) ([]byte, error) {
-	fd, err := openRetry(name)
+	return readLimitedAt(unix.AT_FDCWD, name, max)
+}
+
+// readLimitedAt is readLimited of name relative to the directory fd dir.
+func readLimitedAt(dir int, name string, max int64) ([]byte, error) {
+	fd, err := openRetry(dir, name)
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: name, Err: err}
 	}
@@ -146,10 +151,11 @@ const procReadChunk = 2 << 10
 // maxInterrupted bounds the retries of a system call a signal interrupted.
 const maxInterrupted = 16
 
-// openRetry opens name read-only, again if a signal interrupted the call.
-func openRetry(name string) (int, error) {
+// openRetry opens name (relative to the directory fd dir, or the working
+// directory for AT_FDCWD) read-only, again if a signal interrupted the call.
+func openRetry(dir int, name string) (int, error) {
 	for i := 0; ; i++ {
-		fd, err := unix.Open(name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		fd, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != unix.EINTR || i == maxInterrupted {
 			return fd, err
 		}

@@ -48,6 +48,7 @@ type Store struct {
 
 	cur eventRef // the event being observed
 
+	dirs     loaderDirs     // open /proc/<pid> directories of loaders (procdir.go)
 	modCache *modfile.Cache // module files read for loads (modulefile.go)
 	modDep   modulesDep     // the running kernel's modules.dep (modulesdep.go)
 
@@ -57,6 +58,11 @@ type Store struct {
 
 	firstEvent int64 // time of the first event observed (ms); 0 before
 }
+
+// Close releases what the store holds open (loaderDirs). Call it from
+// the owner goroutine when done; the store still works after it, and
+// opens again what it needs.
+func (s *Store) Close() { s.dirs.closeAll() }
 
 // eventRef names one event for the first-seen history.
 type eventRef struct {

@@ -110,6 +110,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) (err error) {
 	if d.store, err = openStore(ctx, cfg.Correlate, deps.Registry, d.log); err != nil {
 		return err
 	}
+	defer d.store.Close()
 	if cfg.Correlate.StateDir != "" {
 		// Restart accounting: what the kernel lost while no auditlkm ran.
 		d.cfg.Audit.StateFile = filepath.Join(cfg.Correlate.StateDir, "netlink.json")
