@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,7 +36,6 @@ func TestReaderRealDevice(t *testing.T) {
 	}
 	cfg := DefaultConfig()
 	cfg.Backlog = false
-	cfg.PollInterval = 20 * time.Millisecond
 	r, err := Open(cfg, nil, m)
 	if err != nil {
 		t.Fatal(err)
@@ -152,5 +152,49 @@ func TestWallTime(t *testing.T) {
 	}
 	if d := time.Since(WallTime(time.Duration(ts.Nano()))); d < 0 || d > time.Second {
 		t.Errorf("WallTime(monotonic now) is %s from now", d)
+	}
+}
+
+// TestOpenRefusesAFileThePollerCannotWaitFor: Run waits in the Go
+// runtime's poller, which is what lets its context end a wait; a regular
+// file cannot be waited for there (nor read for ever), so Open says so.
+func TestOpenRefusesAFileThePollerCannotWaitFor(t *testing.T) {
+	p := t.TempDir() + "/kmsg"
+	if err := os.WriteFile(p, []byte("6,1,2,-;x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.Path = p
+	if r, err := Open(cfg, nil, nil); err == nil || !strings.Contains(err.Error(), "poller") {
+		t.Fatalf("Open(%s) = %v, %v; want an error naming the poller", p, r, err)
+	}
+}
+
+// TestRunEndsWithItsContextWhileWaiting: a reader waiting for the next
+// record (none comes: it starts at the end of the buffer) returns as soon
+// as its context ends.
+func TestRunEndsWithItsContextWhileWaiting(t *testing.T) {
+	if !Readable("/dev/kmsg") {
+		t.Skip("/dev/kmsg is not readable")
+	}
+	cfg := DefaultConfig()
+	cfg.Backlog = false
+	r, err := Open(cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	out := make(chan *Line, 64)
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx, out) }()
+	time.Sleep(50 * time.Millisecond) // in the poller by now, or reading a line some other process logged
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return within 5 s of its context's end")
 	}
 }
