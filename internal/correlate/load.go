@@ -339,7 +339,9 @@ func (s *Store) readFD(e *proc, fd int, at int64) (target, link, why string) {
 	case e.startTicks != 0 && st != e.startTicks, start > at+startSlackMilli:
 		return "", "", "its fd was not read: the pid is another process's now"
 	}
-	s.dirs.resolved(s.cfg.ProcRoot, e.p.PID, st)
+	if e.fdReads++; e.fdReads >= 2 {
+		s.dirs.open(s.cfg.ProcRoot, e.p.PID, st)
+	}
 	return target, link, ""
 }
 

@@ -26,30 +26,25 @@ const loaderDirSlots = 4
 // process has the pid since. So a lookup under it that succeeds reads the
 // loader's own fd, and needs no check.
 //
-// A directory is opened for the second load the store resolves from the
-// same process (a loader that makes one load, as insmod does, costs one
-// open and check more otherwise), and its start time is checked through
-// it. The store closes the oldest when it opens a fifth, one whose process
-// has exited when a lookup says so, and all of them on Close.
+// A directory is opened at the second load the store resolves through
+// the path for the same process (a loader that makes one load, as insmod
+// does, would cost one open and check more otherwise), and its start time
+// is checked through it. The store closes the oldest when it opens a
+// fifth, one whose process has exited when a lookup says so, and all of
+// them on Close.
 type loaderDirs struct {
 	slots [loaderDirSlots]loaderDir
 	next  int
-	// last is the process whose fd the store last resolved through the
-	// path: a second resolution for it opens its directory.
-	last struct {
-		pid   int
-		start uint64
-	}
-	buf  []byte // readlinkat's buffer
-	hits uint64 // resolutions through an open directory (tests)
+	buf   []byte // readlinkat's buffer
+	hits  uint64 // resolutions through an open directory (tests)
 	// notProcfs: the root is not a procfs mount (a test's tree), whose
 	// directories do not end with their process: none is kept open.
 	notProcfs bool
 }
 
-// loaderDir is one open /proc/<pid> directory.
+// loaderDir is one open /proc/<pid> directory; pid 0 is an empty slot.
 type loaderDir struct {
-	fd    int // 0: empty slot (fd 0 is stdin, never ours)
+	fd    int
 	pid   int
 	start uint64 // the process's start time in ticks, read through fd
 }
@@ -68,7 +63,7 @@ const maxLinkBytes = 4096 + 64
 func (d *loaderDirs) find(pid int, start uint64, at int64, startMilli func(uint64) int64) *loaderDir {
 	for i := range d.slots {
 		l := &d.slots[i]
-		if l.fd > 0 && l.pid == pid && (start == 0 || start == l.start) {
+		if l.pid == pid && pid > 0 && (start == 0 || start == l.start) {
 			if sm := startMilli(l.start); sm != 0 && sm <= at+startSlackMilli {
 				return l
 			}
@@ -96,19 +91,14 @@ func (d *loaderDirs) readlink(l *loaderDir, name string) (target string, ok, gon
 	return string(d.buf[:n]), true, false
 }
 
-// resolved records that the fd of the process pid (started at start
-// ticks) was resolved through its path, and opens its directory if that
-// process's previous load was too. root is the procfs mount.
-func (d *loaderDirs) resolved(root string, pid int, start uint64) {
-	if start == 0 || d.notProcfs {
-		return
-	}
-	if d.last.pid != pid || d.last.start != start {
-		d.last.pid, d.last.start = pid, start
+// open opens the directory of the process pid, started at start ticks,
+// under root (the procfs mount), unless it is open already.
+func (d *loaderDirs) open(root string, pid int, start uint64) {
+	if pid <= 0 || start == 0 || d.notProcfs {
 		return
 	}
 	for i := range d.slots {
-		if l := &d.slots[i]; l.fd > 0 && l.pid == pid {
+		if l := &d.slots[i]; l.pid == pid {
 			if l.start == start {
 				return
 			}
@@ -141,7 +131,7 @@ func (d *loaderDirs) resolved(root string, pid int, start uint64) {
 }
 
 func (d *loaderDirs) close(l *loaderDir) {
-	if l.fd > 0 {
+	if l.pid > 0 {
 		_ = unix.Close(l.fd)
 	}
 	*l = loaderDir{}

@@ -30,7 +30,7 @@ func holder(t *testing.T, file string) *exec.Cmd {
 func openDirs(s *Store) int {
 	n := 0
 	for _, l := range s.dirs.slots {
-		if l.fd > 0 {
+		if l.pid > 0 {
 			n++
 		}
 	}
@@ -110,6 +110,25 @@ func TestLoaderDirs(t *testing.T) {
 		}
 		if openDirs(s) != 0 {
 			t.Fatalf("%d directories open after their process exited", openDirs(s))
+		}
+	})
+
+	t.Run("two loaders taking turns", func(t *testing.T) {
+		var ps []tp
+		for range 2 {
+			c := holder(t, a)
+			ps = append(ps, tp{pid: c.Process.Pid, ppid: os.Getpid(), comm: "sleep", exe: "/usr/bin/sleep", args: []string{"sleep", "60"}, cwd: "/"})
+		}
+		hits := s.dirs.hits
+		for range 3 {
+			for _, p := range ps {
+				if ml := load(p); ml.File != a {
+					t.Fatalf("pid %d: file %q, unknown %q", p.pid, ml.File, ml.FileUnknown)
+				}
+			}
+		}
+		if n := s.dirs.hits - hits; n != 2 {
+			t.Fatalf("%d of 6 loads resolved through an open directory, want 2 (the third of each)", n)
 		}
 	})
 

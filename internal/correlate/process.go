@@ -48,7 +48,10 @@ type proc struct {
 	// linkedLoad names the last load of this process that was linked to
 	// earlier writes (file NUL name), so a retry is not linked twice.
 	linkedLoad string
-	size       int64 // procSize when last accounted in procTable.bytes
+	// fdReads counts the loads whose fd was read through the path: the
+	// second opens the process's /proc directory (loaderDirs).
+	fdReads uint32
+	size    int64 // procSize when last accounted in procTable.bytes
 }
 
 type procTable struct {
