@@ -36,14 +36,7 @@ func TestReaderRealDevice(t *testing.T) {
 	}
 	cfg := DefaultConfig()
 	cfg.Backlog = false
-	r, err := Open(cfg, nil, m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	out := make(chan *Line, 16)
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx, out) }()
+	out, done, cancel := startReader(t, cfg, m, 16)
 
 	// "<0>" asks for kern.emerg; the kernel turns facility 0 into LOG_USER.
 	msg := "<0>" + token + ": loading out-of-tree module taints kernel.\twith a tab"
@@ -85,21 +78,28 @@ func TestReaderRealDevice(t *testing.T) {
 	}
 }
 
+// startReader opens the kernel log with cfg and runs a Reader on it until
+// the returned cancel; Run's result comes on done, its lines on out
+// (buffered n).
+func startReader(t *testing.T, cfg Config, m *Metrics, n int) (out chan *Line, done chan error, cancel context.CancelFunc) {
+	t.Helper()
+	r, err := Open(cfg, nil, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	out, done = make(chan *Line, n), make(chan error, 1)
+	go func() { done <- r.Run(ctx, out) }()
+	return out, done, cancel
+}
+
 // TestReaderBacklog reads the records already in the buffer, kernel
 // messages among them.
 func TestReaderBacklog(t *testing.T) {
 	if !Readable("/dev/kmsg") {
 		t.Skip("/dev/kmsg is not readable")
 	}
-	cfg := DefaultConfig()
-	r, err := Open(cfg, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	out := make(chan *Line)
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx, out) }()
+	out, done, cancel := startReader(t, DefaultConfig(), nil, 0)
 	// The ring buffer's oldest records may be lines user space wrote
 	// (other tests write some): look through the backlog, bounded, for one
 	// the kernel wrote.
@@ -179,14 +179,7 @@ func TestRunEndsWithItsContextWhileWaiting(t *testing.T) {
 	}
 	cfg := DefaultConfig()
 	cfg.Backlog = false
-	r, err := Open(cfg, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	out := make(chan *Line, 64)
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx, out) }()
+	_, done, cancel := startReader(t, cfg, nil, 64)
 	time.Sleep(50 * time.Millisecond) // in the poller by now, or reading a line some other process logged
 	cancel()
 	select {
