@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/elastic/go-libaudit/v2/auparse"
+	"golang.org/x/sys/unix"
 
 	"github.com/auditlkm/auditlkm/internal/auditevent"
 	"github.com/auditlkm/auditlkm/internal/modfile"
@@ -315,7 +316,7 @@ func (s *Store) readFD(e *proc, fd int, at int64) (target, link, why string) {
 		case ok && strings.HasPrefix(target, "/"):
 			return target, link, ""
 		case ok:
-			return "", "", "its fd names no file: " + strconv.Quote(target)
+			return "", "", fdNamesNoFile(target)
 		case gone:
 			return "", "", fdGone
 		}
@@ -326,24 +327,37 @@ func (s *Store) readFD(e *proc, fd int, at int64) (target, link, why string) {
 		return "", "", fdGone
 	}
 	if !strings.HasPrefix(target, "/") {
-		return "", "", "its fd names no file: " + strconv.Quote(target)
+		return "", "", fdNamesNoFile(target)
 	}
-	st, err := readStartTicks(s.cfg.ProcRoot, e.p.PID)
-	if err != nil {
-		return "", "", fdGone
+	// From the process's second load on, its start time is read through
+	// its directory, which is then kept (loaderDirs).
+	dir, stat := unix.AT_FDCWD, filepath.Join(root, "stat")
+	if e.fdReads > 0 {
+		if dir = s.dirs.openDir(s.cfg.ProcRoot, e.p.PID); dir >= 0 {
+			stat = "stat"
+		}
 	}
+	st, err := readStartTicksAt(dir, stat)
 	start := s.startMilli(st)
 	switch {
+	case err != nil:
+		why = fdGone
 	case start == 0:
-		return "", "", "its fd was not read: the loader's start time is unknown"
+		why = "its fd was not read: the loader's start time is unknown"
 	case e.startTicks != 0 && st != e.startTicks, start > at+startSlackMilli:
-		return "", "", "its fd was not read: the pid is another process's now"
+		why = "its fd was not read: the pid is another process's now"
 	}
-	if e.fdReads++; e.fdReads >= 2 {
-		s.dirs.open(s.cfg.ProcRoot, e.p.PID, st)
+	if why != "" {
+		discard(dir)
+		return "", "", why
 	}
+	e.fdReads++
+	s.dirs.keep(dir, e.p.PID, st)
 	return target, link, ""
 }
+
+// fdNamesNoFile: the loader's fd is a pipe, a socket, an anonymous inode.
+func fdNamesNoFile(target string) string { return "its fd names no file: " + strconv.Quote(target) }
 
 // sameImage reports whether the writer recorded in w is the process e.
 func sameImage(w *FileWrite, e *proc) bool {

@@ -28,8 +28,8 @@ const loaderDirSlots = 4
 //
 // A directory is opened at the second load the store resolves through
 // the path for the same process (a loader that makes one load, as insmod
-// does, would cost one open and check more otherwise), and its start time
-// is checked through it. The store closes the oldest when it opens a
+// does, would cost one open more otherwise), before that load's start
+// time check, which then reads stat through it. The store closes the oldest when it opens a
 // fifth, one whose process has exited when a lookup says so, and all of
 // them on Close.
 type loaderDirs struct {
@@ -91,43 +91,52 @@ func (d *loaderDirs) readlink(l *loaderDir, name string) (target string, ok, gon
 	return string(d.buf[:n]), true, false
 }
 
-// open opens the directory of the process pid, started at start ticks,
-// under root (the procfs mount), unless it is open already.
-func (d *loaderDirs) open(root string, pid int, start uint64) {
-	if pid <= 0 || start == 0 || d.notProcfs {
-		return
-	}
-	for i := range d.slots {
-		if l := &d.slots[i]; l.pid == pid {
-			if l.start == start {
-				return
-			}
-			d.close(l) // an earlier process with this pid: it has exited
-		}
+// openDir opens the directory of the process pid under root (a procfs
+// mount), or returns -1. The caller checks through it which process it is
+// (readStartTicksAt), then keeps it or discards it.
+func (d *loaderDirs) openDir(root string, pid int) int {
+	if pid <= 0 || d.notProcfs {
+		return -1
 	}
 	fd, err := unix.Open(filepath.Join(root, strconv.Itoa(pid)), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return
+		return -1
 	}
 	var sf unix.Statfs_t
 	if unix.Fstatfs(fd, &sf) != nil || sf.Type != unix.PROC_SUPER_MAGIC {
 		_ = unix.Close(fd)
 		d.notProcfs = true
-		return
+		return -1
 	}
-	b, err := readLimitedAt(fd, "stat", maxProcFileBytes)
-	if err != nil {
-		_ = unix.Close(fd)
-		return
-	}
-	if pi, err := parseStat(b); err != nil || pi.startTicks != start {
-		_ = unix.Close(fd) // another process has the pid by now
+	return fd
+}
+
+// keep puts fd, the directory of the process pid started at start ticks
+// (checked through fd), in a slot: in place of an earlier process's with
+// that pid (it has exited), else of the oldest. fd < 0 keeps nothing.
+func (d *loaderDirs) keep(fd, pid int, start uint64) {
+	if fd < 0 {
 		return
 	}
 	l := &d.slots[d.next]
-	d.next = (d.next + 1) % len(d.slots)
+	for i := range d.slots {
+		if d.slots[i].pid == pid {
+			l = &d.slots[i]
+			break
+		}
+	}
+	if l == &d.slots[d.next] {
+		d.next = (d.next + 1) % len(d.slots)
+	}
 	d.close(l)
 	*l = loaderDir{fd: fd, pid: pid, start: start}
+}
+
+// discard closes fd, a directory openDir returned that is not kept.
+func discard(fd int) {
+	if fd >= 0 {
+		_ = unix.Close(fd)
+	}
 }
 
 func (d *loaderDirs) close(l *loaderDir) {

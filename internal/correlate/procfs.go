@@ -89,7 +89,13 @@ func readProc(root string, pid int, cmd *cmdlineReader) (procInfo, error) {
 // readStartTicks reads only the start time of pid, to tell a reused pid
 // from the process a table entry describes.
 func readStartTicks(root string, pid int) (uint64, error) {
-	b, err := readLimited(filepath.Join(root, strconv.Itoa(pid), "stat"), maxProcFileBytes)
+	return readStartTicksAt(unix.AT_FDCWD, filepath.Join(root, strconv.Itoa(pid), "stat"))
+}
+
+// readStartTicksAt reads the start time from the stat file name, relative
+// to the directory fd dir (a /proc/<pid> directory: "stat").
+func readStartTicksAt(dir int, name string) (uint64, error) {
+	b, err := readLimitedAt(dir, name, maxProcFileBytes)
 	if err != nil {
 		return 0, err
 	}
