@@ -136,6 +136,13 @@ var (
 	}
 )
 
+// fileBudgetResults label auditlkm_correlate_module_file_reads_total when
+// a class's module file budget is spent.
+var fileBudgetResults = [numReadClasses]string{
+	classLoad:        moduleReadBudget,
+	classRefusedLoad: moduleReadRefusedBudget,
+}
+
 // The reasons a load's file is unknown or unread, per class: made once,
 // not for each load of a storm past its budget.
 var (

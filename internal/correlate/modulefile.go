@@ -45,12 +45,8 @@ func (s *Store) readModuleFile(ml *ModuleLoad, fdPath string) {
 	}
 	fb := &s.fileBudgets[s.class]
 	if !fb.spend(s.now().Unix()) {
-		result := moduleReadBudget
-		if s.class == classRefusedLoad {
-			result = moduleReadRefusedBudget
-		}
 		ml.FileErr = fileBudgetSpent[s.class]
-		s.m.moduleReads.WithLabelValues(result).Inc()
+		s.m.moduleReads.WithLabelValues(fileBudgetResults[s.class]).Inc()
 		return
 	}
 	if s.modCache == nil {
