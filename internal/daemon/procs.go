@@ -48,7 +48,8 @@ const (
 
 // procsGovernor runs Go code on one thread while the reader's queue is
 // short and on high threads (the runtime's default: GOMAXPROCS when the
-// governor started) while records wait in it. It is used from the processor's goroutine.
+// governor started) while records wait in it. It is used from the
+// processor's goroutine.
 type procsGovernor struct {
 	high   int
 	raised bool
